@@ -1,0 +1,57 @@
+"""Runtime configuration: an explicit, validated object, built from the environment only on request."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from hazflow.exceptions import BadRequest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass(frozen=True)
+class Config:
+    """Where the store is, where OpenQuake is, and how long one job may take."""
+
+    store_backend: str = "local"
+    store_root: Path = PROJECT_ROOT / "var" / "store"
+    work_dir: Path = PROJECT_ROOT / "var" / "work"
+    oq_python: Path = PROJECT_ROOT / ".venv-oq" / "bin" / "python"
+    oq_timeout_s: float = 3600.0
+    numba_cache_dir: Path | None = PROJECT_ROOT / ".cache" / "numba"
+
+    def __post_init__(self) -> None:
+        if self.oq_timeout_s <= 0:
+            raise BadRequest("HAZFLOW_OQ_TIMEOUT", f"must be > 0 seconds, got {self.oq_timeout_s}")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+        """Read HAZFLOW_* variables (and NUMBA_CACHE_DIR); unset ones keep the defaults."""
+        env = os.environ if env is None else env
+        defaults = cls()
+        try:
+            timeout = float(env.get("HAZFLOW_OQ_TIMEOUT", defaults.oq_timeout_s))
+        except ValueError:
+            raise BadRequest("HAZFLOW_OQ_TIMEOUT", f"not a number: {env['HAZFLOW_OQ_TIMEOUT']!r}") from None
+        numba = env.get("NUMBA_CACHE_DIR")
+        return cls(
+            store_backend=env.get("HAZFLOW_STORE_BACKEND", defaults.store_backend),
+            store_root=Path(env.get("HAZFLOW_STORE_ROOT", defaults.store_root)),
+            work_dir=Path(env.get("HAZFLOW_WORK_DIR", defaults.work_dir)),
+            oq_python=Path(env.get("HAZFLOW_OQ_PYTHON", defaults.oq_python)),
+            oq_timeout_s=timeout,
+            numba_cache_dir=Path(numba) if numba else defaults.numba_cache_dir,
+        )
+
+    def open_store(self):  # -> Store (imported lazily to keep this module light)
+        from hazflow.store import open_store
+
+        return open_store(self.store_backend, str(self.store_root))
+
+    def openquake(self):  # -> OpenQuakeConfig
+        from hazflow.openquake.runner import OpenQuakeConfig
+
+        return OpenQuakeConfig(self.oq_python, self.oq_timeout_s, self.numba_cache_dir)

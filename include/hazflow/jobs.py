@@ -1,0 +1,127 @@
+"""Job specs: everything one OpenQuake run needs, and its key.
+
+The key is a content hash of the spec (model, leaf and its sources, the GMM branches of its region,
+sites and their parameters, VS30, IMTs, targets, calculation settings and the OpenQuake version),
+so the same work is never done twice and changed work never reuses an old result.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from hazflow.model import HazardModel, Leaf
+from hazflow.settings import CalcSettings
+from hazflow.sites import Site
+
+JobKind = Literal["hazard", "disagg"]
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """One OpenQuake run: a classical hazard job (all sites of a request) or a disaggregation (one site)."""
+
+    kind: JobKind
+    model: str
+    leaf: str
+    trt: str
+    sources: tuple[str, ...]
+    gmms: tuple[tuple[str, float], ...]  # (OpenQuake uncertainty text, weight) of the leaf's region
+    vs30: float
+    sites: tuple[Site, ...]
+    imts: tuple[str, ...]
+    settings: CalcSettings
+    oq_version: str
+    poe: float | None = None  # disagg: target probability of exceedance in 50 years
+    imls: tuple[float, ...] = field(default=())  # disagg: the level of each IMT, in the order of `imts`
+
+    @property
+    def key(self) -> str:
+        """Content hash (24 hex characters) identifying this work."""
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:24]
+
+    @property
+    def label(self) -> str:
+        """What the Airflow UI shows for a mapped instance: `CRU-2 vs30=400` (hazard)."""
+        vs30 = f"vs30={self.vs30:g}"
+        if self.kind == "hazard":
+            return f"{self.leaf} {vs30}"
+        site = self.sites[0].id
+        return f"{site} {vs30} {','.join(self.imts)} {self.poe * 100:g}%/50yr {self.leaf}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "model": self.model,
+            "leaf": self.leaf,
+            "trt": self.trt,
+            "sources": list(self.sources),
+            "gmms": [list(g) for g in self.gmms],
+            "vs30": self.vs30,
+            "sites": [vars(s) for s in self.sites],
+            "imts": list(self.imts),
+            "settings": self.settings.to_dict(),
+            "oq_version": self.oq_version,
+            "poe": self.poe,
+            "imls": list(self.imls),
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> JobSpec:
+        return cls(
+            kind=data["kind"],
+            model=data["model"],
+            leaf=data["leaf"],
+            trt=data["trt"],
+            sources=tuple(data["sources"]),
+            gmms=tuple((u, float(w)) for u, w in data["gmms"]),
+            vs30=float(data["vs30"]),
+            sites=tuple(Site(**s) for s in data["sites"]),
+            imts=tuple(data["imts"]),
+            settings=CalcSettings.from_dict(data["settings"]),
+            oq_version=data["oq_version"],
+            poe=data.get("poe"),
+            imls=tuple(float(x) for x in data.get("imls", ())),
+        )
+
+
+def hazard_job(model: HazardModel, leaf: Leaf, vs30: float, sites: tuple[Site, ...], imts: tuple[str, ...], oq_version: str) -> JobSpec:
+    """The classical job of one leaf at one VS30 (the sites of a request share one run)."""
+    return JobSpec(
+        kind="hazard",
+        model=model.name,
+        leaf=leaf.id,
+        trt=leaf.trt,
+        sources=leaf.sources,
+        gmms=tuple((g.uncertainty, g.weight) for g in model.gmms_for(leaf.trt)),
+        vs30=float(vs30),
+        sites=tuple(sites),
+        imts=tuple(imts),
+        settings=model.settings,
+        oq_version=oq_version,
+    )
+
+
+def disagg_job(
+    model: HazardModel, leaf: Leaf, vs30: float, site: Site, poe: float, imls: dict[str, float], oq_version: str
+) -> JobSpec:
+    """The disaggregation of one leaf at one site, VS30 and PoE; the IMTs share the run (iml_disagg)."""
+    imts = tuple(imls)
+    return JobSpec(
+        kind="disagg",
+        model=model.name,
+        leaf=leaf.id,
+        trt=leaf.trt,
+        sources=leaf.sources,
+        gmms=tuple((g.uncertainty, g.weight) for g in model.gmms_for(leaf.trt)),
+        vs30=float(vs30),
+        sites=(site,),
+        imts=imts,
+        settings=model.settings,
+        oq_version=oq_version,
+        poe=float(poe),
+        imls=tuple(float(imls[i]) for i in imts),
+    )

@@ -1,0 +1,145 @@
+"""Render a job spec to OpenQuake input files: job.ini, logic trees and a site model."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from xml.sax.saxutils import escape
+
+from hazflow.jobs import JobSpec
+from hazflow.model import HazardModel
+
+NRML_HEAD = '<?xml version="1.0" encoding="utf-8"?>\n<nrml xmlns:gml="http://www.opengis.net/gml" xmlns="http://openquake.org/xmlns/nrml/0.5">\n'
+
+
+def z1pt0(vs30: float) -> float:
+    """Depth to 1.0 km/s (m) from VS30 (Chiou & Youngs 2014, as NSHM and nzshm-model use)."""
+    from nzshm_model.psha_adapter.openquake.hazard_config import calculate_z1pt0
+
+    return round(calculate_z1pt0(vs30), 3)
+
+
+def z2pt5(vs30: float) -> float:
+    """Depth to 2.5 km/s (km) from VS30 (Campbell & Bozorgnia 2014, as NSHM and nzshm-model use)."""
+    from nzshm_model.psha_adapter.openquake.hazard_config import calculate_z2pt5
+
+    return round(calculate_z2pt5(vs30), 3)
+
+
+def render_job(spec: JobSpec, model: HazardModel, jobdir: Path) -> Path:
+    """Write the inputs of `spec` into `jobdir` (which must exist) and return the job.ini path."""
+    sources = model.source_paths(model.leaf(spec.leaf))
+    local_names = []
+    for i, src in enumerate(sources):
+        name = f"src{i}_{src.name}"
+        shutil.copyfile(src, jobdir / name)
+        local_names.append(name)
+    (jobdir / "source_model_logic_tree.xml").write_text(_source_logic_tree(local_names))
+    (jobdir / "gsim_logic_tree.xml").write_text(_gsim_logic_tree(spec))
+    (jobdir / "site_model.csv").write_text(_site_model(spec))
+    job_ini = jobdir / "job.ini"
+    job_ini.write_text(_job_ini(spec))
+    return job_ini
+
+
+def _source_logic_tree(files: list[str]) -> str:
+    return (
+        NRML_HEAD
+        + '  <logicTree logicTreeID="SLT">\n'
+        + '    <logicTreeBranchSet uncertaintyType="sourceModel" branchSetID="BS_SRC">\n'
+        + '      <logicTreeBranch branchID="leaf">\n'
+        + f"        <uncertaintyModel>{escape(' '.join(files))}</uncertaintyModel>\n"
+        + "        <uncertaintyWeight>1.0</uncertaintyWeight>\n"
+        + "      </logicTreeBranch>\n    </logicTreeBranchSet>\n  </logicTree>\n</nrml>\n"
+    )
+
+
+def _gsim_logic_tree(spec: JobSpec) -> str:
+    branches = "".join(
+        f'      <logicTreeBranch branchID="g{i}">\n'
+        f"        <uncertaintyModel>{escape(uncertainty)}</uncertaintyModel>\n"
+        f"        <uncertaintyWeight>{weight!r}</uncertaintyWeight>\n"
+        "      </logicTreeBranch>\n"
+        for i, (uncertainty, weight) in enumerate(spec.gmms)
+    )
+    return (
+        NRML_HEAD
+        + '  <logicTree logicTreeID="GMCM">\n'
+        + f'    <logicTreeBranchSet uncertaintyType="gmpeModel" branchSetID="BS_GMM" applyToTectonicRegionType="{escape(spec.trt)}">\n'
+        + branches
+        + "    </logicTreeBranchSet>\n  </logicTree>\n</nrml>\n"
+    )
+
+
+def _site_model(spec: JobSpec) -> str:
+    rows = ["lon,lat,vs30,z1pt0,z2pt5,vs30measured,backarc,custom_site_id"]
+    for site in spec.sites:
+        rows.append(
+            f"{site.lon:.3f},{site.lat:.3f},{spec.vs30:g},{z1pt0(spec.vs30)},{z2pt5(spec.vs30)},1,{int(site.backarc)},{site.id[:8]}"
+        )
+    return "\n".join(rows) + "\n"
+
+
+def _job_ini(spec: JobSpec) -> str:
+    s = spec.settings
+    # OpenQuake rejects a cut-off for a region that is not in the GMM logic tree of the job.
+    max_dist = {spec.trt: [tuple(p) for p in s.maximum_distance[spec.trt]]}
+    lines = [
+        "[general]",
+        f"description = hazflow {spec.kind} {spec.model} {spec.label} key={spec.key}",
+        f"calculation_mode = {'classical' if spec.kind == 'hazard' else 'disaggregation'}",
+        f"random_seed = {s.random_seed}",
+        f"ps_grid_spacing = {s.ps_grid_spacing:g}",
+        "",
+        "[logic_tree]",
+        "number_of_logic_tree_samples = 0",
+        "",
+        "[erf]",
+        f"rupture_mesh_spacing = {s.rupture_mesh_spacing:g}",
+        f"width_of_mfd_bin = {s.width_of_mfd_bin:g}",
+        f"complex_fault_mesh_spacing = {s.complex_fault_mesh_spacing:g}",
+        f"area_source_discretization = {s.area_source_discretization:g}",
+        "",
+        "[site_params]",
+        "site_model_file = site_model.csv",
+        "",
+        "[calculation]",
+        "source_model_logic_tree_file = source_model_logic_tree.xml",
+        "gsim_logic_tree_file = gsim_logic_tree.xml",
+        f"investigation_time = {s.investigation_time:g}",
+        f"truncation_level = {s.truncation_level:g}",
+        f"maximum_distance = {max_dist!r}",
+    ]
+    if spec.kind == "hazard":
+        levels = list(s.levels)
+        lines += [
+            f"intensity_measure_types_and_levels = {json.dumps({imt: levels for imt in spec.imts})}",
+            "",
+            "[output]",
+            "individual_rlzs = true",
+            "mean = false",
+        ]
+    else:
+        edges = {"mag": list(s.mag_edges), "dist": list(s.dist_edges), "eps": list(s.eps_edges)}
+        lines += [
+            "",
+            "[disaggregation]",
+            f"iml_disagg = {json.dumps(dict(zip(spec.imts, spec.imls)))}",
+            f"disagg_bin_edges = {json.dumps(edges)}",
+            "coordinate_bin_width = 5.0",
+            f"disagg_outputs = {' '.join(_disagg_outputs())}",
+            "num_rlzs_disagg = 0",
+            "max_sites_disagg = 1",
+            "",
+            "[output]",
+            "individual_rlzs = true",
+            "mean = false",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _disagg_outputs() -> tuple[str, ...]:
+    from hazflow.settings import DISAGG_OUTPUTS
+
+    return DISAGG_OUTPUTS

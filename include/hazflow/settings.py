@@ -1,0 +1,96 @@
+"""Calculation settings: everything besides the leaf, site, VS30 and targets that shapes a result.
+
+They enter every job key through `digest()`, so two results are only combined when they were
+computed the same way. Defaults are those of NSHM 2022 (FIELD_NOTES.md); a model may override some
+(DEMO coarsens the rupture mesh so that it runs in seconds).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+import numpy as np
+
+from hazflow.exceptions import BadRequest
+
+# The 44-level intensity grid of NSHM 2022 hazard curves (g), the same for every IMT.
+NSHM_LEVELS: tuple[float, ...] = (
+    0.0001, 0.0002, 0.0004, 0.0006, 0.0008, 0.001, 0.002, 0.004, 0.006, 0.008,
+    0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.2, 0.3, 0.4, 0.5,
+    0.6, 0.7, 0.8, 0.9, 1.0, 1.2, 1.4, 1.6, 1.8, 2.0,
+    2.2, 2.4, 2.6, 2.8, 3.0, 3.5, 4.0, 4.5, 5.0, 6.0,
+    7.0, 8.0, 9.0, 10.0,
+)  # fmt: skip
+
+# Magnitude-dependent distance cut-offs per tectonic region: (magnitude, km) pairs.
+NSHM_MAXIMUM_DISTANCE: dict[str, tuple[tuple[float, float], ...]] = {
+    "Active Shallow Crust": ((4.0, 0.0), (5.0, 100.0), (6.0, 200.0), (9.5, 300.0)),
+    "Subduction Interface": ((5.0, 0.0), (6.0, 200.0), (10.0, 500.0)),
+    "Subduction Intraslab": ((5.0, 0.0), (6.0, 200.0), (10.0, 500.0)),
+}
+
+# Fixed disaggregation bin edges, so that results of different leaves can be added bin by bin.
+NSHM_MAG_EDGES: tuple[float, ...] = tuple(round(5.0 + 0.1999 * k, 4) for k in range(26))
+NSHM_DIST_EDGES: tuple[float, ...] = (0, 5, 10, 15, 20, 30, 40, 50, 60, 80, 100, 140, 180, 220, 260, 320, 380, 500)
+NSHM_EPS_EDGES: tuple[float, ...] = tuple(float(x) for x in np.linspace(-4.0, 4.0, 17))
+
+DISAGG_OUTPUTS: tuple[str, ...] = ("TRT", "Mag", "Dist", "Mag_Dist", "TRT_Mag_Dist_Eps")
+
+
+@dataclass(frozen=True)
+class CalcSettings:
+    """OpenQuake settings shared by all jobs of a model run (NSHM 2022 values by default)."""
+
+    investigation_time: float = 1.0
+    truncation_level: float = 4.0
+    rupture_mesh_spacing: float = 4.0
+    complex_fault_mesh_spacing: float = 10.0
+    area_source_discretization: float = 10.0
+    width_of_mfd_bin: float = 0.1
+    ps_grid_spacing: float = 30.0
+    random_seed: int = 25
+    levels: tuple[float, ...] = NSHM_LEVELS
+    maximum_distance: dict[str, tuple[tuple[float, float], ...]] = field(
+        default_factory=lambda: dict(NSHM_MAXIMUM_DISTANCE)
+    )
+    mag_edges: tuple[float, ...] = NSHM_MAG_EDGES
+    dist_edges: tuple[float, ...] = NSHM_DIST_EDGES
+    eps_edges: tuple[float, ...] = NSHM_EPS_EDGES
+
+    def __post_init__(self) -> None:
+        for name in ("levels", "mag_edges", "dist_edges", "eps_edges"):
+            values = np.asarray(getattr(self, name), dtype=float)
+            if values.ndim != 1 or len(values) < 2 or np.any(np.diff(values) <= 0):
+                raise BadRequest(f"settings.{name}", "must be at least two strictly increasing numbers")
+        if self.investigation_time <= 0:
+            raise BadRequest("settings.investigation_time", f"must be > 0, got {self.investigation_time}")
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CalcSettings:
+        """Build from JSON-like data; unknown keys are an error naming the key."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise BadRequest("settings", f"unknown setting(s) {unknown}; known: {sorted(known)}")
+        kwargs: dict[str, Any] = {}
+        for key, value in data.items():
+            if key == "maximum_distance":
+                kwargs[key] = {trt: tuple(tuple(float(x) for x in pair) for pair in pairs) for trt, pairs in value.items()}
+            elif isinstance(value, list):
+                kwargs[key] = tuple(float(x) for x in value)
+            else:
+                kwargs[key] = value
+        return cls(**kwargs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return json.loads(json.dumps(asdict(self)))
+
+    def digest(self) -> str:
+        """Content hash of the settings (16 hex characters)."""
+        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
+
+    def with_overrides(self, **overrides: Any) -> CalcSettings:
+        return replace(self, **overrides)

@@ -1,0 +1,62 @@
+"""The store interface every backend implements (contract tests run against each)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from hazflow.store.records import DisaggRealization, HazardAggregate, HazardRealization, LedgerEntry
+
+
+class Store(ABC):
+    """Ledger, realizations, aggregates and raw artifacts. Every write is idempotent."""
+
+    # --- ledger ---
+    @abstractmethod
+    def ledger_get(self, job_key: str) -> LedgerEntry | None: ...
+
+    @abstractmethod
+    def ledger_states(self, job_keys: Iterable[str]) -> dict[str, str]:
+        """State of each known key (unknown keys are absent)."""
+
+    @abstractmethod
+    def ledger_record(self, entry: LedgerEntry) -> None:
+        """Insert or replace the entry of `entry.job_key`."""
+
+    @abstractmethod
+    def ledger_list(self, model: str | None = None, kind: str | None = None, state: str | None = None) -> list[LedgerEntry]: ...
+
+    # --- realizations (written together with the ledger entry that records them) ---
+    @abstractmethod
+    def put_hazard_realizations(self, rows: Iterable[HazardRealization], entry: LedgerEntry) -> None:
+        """Replace the job's realizations and record `entry`, atomically."""
+
+    @abstractmethod
+    def get_hazard_realizations(self, model: str, site: str, vs30: float, imt: str) -> list[HazardRealization]: ...
+
+    @abstractmethod
+    def put_disagg_realizations(self, rows: Iterable[DisaggRealization], entry: LedgerEntry) -> None: ...
+
+    @abstractmethod
+    def get_disagg_realizations(self, model: str, site: str, vs30: float, imt: str, poe: float) -> list[DisaggRealization]: ...
+
+    @abstractmethod
+    def sites_with_realizations(self, model: str | None = None) -> list[tuple[str, str, float, str, int]]:
+        """(model, site, vs30, imt, count) of hazard realizations held."""
+
+    # --- aggregates ---
+    @abstractmethod
+    def put_hazard_aggregates(self, rows: Iterable[HazardAggregate]) -> None: ...
+
+    @abstractmethod
+    def get_hazard_aggregates(self, model: str, site: str, vs30: float, imt: str | None = None) -> list[HazardAggregate]: ...
+
+    # --- raw artifacts ---
+    @abstractmethod
+    def put_artifacts(self, job_key: str, files: Mapping[str, Path]) -> str:
+        """Keep the job's files (name -> local path), replacing any earlier set; returns where they are."""
+
+    @abstractmethod
+    def artifact(self, job_key: str, name: str) -> Path:
+        """A local path to one kept file (downloaded first where the backend is remote)."""

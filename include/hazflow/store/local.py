@@ -1,0 +1,279 @@
+"""The embedded store: SQLite (WAL) for records, a folder tree for raw artifacts, under one root.
+
+Several Airflow worker processes may write at once: each write is one short `BEGIN IMMEDIATE`
+transaction (SQLite serialises writers; `busy_timeout` makes them wait, not fail), keys are
+deterministic so rewrites replace, and artifact folders appear by rename, never half-written.
+Nothing is created on disk until the first write.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import sqlite3
+import uuid
+import zlib
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import numpy as np
+
+from hazflow.exceptions import StorageError, TransientError
+from hazflow.store.base import Store
+from hazflow.store.records import DisaggRealization, HazardAggregate, HazardRealization, LedgerEntry
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS ledger (
+    job_key TEXT PRIMARY KEY, kind TEXT NOT NULL, model TEXT NOT NULL, leaf TEXT NOT NULL,
+    vs30 REAL NOT NULL, state TEXT NOT NULL, record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS ledger_by_model ON ledger (model, kind, state);
+CREATE TABLE IF NOT EXISTS hazard_rlz (
+    model TEXT NOT NULL, site TEXT NOT NULL, vs30 REAL NOT NULL, imt TEXT NOT NULL,
+    leaf TEXT NOT NULL, gmm TEXT NOT NULL, job_key TEXT NOT NULL, oq_version TEXT NOT NULL,
+    settings_digest TEXT NOT NULL, levels BLOB NOT NULL, vals BLOB NOT NULL,
+    PRIMARY KEY (model, site, vs30, imt, leaf, gmm)
+);
+CREATE INDEX IF NOT EXISTS hazard_rlz_by_job ON hazard_rlz (job_key);
+CREATE TABLE IF NOT EXISTS disagg_rlz (
+    model TEXT NOT NULL, site TEXT NOT NULL, vs30 REAL NOT NULL, imt TEXT NOT NULL, poe REAL NOT NULL,
+    leaf TEXT NOT NULL, gmm TEXT NOT NULL, job_key TEXT NOT NULL, oq_version TEXT NOT NULL,
+    settings_digest TEXT NOT NULL, iml REAL NOT NULL, axes TEXT NOT NULL, trts TEXT NOT NULL,
+    edges BLOB NOT NULL, vals BLOB NOT NULL,
+    PRIMARY KEY (model, site, vs30, imt, poe, leaf, gmm)
+);
+CREATE INDEX IF NOT EXISTS disagg_rlz_by_job ON disagg_rlz (job_key);
+CREATE TABLE IF NOT EXISTS hazard_agg (
+    model TEXT NOT NULL, site TEXT NOT NULL, vs30 REAL NOT NULL, imt TEXT NOT NULL, agg TEXT NOT NULL,
+    levels BLOB NOT NULL, vals BLOB NOT NULL, provenance TEXT NOT NULL,
+    PRIMARY KEY (model, site, vs30, imt, agg)
+);
+"""
+
+
+def pack(array: np.ndarray) -> bytes:
+    """An array as compressed bytes keeping dtype and shape (disaggregations are mostly zeros)."""
+    buffer = io.BytesIO()
+    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
+    return zlib.compress(buffer.getvalue(), 1)
+
+
+def unpack(blob: bytes) -> np.ndarray:
+    return np.load(io.BytesIO(zlib.decompress(blob)), allow_pickle=False)
+
+
+def _entry_to_json(entry: LedgerEntry) -> str:
+    return json.dumps(asdict(entry))
+
+
+def _entry_from_json(text: str) -> LedgerEntry:
+    data = json.loads(text)
+    known = {f.name for f in fields(LedgerEntry)}
+    data = {k: v for k, v in data.items() if k in known}
+    data["sites"] = tuple(data["sites"])
+    data["imts"] = tuple(data["imts"])
+    return LedgerEntry(**data)
+
+
+class LocalStore(Store):
+    """Everything under `root`: `hazflow.sqlite` and `artifacts/<job key>/`."""
+
+    def __init__(self, root: str | Path) -> None:
+        self.root = Path(root).absolute()
+        self.db_path = self.root / "hazflow.sqlite"
+        self.artifacts_dir = self.root / "artifacts"
+
+    def __repr__(self) -> str:
+        return f"LocalStore({str(self.root)!r})"
+
+    # --- connection handling ---
+    @contextmanager
+    def _connect(self, write: bool) -> Iterator[sqlite3.Connection]:
+        if not write and not self.db_path.exists():
+            conn = sqlite3.connect(":memory:")  # nothing stored yet: read from an empty schema
+            conn.executescript(SCHEMA)
+        else:
+            self.root.mkdir(parents=True, exist_ok=True)
+            try:
+                conn = sqlite3.connect(self.db_path, timeout=120.0, isolation_level=None)
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                if write:
+                    conn.executescript(SCHEMA)
+            except sqlite3.OperationalError as e:
+                raise _storage_error(e, self.db_path) from e
+        try:
+            if write:
+                conn.execute("BEGIN IMMEDIATE")
+            yield conn
+            if write:
+                conn.execute("COMMIT")
+        except sqlite3.Error as e:
+            if write and conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise _storage_error(e, self.db_path) from e
+        except BaseException:
+            if write and conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        finally:
+            conn.close()
+
+    # --- ledger ---
+    def ledger_get(self, job_key: str) -> LedgerEntry | None:
+        with self._connect(write=False) as conn:
+            row = conn.execute("SELECT record FROM ledger WHERE job_key = ?", (job_key,)).fetchone()
+        return _entry_from_json(row[0]) if row else None
+
+    def ledger_states(self, job_keys: Iterable[str]) -> dict[str, str]:
+        keys = list(job_keys)
+        out: dict[str, str] = {}
+        with self._connect(write=False) as conn:
+            for start in range(0, len(keys), 500):
+                chunk = keys[start : start + 500]
+                marks = ",".join("?" * len(chunk))
+                out.update(conn.execute(f"SELECT job_key, state FROM ledger WHERE job_key IN ({marks})", chunk).fetchall())
+        return out
+
+    def ledger_record(self, entry: LedgerEntry) -> None:
+        with self._connect(write=True) as conn:
+            self._record(conn, entry)
+
+    @staticmethod
+    def _record(conn: sqlite3.Connection, entry: LedgerEntry) -> None:
+        conn.execute(
+            "INSERT OR REPLACE INTO ledger (job_key, kind, model, leaf, vs30, state, record) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (entry.job_key, entry.kind, entry.model, entry.leaf, entry.vs30, entry.state, _entry_to_json(entry)),
+        )
+
+    def ledger_list(self, model: str | None = None, kind: str | None = None, state: str | None = None) -> list[LedgerEntry]:
+        clauses, args = [], []
+        for column, value in (("model", model), ("kind", kind), ("state", state)):
+            if value is not None:
+                clauses.append(f"{column} = ?")
+                args.append(value)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        with self._connect(write=False) as conn:
+            rows = conn.execute(f"SELECT record FROM ledger {where} ORDER BY model, kind, leaf, vs30, job_key", args).fetchall()
+        return [_entry_from_json(r[0]) for r in rows]
+
+    # --- realizations ---
+    def put_hazard_realizations(self, rows: Iterable[HazardRealization], entry: LedgerEntry) -> None:
+        values = [
+            (r.model, r.site, r.vs30, r.imt, r.leaf, r.gmm, r.job_key, r.oq_version, r.settings_digest, pack(r.levels), pack(r.values))
+            for r in rows
+        ]
+        with self._connect(write=True) as conn:
+            conn.execute("DELETE FROM hazard_rlz WHERE job_key = ?", (entry.job_key,))
+            conn.executemany("INSERT OR REPLACE INTO hazard_rlz VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+            self._record(conn, entry)
+
+    def get_hazard_realizations(self, model: str, site: str, vs30: float, imt: str) -> list[HazardRealization]:
+        with self._connect(write=False) as conn:
+            rows = conn.execute(
+                "SELECT leaf, gmm, job_key, oq_version, settings_digest, levels, vals FROM hazard_rlz "
+                "WHERE model = ? AND site = ? AND vs30 = ? AND imt = ? ORDER BY leaf, gmm",
+                (model, site, float(vs30), imt),
+            ).fetchall()
+        return [
+            HazardRealization(model, leaf, gmm, site, float(vs30), imt, unpack(levels), unpack(vals), key, oqv, digest)
+            for leaf, gmm, key, oqv, digest, levels, vals in rows
+        ]
+
+    def put_disagg_realizations(self, rows: Iterable[DisaggRealization], entry: LedgerEntry) -> None:
+        values = [
+            (
+                r.model, r.site, r.vs30, r.imt, r.poe, r.leaf, r.gmm, r.job_key, r.oq_version, r.settings_digest,
+                r.iml, json.dumps(list(r.axes)), json.dumps(list(r.trts)),
+                zlib.compress(json.dumps({k: v.tolist() for k, v in r.bin_edges.items()}).encode()), pack(r.values),
+            )
+            for r in rows
+        ]  # fmt: skip
+        with self._connect(write=True) as conn:
+            conn.execute("DELETE FROM disagg_rlz WHERE job_key = ?", (entry.job_key,))
+            conn.executemany("INSERT OR REPLACE INTO disagg_rlz VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+            self._record(conn, entry)
+
+    def get_disagg_realizations(self, model: str, site: str, vs30: float, imt: str, poe: float) -> list[DisaggRealization]:
+        with self._connect(write=False) as conn:
+            rows = conn.execute(
+                "SELECT leaf, gmm, job_key, oq_version, settings_digest, iml, axes, trts, edges, vals FROM disagg_rlz "
+                "WHERE model = ? AND site = ? AND vs30 = ? AND imt = ? AND poe = ? ORDER BY leaf, gmm",
+                (model, site, float(vs30), imt, float(poe)),
+            ).fetchall()
+        out = []
+        for leaf, gmm, key, oqv, digest, iml, axes, trts, edges, vals in rows:
+            bin_edges = {k: np.asarray(v, dtype=float) for k, v in json.loads(zlib.decompress(edges)).items()}
+            out.append(
+                DisaggRealization(
+                    model, leaf, gmm, site, float(vs30), imt, float(poe), iml, tuple(json.loads(axes)),
+                    tuple(json.loads(trts)), bin_edges, unpack(vals), key, oqv, digest,
+                )
+            )  # fmt: skip
+        return out
+
+    def sites_with_realizations(self, model: str | None = None) -> list[tuple[str, str, float, str, int]]:
+        where, args = ("WHERE model = ?", [model]) if model else ("", [])
+        with self._connect(write=False) as conn:
+            return conn.execute(
+                f"SELECT model, site, vs30, imt, COUNT(*) FROM hazard_rlz {where} GROUP BY model, site, vs30, imt "
+                "ORDER BY model, site, vs30, imt",
+                args,
+            ).fetchall()
+
+    # --- aggregates ---
+    def put_hazard_aggregates(self, rows: Iterable[HazardAggregate]) -> None:
+        values = [(r.model, r.site, r.vs30, r.imt, r.agg, pack(r.levels), pack(r.values), r.provenance) for r in rows]
+        with self._connect(write=True) as conn:
+            conn.executemany("INSERT OR REPLACE INTO hazard_agg VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values)
+
+    def get_hazard_aggregates(self, model: str, site: str, vs30: float, imt: str | None = None) -> list[HazardAggregate]:
+        query = "SELECT imt, agg, levels, vals, provenance FROM hazard_agg WHERE model = ? AND site = ? AND vs30 = ?"
+        args: list[object] = [model, site, float(vs30)]
+        if imt is not None:
+            query += " AND imt = ?"
+            args.append(imt)
+        with self._connect(write=False) as conn:
+            rows = conn.execute(query + " ORDER BY imt, agg", args).fetchall()
+        return [HazardAggregate(model, site, float(vs30), i, agg, unpack(lv), unpack(v), prov) for i, agg, lv, v, prov in rows]
+
+    # --- artifacts ---
+    def _artifact_folder(self, job_key: str) -> Path:
+        return self.artifacts_dir / job_key[:2] / job_key
+
+    def put_artifacts(self, job_key: str, files: Mapping[str, Path]) -> str:
+        final = self._artifact_folder(job_key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        staging = final.parent / f".{job_key}.{uuid.uuid4().hex}.tmp"
+        staging.mkdir()
+        try:
+            for name, src in files.items():
+                shutil.copyfile(src, staging / name)
+            if final.exists():  # a forced rerun: swap the new set in, then drop the old one
+                old = final.parent / f".{job_key}.{uuid.uuid4().hex}.old"
+                os.rename(final, old)
+                os.rename(staging, final)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.rename(staging, final)
+        finally:
+            if staging.exists():
+                shutil.rmtree(staging, ignore_errors=True)
+        return str(final)
+
+    def artifact(self, job_key: str, name: str) -> Path:
+        path = self._artifact_folder(job_key) / name
+        if not path.exists():
+            raise StorageError(f"artifact {name} of job {job_key} not found at {path}")
+        return path
+
+
+def _storage_error(error: sqlite3.Error, path: Path) -> Exception:
+    text = str(error).lower()
+    if "locked" in text or "busy" in text:
+        return TransientError(f"{path}: database busy ({error})")
+    return StorageError(f"{path}: {error}")

@@ -1,0 +1,102 @@
+"""What the store holds: ledger entries, realizations (with provenance) and aggregates."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+LedgerState = Literal["ran", "done", "no_ruptures", "failed"]
+# ran: OpenQuake finished and its artifacts are kept, not yet ingested;
+# done / no_ruptures: ingested (no_ruptures: every source beyond the cut-off, stored as zeros);
+# failed: the last attempt failed (see `error`).
+FINISHED_STATES: frozenset[str] = frozenset({"done", "no_ruptures"})
+RAN_STATES: frozenset[str] = frozenset({"ran", "done", "no_ruptures"})
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    """Per job key: its state, timings, sizes and provenance."""
+
+    job_key: str
+    kind: str
+    model: str
+    leaf: str
+    vs30: float
+    sites: tuple[str, ...]  # site codes
+    imts: tuple[str, ...]
+    state: LedgerState
+    poe: float | None = None
+    empty: bool = False  # OpenQuake found no ruptures close to the site(s)
+    attempts: int = 0
+    started_at: str = ""
+    finished_at: str = ""
+    oq_seconds: float = 0.0
+    ingest_seconds: float = 0.0
+    hdf5_bytes: int = 0
+    rows: int = 0
+    artifacts: str = ""  # folder (local) or URI prefix (s3) of calc.hdf5, oq.log and inputs
+    oq_version: str = ""
+    settings_digest: str = ""
+    error: str = ""
+    spec: str = ""  # the job spec as JSON
+
+
+@dataclass(frozen=True)
+class HazardRealization:
+    """One component realization's hazard curve: leaf x GMM branch at a site, VS30 and IMT.
+
+    `values` are annual probabilities of exceedance of `levels` (g).
+    """
+
+    model: str
+    leaf: str
+    gmm: str  # GmmBranch.id
+    site: str  # site code
+    vs30: float
+    imt: str
+    levels: np.ndarray = field(repr=False)
+    values: np.ndarray = field(repr=False)
+    job_key: str = ""
+    oq_version: str = ""
+    settings_digest: str = ""
+
+
+@dataclass(frozen=True)
+class DisaggRealization:
+    """One component realization's disaggregation at a target (site, VS30, IMT, PoE).
+
+    `values` (shape of `axes`) are probabilities of exceeding `iml` within the investigation
+    time, by bin; `bin_edges` holds the numeric axes' edges and `trts` the TRT bins.
+    """
+
+    model: str
+    leaf: str
+    gmm: str
+    site: str
+    vs30: float
+    imt: str
+    poe: float  # target PoE in 50 years
+    iml: float
+    axes: tuple[str, ...]
+    trts: tuple[str, ...]
+    bin_edges: dict[str, np.ndarray] = field(repr=False)
+    values: np.ndarray = field(repr=False)
+    job_key: str = ""
+    oq_version: str = ""
+    settings_digest: str = ""
+
+
+@dataclass(frozen=True)
+class HazardAggregate:
+    """A statistic (mean, a quantile, ...) of the model's hazard curve at a site, VS30 and IMT."""
+
+    model: str
+    site: str
+    vs30: float
+    imt: str
+    agg: str  # "mean", "std", "cov", or a quantile such as "0.1"
+    levels: np.ndarray = field(repr=False)
+    values: np.ndarray = field(repr=False)
+    provenance: str = ""  # JSON: realization set, settings digest, engine version
