@@ -26,7 +26,6 @@ export AIRFLOW__LOGGING__BASE_LOG_FOLDER := $(VAR)/airflow/logs
 export HAZFLOW_STORE_ROOT ?= $(VAR)/store
 export HAZFLOW_OQ_PYTHON := $(OQ_VENV)/bin/python
 export NUMBA_CACHE_DIR := $(ROOT)/.cache/numba
-export PYTHONPATH := $(ROOT)/include:$(ROOT)/plugins
 
 .PHONY: demo test setup lock lint clean
 
@@ -53,6 +52,8 @@ lock: $(UV)
 $(VENV)/.installed: requirements.txt | $(UV)
 	[ -x $(VENV)/bin/python ] || $(UV) venv --python $(PYTHON) $(VENV)
 	$(UV) pip sync --compile-bytecode --python $(VENV)/bin/python requirements.txt
+	# make the domain package and the Airflow adapters importable from this venv (like an editable install)
+	printf '%s\n%s\n' "$(ROOT)/include" "$(ROOT)/plugins" > $$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/hazflow-project.pth
 	touch $@
 
 # OpenQuake in its own venv, as in production where it runs in its own container.

@@ -1,0 +1,75 @@
+"""
+### hazard_realizations
+
+OpenQuake **classical** runs for each source-logic-tree *leaf* x *VS30* (the sites of a request
+share one run), keeping every realization's hazard curves (leaf x GMM branch) in the store.
+
+`plan` validates the request (model, sites, VS30s, IMTs, leaves) before any compute; `run` starts
+OpenQuake for each job whose key the ledger does not already have as run; `ingest` reads the HDF5
+into the store; `summary` counts what happened. Re-triggering a finished request runs no
+OpenQuake job; `force` re-runs them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import dag, get_current_context, task
+
+from hazflow_airflow.params import force_param, imts_param, leaves_param, model_param, sites_param, vs30s_param
+from hazflow_airflow.policies import DEFAULT_ARGS
+
+
+@dag(
+    dag_id="hazard_realizations",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    default_args=DEFAULT_ARGS,
+    tags=["hazflow", "hazard", "openquake"],
+    doc_md=__doc__,
+    max_active_runs=4,
+    params={
+        "model": model_param(),
+        "sites": sites_param(["WLG", "CHC", "AKL"]),
+        "vs30s": vs30s_param([400]),
+        "imts": imts_param(["PGA", "SA(0.5)"]),
+        "leaves": leaves_param(),
+        "force": force_param(),
+    },
+)
+def hazard_realizations():
+    @task(retries=0)
+    def plan(**context) -> list[dict]:
+        from hazflow_airflow.tasks import plan_hazard
+
+        return plan_hazard(context["params"])
+
+    @task(map_index_template="{{ job_label }}", max_active_tis_per_dag=2)
+    def run(spec: dict) -> dict:
+        from hazflow_airflow.tasks import run_spec
+
+        context = get_current_context()
+        context["job_label"] = f"{spec['leaf']} vs30={spec['vs30']:g}"  # type: ignore[typeddict-unknown-key]
+        return run_spec(spec, bool(context["params"]["force"]))
+
+    @task(map_index_template="{{ job_label }}")
+    def ingest(outcome: dict) -> dict:
+        from hazflow_airflow.tasks import ingest_outcome
+
+        context = get_current_context()
+        context["job_label"] = outcome["label"]  # type: ignore[typeddict-unknown-key]
+        return ingest_outcome(outcome, bool(context["params"]["force"]))
+
+    @task
+    def summary(outcomes: list[dict]) -> dict:
+        from hazflow_airflow.tasks import summarise
+
+        result = summarise(list(outcomes))
+        print(f"hazard_realizations summary: {result}")
+        return result
+
+    summary(ingest.expand(outcome=run.expand(spec=plan())))
+
+
+hazard_realizations()

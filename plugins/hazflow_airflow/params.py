@@ -1,0 +1,59 @@
+"""Params (the UI trigger form) shared by the DAGs. JSON-schema checks here; full checks in `plan`."""
+
+from __future__ import annotations
+
+from airflow.sdk import Param
+
+IMT_PATTERN = r"^(PGA|SA\(\d+(\.\d+)?\))$"
+
+
+def model_param(default: str = "DEMO") -> Param:
+    return Param(default, type="string", minLength=1, description="Model: DEMO (runs here) or an nzshm-model version such as NSHM_v1.0.4.")
+
+
+def sites_param(default: list[str]) -> Param:
+    return Param(
+        default,
+        type="array",
+        items={"type": "string", "minLength": 1},
+        minItems=1,
+        uniqueItems=True,
+        description="Sites: nzshm-common ids (WLG), 'lat~lon' codes (-41.300~174.780) or list names (NZ, SRWG214).",
+    )
+
+
+def vs30s_param(default: list[float]) -> Param:
+    return Param(
+        default,
+        type="array",
+        items={"type": "number", "exclusiveMinimum": 0},
+        minItems=1,
+        uniqueItems=True,
+        description="VS30 values (m/s), each > 0.",
+    )
+
+
+def imts_param(default: list[str]) -> Param:
+    return Param(
+        default,
+        type="array",
+        items={"type": "string", "pattern": IMT_PATTERN},
+        minItems=1,
+        uniqueItems=True,
+        description="Intensity measure types: PGA or SA(period in s), e.g. SA(0.5).",
+    )
+
+
+def leaves_param() -> Param:
+    return Param(
+        ["all"],
+        type="array",
+        items={"type": "string", "minLength": 1},
+        minItems=1,
+        uniqueItems=True,
+        description="Source-logic-tree leaves such as CRU-2, or ['all'].",
+    )
+
+
+def force_param() -> Param:
+    return Param(False, type="boolean", description="Re-run OpenQuake even for jobs the ledger has as done.")
