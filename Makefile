@@ -30,7 +30,7 @@ export NUMBA_CACHE_DIR := $(ROOT)/.cache/numba
 .PHONY: demo test setup lock lint clean
 
 demo: setup
-	$(VENV)/bin/python -m hazflow demo
+	bash scripts/demo.sh
 
 test: setup
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

@@ -61,6 +61,18 @@ class CalcSettings:
     eps_edges: tuple[float, ...] = NSHM_EPS_EDGES
 
     def __post_init__(self) -> None:
+        # Normalise types so that a spec's key survives a JSON round trip (400 and 400.0 hash differently).
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "maximum_distance":
+                value = {str(t): tuple((float(m), float(d)) for m, d in pairs) for t, pairs in value.items()}
+            elif f.name == "random_seed":
+                value = int(value)
+            elif isinstance(value, (list, tuple)):
+                value = tuple(float(x) for x in value)
+            else:
+                value = float(value)
+            object.__setattr__(self, f.name, value)
         for name in ("levels", "mag_edges", "dist_edges", "eps_edges"):
             values = np.asarray(getattr(self, name), dtype=float)
             if values.ndim != 1 or len(values) < 2 or np.any(np.diff(values) <= 0):
@@ -75,15 +87,10 @@ class CalcSettings:
         unknown = sorted(set(data) - known)
         if unknown:
             raise BadRequest("settings", f"unknown setting(s) {unknown}; known: {sorted(known)}")
-        kwargs: dict[str, Any] = {}
-        for key, value in data.items():
-            if key == "maximum_distance":
-                kwargs[key] = {trt: tuple(tuple(float(x) for x in pair) for pair in pairs) for trt, pairs in value.items()}
-            elif isinstance(value, list):
-                kwargs[key] = tuple(float(x) for x in value)
-            else:
-                kwargs[key] = value
-        return cls(**kwargs)
+        try:
+            return cls(**data)
+        except (TypeError, ValueError) as e:
+            raise BadRequest("settings", f"invalid value: {e}") from None
 
     def to_dict(self) -> dict[str, Any]:
         return json.loads(json.dumps(asdict(self)))

@@ -41,20 +41,23 @@ def ingest_outcome(outcome: dict[str, Any], force: bool) -> dict[str, Any]:
         raise DataIntegrityError(f"job {outcome['job_key']} is not in the ledger")
     import json
 
-    return ingest_job(JobSpec.from_dict(json.loads(entry.spec)), store, force=force).to_dict()
+    result = ingest_job(JobSpec.from_dict(json.loads(entry.spec)), store, force=force).to_dict()
+    result["openquake_ran"] = not outcome["skipped"]  # did this run start OpenQuake for the job?
+    return result
 
 
 def summarise(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
-    """Counts by state, skipped jobs, OpenQuake seconds and HDF5 bytes of this run."""
+    """Counts by state; OpenQuake jobs run by this DAG run (not reused), their seconds and HDF5 bytes."""
     from collections import Counter
 
     states = Counter(o["state"] for o in outcomes)
-    fresh = [o for o in outcomes if not o["skipped"]]
+    ran = [o for o in outcomes if o["openquake_ran"]]
     return {
         "jobs": len(outcomes),
         "states": dict(sorted(states.items())),
-        "skipped": len(outcomes) - len(fresh),
-        "oq_seconds": round(sum(o["oq_seconds"] for o in outcomes), 1),
-        "hdf5_bytes": sum(o["hdf5_bytes"] for o in outcomes),
-        "rows": sum(o["rows"] for o in outcomes),
+        "openquake_runs": len(ran),
+        "reused": len(outcomes) - len(ran),
+        "oq_seconds": round(sum(o["oq_seconds"] for o in ran), 1),
+        "hdf5_bytes": sum(o["hdf5_bytes"] for o in ran),
+        "rows_ingested": sum(o["rows"] for o in outcomes if not o["skipped"]),
     }

@@ -1,0 +1,5 @@
+import sys
+
+from hazflow.cli import main
+
+sys.exit(main())
