@@ -134,7 +134,7 @@ def _job_ini(spec: JobSpec) -> str:
             "",
             "[output]",
             "individual_rlzs = true",
-            "mean = false",
+            "mean = true",  # OpenQuake 3.26 disaggregation reads hcurves-stats and fails without it
         ]
     return "\n".join(lines) + "\n"
 

@@ -20,6 +20,7 @@ from hazflow.exceptions import OpenQuakeError
 
 # What OpenQuake says when every source is beyond the distance cut-off: an empty, valid result.
 NO_RUPTURE_MARKERS = (
+    "The site is far from all seismic sources",  # OpenQuake 3.26 (exit code 0, no curves)
     "There are no ruptures close to the site",
     "Filtered away all ruptures",
     "Filtered away all sources",
@@ -43,7 +44,7 @@ class OpenQuakeConfig:
 @dataclass(frozen=True)
 class RunResult:
     state: Literal["done", "no_ruptures"]
-    hdf5: Path | None  # None when there were no ruptures
+    hdf5: Path | None  # may be None when there were no ruptures
     log: Path
     seconds: float
 
@@ -105,7 +106,7 @@ def run_job(job_ini: Path, config: OpenQuakeConfig) -> RunResult:
     text = log.read_text(errors="replace")
     hdf5 = jobdir / "oqdata" / "calc_1.hdf5"
     if any(marker in text for marker in NO_RUPTURE_MARKERS):
-        return RunResult("no_ruptures", None, log, seconds)
+        return RunResult("no_ruptures", hdf5 if hdf5.exists() else None, log, seconds)  # kept as provenance
     if code != 0 or not hdf5.exists():
         tail = _tail(log)
         last = next((line for line in reversed(tail.splitlines()) if line.strip()), "no output")

@@ -1,0 +1,82 @@
+"""Shared fixtures: real OpenQuake runs of DEMO jobs, done once per test session and reused."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from hazflow.config import PROJECT_ROOT, Config
+from hazflow.jobs import JobSpec, disagg_job
+from hazflow.model import HazardModel, load_model
+from hazflow.openquake.render import render_job
+from hazflow.openquake.runner import RunResult, engine_version, run_job
+from hazflow.request import HazardRequest
+from hazflow.sites import resolve_sites
+
+
+@pytest.fixture(scope="session")
+def demo() -> HazardModel:
+    return load_model("DEMO")
+
+
+@pytest.fixture(scope="session")
+def base_config(tmp_path_factory: pytest.TempPathFactory) -> Config:
+    """Project OpenQuake venv; store and work folders in a session temp dir."""
+    root = tmp_path_factory.mktemp("hazflow")
+    return Config(store_root=root / "store", work_dir=root / "work")
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Config:
+    """A fresh, empty store per test."""
+    return Config(store_root=tmp_path / "store", work_dir=tmp_path / "work")
+
+
+@pytest.fixture(scope="session")
+def oq_version(base_config: Config) -> str:
+    return engine_version(base_config.oq_python)
+
+
+@dataclass(frozen=True)
+class Ran:
+    spec: JobSpec
+    jobdir: Path
+    result: RunResult
+
+
+def _run_in(folder: Path, spec: JobSpec, model: HazardModel, config: Config) -> Ran:
+    folder.mkdir(parents=True, exist_ok=True)
+    result = run_job(render_job(spec, model, folder), config.openquake())
+    return Ran(spec, folder, result)
+
+
+@pytest.fixture(scope="session")
+def classical_run(tmp_path_factory, demo, base_config, oq_version) -> Ran:
+    """HIK-1 at WLG and AKL (a back-arc site), VS30 400, PGA and SA(0.5): one real classical run."""
+    request = HazardRequest.parse("DEMO", ["WLG", "AKL"], [400], ["PGA", "SA(0.5)"], ["HIK-1"])
+    return _run_in(tmp_path_factory.mktemp("classical"), request.jobs(oq_version)[0], demo, base_config)
+
+
+@pytest.fixture(scope="session")
+def disagg_run(tmp_path_factory, demo, base_config, oq_version) -> Ran:
+    """CRU-2 at WLG, VS30 400, PGA and SA(0.5) at fixed levels: one real disaggregation run."""
+    site = resolve_sites(["WLG"])[0]
+    spec = disagg_job(demo, demo.leaf("CRU-2"), 400, site, 0.1, {"PGA": 0.3, "SA(0.5)": 0.5}, oq_version)
+    return _run_in(tmp_path_factory.mktemp("disagg"), spec, demo, base_config)
+
+
+def oq_export(ran: Ran, what: str, dest: Path) -> list[Path]:
+    """OpenQuake's own CSV export of a finished calculation (the reference for the reader)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "OQ_CONFIG_FILE": str(ran.jobdir / "openquake.cfg"), "OQ_DATADIR": str(ran.jobdir / "oqdata"), "CI": "1",
+           "OQ_DISTRIBUTE": "no", "MPLCONFIGDIR": str(ran.jobdir / "tmp"), "NUMBA_CACHE_DIR": str(PROJECT_ROOT / ".cache" / "numba")}  # fmt: skip
+    python = Config().oq_python
+    subprocess.run(
+        [str(python), "-m", "openquake.commands", "export", what, "1", "-e", "csv", "-d", str(dest)],
+        check=True, capture_output=True, env=env, cwd=ran.jobdir, timeout=300,
+    )  # fmt: skip
+    return sorted(dest.glob("*.csv"))
