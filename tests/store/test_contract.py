@@ -1,0 +1,153 @@
+"""The contract every store backend honours (the AWS backend will run the same tests)."""
+
+from __future__ import annotations
+
+import multiprocessing
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hazflow.store import DisaggRealization, HazardAggregate, HazardRealization, LedgerEntry, open_store
+
+
+@pytest.fixture(params=["local"])
+def store(request, tmp_path):
+    return open_store(request.param, str(tmp_path / "store"))
+
+
+def entry(key: str = "k1", state: str = "ran", **kw) -> LedgerEntry:
+    base = dict(kind="hazard", model="DEMO", leaf="CRU-1", vs30=400.0, sites=("-41.300~174.780",), imts=("PGA",))
+    return LedgerEntry(job_key=key, state=state, **(base | kw))  # type: ignore[arg-type]
+
+
+def hazard_rlz(gmm: str, key: str = "k1", scale: float = 1.0, site: str = "-41.300~174.780") -> HazardRealization:
+    levels = np.array([0.01, 0.1, 1.0])
+    return HazardRealization("DEMO", "CRU-1", gmm, site, 400.0, "PGA", levels, scale * np.array([1e-2, 1e-3, 1e-5]), key, "3.26.2", "d1")
+
+
+def test_an_unused_store_is_empty_and_creates_nothing(store, tmp_path):
+    assert store.ledger_get("k1") is None
+    assert store.ledger_list() == []
+    assert store.get_hazard_realizations("DEMO", "x", 400, "PGA") == []
+    assert not (tmp_path / "store").exists()
+
+
+def test_ledger_round_trip_and_replace(store):
+    store.ledger_record(entry(oq_seconds=12.5, sites=("a", "b")))
+    assert store.ledger_get("k1") == entry(oq_seconds=12.5, sites=("a", "b"))
+    store.ledger_record(entry(state="done", rows=6))
+    assert store.ledger_get("k1").state == "done"
+    assert len(store.ledger_list()) == 1
+    assert store.ledger_states(["k1", "k2"]) == {"k1": "done"}
+
+
+def test_ledger_filters(store):
+    store.ledger_record(entry("a", "done"))
+    store.ledger_record(entry("b", "failed", error="boom"))
+    store.ledger_record(replace(entry("c", "done"), model="OTHER"))
+    assert [e.job_key for e in store.ledger_list(model="DEMO")] == ["a", "b"]
+    assert [e.job_key for e in store.ledger_list(state="failed")] == ["b"]
+    assert store.ledger_states([f"x{i}" for i in range(1200)] + ["c"]) == {"c": "done"}
+
+
+def test_hazard_realizations_are_replaced_not_duplicated(store):
+    store.put_hazard_realizations([hazard_rlz("g1"), hazard_rlz("g2")], entry(state="done"))
+    store.put_hazard_realizations([hazard_rlz("g1", scale=2), hazard_rlz("g2", scale=2)], entry(state="done"))
+    rows = store.get_hazard_realizations("DEMO", "-41.300~174.780", 400, "PGA")
+    assert [r.gmm for r in rows] == ["g1", "g2"]
+    np.testing.assert_array_equal(rows[0].values, [2e-2, 2e-3, 2e-5])
+    assert (rows[0].job_key, rows[0].oq_version, rows[0].settings_digest) == ("k1", "3.26.2", "d1")
+    assert store.ledger_get("k1").state == "done"
+    assert store.sites_with_realizations("DEMO") == [("DEMO", "-41.300~174.780", 400.0, "PGA", 2)]
+
+
+def test_a_rewrite_of_a_job_drops_rows_it_no_longer_has(store):
+    store.put_hazard_realizations([hazard_rlz("g1"), hazard_rlz("g2")], entry(state="done"))
+    store.put_hazard_realizations([hazard_rlz("g1")], entry(state="done"))
+    assert [r.gmm for r in store.get_hazard_realizations("DEMO", "-41.300~174.780", 400, "PGA")] == ["g1"]
+
+
+def test_a_failed_write_leaves_neither_rows_nor_ledger_entry(store):
+    bad = replace(hazard_rlz("g2"), values=None)  # cannot be packed
+    with pytest.raises(Exception):
+        store.put_hazard_realizations([hazard_rlz("g1"), bad], entry(state="done"))
+    assert store.get_hazard_realizations("DEMO", "-41.300~174.780", 400, "PGA") == []
+    assert store.ledger_get("k1") is None
+
+
+def test_disagg_realizations_round_trip(store):
+    values = np.zeros((1, 25, 17, 16))
+    values[0, 10, 3, 8] = 1.5e-4
+    edges = {"Mag": np.linspace(5, 10, 26), "Dist": np.arange(18.0), "Eps": np.linspace(-4, 4, 17)}
+    row = DisaggRealization("DEMO", "CRU-1", "g1", "s", 400.0, "PGA", 0.1, 0.31, ("TRT", "Mag", "Dist", "Eps"),
+                            ("Active Shallow Crust",), edges, values, "k1", "3.26.2", "d1")  # fmt: skip
+    store.put_disagg_realizations([row], replace(entry(state="done"), kind="disagg", poe=0.1))
+    (got,) = store.get_disagg_realizations("DEMO", "s", 400, "PGA", 0.1)
+    np.testing.assert_array_equal(got.values, values)
+    np.testing.assert_array_equal(got.bin_edges["Mag"], edges["Mag"])
+    assert (got.iml, got.axes, got.trts) == (0.31, row.axes, row.trts)
+    assert store.get_disagg_realizations("DEMO", "s", 400, "PGA", 0.02) == []
+
+
+def test_aggregates_round_trip(store):
+    levels = np.array([0.1, 1.0])
+    rows = [HazardAggregate("DEMO", "s", 400.0, imt, agg, levels, np.array([1e-3, 1e-5]), '{"n": 15}') for imt in ("PGA", "SA(0.5)") for agg in ("mean", "0.5")]
+    store.put_hazard_aggregates(rows)
+    store.put_hazard_aggregates(rows)
+    got = store.get_hazard_aggregates("DEMO", "s", 400.0)
+    assert [(g.imt, g.agg) for g in got] == [("PGA", "0.5"), ("PGA", "mean"), ("SA(0.5)", "0.5"), ("SA(0.5)", "mean")]
+    assert [g.agg for g in store.get_hazard_aggregates("DEMO", "s", 400.0, "PGA")] == ["0.5", "mean"]
+
+
+def test_artifacts_are_kept_and_replaced_whole(store, tmp_path):
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("first")
+    b.write_text("log")
+    store.put_artifacts("abcdef", {"calc.hdf5": a, "oq.log": b})
+    assert store.artifact("abcdef", "calc.hdf5").read_text() == "first"
+    a.write_text("second")
+    store.put_artifacts("abcdef", {"calc.hdf5": a})
+    assert store.artifact("abcdef", "calc.hdf5").read_text() == "second"
+    with pytest.raises(Exception, match="not found"):
+        store.artifact("abcdef", "oq.log")  # the old set is gone, not mixed with the new one
+    leftovers = [p.name for p in store.artifact("abcdef", "calc.hdf5").parent.parent.iterdir() if p.name.startswith(".")]
+    assert leftovers == []
+
+
+def _writer(root: str, worker: int, n: int) -> None:
+    store = open_store("local", root)
+    for i in range(n):
+        key = f"w{worker}-{i}"
+        store.put_hazard_realizations([hazard_rlz(f"g{worker}-{i}", key=key)], entry(key, "done"))
+        store.ledger_record(entry(key, "done", rows=1))
+
+
+def test_concurrent_writer_processes_lose_nothing(tmp_path):
+    root = str(tmp_path / "store")
+    workers, per_worker = 4, 40
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_writer, args=(root, w, per_worker)) for w in range(workers)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0] * workers
+    store = open_store("local", root)
+    assert len(store.ledger_list()) == workers * per_worker
+    rows = store.get_hazard_realizations("DEMO", "-41.300~174.780", 400, "PGA")
+    assert sorted(r.gmm for r in rows) == sorted(f"g{w}-{i}" for w in range(workers) for i in range(per_worker))
+
+
+def test_unknown_backend():
+    from hazflow.exceptions import BadRequest
+
+    with pytest.raises(BadRequest, match="unknown store backend 'nope'"):
+        open_store("nope", "/tmp/x")
+
+
+def test_store_root_is_under_the_given_folder(tmp_path):
+    store = open_store("local", str(tmp_path / "s"))
+    store.ledger_record(entry())
+    assert (Path(tmp_path) / "s" / "hazflow.sqlite").is_file()
