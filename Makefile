@@ -32,13 +32,14 @@ export NUMBA_CACHE_DIR := $(ROOT)/.cache/numba
 demo: setup
 	bash scripts/demo.sh
 
-test: setup
+test: setup lint
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 setup: $(VENV)/.installed $(OQ_VENV)/.installed $(AIRFLOW_HOME)/.migrated
 
 lint: setup
-	$(VENV)/bin/ruff check include plugins dags tests bench
+	$(VENV)/bin/ruff check include plugins dags tests
+	$(VENV)/bin/ruff format --check include plugins dags tests
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)

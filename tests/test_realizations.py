@@ -71,7 +71,7 @@ def test_forced_ingest_rewrites_the_same_rows(slab_done):
     after = store.get_hazard_realizations("DEMO", "-41.300~174.780", 400, "SA(0.5)")
     assert not again.skipped and again.rows == done.rows
     assert len(after) == len(before)
-    for a, b in zip(before, after):
+    for a, b in zip(before, after, strict=True):
         np.testing.assert_array_equal(a.values, b.values)
 
 

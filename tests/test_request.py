@@ -6,19 +6,41 @@ from hazflow.exceptions import BadRequest
 from hazflow.request import HazardRequest, normalise_imt, validate_imts, validate_vs30s
 
 
-@pytest.mark.parametrize("text, imt", [("PGA", "PGA"), ("pga", "PGA"), ("SA(0.5)", "SA(0.5)"), ("SA(3)", "SA(3.0)"), ("SA( 1.50 )", "SA(1.5)"), ("SA(.2)", "SA(0.2)")])
+@pytest.mark.parametrize(
+    "text, imt",
+    [
+        ("PGA", "PGA"),
+        ("pga", "PGA"),
+        ("SA(0.5)", "SA(0.5)"),
+        ("SA(3)", "SA(3.0)"),
+        ("SA( 1.50 )", "SA(1.5)"),
+        ("SA(.2)", "SA(0.2)"),
+    ],
+)
 def test_imts_are_normalised(text, imt):
     assert normalise_imt(text) == imt
 
 
-@pytest.mark.parametrize("imts, message", [(["PGV"], "unknown IMT 'PGV'"), (["SA(0)"], "period must be > 0"), (["SA(x)"], "unknown IMT"), ([], "empty"), (["SA(3)", "SA(3.0)"], "duplicate"), ("PGA", "expected a list")])
+@pytest.mark.parametrize(
+    "imts, message",
+    [
+        (["PGV"], "unknown IMT 'PGV'"),
+        (["SA(0)"], "period must be > 0"),
+        (["SA(x)"], "unknown IMT"),
+        ([], "empty"),
+        (["SA(3)", "SA(3.0)"], "duplicate"),
+        ("PGA", "expected a list"),
+    ],
+)
 def test_bad_imts(imts, message):
     with pytest.raises(BadRequest, match=message) as info:
         validate_imts(imts)
     assert info.value.field == "imts"
 
 
-@pytest.mark.parametrize("vs30s, message", [([0], "> 0"), ([-150], "> 0"), (["fast"], "a number"), ([400, 400.0], "duplicate"), ([], "empty")])
+@pytest.mark.parametrize(
+    "vs30s, message", [([0], "> 0"), ([-150], "> 0"), (["fast"], "a number"), ([400, 400.0], "duplicate"), ([], "empty")]
+)
 def test_bad_vs30s(vs30s, message):
     with pytest.raises(BadRequest, match=message) as info:
         validate_vs30s(vs30s)

@@ -24,7 +24,10 @@ def test_nz_list_has_36_sites_and_the_known_backarc_ones():
     assert {s.id for s in sites if s.backarc} == {"AKL", "HAW", "HLZ", "KKE", "NPL", "TKZ", "TMZ", "TRG", "TUO", "ROT", "WRE"}
 
 
-@pytest.mark.parametrize("text, code", [("-41.3~174.78", "-41.300~174.780"), (" -41.3004 ~ 174.7801 ", "-41.300~174.780"), ("-43.95~-176.56", "-43.950~-176.560")])
+@pytest.mark.parametrize(
+    "text, code",
+    [("-41.3~174.78", "-41.300~174.780"), (" -41.3004 ~ 174.7801 ", "-41.300~174.780"), ("-43.95~-176.56", "-43.950~-176.560")],
+)
 def test_codes_are_rounded_to_the_nshm_grid(text, code):
     site = resolve_sites([text])[0]
     assert site.code == code == site.id

@@ -88,7 +88,9 @@ class JobSpec:
         )
 
 
-def hazard_job(model: HazardModel, leaf: Leaf, vs30: float, sites: tuple[Site, ...], imts: tuple[str, ...], oq_version: str) -> JobSpec:
+def hazard_job(
+    model: HazardModel, leaf: Leaf, vs30: float, sites: tuple[Site, ...], imts: tuple[str, ...], oq_version: str
+) -> JobSpec:
     """The classical job of one leaf at one VS30 (the sites of a request share one run)."""
     return JobSpec(
         kind="hazard",

@@ -65,7 +65,7 @@ def gmm_identity(uncertainty: str) -> tuple[str, tuple[tuple[str, Any], ...]]:
     parsed = tomllib.loads(text)
     if len(parsed) != 1:
         raise ValueError(f"expected one GMM in {uncertainty!r}")
-    (name, args), = parsed.items()
+    ((name, args),) = parsed.items()
     norm = tuple(sorted((k, float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else v) for k, v in args.items()))
     return name, norm
 

@@ -11,7 +11,7 @@ import json
 import tempfile
 import time
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +48,7 @@ class Outcome:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def _new_entry(spec: JobSpec, state: str, **kw: object) -> LedgerEntry:
@@ -173,7 +173,17 @@ def _hazard_rows(spec: JobSpec, model: HazardModel, curves: HazardCurves | None)
     gmms = gmm_ids(spec, model, [r.gmm for r in curves.realizations])
     return [
         HazardRealization(
-            spec.model, spec.leaf, gmm, code, spec.vs30, imt, levels, curves.values[s, r, i].copy(), spec.key, spec.oq_version, digest
+            spec.model,
+            spec.leaf,
+            gmm,
+            code,
+            spec.vs30,
+            imt,
+            levels,
+            curves.values[s, r, i].copy(),
+            spec.key,
+            spec.oq_version,
+            digest,
         )
         for s, code in enumerate(codes)
         for r, gmm in enumerate(gmms)
@@ -194,7 +204,7 @@ def _disagg_rows(spec: JobSpec, model: HazardModel, disagg: Disaggregation | Non
                 spec.model, spec.leaf, gmm, site.code, spec.vs30, imt, float(spec.poe), iml, ("TRT", "Mag", "Dist", "Eps"),
                 (spec.trt,), edges, np.zeros(shape), spec.key, spec.oq_version, digest,
             )
-            for imt, iml in zip(spec.imts, spec.imls) for gmm in gmms
+            for imt, iml in zip(spec.imts, spec.imls, strict=True) for gmm in gmms
         ]  # fmt: skip
     for axis, expected in edges.items():
         if not np.allclose(disagg.bin_edges[axis], expected):

@@ -96,7 +96,5 @@ class HazardRequest:
     def jobs(self, oq_version: str) -> list[JobSpec]:
         """One classical job per leaf x VS30."""
         return [
-            hazard_job(self.model, leaf, vs30, self.sites, self.imts, oq_version)
-            for leaf in self.leaves
-            for vs30 in self.vs30s
+            hazard_job(self.model, leaf, vs30, self.sites, self.imts, oq_version) for leaf in self.leaves for vs30 in self.vs30s
         ]

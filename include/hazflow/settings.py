@@ -53,9 +53,7 @@ class CalcSettings:
     ps_grid_spacing: float = 30.0
     random_seed: int = 25
     levels: tuple[float, ...] = NSHM_LEVELS
-    maximum_distance: dict[str, tuple[tuple[float, float], ...]] = field(
-        default_factory=lambda: dict(NSHM_MAXIMUM_DISTANCE)
-    )
+    maximum_distance: dict[str, tuple[tuple[float, float], ...]] = field(default_factory=lambda: dict(NSHM_MAXIMUM_DISTANCE))
     mag_edges: tuple[float, ...] = NSHM_MAG_EDGES
     dist_edges: tuple[float, ...] = NSHM_DIST_EDGES
     eps_edges: tuple[float, ...] = NSHM_EPS_EDGES

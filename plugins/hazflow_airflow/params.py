@@ -8,7 +8,9 @@ IMT_PATTERN = r"^(PGA|SA\(\d+(\.\d+)?\))$"
 
 
 def model_param(default: str = "DEMO") -> Param:
-    return Param(default, type="string", minLength=1, description="Model: DEMO (runs here) or an nzshm-model version such as NSHM_v1.0.4.")
+    return Param(
+        default, type="string", minLength=1, description="Model: DEMO (runs here) or an nzshm-model version such as NSHM_v1.0.4."
+    )
 
 
 def sites_param(default: list[str]) -> Param:

@@ -10,10 +10,11 @@ realization id order.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import h5py
 import numpy as np
@@ -118,9 +119,7 @@ def _realizations(f: h5py.File) -> tuple[Realization, ...]:
         # `weights` is float32: compare at its precision
         if abs(weights[r] - float(row["weight"])) > 1e-6:
             raise DataIntegrityError(f"{f.filename}: realization {r} weight {weights[r]} != GMM branch weight {row['weight']}")
-    return tuple(
-        Realization(r, float(row["weight"]), _text(row["trt"]), _text(row["uncertainty"])) for r, row in enumerate(rows)
-    )
+    return tuple(Realization(r, float(row["weight"]), _text(row["trt"]), _text(row["uncertainty"])) for r, row in enumerate(rows))
 
 
 def _sites(f: h5py.File) -> tuple[SiteInfo, ...]:
@@ -128,7 +127,7 @@ def _sites(f: h5py.File) -> tuple[SiteInfo, ...]:
     ids = [_text(x) for x in col["custom_site_id"][()]] if "custom_site_id" in col else [str(s) for s in col["sids"][()]]
     return tuple(
         SiteInfo(i, float(lon), float(lat), float(vs30))
-        for i, lon, lat, vs30 in zip(ids, col["lon"][()], col["lat"][()], col["vs30"][()])
+        for i, lon, lat, vs30 in zip(ids, col["lon"][()], col["lat"][()], col["vs30"][()], strict=True)
     )
 
 

@@ -125,7 +125,7 @@ def _job_ini(spec: JobSpec) -> str:
         lines += [
             "",
             "[disaggregation]",
-            f"iml_disagg = {json.dumps(dict(zip(spec.imts, spec.imls)))}",
+            f"iml_disagg = {json.dumps(dict(zip(spec.imts, spec.imls, strict=True)))}",
             f"disagg_bin_edges = {json.dumps(edges)}",
             "coordinate_bin_width = 5.0",
             f"disagg_outputs = {' '.join(_disagg_outputs())}",

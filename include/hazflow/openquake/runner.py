@@ -95,7 +95,9 @@ def run_job(job_ini: Path, config: OpenQuakeConfig) -> RunResult:
     cmd = [str(config.python), "-m", "openquake.commands", "engine", "--run", str(job_ini)]
     start = time.monotonic()
     with log.open("w") as out:
-        proc = subprocess.Popen(cmd, cwd=jobdir, env=_environment(jobdir, config), stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd, cwd=jobdir, env=_environment(jobdir, config), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
         try:
             code = proc.wait(timeout=config.timeout_s)
         except subprocess.TimeoutExpired:

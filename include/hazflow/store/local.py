@@ -164,7 +164,19 @@ class LocalStore(Store):
     # --- realizations ---
     def put_hazard_realizations(self, rows: Iterable[HazardRealization], entry: LedgerEntry) -> None:
         values = [
-            (r.model, r.site, r.vs30, r.imt, r.leaf, r.gmm, r.job_key, r.oq_version, r.settings_digest, pack(r.levels), pack(r.values))
+            (
+                r.model,
+                r.site,
+                r.vs30,
+                r.imt,
+                r.leaf,
+                r.gmm,
+                r.job_key,
+                r.oq_version,
+                r.settings_digest,
+                pack(r.levels),
+                pack(r.values),
+            )
             for r in rows
         ]
         with self._connect(write=True) as conn:
