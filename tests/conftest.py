@@ -17,6 +17,18 @@ from hazflow.openquake.runner import RunResult, engine_version, run_job
 from hazflow.request import HazardRequest
 from hazflow.sites import resolve_sites
 
+# The project's Airflow environment, as `make test` and scripts/env.sh set it, so that a bare
+# `pytest` never creates ~/airflow (set before any test imports Airflow).
+for _name, _value in {
+    "AIRFLOW_HOME": PROJECT_ROOT / "var" / "airflow",
+    "AIRFLOW__CORE__DAGS_FOLDER": PROJECT_ROOT / "dags",
+    "AIRFLOW__CORE__PLUGINS_FOLDER": PROJECT_ROOT / "plugins",
+    "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+    "AIRFLOW__LOGGING__BASE_LOG_FOLDER": PROJECT_ROOT / "var" / "airflow" / "logs",
+    "NUMBA_CACHE_DIR": PROJECT_ROOT / ".cache" / "numba",
+}.items():
+    os.environ.setdefault(_name, str(_value))
+
 
 @pytest.fixture(scope="session")
 def demo() -> HazardModel:
