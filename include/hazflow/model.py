@@ -84,8 +84,22 @@ class Leaf:
 
 
 @dataclass(frozen=True)
+class SourceGroup:
+    """Fault systems whose leaves are chosen together, with the allowed choices and their weights.
+
+    An uncorrelated fault system is a group of one whose choices are its leaves. Correlated fault
+    systems (NSHM_v1.0.4 ties each HIK branch to one PUY branch) form one group whose choices are
+    the correlations: 9 for HIK+PUY instead of 27 pairs.
+    """
+
+    fault_systems: tuple[str, ...]
+    choices: tuple[tuple[str, ...], ...]  # leaf ids, one per fault system, per choice
+    weights: tuple[float, ...]
+
+
+@dataclass(frozen=True)
 class HazardModel:
-    """A model's leaves, GMM branches and calculation settings."""
+    """A model's leaves, GMM branches, source-tree groups and calculation settings."""
 
     name: str
     title: str
@@ -93,6 +107,7 @@ class HazardModel:
     gmm_branches: tuple[GmmBranch, ...]
     settings: CalcSettings
     source_dir: Path | None  # where the NRML files are; None when they cannot be had here
+    source_groups: tuple[SourceGroup, ...] = ()
 
     @property
     def fault_systems(self) -> tuple[str, ...]:
@@ -181,4 +196,33 @@ def _build(name: str, title: str, slt: Any, gmcm: Any, settings: CalcSettings, s
         for branch_set in gmcm.branch_sets
         for b in branch_set.branches
     )
-    return HazardModel(name, title, tuple(leaves), gmms, settings, source_dir)
+    return HazardModel(name, title, tuple(leaves), gmms, settings, source_dir, _source_groups(name, slt))
+
+
+def _source_groups(name: str, slt: Any) -> tuple[SourceGroup, ...]:
+    """Groups of the source tree: one per set of correlated fault systems, one per other fault system."""
+    leaf_of: list[tuple[Any, str, str]] = [
+        (branch, bs.short_name, f"{bs.short_name}-{i}") for bs in slt.branch_sets for i, branch in enumerate(bs.branches, start=1)
+    ]
+
+    def find(branch: Any) -> tuple[str, str]:
+        for candidate, fault_system, leaf_id in leaf_of:  # nzshm-model's correlations hold equal, not identical, branches
+            if candidate == branch:
+                return fault_system, leaf_id
+        raise BadRequest("model", f"{name}: a correlated branch is not in the source logic tree")
+
+    correlated: dict[tuple[str, ...], tuple[list[tuple[str, ...]], list[float]]] = {}
+    for corr in slt.correlations.correlation_groups:
+        pairs = sorted(find(b) for b in [corr.primary_branch, *corr.associated_branches])
+        key = tuple(fs for fs, _ in pairs)
+        choices, weights = correlated.setdefault(key, ([], []))
+        choices.append(tuple(leaf for _, leaf in pairs))
+        weights.append(float(corr.weight))
+    in_groups = {fs for key in correlated for fs in key}
+    groups = [SourceGroup(key, tuple(c), tuple(w)) for key, (c, w) in correlated.items()]
+    for bs in slt.branch_sets:
+        if bs.short_name not in in_groups:
+            ids = tuple((f"{bs.short_name}-{i}",) for i in range(1, len(bs.branches) + 1))
+            groups.append(SourceGroup((bs.short_name,), ids, tuple(float(b.weight) for b in bs.branches)))
+    order = [bs.short_name for bs in slt.branch_sets]
+    return tuple(sorted(groups, key=lambda g: min(order.index(fs) for fs in g.fault_systems)))

@@ -1,0 +1,1 @@
+"""Aggregation over the logic tree: composite branches, exact mean, distribution statistics."""
