@@ -18,9 +18,19 @@ airflow dags test hazard_realizations -c "$conf" 2>&1 | tee "$log" \
 set -e
 echo "== took $(( $(date +%s) - start )) s"
 
+log2="$root/var/logs/demo-hazard_aggregation-$(date -u +%Y%m%dT%H%M%SZ).log"
+echo "== hazard_aggregation (airflow dags test); full log: $log2"
+set +e
+airflow dags test hazard_aggregation -c "$conf" 2>&1 | tee "$log2" \
+  | grep --line-buffered -oE '\[DAG TEST\] end task task_id=[a-z_]+ map_index=-?[0-9]+|hazard_aggregation summary: .{0,120}|DagRun Finished: .*state=[a-z]+' \
+  | sed -u -E 's/, run_start_date.*(state=[a-z]+).*/ \1/'
+set -e
+
 echo "== the ledger"
 python -m hazflow ledger --model DEMO
 echo "== what the store holds for Wellington"
 python -m hazflow show WLG --model DEMO
 python -m hazflow plan-hazard --model DEMO --sites WLG CHC AKL --vs30s 400 --imts PGA "SA(0.5)" --check > /dev/null
-echo "== done: store at $HAZFLOW_STORE_ROOT (hazflow.sqlite, artifacts/<job key>/calc.hdf5 + oq.log)"
+echo "== plots (mean hazard curve, 10-90 % band, 10 % and 2 % in 50 years marked)"
+python -m hazflow reports hazard/DEMO
+echo "== done: store at $HAZFLOW_STORE_ROOT (hazflow.sqlite, artifacts/<job key>/calc.hdf5 + oq.log, reports/)"

@@ -93,8 +93,41 @@ def cmd_show(args: argparse.Namespace, config: Config) -> int:
             at = _annual_poe_at(r.levels, r.values, args.level)
             rows.append((r.leaf, r.gmm, f"{r.values[0]:.3e}", f"{at:.3e}", r.job_key, r.oq_version))
         print(_table(rows, ("leaf", "gmm", f"apoe@{r.levels[0]:g}g", f"apoe@{args.level:g}g", "job", "oq")))
-        for agg in store.get_hazard_aggregates(model, code, vs30, imt):
-            print(f"  aggregate {agg.agg}: apoe@{args.level:g}g = {_annual_poe_at(agg.levels, agg.values, args.level):.3e}")
+        aggregates = {a.agg: a for a in store.get_hazard_aggregates(model, code, vs30, imt)}
+        if "mean" in aggregates:
+            print(f"aggregated over the logic tree ({len(aggregates)} statistics): " + _target_levels(aggregates))
+    return 0
+
+
+def _target_levels(aggregates: dict) -> str:
+    from hazflow.imtl import level_at_poe
+
+    parts = []
+    for poe in (0.1, 0.02):
+        try:
+            mean = level_at_poe(aggregates["mean"].levels, aggregates["mean"].values, poe)
+        except HazflowError:
+            parts.append(f"{poe:.0%}/50yr outside the curve")
+            continue
+        text = f"{poe:.0%}/50yr {mean:.3g} g"
+        if "0.1" in aggregates and "0.9" in aggregates:
+            try:
+                lo = level_at_poe(aggregates["0.1"].levels, aggregates["0.1"].values, poe)
+                hi = level_at_poe(aggregates["0.9"].levels, aggregates["0.9"].values, poe)
+                text += f" (10-90%: {lo:.3g}-{hi:.3g})"
+            except HazflowError:
+                pass
+        parts.append(text)
+    return "; ".join(parts)
+
+
+def cmd_reports(args: argparse.Namespace, config: Config) -> int:
+    store = config.open_store()
+    names = store.reports(args.prefix)
+    root = getattr(store, "root", None)
+    for name in names:
+        print(f"{root}/reports/{name}" if root else name)
+    print(f"{len(names)} report(s)", file=sys.stderr)
     return 0
 
 
@@ -136,6 +169,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model")
     p.add_argument("--level", type=float, default=0.2, help="level (g) at which to print each curve")
     p.set_defaults(func=cmd_show)
+
+    p = sub.add_parser("reports", help="list the plots kept in the store")
+    p.add_argument("prefix", nargs="?", default="", help="e.g. hazard/DEMO/WLG")
+    p.set_defaults(func=cmd_reports)
     return parser
 
 

@@ -59,3 +59,26 @@ def leaves_param() -> Param:
 
 def force_param() -> Param:
     return Param(False, type="boolean", description="Re-run OpenQuake even for jobs the ledger has as done.")
+
+
+def gmms_param() -> Param:
+    return Param(
+        ["all"],
+        type="array",
+        items={"type": "string", "minLength": 1},
+        minItems=1,
+        uniqueItems=True,
+        description="GMM branch ids such as Bradley2013(sigma_mu_epsilon=0.0), or ['all'].",
+    )
+
+
+def quantiles_param() -> Param:
+    from hazflow_airflow.defaults import QUANTILES
+
+    return Param(
+        list(QUANTILES),
+        type="array",
+        items={"type": "number", "minimum": 0, "maximum": 1},
+        uniqueItems=True,
+        description="Quantiles of the composite-branch distribution to store besides mean, std and cov.",
+    )

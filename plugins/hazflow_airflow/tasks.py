@@ -61,3 +61,48 @@ def summarise(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
         "hdf5_bytes": sum(o["hdf5_bytes"] for o in ran),
         "rows_ingested": sum(o["rows"] for o in outcomes if not o["skipped"]),
     }
+
+
+def _aggregation_inputs(params: dict[str, Any]):
+    from hazflow.aggregate.tree import build_tree
+    from hazflow.model import load_model
+    from hazflow.request import validate_imts, validate_vs30s
+    from hazflow.sites import resolve_sites
+
+    model = load_model(params["model"])
+    leaves = None if params["leaves"] in (["all"], "all", None) else params["leaves"]
+    gmms = None if params["gmms"] in (["all"], "all", None) else params["gmms"]
+    tree = build_tree(model, leaves, gmms)
+    return model, tree, resolve_sites(params["sites"]), validate_vs30s(params["vs30s"]), validate_imts(params["imts"])
+
+
+def plan_hazard_aggregation(params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Validate and check every needed realization is stored; one target per (site, VS30)."""
+    from hazflow.hazard_aggregation import plan_hazard_aggregation as plan
+    from hazflow.hazard_aggregation import validate_quantiles
+
+    validate_quantiles(params["quantiles"])
+    model, tree, sites, vs30s, imts = _aggregation_inputs(params)
+    targets = plan(_config().open_store(), model, tree, sites, vs30s, imts)
+    return [{"site": vars(site), "vs30": vs30} for site, vs30 in targets]
+
+
+def aggregate_hazard_target(target: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """Aggregate one (site, VS30) for every IMT, store the statistics and a plot per IMT."""
+    import tempfile
+    from pathlib import Path
+
+    from hazflow.hazard_aggregation import aggregate_hazard, validate_quantiles
+    from hazflow.report import hazard_plot_name, plot_hazard_curve
+    from hazflow.sites import Site
+
+    model, tree, _, _, imts = _aggregation_inputs(params)
+    site, vs30 = Site(**target["site"]), float(target["vs30"])
+    store = _config().open_store()
+    rows = aggregate_hazard(store, model, tree, site, vs30, imts, validate_quantiles(params["quantiles"]))
+    plots = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for imt in imts:
+            png = plot_hazard_curve([r for r in rows if r.imt == imt], site, Path(tmp) / "plot.png")
+            plots.append(store.put_report(hazard_plot_name(model.name, site, vs30, imt), png))
+    return {"label": f"{site.id} vs30={vs30:g}", "statistics": len(rows), "plots": plots}

@@ -26,12 +26,12 @@ def dagbag():
 
 
 def test_dag_files_exist():
-    assert [p.name for p in DAG_FILES] == ["hazard_realizations.py"]
+    assert [p.name for p in DAG_FILES] == ["hazard_aggregation.py", "hazard_realizations.py"]
 
 
 def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert set(dagbag.dag_ids) == {"hazard_realizations"}
+    assert set(dagbag.dag_ids) == {"hazard_aggregation", "hazard_realizations"}
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
@@ -105,3 +105,12 @@ def test_the_domain_never_imports_airflow():
                 modules = [node.module]
             offenders += [f"{path.name}: {m}" for m in modules if m.split(".")[0] == "airflow"]
     assert offenders == []
+
+
+@pytest.mark.parametrize("quantiles", [[1.5], [-0.1], ["median"]])
+def test_aggregation_params_reject_bad_quantiles(dagbag, quantiles):
+    from airflow.sdk.exceptions import ParamValidationError
+
+    params = copy.deepcopy(dagbag.dags["hazard_aggregation"].params)
+    with pytest.raises(ParamValidationError, match="quantiles"):
+        params["quantiles"] = quantiles

@@ -60,3 +60,12 @@ class Store(ABC):
     @abstractmethod
     def artifact(self, job_key: str, name: str) -> Path:
         """A local path to one kept file (downloaded first where the backend is remote)."""
+
+    # --- reports (plots, extracts) ---
+    @abstractmethod
+    def put_report(self, name: str, src: Path) -> str:
+        """Keep a report file under a relative `name` (e.g. hazard/DEMO/WLG/vs400-PGA.png); returns where."""
+
+    @abstractmethod
+    def reports(self, prefix: str = "") -> list[str]:
+        """Names of the kept reports starting with `prefix`, sorted."""

@@ -277,6 +277,23 @@ class LocalStore(Store):
                 shutil.rmtree(staging, ignore_errors=True)
         return str(final)
 
+    def put_report(self, name: str, src: Path) -> str:
+        target = (self.root / "reports" / name).resolve()
+        if not target.is_relative_to((self.root / "reports").resolve()):
+            raise StorageError(f"report name {name!r} leaves the reports folder")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = target.with_name(f".{target.name}.{uuid.uuid4().hex}.tmp")
+        shutil.copyfile(src, staging)
+        os.replace(staging, target)
+        return str(target)
+
+    def reports(self, prefix: str = "") -> list[str]:
+        folder = self.root / "reports"
+        if not folder.exists():
+            return []
+        names = (p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
+        return sorted(n for n in names if n.startswith(prefix))
+
     def artifact(self, job_key: str, name: str) -> Path:
         path = self._artifact_folder(job_key) / name
         if not path.exists():

@@ -1,0 +1,73 @@
+"""
+### hazard_aggregation
+
+Aggregates stored hazard-curve realizations over the model's logic tree for each site x VS30 and
+IMT: the exact mean (through marginal weights), std and cov of the rate, and weighted quantiles
+over the composite branches (NSHM's midpoint convention). These aggregated curves are the
+"hazard database" that IMTL lookups read. A plot per curve (mean, quantile band, 10 % and 2 % in
+50 years marked) is kept with the store's reports.
+
+`plan` checks every needed realization is stored and fails, listing exactly which are missing,
+before any compute. `leaves` and `gmms` restrict the tree to a subset (weights renormalised; the
+stored provenance says so). Rerunning replaces the same rows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from airflow.sdk import dag, get_current_context, task
+
+from hazflow_airflow.params import gmms_param, imts_param, leaves_param, model_param, quantiles_param, sites_param, vs30s_param
+from hazflow_airflow.policies import DEFAULT_ARGS
+
+
+@dag(
+    dag_id="hazard_aggregation",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    default_args=DEFAULT_ARGS,
+    tags=["hazflow", "hazard", "aggregation"],
+    doc_md=__doc__,
+    max_active_runs=4,
+    params={
+        "model": model_param(),
+        "sites": sites_param(["WLG", "CHC", "AKL"]),
+        "vs30s": vs30s_param([400]),
+        "imts": imts_param(["PGA", "SA(0.5)"]),
+        "leaves": leaves_param(),
+        "gmms": gmms_param(),
+        "quantiles": quantiles_param(),
+    },
+)
+def hazard_aggregation():
+    @task(retries=0)
+    def plan(**context) -> list[dict]:
+        from hazflow_airflow.tasks import plan_hazard_aggregation
+
+        return plan_hazard_aggregation(context["params"])
+
+    @task(map_index_template="{{ target_label }}")
+    def aggregate(target: dict) -> dict:
+        from hazflow_airflow.tasks import aggregate_hazard_target
+
+        context = get_current_context()
+        context["target_label"] = f"{target['site']['id']} vs30={target['vs30']:g}"  # type: ignore[typeddict-unknown-key]
+        return aggregate_hazard_target(target, context["params"])
+
+    @task
+    def summary(results: list[dict]) -> dict:
+        results = list(results)
+        out = {
+            "targets": len(results),
+            "statistics": sum(r["statistics"] for r in results),
+            "plots": [p for r in results for p in r["plots"]],
+        }
+        print(f"hazard_aggregation summary: {out}")
+        return out
+
+    summary(aggregate.expand(target=plan()))
+
+
+hazard_aggregation()

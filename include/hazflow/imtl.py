@@ -1,0 +1,35 @@
+"""Target levels (IMTL): the intensity at which the model's mean hazard curve reaches a PoE.
+
+For a PoE P over T = 50 years the annual probability is p1 = 1 - (1 - P)^(1/T), and the level is
+the log-log interpolation of the aggregated mean curve at p1 (FIELD_NOTES.md). A PoE outside the
+curve's range is an error, never an extrapolation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hazflow.exceptions import BadRequest
+
+
+def annual_poe(poe: float, years: float = 50.0) -> float:
+    """Annual probability equivalent to `poe` within `years` (Poissonian).
+
+    >>> round(annual_poe(0.1), 8)
+    0.00210499
+    """
+    if not 0.0 < poe < 1.0:
+        raise BadRequest("poes", f"a PoE must lie in (0, 1), got {poe}")
+    return float(-np.expm1(np.log1p(-poe) / years))
+
+
+def level_at_poe(levels: np.ndarray, annual_curve: np.ndarray, poe: float, years: float = 50.0, what: str = "curve") -> float:
+    """Level (g) at which `annual_curve` (annual PoE at `levels`) equals the annual equivalent of `poe`."""
+    p1 = annual_poe(poe, years)
+    positive = annual_curve > 0
+    lv, curve = np.asarray(levels, dtype=float)[positive], np.asarray(annual_curve, dtype=float)[positive]
+    if len(curve) < 2 or not (curve.min() <= p1 <= curve.max()):
+        span = f"[{curve.min():.3g}, {curve.max():.3g}]" if len(curve) else "empty"
+        raise BadRequest("poes", f"{poe:g} in {years:g} years (annual {p1:.4g}) is outside the {what}'s range {span}")
+    order = np.argsort(curve)  # ascending annual PoE (descending levels)
+    return float(np.exp(np.interp(np.log(p1), np.log(curve[order]), np.log(lv[order]))))
