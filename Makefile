@@ -38,8 +38,8 @@ test: setup lint
 setup: $(VENV)/.installed $(OQ_VENV)/.installed $(AIRFLOW_HOME)/.migrated
 
 lint: setup
-	$(VENV)/bin/ruff check include plugins dags tests
-	$(VENV)/bin/ruff format --check include plugins dags tests
+	$(VENV)/bin/ruff check include plugins dags tests bench
+	$(VENV)/bin/ruff format --check include plugins dags tests bench
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)

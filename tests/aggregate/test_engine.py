@@ -127,7 +127,7 @@ def test_mean_is_linear_in_marginal_weights():
     model = random_model(3)
     tree = build_tree(model)
     rates = -np.log1p(-as_array(tree, random_components(model, 3)))
-    np.testing.assert_allclose(mean_rate(tree, rates), tree.composite_weights() @ composite_rates(tree, rates), rtol=1e-12)
+    np.testing.assert_allclose(mean_rate(tree, rates), composite_rates(tree, rates) @ tree.composite_weights(), rtol=1e-12)
 
 
 def test_quantile_convention_hand_computed():
@@ -168,7 +168,7 @@ def test_sampling_converges_to_the_exact_statistics():
     # Each sampled quantile sits where the exact weighted CDF is within a DKW bound of q
     # (20,000 samples: |F_n - F| > 0.02 has probability < 2 exp(-16)). Values cannot be compared
     # directly: on a small discrete tree the exact quantile interpolates between atoms.
-    values = composite_rates(tree, -np.log1p(-probs))
+    values = composite_rates(tree, -np.log1p(-probs)).T
     weights = tree.composite_weights()
     for q in (0.05, 0.5, 0.95):
         x = -np.log1p(-sampled.stats[f"{q:g}"])
@@ -202,3 +202,47 @@ def test_bad_inputs():
         aggregate(tree, np.zeros((len(tree.components), 3)), quantiles=(1.5,))
     with pytest.raises(BadRequest, match="no branch of fault system"):
         build_tree(random_model(1), leaves=["A-1"])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_window_quantiles_equal_the_stable_sort_on_large_rows(seed):
+    """Rows of >= 100,000 values take the histogram-window path: same answer as a full stable sort,
+    with ties, zeros and zero weights."""
+    rng = np.random.default_rng(seed)
+    n = 150_000
+    row = 10 ** rng.uniform(-12, -2, n)
+    row[rng.random(n) < 0.2] = 0.0
+    row[:5000] = row[5000]  # a block of ties
+    row[rng.random(n) < 0.05] = 3.3e-7  # scattered ties
+    weights = rng.random(n)
+    weights[rng.random(n) < 0.01] = 0.0
+    qs = np.array(DEFAULT_QUANTILES + (0.0, 1.0, 0.2 + 1e-9))
+    order = np.argsort(row, kind="stable")
+    w = weights[order]
+    expected = np.interp(qs, (np.cumsum(w) - 0.5 * w) / weights.sum(), row[order])
+    got = weighted_quantiles(np.stack([row, row[::-1]]), weights, qs)
+    # 1e-10, not exact: the weight before a window is a histogram sum, added in another order than a cumsum
+    np.testing.assert_allclose(got[:, 0], expected, rtol=1e-10)
+    order = np.argsort(row[::-1], kind="stable")
+    w = weights[order]
+    np.testing.assert_allclose(got[:, 1], np.interp(qs, (np.cumsum(w) - 0.5 * w) / weights.sum(), row[::-1][order]), rtol=1e-10)
+
+
+@pytest.mark.parametrize("p", [0.0, 1e-12, 1e-6, 9.99e-4, 1e-3, 0.1, 0.9])
+def test_prob_to_rate_series_matches_log1p(p):
+    from hazflow.aggregate.stats import prob_to_rate
+
+    assert prob_to_rate(np.array([p]), 1.0)[0] == pytest.approx(-np.log1p(-p), rel=1e-12, abs=0)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 5])
+def test_block_layout_holds_the_same_composites(seed):
+    from hazflow.aggregate.engine import blocked_rates
+
+    model = random_model(seed)
+    tree = build_tree(model)
+    rates = -np.log1p(-as_array(tree, random_components(model, seed)))
+    blocks, canonical, weights = tree.block_layout()
+    blocked = blocked_rates(tree, rates, blocks)
+    np.testing.assert_allclose(blocked, composite_rates(tree, rates)[:, canonical], rtol=1e-14)
+    np.testing.assert_array_equal(weights, tree.composite_weights()[canonical])

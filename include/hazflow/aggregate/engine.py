@@ -18,15 +18,16 @@ import numpy as np
 from hazflow.aggregate.stats import (
     DEFAULT_QUANTILES,
     equal_weight_quantiles,
+    in_threads,
     prob_to_rate,
     rate_to_prob,
+    row_quantiles,
     weighted_mean_std,
-    weighted_quantiles,
 )
 from hazflow.aggregate.tree import CompositeTree
 from hazflow.exceptions import BadRequest
 
-ENUMERATION_BUDGET = 2**26  # composites x bins enumerated at most (about 0.5 GB of float64 per chunk pass)
+ENUMERATION_BUDGET = 2**26  # composites x bins enumerated at most (NSHM hazard curves: 979,776 x 44 = 2**25.4)
 CHUNK_ELEMENTS = 2**24  # composite values held at once while enumerating (128 MB)
 
 
@@ -43,13 +44,22 @@ class Aggregate:
     renormalised: bool = False
 
 
-def mean_rate(tree: CompositeTree, rates: np.ndarray) -> np.ndarray:
-    """Exact weighted mean of composite rates (n_bins,), through marginal weights."""
-    total = np.zeros(rates.shape[1:])
+def marginal_weights(tree: CompositeTree) -> np.ndarray:
+    """(n_components,) each component's total weight over the composites that use it.
+
+    The mean is linear: mean composite rate = sum over components of marginal weight x rate.
+    """
+    marginal = np.zeros(len(tree.components))
     for term in tree.terms:
         ws, wg = tree.axes[term.source_axis].weights, tree.axes[term.gmm_axis].weights
-        total += np.einsum("fcgb,c,g->b", rates[term.rows], ws, wg)
-    return total
+        for rows in term.rows:  # one fault system of the term: rows (n_source, n_gmm)
+            np.add.at(marginal, rows.ravel(), np.outer(ws, wg).ravel())
+    return marginal
+
+
+def mean_rate(tree: CompositeTree, rates: np.ndarray) -> np.ndarray:
+    """Exact weighted mean of composite rates (n_bins,): one product with the marginal weights."""
+    return marginal_weights(tree) @ rates
 
 
 def _block_values(tree: CompositeTree, block: tuple[int, ...], rates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -72,6 +82,17 @@ def _block_values(tree: CompositeTree, block: tuple[int, ...], rates: np.ndarray
     return values.reshape(-1, rates.shape[1]), weights.reshape(-1)
 
 
+def exact_mean(tree: CompositeTree, probs: np.ndarray, investigation_time: float = 1.0) -> np.ndarray:
+    """Mean over the composites, as a probability over the investigation time (n_bins,).
+
+    Only non-zero entries are converted and summed (a disaggregation's are a few per cent).
+    """
+    rows, cols = np.nonzero(probs)
+    contributions = marginal_weights(tree)[rows] * prob_to_rate(probs[rows, cols], investigation_time)
+    mean = np.bincount(cols, weights=contributions, minlength=probs.shape[1])
+    return rate_to_prob(mean, investigation_time)
+
+
 def std_rate(tree: CompositeTree, rates: np.ndarray) -> np.ndarray:
     """Exact population std of composite rates: independent blocks' variances add."""
     var = np.zeros(rates.shape[1:])
@@ -83,16 +104,50 @@ def std_rate(tree: CompositeTree, rates: np.ndarray) -> np.ndarray:
 
 
 def composite_rates(tree: CompositeTree, rates: np.ndarray) -> np.ndarray:
-    """Every composite's rate: (n_composites, B), canonical (C) order over the axes."""
+    """Every composite's rate: (B, n_composites), bins first, canonical (C) order over the axes."""
     shape = tree.shape
-    out = np.zeros(shape + (rates.shape[1],))
+    out = np.zeros((rates.shape[1],) + shape)
     for term in tree.terms:
-        part = rates[term.rows].sum(axis=0)  # (n_source, n_gmm, B)
-        index = [None] * len(shape)
-        index[term.source_axis] = slice(None)
-        index[term.gmm_axis] = slice(None)
-        out += part[tuple(index) + (slice(None),)]
-    return out.reshape(-1, rates.shape[1])
+        part = np.moveaxis(rates[term.rows].sum(axis=0), -1, 0)  # (B, n_source, n_gmm)
+        index = [slice(None)] + [None] * len(shape)
+        index[1 + term.source_axis] = slice(None)
+        index[1 + term.gmm_axis] = slice(None)
+        out += part[tuple(index)]
+    return out.reshape(rates.shape[1], -1)
+
+
+def blocked_rates(tree: CompositeTree, rates: np.ndarray, blocks: list[tuple[int, ...]]) -> np.ndarray:
+    """Every composite's rate, (B, n_composites), in `tree.block_layout()` order.
+
+    Independent blocks are added as outer sums, the largest block innermost, so numpy's inner
+    loops run over hundreds of values (the canonical 7-axis broadcast ran over 12).
+    """
+    out = np.zeros((rates.shape[1], 1))
+    for block in blocks:
+        values, _ = _block_values(tree, block, rates)  # (n_block, B)
+        out = (out[:, :, None] + values.T[:, None, :]).reshape(rates.shape[1], -1)
+    return out
+
+
+def enumerated_quantiles(tree: CompositeTree, rates: np.ndarray, qs: np.ndarray, threads: int | None = None) -> np.ndarray:
+    """Exact weighted quantiles (Q, B) of the composite rates, every composite enumerated.
+
+    Each bin's composite values (n_composites,) are built in its worker thread from the small
+    per-block arrays (outer sums, largest block innermost), so memory stays at a few rows.
+    """
+    blocks, canonical, weights = tree.block_layout()
+    block_values = [_block_values(tree, block, rates)[0] for block in blocks]  # (n_block, B) each
+    total = float(weights.sum())
+    out = np.empty((len(qs), rates.shape[1]))
+
+    def one(b: int) -> None:
+        row = block_values[0][:, b]
+        for values in block_values[1:]:
+            row = (row[:, None] + values[None, :, b]).ravel()
+        out[:, b] = row_quantiles(row, weights, qs, total, canonical)
+
+    in_threads(one, rates.shape[1], threads if tree.n_composites >= 100_000 else 1)
+    return out
 
 
 def sample_composites(tree: CompositeTree, n_samples: int, seed: int) -> np.ndarray:
@@ -102,12 +157,12 @@ def sample_composites(tree: CompositeTree, n_samples: int, seed: int) -> np.ndar
 
 
 def sampled_rates(tree: CompositeTree, rates: np.ndarray, choices: np.ndarray) -> np.ndarray:
-    """(n_samples, B) rates of the sampled composites."""
+    """(n_samples, B) rates of the sampled composites: one gather per term, not per fault system."""
     out = np.zeros((choices.shape[0], rates.shape[1]))
     for term in tree.terms:
-        rows = term.rows[:, choices[:, term.source_axis], choices[:, term.gmm_axis]]  # (n_fs, n_samples)
-        for fs_rows in rows:
-            out += rates[fs_rows]
+        n_source, n_gmm = term.rows.shape[1:]
+        summed = rates[term.rows].sum(axis=0).reshape(n_source * n_gmm, -1)  # (n_source * n_gmm, B)
+        out += summed[choices[:, term.source_axis] * n_gmm + choices[:, term.gmm_axis]]
     return out
 
 
@@ -127,32 +182,32 @@ def aggregate(
     qs = np.asarray(quantiles, dtype=float)
     if np.any((qs < 0) | (qs > 1)):
         raise BadRequest("quantiles", f"quantiles must lie in [0, 1], got {list(quantiles)}")
-    rates = prob_to_rate(probs, investigation_time)
-    mean = mean_rate(tree, rates)
-    std = std_rate(tree, rates)
+    n_bins = probs.shape[1]
+    live = np.flatnonzero(probs.any(axis=0))  # bins where some component is non-zero; the rest are 0
+    rates = prob_to_rate(probs[:, live], investigation_time)  # (n_components, n_live)
+    mean, std = np.zeros(n_bins), np.zeros(n_bins)
+    if len(live):
+        mean[live] = mean_rate(tree, rates)
+        std[live] = std_rate(tree, rates)
     # cov is 0 where the mean is 0 (no hazard: nothing varies)
     cov = np.divide(std, mean, out=np.zeros_like(mean), where=mean > 0)
     stats = {"mean": rate_to_prob(mean, investigation_time), "std": std, "cov": cov}
-    live = np.flatnonzero(rates.any(axis=0))  # bins where some component is non-zero
-    q_rates = np.zeros((len(qs), rates.shape[1]))
+    q_rates = np.zeros((len(qs), n_bins))
     n = tree.n_composites
-    if n * rates.shape[1] <= budget:
+    if n * n_bins <= budget:
         method, used, convergence = "enumeration", 0, None
-        weights = tree.composite_weights()
-        step = max(1, CHUNK_ELEMENTS // n)
-        for start in range(0, len(live), step):
-            bins = live[start : start + step]
-            q_rates[:, bins] = weighted_quantiles(composite_rates(tree, rates[:, bins]).T, weights, qs)
+        if len(live):
+            q_rates[:, live] = enumerated_quantiles(tree, rates, qs)
     else:
         method, used = "sampling", n_samples
         choices = sample_composites(tree, n_samples, seed)
         step = max(1, CHUNK_ELEMENTS // n_samples)
-        sampled_mean = np.zeros(rates.shape[1])
+        sampled_mean = np.zeros(n_bins)
         for start in range(0, len(live), step):
-            bins = live[start : start + step]
-            values = sampled_rates(tree, rates[:, bins], choices)
-            sampled_mean[bins] = values.mean(axis=0)
-            q_rates[:, bins] = equal_weight_quantiles(values, qs)
+            cols = slice(start, start + step)
+            values = sampled_rates(tree, rates[:, cols], choices)
+            sampled_mean[live[cols]] = values.mean(axis=0)
+            q_rates[:, live[cols]] = equal_weight_quantiles(values, qs)
         carrying = mean >= 0.01 * mean.sum()
         convergence = float(np.max(np.abs(sampled_mean[carrying] - mean[carrying]) / mean[carrying])) if carrying.any() else 0.0
     for q, row in zip(quantiles, q_rates, strict=True):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from math import prod
 
 import numpy as np
@@ -71,6 +72,22 @@ class CompositeTree:
         for axis in range(len(self.axes)):
             groups.setdefault(root(axis), []).append(axis)
         return sorted((tuple(v) for v in groups.values()), key=lambda b: b[0])
+
+    @cached_property
+    def _layout(self) -> tuple[list[tuple[int, ...]], np.ndarray, np.ndarray]:
+        return self._compute_layout()
+
+    def block_layout(self) -> tuple[list[tuple[int, ...]], np.ndarray, np.ndarray]:
+        """Blocks from smallest to largest, and for that layout (C order over the blocks' axes in
+        turn, the largest block innermost) each position's canonical index and weight. Cached."""
+        return self._layout
+
+    def _compute_layout(self) -> tuple[list[tuple[int, ...]], np.ndarray, np.ndarray]:
+        blocks = sorted(self.blocks(), key=lambda b: (prod(len(self.axes[a].labels) for a in b), b))
+        perm = [a for block in blocks for a in block]
+        canonical = np.arange(self.n_composites).reshape(self.shape).transpose(perm).ravel()
+        weights = self.composite_weights().reshape(self.shape).transpose(perm).ravel()
+        return blocks, canonical, weights
 
     def composite_weights(self) -> np.ndarray:
         """(n_composites,) weights in canonical order (C order over the axes)."""
