@@ -61,6 +61,35 @@ def cmd_run_job(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
+def cmd_disagg(args: argparse.Namespace, config: Config) -> int:
+    """Plan disaggregations from the aggregated mean curves, then run and ingest them locally."""
+    from hazflow.disagg import disagg_jobs, read_targets, validate_poes
+    from hazflow.model import load_model
+    from hazflow.openquake.runner import engine_version
+    from hazflow.realizations import ingest_job, run_job
+    from hazflow.request import validate_imts, validate_leaves, validate_vs30s
+    from hazflow.sites import resolve_sites
+
+    model = load_model(args.model)
+    leaves = validate_leaves(model, args.leaves)
+    imts, vs30s, poes = validate_imts(args.imts), validate_vs30s(args.vs30s), validate_poes(args.poes)
+    store = config.open_store()
+    targets = [
+        t for site in resolve_sites(args.sites) for vs30 in vs30s for t in read_targets(store, model, site, vs30, imts, poes)
+    ]
+    for leaf in leaves:
+        model.source_paths(leaf)
+    for t in targets:
+        print(f"target {t.label}: IML {t.iml:.4g} g")
+    specs = disagg_jobs(model, leaves, targets, engine_version(config.oq_python))
+    for i, spec in enumerate(specs, start=1):
+        ran = run_job(spec, store, config, force=args.force)
+        done = ingest_job(spec, store, force=args.force)
+        verb = "reused" if ran.skipped else f"ran in {ran.oq_seconds:.1f} s"
+        print(f"[{i}/{len(specs)}] {spec.label}: {verb}; {done.state}, {done.rows} rows")
+    return 0
+
+
 def cmd_ledger(args: argparse.Namespace, config: Config) -> int:
     entries = config.open_store().ledger_list(model=args.model, kind=args.kind, state=args.state)
     rows = [
@@ -157,6 +186,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", help="a JSON file with one job spec or a list of them")
     p.add_argument("--force", action="store_true", help="re-run even if the ledger has the job as done")
     p.set_defaults(func=cmd_run_job)
+
+    p = sub.add_parser("disagg", help="plan disaggregations from the aggregated curves; run and ingest them locally")
+    p.add_argument("--model", default="DEMO")
+    p.add_argument("--sites", nargs="+", default=["WLG"])
+    p.add_argument("--vs30s", nargs="+", type=float, default=[400.0])
+    p.add_argument("--imts", nargs="+", default=["PGA", "SA(0.5)"])
+    p.add_argument("--poes", nargs="+", type=float, default=[0.1])
+    p.add_argument("--leaves", nargs="+", default=None, help="leaf ids (default: all)")
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(func=cmd_disagg)
 
     p = sub.add_parser("ledger", help="list the job ledger")
     p.add_argument("--model")

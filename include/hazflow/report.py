@@ -10,7 +10,7 @@ import numpy as np
 from hazflow.exceptions import BadRequest
 from hazflow.imtl import annual_poe, level_at_poe
 from hazflow.sites import Site
-from hazflow.store import HazardAggregate
+from hazflow.store import DisaggAggregate, HazardAggregate
 
 TARGET_POES: tuple[float, ...] = (0.1, 0.02)
 
@@ -68,3 +68,71 @@ def plot_hazard_curve(
 
 def hazard_plot_name(model: str, site: Site, vs30: float, imt: str) -> str:
     return f"hazard/{model}/{site.id}/{model}-{site.id}-vs{vs30:g}-{imt}.png"
+
+
+def modal_bin(mean: DisaggAggregate) -> dict[str, object]:
+    """The bin with the largest mean contribution: TRT, and the centres of its Mag, Dist, Eps bins."""
+    index = np.unravel_index(int(np.argmax(mean.values)), mean.values.shape)
+    centre = {
+        axis: (mean.bin_edges[axis][i] + mean.bin_edges[axis][i + 1]) / 2
+        for axis, i in zip(("Mag", "Dist", "Eps"), index[1:], strict=True)
+    }
+    return {"TRT": mean.trts[index[0]], **centre}
+
+
+def plot_disaggregation(mean: DisaggAggregate, site: Site, path: Path) -> Path:
+    """Magnitude-distance contributions (% of the total) as a heat map, epsilon as stacked colours
+    per distance bin, and the target, level, closure and modal bin in the title."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    values = mean.values  # (TRT, Mag, Dist, Eps), probabilities
+    total = values.sum()
+    if not total > 0:
+        raise BadRequest("aggregates", f"{mean.model} {site.id} {mean.imt}: the disaggregation is empty")
+    share = 100.0 * values / total
+    mag_dist = share.sum(axis=(0, 3))  # (Mag, Dist)
+    mag_e, dist_e, eps_e = mean.bin_edges["Mag"], mean.bin_edges["Dist"], mean.bin_edges["Eps"]
+    fig, (ax, ax_eps) = plt.subplots(1, 2, figsize=(12, 5.2), dpi=110, gridspec_kw={"width_ratios": [1.25, 1]})
+    mesh = ax.pcolormesh(dist_e, mag_e, np.ma.masked_less_equal(mag_dist, 0.0), cmap="viridis", shading="flat")
+    fig.colorbar(mesh, ax=ax, label="% contribution")
+    ax.set_xscale("symlog", linthresh=10)
+    ax.set_xlabel("rupture distance (km)")
+    ax.set_ylabel("magnitude")
+    ax.set_title("magnitude x distance")
+    dist_eps = share.sum(axis=(0, 1))  # (Dist, Eps)
+    centres = np.arange(len(dist_e) - 1)
+    bottom = np.zeros(len(centres))
+    colours = plt.cm.coolwarm(np.linspace(0, 1, len(eps_e) - 1))
+    for k in range(len(eps_e) - 1):
+        ax_eps.bar(
+            centres,
+            dist_eps[:, k],
+            bottom=bottom,
+            color=colours[k],
+            width=0.9,
+            label=f"{eps_e[k]:g}..{eps_e[k + 1]:g}" if k % 3 == 0 else None,
+        )
+        bottom += dist_eps[:, k]
+    ax_eps.set_xticks(centres[::2], [f"{dist_e[i]:g}" for i in centres[::2]], rotation=45)
+    ax_eps.set_xlabel("distance bin (lower edge, km)")
+    ax_eps.set_ylabel("% contribution")
+    ax_eps.set_title("distance x epsilon")
+    ax_eps.legend(title="epsilon", fontsize=7, ncol=2)
+    mode = modal_bin(mean)
+    fig.suptitle(
+        f"{mean.model} {site.name} ({site.code}) VS30={mean.vs30:g}  {mean.imt} {mean.poe:.0%} in 50 yr  IML={mean.iml:.3g} g  "
+        f"closure={mean.closure:.3f}\nmodal bin: {mode['TRT']}, M{mode['Mag']:.2f}, {mode['Dist']:g} km, eps {mode['Eps']:.2f}",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
+    plt.close(fig)
+    return path
+
+
+def disagg_plot_name(model: str, site: Site, vs30: float, imt: str, poe: float) -> str:
+    return f"disagg/{model}/{site.id}/{model}-{site.id}-vs{vs30:g}-{imt}-poe{poe * 100:g}.png"

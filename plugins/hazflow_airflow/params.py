@@ -82,3 +82,20 @@ def quantiles_param() -> Param:
         uniqueItems=True,
         description="Quantiles of the composite-branch distribution to store besides mean, std and cov.",
     )
+
+
+def poes_param(default: list[float]) -> Param:
+    return Param(
+        default,
+        type="array",
+        items={"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        minItems=1,
+        uniqueItems=True,
+        description="Probabilities of exceedance in 50 years, each in (0, 1); NSHM uses 0.02 0.05 0.1 0.18 0.39 0.63 0.86.",
+    )
+
+
+def samples_param() -> Param:
+    return Param(
+        10_000, type="integer", minimum=100, description="Composites sampled (seeded) when the tree is too large to enumerate."
+    )

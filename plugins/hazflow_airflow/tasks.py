@@ -106,3 +106,63 @@ def aggregate_hazard_target(target: dict[str, Any], params: dict[str, Any]) -> d
             png = plot_hazard_curve([r for r in rows if r.imt == imt], site, Path(tmp) / "plot.png")
             plots.append(store.put_report(hazard_plot_name(model.name, site, vs30, imt), png))
     return {"label": f"{site.id} vs30={vs30:g}", "statistics": len(rows), "plots": plots}
+
+
+def plan_disagg_aggregation(params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Validate; check every needed disaggregation realization is stored; one target per (site, VS30, IMT, PoE)."""
+    from hazflow.disagg import validate_poes
+    from hazflow.disagg_aggregation import component_matrix
+    from hazflow.exceptions import BadRequest
+    from hazflow.hazard_aggregation import MissingRealizations, validate_quantiles
+
+    validate_quantiles(params["quantiles"])
+    poes = validate_poes(params["poes"])
+    model, tree, sites, vs30s, imts = _aggregation_inputs(params)
+    store = _config().open_store()
+    targets, problems = [], []
+    for site in sites:
+        for vs30 in vs30s:
+            for imt in imts:
+                for poe in poes:
+                    label = f"{site.id} vs30={vs30:g} {imt} {poe * 100:g}%/50yr"
+                    try:
+                        component_matrix(model, tree, store.get_disagg_realizations(model.name, site.code, vs30, imt, poe), label)
+                    except MissingRealizations as e:
+                        problems.append(e.message)
+                        continue
+                    targets.append({"site": vars(site), "vs30": vs30, "imt": imt, "poe": poe})
+    if problems:
+        raise BadRequest("realizations", "; ".join(problems) + ". Run the disaggregations first.")
+    return targets
+
+
+def aggregate_disagg_target(target: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
+    """Aggregate one disaggregation target, store it with its closure, and keep its plot."""
+    import tempfile
+    from pathlib import Path
+
+    from hazflow.disagg_aggregation import aggregate_disagg
+    from hazflow.hazard_aggregation import validate_quantiles
+    from hazflow.report import disagg_plot_name, modal_bin, plot_disaggregation
+    from hazflow.sites import Site
+
+    model, tree, _, _, _ = _aggregation_inputs(params)
+    site, vs30, imt, poe = Site(**target["site"]), float(target["vs30"]), target["imt"], float(target["poe"])
+    store = _config().open_store()
+    rows, result = aggregate_disagg(
+        store, model, tree, site, vs30, imt, poe, validate_quantiles(params["quantiles"]), int(params["samples"])
+    )
+    mean = next(r for r in rows if r.agg == "mean")
+    with tempfile.TemporaryDirectory() as tmp:
+        plot = store.put_report(
+            disagg_plot_name(model.name, site, vs30, imt, poe), plot_disaggregation(mean, site, Path(tmp) / "d.png")
+        )
+    mode = modal_bin(mean)
+    return {
+        "label": f"{site.id} vs30={vs30:g} {imt} {poe * 100:g}%/50yr",
+        "iml": mean.iml,
+        "closure": round(mean.closure, 4),
+        "method": result.method,
+        "modal": f"{mode['TRT']} M{mode['Mag']:.2f} {mode['Dist']:g} km eps {mode['Eps']:.2f}",
+        "plot": plot,
+    }

@@ -14,10 +14,8 @@ from tests.dags.conftest import dags_test, summary_of
 pytestmark = [pytest.mark.airflow, pytest.mark.openquake]
 
 
-def test_aggregates_the_subset_and_keeps_plots(realizations_run):
-    conf, store_root, code, _ = realizations_run
-    assert code == 0
-    code, log = dags_test("hazard_aggregation", conf | {"quantiles": [0.1, 0.5, 0.9]}, store_root)
+def test_aggregates_the_subset_and_keeps_plots(hazard_aggregated):
+    conf, store_root, code, log = hazard_aggregated
     assert code == 0, log[-3000:]
     assert "rendered_map_index='WLG vs30=400'" in log
     summary = summary_of("hazard_aggregation", log)

@@ -19,7 +19,7 @@ def test_a_small_request_runs_end_to_end(realizations_run):
     # realizations: CRU-1 x 3 GMMs + HIK-1 x 2 + SLAB-1 x 2
     assert summary["states"] == {"done": 3} and summary["openquake_runs"] == 3 and summary["rows_ingested"] == 7
     store = open_store("local", str(store_root))
-    assert [(e.leaf, e.state, e.sites) for e in store.ledger_list()] == [
+    assert [(e.leaf, e.state, e.sites) for e in store.ledger_list(kind="hazard")] == [
         (leaf, "done", ("-41.300~174.780",)) for leaf in ("CRU-1", "HIK-1", "SLAB-1")
     ]
     assert len(store.get_hazard_realizations("DEMO", "-41.300~174.780", 400, "PGA")) == 7

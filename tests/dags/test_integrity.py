@@ -26,12 +26,12 @@ def dagbag():
 
 
 def test_dag_files_exist():
-    assert [p.name for p in DAG_FILES] == ["hazard_aggregation.py", "hazard_realizations.py"]
+    assert [p.name for p in DAG_FILES] == ["disagg_aggregation.py", "hazard_aggregation.py", "hazard_realizations.py"]
 
 
 def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert set(dagbag.dag_ids) == {"hazard_aggregation", "hazard_realizations"}
+    assert set(dagbag.dag_ids) == {"disagg_aggregation", "hazard_aggregation", "hazard_realizations"}
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)

@@ -157,3 +157,22 @@ def test_store_root_is_under_the_given_folder(tmp_path):
     store = open_store("local", str(tmp_path / "s"))
     store.ledger_record(entry())
     assert (Path(tmp_path) / "s" / "hazflow.sqlite").is_file()
+
+
+def test_disagg_aggregates_round_trip(store):
+    from hazflow.store import DisaggAggregate
+
+    edges = {"Mag": np.linspace(5, 10, 26), "Dist": np.arange(18.0), "Eps": np.linspace(-4, 4, 17)}
+    values = np.zeros((3, 25, 17, 16))
+    values[0, 5, 2, 9] = 2e-3
+    row = DisaggAggregate(
+        "DEMO", "s", 400.0, "PGA", 0.1, "mean", 0.31, ("TRT", "Mag", "Dist", "Eps"), ("a", "b", "c"), edges, values, 0.98, "{}"
+    )
+    store.put_disagg_aggregates([row, replace(row, agg="0.5")])
+    store.put_disagg_aggregates([row])
+    got = store.get_disagg_aggregates("DEMO", "s", 400.0, "PGA", 0.1)
+    assert [g.agg for g in got] == ["0.5", "mean"]
+    np.testing.assert_array_equal(got[1].values, values)
+    assert (got[1].iml, got[1].closure, got[1].trts) == (0.31, 0.98, ("a", "b", "c"))
+    np.testing.assert_array_equal(got[1].bin_edges["Eps"], edges["Eps"])
+    assert store.get_disagg_aggregates("DEMO", "s", 400.0, "PGA", 0.02) == []

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from hazflow.store.base import Store
-from hazflow.store.records import DisaggRealization, HazardAggregate, HazardRealization, LedgerEntry
+from hazflow.store.records import DisaggAggregate, DisaggRealization, HazardAggregate, HazardRealization, LedgerEntry
 
-__all__ = ["Store", "LedgerEntry", "HazardRealization", "DisaggRealization", "HazardAggregate", "open_store"]
+__all__ = ["Store", "LedgerEntry", "HazardRealization", "DisaggRealization", "HazardAggregate", "DisaggAggregate", "open_store"]
 
 
 def open_store(backend: str, root: str) -> Store:

@@ -6,7 +6,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 
-from hazflow.store.records import DisaggRealization, HazardAggregate, HazardRealization, LedgerEntry
+from hazflow.store.records import DisaggAggregate, DisaggRealization, HazardAggregate, HazardRealization, LedgerEntry
 
 
 class Store(ABC):
@@ -51,6 +51,12 @@ class Store(ABC):
 
     @abstractmethod
     def get_hazard_aggregates(self, model: str, site: str, vs30: float, imt: str | None = None) -> list[HazardAggregate]: ...
+
+    @abstractmethod
+    def put_disagg_aggregates(self, rows: Iterable[DisaggAggregate]) -> None: ...
+
+    @abstractmethod
+    def get_disagg_aggregates(self, model: str, site: str, vs30: float, imt: str, poe: float) -> list[DisaggAggregate]: ...
 
     # --- raw artifacts ---
     @abstractmethod

@@ -24,7 +24,7 @@ import numpy as np
 
 from hazflow.exceptions import StorageError, TransientError
 from hazflow.store.base import Store
-from hazflow.store.records import DisaggRealization, HazardAggregate, HazardRealization, LedgerEntry
+from hazflow.store.records import DisaggAggregate, DisaggRealization, HazardAggregate, HazardRealization, LedgerEntry
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger (
@@ -47,6 +47,12 @@ CREATE TABLE IF NOT EXISTS disagg_rlz (
     PRIMARY KEY (model, site, vs30, imt, poe, leaf, gmm)
 );
 CREATE INDEX IF NOT EXISTS disagg_rlz_by_job ON disagg_rlz (job_key);
+CREATE TABLE IF NOT EXISTS disagg_agg (
+    model TEXT NOT NULL, site TEXT NOT NULL, vs30 REAL NOT NULL, imt TEXT NOT NULL, poe REAL NOT NULL, agg TEXT NOT NULL,
+    iml REAL NOT NULL, axes TEXT NOT NULL, trts TEXT NOT NULL, edges BLOB NOT NULL, vals BLOB NOT NULL,
+    closure REAL, provenance TEXT NOT NULL,
+    PRIMARY KEY (model, site, vs30, imt, poe, agg)
+);
 CREATE TABLE IF NOT EXISTS hazard_agg (
     model TEXT NOT NULL, site TEXT NOT NULL, vs30 REAL NOT NULL, imt TEXT NOT NULL, agg TEXT NOT NULL,
     levels BLOB NOT NULL, vals BLOB NOT NULL, provenance TEXT NOT NULL,
@@ -64,6 +70,14 @@ def pack(array: np.ndarray) -> bytes:
 
 def unpack(blob: bytes) -> np.ndarray:
     return np.load(io.BytesIO(zlib.decompress(blob)), allow_pickle=False)
+
+
+def _pack_edges(edges: dict[str, np.ndarray]) -> bytes:
+    return zlib.compress(json.dumps({k: np.asarray(v).tolist() for k, v in edges.items()}).encode())
+
+
+def _unpack_edges(blob: bytes) -> dict[str, np.ndarray]:
+    return {k: np.asarray(v, dtype=float) for k, v in json.loads(zlib.decompress(blob)).items()}
 
 
 def _entry_to_json(entry: LedgerEntry) -> str:
@@ -201,7 +215,7 @@ class LocalStore(Store):
             (
                 r.model, r.site, r.vs30, r.imt, r.poe, r.leaf, r.gmm, r.job_key, r.oq_version, r.settings_digest,
                 r.iml, json.dumps(list(r.axes)), json.dumps(list(r.trts)),
-                zlib.compress(json.dumps({k: v.tolist() for k, v in r.bin_edges.items()}).encode()), pack(r.values),
+                _pack_edges(r.bin_edges), pack(r.values),
             )
             for r in rows
         ]  # fmt: skip
@@ -219,7 +233,7 @@ class LocalStore(Store):
             ).fetchall()
         out = []
         for leaf, gmm, key, oqv, digest, iml, axes, trts, edges, vals in rows:
-            bin_edges = {k: np.asarray(v, dtype=float) for k, v in json.loads(zlib.decompress(edges)).items()}
+            bin_edges = _unpack_edges(edges)
             out.append(
                 DisaggRealization(
                     model, leaf, gmm, site, float(vs30), imt, float(poe), iml, tuple(json.loads(axes)),
@@ -252,6 +266,43 @@ class LocalStore(Store):
         with self._connect(write=False) as conn:
             rows = conn.execute(query + " ORDER BY imt, agg", args).fetchall()
         return [HazardAggregate(model, site, float(vs30), i, agg, unpack(lv), unpack(v), prov) for i, agg, lv, v, prov in rows]
+
+    def put_disagg_aggregates(self, rows: Iterable[DisaggAggregate]) -> None:
+        values = [
+            (
+                r.model, r.site, r.vs30, r.imt, r.poe, r.agg, r.iml, json.dumps(list(r.axes)), json.dumps(list(r.trts)),
+                _pack_edges(r.bin_edges), pack(r.values), r.closure, r.provenance,
+            )
+            for r in rows
+        ]  # fmt: skip
+        with self._connect(write=True) as conn:
+            conn.executemany("INSERT OR REPLACE INTO disagg_agg VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+
+    def get_disagg_aggregates(self, model: str, site: str, vs30: float, imt: str, poe: float) -> list[DisaggAggregate]:
+        with self._connect(write=False) as conn:
+            rows = conn.execute(
+                "SELECT agg, iml, axes, trts, edges, vals, closure, provenance FROM disagg_agg "
+                "WHERE model = ? AND site = ? AND vs30 = ? AND imt = ? AND poe = ? ORDER BY agg",
+                (model, site, float(vs30), imt, float(poe)),
+            ).fetchall()
+        return [
+            DisaggAggregate(
+                model,
+                site,
+                float(vs30),
+                imt,
+                float(poe),
+                agg,
+                iml,
+                tuple(json.loads(axes)),
+                tuple(json.loads(trts)),
+                _unpack_edges(edges),
+                unpack(vals),
+                closure,
+                prov,
+            )  # fmt: skip
+            for agg, iml, axes, trts, edges, vals, closure, prov in rows
+        ]
 
     # --- artifacts ---
     def _artifact_folder(self, job_key: str) -> Path:

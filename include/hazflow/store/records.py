@@ -100,3 +100,26 @@ class HazardAggregate:
     levels: np.ndarray = field(repr=False)
     values: np.ndarray = field(repr=False)
     provenance: str = ""  # JSON: realization set, settings digest, engine version
+
+
+@dataclass(frozen=True)
+class DisaggAggregate:
+    """A statistic of the model's disaggregation at a target (site, VS30, IMT, PoE).
+
+    `values` has the shape of `axes` (TRT, Mag, Dist, Eps over the model's regions); `closure` is
+    the sum over bins of the mean, as a probability, divided by the target's annual PoE (1 = closed).
+    """
+
+    model: str
+    site: str
+    vs30: float
+    imt: str
+    poe: float
+    agg: str
+    iml: float
+    axes: tuple[str, ...]
+    trts: tuple[str, ...]
+    bin_edges: dict[str, np.ndarray] = field(repr=False)
+    values: np.ndarray = field(repr=False)
+    closure: float = float("nan")
+    provenance: str = ""
