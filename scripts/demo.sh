@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# The demo: DEMO hazard realizations for WLG, CHC and AKL through the real Airflow DAG
-# (`airflow dags test`, SQLite, no scheduler needed), then the ledger and what the store holds.
+# The demo, through the real Airflow DAGs (`airflow dags test`, SQLite, no scheduler needed):
+# DEMO hazard realizations for WLG, CHC and AKL; their aggregation over the logic tree (with
+# plots); disaggregations at Wellington planned from the aggregated curves; their aggregation
+# with closure check and plots; then the ledger and what the store holds.
 # Run it through `make demo`, which sets up the venvs first.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -26,11 +28,24 @@ airflow dags test hazard_aggregation -c "$conf" 2>&1 | tee "$log2" \
   | sed -u -E 's/, run_start_date.*(state=[a-z]+).*/ \1/'
 set -e
 
+echo "== disaggregations at Wellington, 10 % in 50 years, levels read off the aggregated mean curves"
+python -m hazflow disagg --model DEMO --sites WLG --vs30s 400 --imts PGA "SA(0.5)" --poes 0.1
+
+dconf='{"model": "DEMO", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA", "SA(0.5)"], "poes": [0.1], "leaves": ["all"]}'
+log3="$root/var/logs/demo-disagg_aggregation-$(date -u +%Y%m%dT%H%M%SZ).log"
+echo "== disagg_aggregation (airflow dags test); full log: $log3"
+set +e
+airflow dags test disagg_aggregation -c "$dconf" 2>&1 | tee "$log3" \
+  | grep --line-buffered -oE '\[DAG TEST\] end task task_id=[a-z_]+ map_index=-?[0-9]+|disagg_aggregation summary: .*|DagRun Finished: .*state=[a-z]+' \
+  | sed -u -E 's/, run_start_date.*(state=[a-z]+).*/ \1/'
+set -e
+
 echo "== the ledger"
-python -m hazflow ledger --model DEMO
+python -m hazflow ledger --model DEMO --kind hazard
+python -m hazflow ledger --model DEMO --kind disagg | tail -1
 echo "== what the store holds for Wellington"
 python -m hazflow show WLG --model DEMO
 python -m hazflow plan-hazard --model DEMO --sites WLG CHC AKL --vs30s 400 --imts PGA "SA(0.5)" --check > /dev/null
-echo "== plots (mean hazard curve, 10-90 % band, 10 % and 2 % in 50 years marked)"
-python -m hazflow reports hazard/DEMO
+echo "== plots: hazard curves (mean, 10-90 % band, 10 % and 2 % in 50 years marked) and disaggregations"
+python -m hazflow reports
 echo "== done: store at $HAZFLOW_STORE_ROOT (hazflow.sqlite, artifacts/<job key>/calc.hdf5 + oq.log, reports/)"

@@ -70,3 +70,26 @@ def test_unknown_model_and_leaf(demo):
     assert "DEMO" in model_names() and "NSHM_v1.0.4" in model_names()
     with pytest.raises(BadRequest, match="unknown leaf 'CRU-9'"):
         demo.leaf("CRU-9")
+
+
+def test_nshm_source_groups_reproduce_nzshm_models_composites():
+    """Our groups (HIK+PUY correlated, CRU, SLAB) give nzshm-model's own 324 SRM composite weights."""
+    import itertools
+
+    import numpy as np
+    import nzshm_model
+
+    nshm = load_model("NSHM_v1.0.4")
+    assert [g.fault_systems for g in nshm.source_groups] == [("HIK", "PUY"), ("CRU",), ("SLAB",)]
+    ours = sorted(np.prod(ws) for ws in itertools.product(*(g.weights for g in nshm.source_groups)))
+    theirs = sorted(b.weight for b in nzshm_model.get_model_version("NSHM_v1.0.4").source_logic_tree.composite_branches)
+    assert len(ours) == len(theirs) == 324
+    np.testing.assert_allclose(ours, theirs, rtol=1e-12)
+
+
+def test_nshm_composite_tree_has_the_published_counts():
+    from hazflow.aggregate.tree import build_tree
+
+    tree = build_tree(load_model("NSHM_v1.0.4"))
+    assert tree.n_composites == 979_776 and len(tree.components) == 912
+    assert tree.composite_weights().sum() == pytest.approx(1.0)
