@@ -16,8 +16,6 @@ printed in the plot's title with the modal bin.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from airflow.sdk import dag, get_current_context, task
 
 from hazflow_airflow.params import (
@@ -31,18 +29,14 @@ from hazflow_airflow.params import (
     sites_param,
     vs30s_param,
 )
-from hazflow_airflow.policies import DEFAULT_ARGS
+from hazflow_airflow.policies import DAG_DEFAULTS
 
 
 @dag(
     dag_id="disagg_aggregation",
-    schedule=None,
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    default_args=DEFAULT_ARGS,
     tags=["hazflow", "disaggregation", "aggregation"],
     doc_md=__doc__,
-    max_active_runs=4,
+    **DAG_DEFAULTS,
     params={
         "model": model_param(),
         "sites": sites_param(["WLG"]),

@@ -12,23 +12,17 @@ OpenQuake job; `force` re-runs them.
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from airflow.sdk import dag, get_current_context, task
 
 from hazflow_airflow.params import force_param, imts_param, leaves_param, model_param, sites_param, vs30s_param
-from hazflow_airflow.policies import DEFAULT_ARGS
+from hazflow_airflow.policies import DAG_DEFAULTS
 
 
 @dag(
     dag_id="hazard_realizations",
-    schedule=None,
-    start_date=datetime(2026, 1, 1),
-    catchup=False,
-    default_args=DEFAULT_ARGS,
     tags=["hazflow", "hazard", "openquake"],
     doc_md=__doc__,
-    max_active_runs=4,
+    **DAG_DEFAULTS,
     params={
         "model": model_param(),
         "sites": sites_param(["WLG", "CHC", "AKL"]),

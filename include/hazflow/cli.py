@@ -46,18 +46,23 @@ def cmd_plan_hazard(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def cmd_run_job(args: argparse.Namespace, config: Config) -> int:
-    from hazflow.jobs import JobSpec
+def _run_and_ingest(specs: list, config: Config, force: bool) -> None:
+    """Run and ingest job specs in turn, printing progress; jobs the ledger has as run are reused."""
     from hazflow.realizations import ingest_job, run_job
 
-    data = json.loads(Path(args.spec).read_text())
-    specs = [JobSpec.from_dict(d) for d in (data if isinstance(data, list) else [data])]
     store = config.open_store()
-    for spec in specs:
-        ran = run_job(spec, store, config, force=args.force)
-        done = ingest_job(spec, store, force=args.force)
-        verb = "skipped (already run)" if ran.skipped else f"ran in {ran.oq_seconds:.1f} s"
-        print(f"{spec.label}  {spec.key}  {verb}; {done.state}, {done.rows} realization rows")
+    for i, spec in enumerate(specs, start=1):
+        ran = run_job(spec, store, config, force=force)
+        done = ingest_job(spec, store, force=force)
+        verb = "reused (already run)" if ran.skipped else f"ran in {ran.oq_seconds:.1f} s"
+        print(f"[{i}/{len(specs)}] {spec.label}  {spec.key}: {verb}; {done.state}, {done.rows} realization rows")
+
+
+def cmd_run_job(args: argparse.Namespace, config: Config) -> int:
+    from hazflow.jobs import JobSpec
+
+    data = json.loads(Path(args.spec).read_text())
+    _run_and_ingest([JobSpec.from_dict(d) for d in (data if isinstance(data, list) else [data])], config, args.force)
     return 0
 
 
@@ -66,7 +71,6 @@ def cmd_disagg(args: argparse.Namespace, config: Config) -> int:
     from hazflow.disagg import disagg_jobs, read_targets, validate_poes
     from hazflow.model import load_model
     from hazflow.openquake.runner import engine_version
-    from hazflow.realizations import ingest_job, run_job
     from hazflow.request import validate_imts, validate_leaves, validate_vs30s
     from hazflow.sites import resolve_sites
 
@@ -81,12 +85,7 @@ def cmd_disagg(args: argparse.Namespace, config: Config) -> int:
         model.source_paths(leaf)
     for t in targets:
         print(f"target {t.label}: IML {t.iml:.4g} g")
-    specs = disagg_jobs(model, leaves, targets, engine_version(config.oq_python))
-    for i, spec in enumerate(specs, start=1):
-        ran = run_job(spec, store, config, force=args.force)
-        done = ingest_job(spec, store, force=args.force)
-        verb = "reused" if ran.skipped else f"ran in {ran.oq_seconds:.1f} s"
-        print(f"[{i}/{len(specs)}] {spec.label}: {verb}; {done.state}, {done.rows} rows")
+    _run_and_ingest(disagg_jobs(model, leaves, targets, engine_version(config.oq_python)), config, args.force)
     return 0
 
 

@@ -18,7 +18,7 @@ from hazflow.aggregate.engine import Aggregate, aggregate
 from hazflow.aggregate.stats import DEFAULT_QUANTILES, prob_to_rate
 from hazflow.aggregate.tree import CompositeTree
 from hazflow.exceptions import DataIntegrityError
-from hazflow.hazard_aggregation import MissingRealizations
+from hazflow.hazard_aggregation import in_tree_order
 from hazflow.imtl import annual_poe
 from hazflow.model import HazardModel
 from hazflow.settings import CalcSettings
@@ -36,14 +36,7 @@ def component_matrix(
     model: HazardModel, tree: CompositeTree, rows: Sequence[DisaggRealization], target: str
 ) -> tuple[float, np.ndarray]:
     """(iml, probabilities (n_components, n_trt * n_mag * n_dist * n_eps)) on the model's common axes."""
-    by_component = {(r.leaf, r.gmm): r for r in rows}
-    missing = [f"{leaf} x {gmm}" for leaf, gmm in tree.components if (leaf, gmm) not in by_component]
-    if missing:
-        raise MissingRealizations(
-            "realizations",
-            f"{len(missing)} of {len(tree.components)} disaggregation realizations missing for {target}: {', '.join(missing)}",
-        )
-    chosen = [by_component[c] for c in tree.components]
+    chosen = in_tree_order(tree, rows, target, "disaggregation realizations")
     imls = {round(r.iml, 12) for r in chosen}
     if len(imls) != 1:
         raise DataIntegrityError(f"{target}: realizations disaggregated at different levels {sorted(imls)}")

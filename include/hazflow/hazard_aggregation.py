@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
+from typing import TypeVar
 
 import numpy as np
 
@@ -14,23 +15,30 @@ from hazflow.aggregate.tree import CompositeTree
 from hazflow.exceptions import BadRequest, DataIntegrityError
 from hazflow.model import HazardModel
 from hazflow.sites import Site
-from hazflow.store import HazardAggregate, HazardRealization, Store
+from hazflow.store import DisaggRealization, HazardAggregate, HazardRealization, Store
 
 
 class MissingRealizations(BadRequest):
     """Some component realizations the aggregation needs are not in the store."""
 
 
-def component_array(tree: CompositeTree, rows: Sequence[HazardRealization], target: str) -> tuple[np.ndarray, np.ndarray]:
-    """(levels, probabilities (n_components, n_levels)) in the tree's row order; lists exactly what is missing."""
+R = TypeVar("R", HazardRealization, DisaggRealization)
+
+
+def in_tree_order(tree: CompositeTree, rows: Sequence[R], target: str, what: str = "component realizations") -> list[R]:
+    """The stored rows of the tree's components, in its row order; lists exactly which are missing."""
     by_component = {(r.leaf, r.gmm): r for r in rows}
     missing = [f"{leaf} x {gmm}" for leaf, gmm in tree.components if (leaf, gmm) not in by_component]
     if missing:
         raise MissingRealizations(
-            "realizations",
-            f"{len(missing)} of {len(tree.components)} component realizations missing for {target}: {', '.join(missing)}",
+            "realizations", f"{len(missing)} of {len(tree.components)} {what} missing for {target}: {', '.join(missing)}"
         )
-    chosen = [by_component[c] for c in tree.components]
+    return [by_component[c] for c in tree.components]
+
+
+def component_array(tree: CompositeTree, rows: Sequence[HazardRealization], target: str) -> tuple[np.ndarray, np.ndarray]:
+    """(levels, probabilities (n_components, n_levels)) in the tree's row order; lists exactly what is missing."""
+    chosen = in_tree_order(tree, rows, target)
     levels = chosen[0].levels
     digests = {r.settings_digest for r in chosen}
     if len(digests) != 1:

@@ -88,12 +88,18 @@ class JobSpec:
         )
 
 
-def hazard_job(
-    model: HazardModel, leaf: Leaf, vs30: float, sites: tuple[Site, ...], imts: tuple[str, ...], oq_version: str
+def _job(
+    model: HazardModel,
+    leaf: Leaf,
+    kind: JobKind,
+    vs30: float,
+    sites: tuple[Site, ...],
+    imts: tuple[str, ...],
+    oq_version: str,
+    **targets: Any,
 ) -> JobSpec:
-    """The classical job of one leaf at one VS30 (the sites of a request share one run)."""
     return JobSpec(
-        kind="hazard",
+        kind=kind,
         model=model.name,
         leaf=leaf.id,
         trt=leaf.trt,
@@ -104,7 +110,15 @@ def hazard_job(
         imts=tuple(imts),
         settings=model.settings,
         oq_version=oq_version,
+        **targets,
     )
+
+
+def hazard_job(
+    model: HazardModel, leaf: Leaf, vs30: float, sites: tuple[Site, ...], imts: tuple[str, ...], oq_version: str
+) -> JobSpec:
+    """The classical job of one leaf at one VS30 (the sites of a request share one run)."""
+    return _job(model, leaf, "hazard", vs30, sites, imts, oq_version)
 
 
 def disagg_job(
@@ -112,18 +126,4 @@ def disagg_job(
 ) -> JobSpec:
     """The disaggregation of one leaf at one site, VS30 and PoE; the IMTs share the run (iml_disagg)."""
     imts = tuple(imls)
-    return JobSpec(
-        kind="disagg",
-        model=model.name,
-        leaf=leaf.id,
-        trt=leaf.trt,
-        sources=leaf.sources,
-        gmms=tuple((g.uncertainty, g.weight) for g in model.gmms_for(leaf.trt)),
-        vs30=float(vs30),
-        sites=(site,),
-        imts=imts,
-        settings=model.settings,
-        oq_version=oq_version,
-        poe=float(poe),
-        imls=tuple(float(imls[i]) for i in imts),
-    )
+    return _job(model, leaf, "disagg", vs30, (site,), imts, oq_version, poe=float(poe), imls=tuple(float(imls[i]) for i in imts))

@@ -7,6 +7,11 @@ from airflow.sdk import Param
 IMT_PATTERN = r"^(PGA|SA\(\d+(\.\d+)?\))$"
 
 
+def _list_param(default: list, items: dict, description: str, min_items: int = 1) -> Param:
+    """A non-empty list of distinct values, each checked against `items` (JSON schema)."""
+    return Param(default, type="array", items=items, minItems=min_items, uniqueItems=True, description=description)
+
+
 def model_param(default: str = "DEMO") -> Param:
     return Param(
         default, type="string", minLength=1, description="Model: DEMO (runs here) or an nzshm-model version such as NSHM_v1.0.4."
@@ -14,47 +19,25 @@ def model_param(default: str = "DEMO") -> Param:
 
 
 def sites_param(default: list[str]) -> Param:
-    return Param(
+    return _list_param(
         default,
-        type="array",
-        items={"type": "string", "minLength": 1},
-        minItems=1,
-        uniqueItems=True,
-        description="Sites: nzshm-common ids (WLG), 'lat~lon' codes (-41.300~174.780) or list names (NZ, SRWG214).",
+        {"type": "string", "minLength": 1},
+        "Sites: nzshm-common ids (WLG), 'lat~lon' codes (-41.300~174.780) or list names (NZ, SRWG214).",
     )
 
 
 def vs30s_param(default: list[float]) -> Param:
-    return Param(
-        default,
-        type="array",
-        items={"type": "number", "exclusiveMinimum": 0},
-        minItems=1,
-        uniqueItems=True,
-        description="VS30 values (m/s), each > 0.",
-    )
+    return _list_param(default, {"type": "number", "exclusiveMinimum": 0}, "VS30 values (m/s), each > 0.")
 
 
 def imts_param(default: list[str]) -> Param:
-    return Param(
-        default,
-        type="array",
-        items={"type": "string", "pattern": IMT_PATTERN},
-        minItems=1,
-        uniqueItems=True,
-        description="Intensity measure types: PGA or SA(period in s), e.g. SA(0.5).",
+    return _list_param(
+        default, {"type": "string", "pattern": IMT_PATTERN}, "Intensity measure types: PGA or SA(period in s), e.g. SA(0.5)."
     )
 
 
 def leaves_param() -> Param:
-    return Param(
-        ["all"],
-        type="array",
-        items={"type": "string", "minLength": 1},
-        minItems=1,
-        uniqueItems=True,
-        description="Source-logic-tree leaves such as CRU-2, or ['all'].",
-    )
+    return _list_param(["all"], {"type": "string", "minLength": 1}, "Source-logic-tree leaves such as CRU-2, or ['all'].")
 
 
 def force_param() -> Param:
@@ -62,36 +45,27 @@ def force_param() -> Param:
 
 
 def gmms_param() -> Param:
-    return Param(
-        ["all"],
-        type="array",
-        items={"type": "string", "minLength": 1},
-        minItems=1,
-        uniqueItems=True,
-        description="GMM branch ids such as Bradley2013(sigma_mu_epsilon=0.0), or ['all'].",
+    return _list_param(
+        ["all"], {"type": "string", "minLength": 1}, "GMM branch ids such as Bradley2013(sigma_mu_epsilon=0.0), or ['all']."
     )
 
 
 def quantiles_param() -> Param:
     from hazflow_airflow.defaults import QUANTILES
 
-    return Param(
+    return _list_param(
         list(QUANTILES),
-        type="array",
-        items={"type": "number", "minimum": 0, "maximum": 1},
-        uniqueItems=True,
-        description="Quantiles of the composite-branch distribution to store besides mean, std and cov.",
+        {"type": "number", "minimum": 0, "maximum": 1},
+        "Quantiles of the composite-branch distribution to store besides mean, std and cov.",
+        min_items=0,
     )
 
 
 def poes_param(default: list[float]) -> Param:
-    return Param(
+    return _list_param(
         default,
-        type="array",
-        items={"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
-        minItems=1,
-        uniqueItems=True,
-        description="Probabilities of exceedance in 50 years, each in (0, 1); NSHM uses 0.02 0.05 0.1 0.18 0.39 0.63 0.86.",
+        {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+        "Probabilities of exceedance in 50 years, each in (0, 1); NSHM uses 0.02 0.05 0.1 0.18 0.39 0.63 0.86.",
     )
 
 

@@ -7,7 +7,7 @@ the task's ordinary retries.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule
 
@@ -26,4 +26,13 @@ DEFAULT_ARGS = {
     "retry_exponential_backoff": 2.0,  # a multiplier since Airflow 3.3 (True would mean constant delay)
     "max_retry_delay": timedelta(minutes=10),
     "retry_policy": RETRY_POLICY,
+}
+
+# What every hazflow DAG shares: triggered by hand or by another DAG, never catching up.
+DAG_DEFAULTS = {
+    "schedule": None,
+    "start_date": datetime(2026, 1, 1),
+    "catchup": False,
+    "default_args": DEFAULT_ARGS,
+    "max_active_runs": 4,
 }
