@@ -8,7 +8,7 @@ over the composite branches (NSHM's midpoint convention). These aggregated curve
 50 years marked) is kept with the store's reports.
 
 `plan` checks every needed realization is stored and fails, listing exactly which are missing,
-before any compute. `leaves` and `gmms` restrict the tree to a subset (weights renormalised; the
+before any compute. Targets are mapped one per instance, or in at most 512 batches for larger requests. `leaves` and `gmms` restrict the tree to a subset (weights renormalised; the
 stored provenance says so). Rerunning replaces the same rows.
 """
 
@@ -37,31 +37,32 @@ from hazflow_airflow.policies import DAG_DEFAULTS
 )
 def hazard_aggregation():
     @task(retries=0)
-    def plan(**context) -> list[dict]:
+    def plan(**context) -> list[list[dict]]:
         from hazflow_airflow.tasks import plan_hazard_aggregation
 
         return plan_hazard_aggregation(context["params"])
 
-    @task(map_index_template="{{ target_label }}")
-    def aggregate(target: dict) -> dict:
-        from hazflow_airflow.tasks import aggregate_hazard_target
+    @task(map_index_template="{{ batch_label }}")
+    def aggregate(batch: list[dict]) -> dict:
+        from hazflow_airflow.batching import batch_label
+        from hazflow_airflow.tasks import aggregate_hazard_batch, hazard_target_label
 
         context = get_current_context()
-        context["target_label"] = f"{target['site']['id']} vs30={target['vs30']:g}"  # type: ignore[typeddict-unknown-key]
-        return aggregate_hazard_target(target, context["params"])
+        context["batch_label"] = batch_label([hazard_target_label(t) for t in batch])  # type: ignore[typeddict-unknown-key]
+        return aggregate_hazard_batch(batch, context["params"])
 
     @task
     def summary(results: list[dict]) -> dict:
         results = list(results)
         out = {
-            "targets": len(results),
+            "targets": sum(r["targets"] for r in results),
             "statistics": sum(r["statistics"] for r in results),
             "plots": [p for r in results for p in r["plots"]],
         }
         print(f"hazard_aggregation summary: {out}")
         return out
 
-    summary(aggregate.expand(target=plan()))
+    summary(aggregate.expand(batch=plan()))
 
 
 hazard_aggregation()

@@ -76,15 +76,30 @@ def _aggregation_inputs(params: dict[str, Any]):
     return model, tree, resolve_sites(params["sites"]), validate_vs30s(params["vs30s"]), validate_imts(params["imts"])
 
 
-def plan_hazard_aggregation(params: dict[str, Any]) -> list[dict[str, Any]]:
-    """Validate and check every needed realization is stored; one target per (site, VS30)."""
+def plan_hazard_aggregation(params: dict[str, Any]) -> list[list[dict[str, Any]]]:
+    """Validate and check every needed realization is stored; batches of (site, VS30) targets."""
     from hazflow.hazard_aggregation import plan_hazard_aggregation as plan
     from hazflow.hazard_aggregation import validate_quantiles
+    from hazflow_airflow.batching import batches
 
     validate_quantiles(params["quantiles"])
     model, tree, sites, vs30s, imts = _aggregation_inputs(params)
     targets = plan(_config().open_store(), model, tree, sites, vs30s, imts)
-    return [{"site": vars(site), "vs30": vs30} for site, vs30 in targets]
+    return batches([{"site": vars(site), "vs30": vs30} for site, vs30 in targets])
+
+
+def hazard_target_label(target: dict[str, Any]) -> str:
+    return f"{target['site']['id']} vs30={target['vs30']:g}"
+
+
+def aggregate_hazard_batch(batch: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
+    """Aggregate each (site, VS30) of a batch; merge their results."""
+    results = [aggregate_hazard_target(target, params) for target in batch]
+    return {
+        "targets": len(results),
+        "statistics": sum(r["statistics"] for r in results),
+        "plots": [p for r in results for p in r["plots"]],
+    }
 
 
 def aggregate_hazard_target(target: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
@@ -108,12 +123,13 @@ def aggregate_hazard_target(target: dict[str, Any], params: dict[str, Any]) -> d
     return {"label": f"{site.id} vs30={vs30:g}", "statistics": len(rows), "plots": plots}
 
 
-def plan_disagg_aggregation(params: dict[str, Any]) -> list[dict[str, Any]]:
-    """Validate; check every needed disaggregation realization is stored; one target per (site, VS30, IMT, PoE)."""
+def plan_disagg_aggregation(params: dict[str, Any]) -> list[list[dict[str, Any]]]:
+    """Validate; check every needed disaggregation realization is stored; batches of (site, VS30, IMT, PoE) targets."""
     from hazflow.disagg import validate_poes
     from hazflow.disagg_aggregation import component_matrix
     from hazflow.exceptions import BadRequest
     from hazflow.hazard_aggregation import MissingRealizations, validate_quantiles
+    from hazflow_airflow.batching import batches
 
     validate_quantiles(params["quantiles"])
     poes = validate_poes(params["poes"])
@@ -133,7 +149,15 @@ def plan_disagg_aggregation(params: dict[str, Any]) -> list[dict[str, Any]]:
                     targets.append({"site": vars(site), "vs30": vs30, "imt": imt, "poe": poe})
     if problems:
         raise BadRequest("realizations", "; ".join(problems) + ". Run the disaggregations first.")
-    return targets
+    return batches(targets)
+
+
+def disagg_target_label(target: dict[str, Any]) -> str:
+    return f"{target['site']['id']} vs30={target['vs30']:g} {target['imt']} {target['poe'] * 100:g}%/50yr"
+
+
+def aggregate_disagg_batch(batch: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
+    return [aggregate_disagg_target(target, params) for target in batch]
 
 
 def aggregate_disagg_target(target: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
