@@ -62,7 +62,7 @@ def mean_rate(tree: CompositeTree, rates: np.ndarray) -> np.ndarray:
     return marginal_weights(tree) @ rates
 
 
-def _block_values(tree: CompositeTree, block: tuple[int, ...], rates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def block_values_of(tree: CompositeTree, block: tuple[int, ...], rates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """All values (n_block, B) and weights (n_block,) of one block of linked axes, C order over its axes."""
     shape = [len(tree.axes[a].labels) for a in block]
     values = np.zeros(shape + [rates.shape[1]])
@@ -97,7 +97,7 @@ def std_rate(tree: CompositeTree, rates: np.ndarray) -> np.ndarray:
     """Exact population std of composite rates: independent blocks' variances add."""
     var = np.zeros(rates.shape[1:])
     for block in tree.blocks():
-        values, weights = _block_values(tree, block, rates)
+        values, weights = block_values_of(tree, block, rates)
         _, std = weighted_mean_std(values, weights)
         var += std**2
     return np.sqrt(var)
@@ -116,35 +116,31 @@ def composite_rates(tree: CompositeTree, rates: np.ndarray) -> np.ndarray:
     return out.reshape(rates.shape[1], -1)
 
 
-def blocked_rates(tree: CompositeTree, rates: np.ndarray, blocks: list[tuple[int, ...]]) -> np.ndarray:
-    """Every composite's rate, (B, n_composites), in `tree.block_layout()` order.
+def blocked_row(block_values: list[np.ndarray], b: int) -> np.ndarray:
+    """Every composite's rate at bin b, in `tree.block_layout()` order, from the blocks' values.
 
     Independent blocks are added as outer sums, the largest block innermost, so numpy's inner
     loops run over hundreds of values (the canonical 7-axis broadcast ran over 12).
     """
-    out = np.zeros((rates.shape[1], 1))
-    for block in blocks:
-        values, _ = _block_values(tree, block, rates)  # (n_block, B)
-        out = (out[:, :, None] + values.T[:, None, :]).reshape(rates.shape[1], -1)
-    return out
+    row = block_values[0][:, b]
+    for values in block_values[1:]:
+        row = (row[:, None] + values[None, :, b]).ravel()
+    return row
 
 
 def enumerated_quantiles(tree: CompositeTree, rates: np.ndarray, qs: np.ndarray, threads: int | None = None) -> np.ndarray:
     """Exact weighted quantiles (Q, B) of the composite rates, every composite enumerated.
 
     Each bin's composite values (n_composites,) are built in its worker thread from the small
-    per-block arrays (outer sums, largest block innermost), so memory stays at a few rows.
+    per-block arrays (`blocked_row`), so memory stays at a few rows.
     """
     blocks, canonical, weights = tree.block_layout()
-    block_values = [_block_values(tree, block, rates)[0] for block in blocks]  # (n_block, B) each
+    block_values = [block_values_of(tree, block, rates)[0] for block in blocks]  # (n_block, B) each
     total = float(weights.sum())
     out = np.empty((len(qs), rates.shape[1]))
 
     def one(b: int) -> None:
-        row = block_values[0][:, b]
-        for values in block_values[1:]:
-            row = (row[:, None] + values[None, :, b]).ravel()
-        out[:, b] = row_quantiles(row, weights, qs, total, canonical)
+        out[:, b] = row_quantiles(blocked_row(block_values, b), weights, qs, total, canonical)
 
     in_threads(one, rates.shape[1], threads if tree.n_composites >= 100_000 else 1)
     return out
