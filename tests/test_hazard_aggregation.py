@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 
 from hazflow.aggregate.engine import aggregate
+from hazflow.aggregate.inputs import MissingRealizations
 from hazflow.aggregate.tree import build_tree
 from hazflow.exceptions import BadRequest, DataIntegrityError
-from hazflow.hazard_aggregation import MissingRealizations, aggregate_hazard, plan_hazard_aggregation, validate_quantiles
+from hazflow.hazard_aggregation import aggregate_hazard, plan_hazard_aggregation
+from hazflow.request import validate_fractions
 from hazflow.sites import resolve_sites
 from hazflow.store import HazardRealization, LedgerEntry
 
@@ -89,7 +91,7 @@ def test_mixed_settings_are_refused(filled, demo):
 @pytest.mark.parametrize("quantiles", [[1.5], ["x"], [0.5, 0.5]])
 def test_bad_quantiles(quantiles):
     with pytest.raises(BadRequest) as info:
-        validate_quantiles(quantiles)
+        validate_fractions(quantiles, "quantiles", "quantile", open_interval=False, allow_empty=True)
     assert info.value.field == "quantiles"
 
 

@@ -11,8 +11,9 @@ from dataclasses import dataclass
 
 from hazflow.exceptions import BadRequest
 from hazflow.imtl import level_at_poe
-from hazflow.jobs import JobSpec, disagg_job
+from hazflow.jobs import JobSpec, disagg_job, target_label
 from hazflow.model import HazardModel, Leaf
+from hazflow.request import validate_fractions
 from hazflow.sites import Site
 from hazflow.store import Store
 
@@ -27,24 +28,12 @@ class DisaggTarget:
 
     @property
     def label(self) -> str:
-        return f"{self.site.id} vs30={self.vs30:g} {self.imt} {self.poe * 100:g}%/50yr"
+        return target_label(self.site.id, self.vs30, self.imt, self.poe)
 
 
 def validate_poes(poes: Sequence[float], field: str = "poes") -> tuple[float, ...]:
-    out = []
-    for raw in poes:
-        try:
-            poe = float(raw)
-        except (TypeError, ValueError):
-            raise BadRequest(field, f"a PoE must be a number in (0, 1), got {raw!r}") from None
-        if not 0.0 < poe < 1.0:
-            raise BadRequest(field, f"a PoE must lie in (0, 1), got {raw!r}")
-        out.append(poe)
-    if not out:
-        raise BadRequest(field, "the list is empty")
-    if len(set(out)) != len(out):
-        raise BadRequest(field, "duplicate PoEs")
-    return tuple(out)
+    """Distinct probabilities of exceedance in 50 years, each in (0, 1)."""
+    return validate_fractions(poes, field, "PoE", open_interval=True)
 
 
 def read_targets(

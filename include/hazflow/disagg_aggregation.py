@@ -9,17 +9,17 @@ hazard at the level read off the mean curve.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 
 import numpy as np
 
 from hazflow.aggregate.engine import Aggregate, aggregate
+from hazflow.aggregate.inputs import in_tree_order, provenance, require_all
 from hazflow.aggregate.stats import DEFAULT_QUANTILES, prob_to_rate
 from hazflow.aggregate.tree import CompositeTree
 from hazflow.exceptions import DataIntegrityError
-from hazflow.hazard_aggregation import in_tree_order
 from hazflow.imtl import annual_poe
+from hazflow.jobs import target_label
 from hazflow.model import HazardModel
 from hazflow.settings import CalcSettings
 from hazflow.sites import Site
@@ -55,6 +55,26 @@ def component_matrix(
     return float(chosen[0].iml), out.reshape(len(chosen), -1)
 
 
+def plan_disagg_aggregation(
+    store: Store,
+    model: HazardModel,
+    tree: CompositeTree,
+    sites: Sequence[Site],
+    vs30s: Sequence[float],
+    imts: Sequence[str],
+    poes: Sequence[float],
+) -> list[tuple[Site, float, str, float]]:
+    """The (site, VS30, IMT, PoE) targets; fails before any compute, listing every missing realization."""
+    targets = [(s, v, i, p) for s in sites for v in vs30s for i in imts for p in poes]
+
+    def check(site: Site, vs30: float, imt: str, poe: float):
+        rows = store.get_disagg_realizations(model.name, site.code, vs30, imt, poe)
+        return lambda: component_matrix(model, tree, rows, target_label(site.id, vs30, imt, poe))
+
+    require_all(((target_label(s.id, v, i, p), check(s, v, i, p)) for s, v, i, p in targets), "Run the disaggregations first.")
+    return targets
+
+
 def closure(mean_prob: np.ndarray, poe: float, investigation_time: float = 1.0) -> float:
     """Sum over bins of the mean, as a probability over the investigation time, / the target's annual PoE."""
     total_rate = prob_to_rate(mean_prob, investigation_time).sum()
@@ -74,28 +94,13 @@ def aggregate_disagg(
     seed: int = 42,
 ) -> tuple[list[DisaggAggregate], Aggregate]:
     """Compute, check closure and store the statistics of one disaggregation target."""
-    target = f"{model.name} {site.id} vs30={vs30:g} {imt} {poe * 100:g}%/50yr"
+    target = f"{model.name} {target_label(site.id, vs30, imt, poe)}"
     rows = store.get_disagg_realizations(model.name, site.code, vs30, imt, poe)
     iml, probs = component_matrix(model, tree, rows, target)
     result = aggregate(tree, probs, model.settings.investigation_time, tuple(quantiles), n_samples=n_samples, seed=seed)
     closed = closure(result.stats["mean"], poe, model.settings.investigation_time)
     shape = (len(model.trts), -1, *[len(e) - 1 for e in list(common_edges(model.settings).values())[1:]])
-    used = {(r.leaf, r.gmm): r for r in rows}
-    prov = json.dumps(
-        {
-            "components": len(tree.components),
-            "composites": result.n_composites,
-            "method": result.method,
-            "samples": result.n_samples,
-            "seed": seed if result.method == "sampling" else None,
-            "convergence": result.convergence,
-            "renormalised": result.renormalised,
-            "jobs": len({used[c].job_key for c in tree.components}),
-            "oq_version": used[tree.components[0]].oq_version,
-            "settings_digest": used[tree.components[0]].settings_digest,
-        },
-        sort_keys=True,
-    )
+    prov = provenance(tree, rows, result, seed=seed if result.method == "sampling" else None)
     out = [
         DisaggAggregate(
             model.name,

@@ -2,38 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
-from collections.abc import Sequence
-from typing import TypeVar
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from hazflow.aggregate.engine import Aggregate, aggregate
+from hazflow.aggregate.engine import aggregate
+from hazflow.aggregate.inputs import in_tree_order, provenance, require_all
 from hazflow.aggregate.stats import DEFAULT_QUANTILES
 from hazflow.aggregate.tree import CompositeTree
-from hazflow.exceptions import BadRequest, DataIntegrityError
+from hazflow.exceptions import DataIntegrityError
+from hazflow.jobs import target_label
 from hazflow.model import HazardModel
 from hazflow.sites import Site
-from hazflow.store import DisaggRealization, HazardAggregate, HazardRealization, Store
-
-
-class MissingRealizations(BadRequest):
-    """Some component realizations the aggregation needs are not in the store."""
-
-
-R = TypeVar("R", HazardRealization, DisaggRealization)
-
-
-def in_tree_order(tree: CompositeTree, rows: Sequence[R], target: str, what: str = "component realizations") -> list[R]:
-    """The stored rows of the tree's components, in its row order; lists exactly which are missing."""
-    by_component = {(r.leaf, r.gmm): r for r in rows}
-    missing = [f"{leaf} x {gmm}" for leaf, gmm in tree.components if (leaf, gmm) not in by_component]
-    if missing:
-        raise MissingRealizations(
-            "realizations", f"{len(missing)} of {len(tree.components)} {what} missing for {target}: {', '.join(missing)}"
-        )
-    return [by_component[c] for c in tree.components]
+from hazflow.store import HazardAggregate, HazardRealization, Store
 
 
 def component_array(tree: CompositeTree, rows: Sequence[HazardRealization], target: str) -> tuple[np.ndarray, np.ndarray]:
@@ -48,27 +29,6 @@ def component_array(tree: CompositeTree, rows: Sequence[HazardRealization], targ
     return levels, np.stack([r.values for r in chosen])
 
 
-def provenance(tree: CompositeTree, rows: Sequence[HazardRealization], result: Aggregate) -> str:
-    """JSON saying what a stored aggregate was computed from and how."""
-    used = {(r.leaf, r.gmm): r for r in rows}
-    keys = sorted({used[c].job_key for c in tree.components})
-    first = used[tree.components[0]]
-    return json.dumps(
-        {
-            "components": len(tree.components),
-            "composites": result.n_composites,
-            "method": result.method,
-            "renormalised": result.renormalised,
-            "leaves": sorted({leaf for leaf, _ in tree.components}),
-            "job_keys_digest": hashlib.sha256(" ".join(keys).encode()).hexdigest()[:16],
-            "jobs": len(keys),
-            "oq_version": first.oq_version,
-            "settings_digest": first.settings_digest,
-        },
-        sort_keys=True,
-    )
-
-
 def aggregate_hazard(
     store: Store,
     model: HazardModel,
@@ -81,7 +41,7 @@ def aggregate_hazard(
     """Compute and store mean, std, cov and quantiles for each IMT at (site, VS30); returns what was stored."""
     out: list[HazardAggregate] = []
     for imt in imts:
-        target = f"{model.name} {site.id} vs30={vs30:g} {imt}"
+        target = f"{model.name} {target_label(site.id, vs30, imt)}"
         rows = store.get_hazard_realizations(model.name, site.code, vs30, imt)
         levels, probs = component_array(tree, rows, target)
         result = aggregate(tree, probs, investigation_time=model.settings.investigation_time, quantiles=tuple(quantiles))
@@ -94,35 +54,18 @@ def aggregate_hazard(
     return out
 
 
-def validate_quantiles(quantiles: Sequence[float], field: str = "quantiles") -> tuple[float, ...]:
-    values = []
-    for q in quantiles:
-        try:
-            value = float(q)
-        except (TypeError, ValueError):
-            raise BadRequest(field, f"a quantile must be a number in [0, 1], got {q!r}") from None
-        if not 0.0 <= value <= 1.0:
-            raise BadRequest(field, f"a quantile must be a number in [0, 1], got {q!r}")
-        values.append(value)
-    if len(set(values)) != len(values):
-        raise BadRequest(field, "duplicate quantiles")
-    return tuple(values)
-
-
 def plan_hazard_aggregation(
     store: Store, model: HazardModel, tree: CompositeTree, sites: Sequence[Site], vs30s: Sequence[float], imts: Sequence[str]
 ) -> list[tuple[Site, float]]:
     """The (site, VS30) targets to aggregate; fails before any compute if any realization is missing."""
-    problems = []
-    for site in sites:
-        for vs30 in vs30s:
-            for imt in imts:
-                try:
-                    component_array(
-                        tree, store.get_hazard_realizations(model.name, site.code, vs30, imt), f"{site.id} vs30={vs30:g} {imt}"
-                    )
-                except MissingRealizations as e:
-                    problems.append(e.message)
-    if problems:
-        raise MissingRealizations("realizations", "; ".join(problems) + ". Run hazard_realizations for them first.")
+
+    def check(site: Site, vs30: float, imt: str) -> Callable[[], object]:
+        return lambda: component_array(
+            tree, store.get_hazard_realizations(model.name, site.code, vs30, imt), target_label(site.id, vs30, imt)
+        )
+
+    require_all(
+        ((target_label(s.id, v, i), check(s, v, i)) for s in sites for v in vs30s for i in imts),
+        "Run hazard_realizations for them first.",
+    )
     return [(site, vs30) for site in sites for vs30 in vs30s]

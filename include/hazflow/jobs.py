@@ -19,6 +19,12 @@ from hazflow.sites import Site
 JobKind = Literal["hazard", "disagg"]
 
 
+def target_label(site_id: str, vs30: float, imt: str | None = None, poe: float | None = None) -> str:
+    """How targets are named in logs, errors and the UI: `WLG vs30=400 PGA 10%/50yr`."""
+    parts = [site_id, f"vs30={vs30:g}"] + ([imt] if imt else []) + ([f"{poe * 100:g}%/50yr"] if poe is not None else [])
+    return " ".join(parts)
+
+
 @dataclass(frozen=True)
 class JobSpec:
     """One OpenQuake run: a classical hazard job (all sites of a request) or a disaggregation (one site)."""
@@ -45,12 +51,11 @@ class JobSpec:
 
     @property
     def label(self) -> str:
-        """What the Airflow UI shows for a mapped instance: `CRU-2 vs30=400` (hazard)."""
-        vs30 = f"vs30={self.vs30:g}"
+        """What the Airflow UI shows for a mapped instance: `CRU-2 vs30=400` (hazard),
+        `WLG vs30=400 PGA,SA(0.5) 10%/50yr CRU-2` (disaggregation)."""
         if self.kind == "hazard":
-            return f"{self.leaf} {vs30}"
-        site = self.sites[0].id
-        return f"{site} {vs30} {','.join(self.imts)} {self.poe * 100:g}%/50yr {self.leaf}"
+            return f"{self.leaf} vs30={self.vs30:g}"
+        return f"{target_label(self.sites[0].id, self.vs30, ','.join(self.imts), self.poe)} {self.leaf}"
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -64,6 +64,24 @@ def validate_vs30s(vs30s: Any, field: str = "vs30s") -> tuple[float, ...]:
     return tuple(out)
 
 
+def validate_fractions(values: Any, field: str, what: str, open_interval: bool, allow_empty: bool = False) -> tuple[float, ...]:
+    """Distinct numbers in (0, 1) (`open_interval`, e.g. PoEs) or in [0, 1] (e.g. quantiles)."""
+    interval = "(0, 1)" if open_interval else "[0, 1]"
+    values = list(values) if allow_empty and not isinstance(values, (str, bytes)) else _non_empty(values, field)
+    out = []
+    for raw in values:
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            raise BadRequest(field, f"a {what} must be a number in {interval}, got {raw!r}") from None
+        inside = 0.0 < value < 1.0 if open_interval else 0.0 <= value <= 1.0
+        if not inside:
+            raise BadRequest(field, f"a {what} must lie in {interval}, got {raw!r}")
+        out.append(value)
+    _unique(out, field)
+    return tuple(out)
+
+
 def validate_leaves(model: HazardModel, leaves: Any, field: str = "leaves") -> tuple[Leaf, ...]:
     """`None`, `"all"` or `["all"]` mean every leaf; otherwise leaf ids such as CRU-2."""
     if leaves is None or leaves == "all" or leaves == ["all"]:

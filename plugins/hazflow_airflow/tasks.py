@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 
@@ -12,7 +13,7 @@ def _config():
 
 
 def plan_hazard(params: dict[str, Any]) -> list[dict[str, Any]]:
-    """Validate the request and return the job specs still to do (as dicts), in leaf x VS30 order."""
+    """Validate the request and return every job spec (as dicts), in leaf x VS30 order; `run` skips those done."""
     from hazflow.openquake.runner import engine_version
     from hazflow.request import HazardRequest
 
@@ -30,17 +31,16 @@ def run_spec(spec: dict[str, Any], force: bool) -> dict[str, Any]:
 
 
 def ingest_outcome(outcome: dict[str, Any], force: bool) -> dict[str, Any]:
+    import json
+
+    from hazflow.exceptions import DataIntegrityError
     from hazflow.jobs import JobSpec
     from hazflow.realizations import ingest_job
 
     store = _config().open_store()
     entry = store.ledger_get(outcome["job_key"])
     if entry is None:
-        from hazflow.exceptions import DataIntegrityError
-
         raise DataIntegrityError(f"job {outcome['job_key']} is not in the ledger")
-    import json
-
     result = ingest_job(JobSpec.from_dict(json.loads(entry.spec)), store, force=force).to_dict()
     result["openquake_ran"] = not outcome["skipped"]  # did this run start OpenQuake for the job?
     return result
@@ -63,130 +63,122 @@ def summarise(outcomes: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def _aggregation_inputs(params: dict[str, Any]):
+@dataclass(frozen=True)
+class _Inputs:
+    """What every aggregation task of a DAG run shares, built once per task."""
+
+    model: Any
+    tree: Any  # CompositeTree, whose cached block layout then serves every target of the batch
+    sites: tuple
+    vs30s: tuple[float, ...]
+    imts: tuple[str, ...]
+    quantiles: tuple[float, ...]
+    store: Any
+
+
+def _aggregation_inputs(params: dict[str, Any]) -> _Inputs:
     from hazflow.aggregate.tree import build_tree
     from hazflow.model import load_model
-    from hazflow.request import validate_imts, validate_vs30s
+    from hazflow.request import validate_fractions, validate_imts, validate_leaves, validate_vs30s
     from hazflow.sites import resolve_sites
 
+    quantiles = validate_fractions(params["quantiles"], "quantiles", "quantile", open_interval=False, allow_empty=True)
     model = load_model(params["model"])
-    leaves = None if params["leaves"] in (["all"], "all", None) else params["leaves"]
+    leaves = [leaf.id for leaf in validate_leaves(model, params["leaves"])]
     gmms = None if params["gmms"] in (["all"], "all", None) else params["gmms"]
-    tree = build_tree(model, leaves, gmms)
-    return model, tree, resolve_sites(params["sites"]), validate_vs30s(params["vs30s"]), validate_imts(params["imts"])
+    return _Inputs(
+        model,
+        build_tree(model, leaves, gmms),
+        tuple(resolve_sites(params["sites"])),
+        validate_vs30s(params["vs30s"]),
+        validate_imts(params["imts"]),
+        quantiles,
+        _config().open_store(),
+    )
+
+
+def hazard_target_label(target: dict[str, Any]) -> str:
+    from hazflow.jobs import target_label
+
+    return target_label(target["site"]["id"], target["vs30"])
+
+
+def disagg_target_label(target: dict[str, Any]) -> str:
+    from hazflow.jobs import target_label
+
+    return target_label(target["site"]["id"], target["vs30"], target["imt"], target["poe"])
 
 
 def plan_hazard_aggregation(params: dict[str, Any]) -> list[list[dict[str, Any]]]:
     """Validate and check every needed realization is stored; batches of (site, VS30) targets."""
     from hazflow.hazard_aggregation import plan_hazard_aggregation as plan
-    from hazflow.hazard_aggregation import validate_quantiles
     from hazflow_airflow.batching import batches
 
-    validate_quantiles(params["quantiles"])
-    model, tree, sites, vs30s, imts = _aggregation_inputs(params)
-    targets = plan(_config().open_store(), model, tree, sites, vs30s, imts)
+    i = _aggregation_inputs(params)
+    targets = plan(i.store, i.model, i.tree, i.sites, i.vs30s, i.imts)
     return batches([{"site": vars(site), "vs30": vs30} for site, vs30 in targets])
 
 
-def hazard_target_label(target: dict[str, Any]) -> str:
-    return f"{target['site']['id']} vs30={target['vs30']:g}"
-
-
 def aggregate_hazard_batch(batch: list[dict[str, Any]], params: dict[str, Any]) -> dict[str, Any]:
-    """Aggregate each (site, VS30) of a batch; merge their results."""
-    results = [aggregate_hazard_target(target, params) for target in batch]
-    return {
-        "targets": len(results),
-        "statistics": sum(r["statistics"] for r in results),
-        "plots": [p for r in results for p in r["plots"]],
-    }
-
-
-def aggregate_hazard_target(target: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    """Aggregate one (site, VS30) for every IMT, store the statistics and a plot per IMT."""
+    """Aggregate each (site, VS30) of a batch for every IMT; store the statistics and a plot per IMT."""
     import tempfile
     from pathlib import Path
 
-    from hazflow.hazard_aggregation import aggregate_hazard, validate_quantiles
+    from hazflow.hazard_aggregation import aggregate_hazard
     from hazflow.report import hazard_plot_name, plot_hazard_curve
     from hazflow.sites import Site
 
-    model, tree, _, _, imts = _aggregation_inputs(params)
-    site, vs30 = Site(**target["site"]), float(target["vs30"])
-    store = _config().open_store()
-    rows = aggregate_hazard(store, model, tree, site, vs30, imts, validate_quantiles(params["quantiles"]))
-    plots = []
+    i = _aggregation_inputs(params)
+    statistics, plots = 0, []
     with tempfile.TemporaryDirectory() as tmp:
-        for imt in imts:
-            png = plot_hazard_curve([r for r in rows if r.imt == imt], site, Path(tmp) / "plot.png")
-            plots.append(store.put_report(hazard_plot_name(model.name, site, vs30, imt), png))
-    return {"label": f"{site.id} vs30={vs30:g}", "statistics": len(rows), "plots": plots}
+        for target in batch:
+            site, vs30 = Site(**target["site"]), float(target["vs30"])
+            rows = aggregate_hazard(i.store, i.model, i.tree, site, vs30, i.imts, i.quantiles)
+            statistics += len(rows)
+            for imt in i.imts:
+                png = plot_hazard_curve([r for r in rows if r.imt == imt], site, Path(tmp) / "plot.png")
+                plots.append(i.store.put_report(hazard_plot_name(i.model.name, site, vs30, imt), png))
+    return {"targets": len(batch), "statistics": statistics, "plots": plots}
 
 
 def plan_disagg_aggregation(params: dict[str, Any]) -> list[list[dict[str, Any]]]:
     """Validate; check every needed disaggregation realization is stored; batches of (site, VS30, IMT, PoE) targets."""
     from hazflow.disagg import validate_poes
-    from hazflow.disagg_aggregation import component_matrix
-    from hazflow.exceptions import BadRequest
-    from hazflow.hazard_aggregation import MissingRealizations, validate_quantiles
+    from hazflow.disagg_aggregation import plan_disagg_aggregation as plan
     from hazflow_airflow.batching import batches
 
-    validate_quantiles(params["quantiles"])
     poes = validate_poes(params["poes"])
-    model, tree, sites, vs30s, imts = _aggregation_inputs(params)
-    store = _config().open_store()
-    targets, problems = [], []
-    for site in sites:
-        for vs30 in vs30s:
-            for imt in imts:
-                for poe in poes:
-                    label = f"{site.id} vs30={vs30:g} {imt} {poe * 100:g}%/50yr"
-                    try:
-                        component_matrix(model, tree, store.get_disagg_realizations(model.name, site.code, vs30, imt, poe), label)
-                    except MissingRealizations as e:
-                        problems.append(e.message)
-                        continue
-                    targets.append({"site": vars(site), "vs30": vs30, "imt": imt, "poe": poe})
-    if problems:
-        raise BadRequest("realizations", "; ".join(problems) + ". Run the disaggregations first.")
-    return batches(targets)
-
-
-def disagg_target_label(target: dict[str, Any]) -> str:
-    return f"{target['site']['id']} vs30={target['vs30']:g} {target['imt']} {target['poe'] * 100:g}%/50yr"
+    i = _aggregation_inputs(params)
+    targets = plan(i.store, i.model, i.tree, i.sites, i.vs30s, i.imts, poes)
+    return batches([{"site": vars(site), "vs30": vs30, "imt": imt, "poe": poe} for site, vs30, imt, poe in targets])
 
 
 def aggregate_disagg_batch(batch: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
-    return [aggregate_disagg_target(target, params) for target in batch]
-
-
-def aggregate_disagg_target(target: dict[str, Any], params: dict[str, Any]) -> dict[str, Any]:
-    """Aggregate one disaggregation target, store it with its closure, and keep its plot."""
+    """Aggregate each disaggregation target of a batch, store it with its closure, and keep its plot."""
     import tempfile
     from pathlib import Path
 
     from hazflow.disagg_aggregation import aggregate_disagg
-    from hazflow.hazard_aggregation import validate_quantiles
     from hazflow.report import disagg_plot_name, modal_bin, plot_disaggregation
     from hazflow.sites import Site
 
-    model, tree, _, _, _ = _aggregation_inputs(params)
-    site, vs30, imt, poe = Site(**target["site"]), float(target["vs30"]), target["imt"], float(target["poe"])
-    store = _config().open_store()
-    rows, result = aggregate_disagg(
-        store, model, tree, site, vs30, imt, poe, validate_quantiles(params["quantiles"]), int(params["samples"])
-    )
-    mean = next(r for r in rows if r.agg == "mean")
+    i = _aggregation_inputs(params)
+    results = []
     with tempfile.TemporaryDirectory() as tmp:
-        plot = store.put_report(
-            disagg_plot_name(model.name, site, vs30, imt, poe), plot_disaggregation(mean, site, Path(tmp) / "d.png")
-        )
-    mode = modal_bin(mean)
-    return {
-        "label": f"{site.id} vs30={vs30:g} {imt} {poe * 100:g}%/50yr",
-        "iml": mean.iml,
-        "closure": round(mean.closure, 4),
-        "method": result.method,
-        "modal": f"{mode['TRT']} M{mode['Mag']:.2f} {mode['Dist']:g} km eps {mode['Eps']:.2f}",
-        "plot": plot,
-    }
+        for target in batch:
+            site, vs30, imt, poe = Site(**target["site"]), float(target["vs30"]), target["imt"], float(target["poe"])
+            rows, result = aggregate_disagg(i.store, i.model, i.tree, site, vs30, imt, poe, i.quantiles, int(params["samples"]))
+            mean = next(r for r in rows if r.agg == "mean")
+            png = plot_disaggregation(mean, site, Path(tmp) / "d.png")
+            mode = modal_bin(mean)
+            results.append(
+                {
+                    "label": disagg_target_label(target),
+                    "iml": mean.iml,
+                    "closure": round(mean.closure, 4),
+                    "method": result.method,
+                    "modal": f"{mode['TRT']} M{mode['Mag']:.2f} {mode['Dist']:g} km eps {mode['Eps']:.2f}",
+                    "plot": i.store.put_report(disagg_plot_name(i.model.name, site, vs30, imt, poe), png),
+                }
+            )
+    return results

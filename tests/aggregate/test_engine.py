@@ -7,7 +7,7 @@ import itertools
 import numpy as np
 import pytest
 
-from hazflow.aggregate.engine import aggregate, composite_rates, mean_rate
+from hazflow.aggregate.engine import aggregate, composite_rates, exact_mean_rate
 from hazflow.aggregate.stats import DEFAULT_QUANTILES, equal_weight_quantiles, weighted_quantiles
 from hazflow.aggregate.tree import build_tree
 from hazflow.exceptions import BadRequest
@@ -126,8 +126,9 @@ def test_shared_gmm_branch_counts_once():
 def test_mean_is_linear_in_marginal_weights():
     model = random_model(3)
     tree = build_tree(model)
-    rates = -np.log1p(-as_array(tree, random_components(model, 3)))
-    np.testing.assert_allclose(mean_rate(tree, rates), composite_rates(tree, rates) @ tree.composite_weights(), rtol=1e-12)
+    probs = as_array(tree, random_components(model, 3))
+    rates = -np.log1p(-probs)
+    np.testing.assert_allclose(exact_mean_rate(tree, probs), composite_rates(tree, rates) @ tree.composite_weights(), rtol=1e-12)
 
 
 def test_quantile_convention_hand_computed():
@@ -247,3 +248,15 @@ def test_block_layout_holds_the_same_composites(seed):
     blocked = np.stack([blocked_row(block_values, b) for b in range(rates.shape[1])])
     np.testing.assert_allclose(blocked, composite_rates(tree, rates)[:, canonical], rtol=1e-14)
     np.testing.assert_array_equal(weights, tree.composite_weights()[canonical])
+
+
+@pytest.mark.parametrize("bad", [-1e-9, 1.0, 2.0, np.nan])
+def test_probabilities_outside_0_1_are_refused_before_any_statistic(bad):
+    """The quantile method orders non-negative rates by their bits: bad input must not reach it."""
+    from hazflow.exceptions import DataIntegrityError
+
+    tree = build_tree(random_model(1))
+    probs = np.full((len(tree.components), 3), 1e-3)
+    probs[0, 1] = bad
+    with pytest.raises(DataIntegrityError, match=r"must lie in \[0, 1\)"):
+        aggregate(tree, probs)

@@ -25,10 +25,10 @@ from hazflow.aggregate.stats import (
     weighted_mean_std,
 )
 from hazflow.aggregate.tree import CompositeTree
-from hazflow.exceptions import BadRequest
+from hazflow.exceptions import BadRequest, DataIntegrityError
 
 ENUMERATION_BUDGET = 2**26  # composites x bins enumerated at most (NSHM hazard curves: 979,776 x 44 = 2**25.4)
-CHUNK_ELEMENTS = 2**24  # composite values held at once while enumerating (128 MB)
+CHUNK_ELEMENTS = 2**24  # sampled composite values held at once (128 MB)
 
 
 @dataclass(frozen=True)
@@ -57,11 +57,6 @@ def marginal_weights(tree: CompositeTree) -> np.ndarray:
     return marginal
 
 
-def mean_rate(tree: CompositeTree, rates: np.ndarray) -> np.ndarray:
-    """Exact weighted mean of composite rates (n_bins,): one product with the marginal weights."""
-    return marginal_weights(tree) @ rates
-
-
 def block_values_of(tree: CompositeTree, block: tuple[int, ...], rates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """All values (n_block, B) and weights (n_block,) of one block of linked axes, C order over its axes."""
     shape = [len(tree.axes[a].labels) for a in block]
@@ -82,15 +77,15 @@ def block_values_of(tree: CompositeTree, block: tuple[int, ...], rates: np.ndarr
     return values.reshape(-1, rates.shape[1]), weights.reshape(-1)
 
 
-def exact_mean(tree: CompositeTree, probs: np.ndarray, investigation_time: float = 1.0) -> np.ndarray:
-    """Mean over the composites, as a probability over the investigation time (n_bins,).
+def exact_mean_rate(tree: CompositeTree, probs: np.ndarray, investigation_time: float = 1.0) -> np.ndarray:
+    """Exact weighted mean of the composite rates (n_bins,), from component probabilities.
 
-    Only non-zero entries are converted and summed (a disaggregation's are a few per cent).
+    Linear, so each component's marginal weight times its rate, summed over the non-zero entries
+    only (a disaggregation's are a few per cent): never the composite product.
     """
     rows, cols = np.nonzero(probs)
     contributions = marginal_weights(tree)[rows] * prob_to_rate(probs[rows, cols], investigation_time)
-    mean = np.bincount(cols, weights=contributions, minlength=probs.shape[1])
-    return rate_to_prob(mean, investigation_time)
+    return np.bincount(cols, weights=contributions, minlength=probs.shape[1]).astype(float)  # int when empty
 
 
 def std_rate(tree: CompositeTree, rates: np.ndarray) -> np.ndarray:
@@ -175,15 +170,17 @@ def aggregate(
     probs = np.asarray(probs, dtype=float)
     if probs.ndim != 2 or probs.shape[0] != len(tree.components):
         raise BadRequest("values", f"expected ({len(tree.components)}, n_bins) component values, got {probs.shape}")
+    if probs.size and not (probs.min() >= 0.0 and probs.max() < 1.0):  # also catches NaN
+        raise DataIntegrityError(f"component probabilities must lie in [0, 1), found [{probs.min()}, {probs.max()}]")
     qs = np.asarray(quantiles, dtype=float)
     if np.any((qs < 0) | (qs > 1)):
         raise BadRequest("quantiles", f"quantiles must lie in [0, 1], got {list(quantiles)}")
     n_bins = probs.shape[1]
+    mean = exact_mean_rate(tree, probs, investigation_time)
     live = np.flatnonzero(probs.any(axis=0))  # bins where some component is non-zero; the rest are 0
-    rates = prob_to_rate(probs[:, live], investigation_time)  # (n_components, n_live)
-    mean, std = np.zeros(n_bins), np.zeros(n_bins)
+    rates = prob_to_rate(probs[:, live], investigation_time)  # (n_components, n_live): non-negative
+    std = np.zeros(n_bins)
     if len(live):
-        mean[live] = mean_rate(tree, rates)
         std[live] = std_rate(tree, rates)
     # cov is 0 where the mean is 0 (no hazard: nothing varies)
     cov = np.divide(std, mean, out=np.zeros_like(mean), where=mean > 0)

@@ -59,36 +59,25 @@ def rate_to_prob(rate: np.ndarray, investigation_time: float) -> np.ndarray:
     return -np.expm1(-np.asarray(rate, dtype=float) * investigation_time)
 
 
-def weighted_quantiles(
-    values: np.ndarray,
-    weights: np.ndarray,
-    quantiles: np.ndarray,
-    threads: int | None = None,
-    tie_order: np.ndarray | None = None,
-) -> np.ndarray:
+def weighted_quantiles(values: np.ndarray, weights: np.ndarray, quantiles: np.ndarray) -> np.ndarray:
     """Weighted quantiles of each row of non-negative `values` (B, N) with `weights` (N,): returns (Q, B).
 
     NSHM's convention: stable sort; the i-th sorted value sits at q_i = (cumsum(w)_i - w_i / 2) / sum(w);
     linear interpolation at q, clamped to the smallest and largest value. (OpenQuake's
     `weighted_quantiles` uses cumsum(w) / sum(w): a different answer; see the tests.)
 
-    Rows of 100,000 values or more avoid a full sort (see `_window_quantiles`) and are shared among
-    `threads` (numpy releases the GIL); the answer is the same as the stable sort's. Equal values
-    are ordered by `tie_order` (N,), the position in the stable sort's input; default: column order.
+    Each row goes through `row_quantiles`, the function the engine calls; rows of 100,000 values
+    or more avoid a full sort (see `_window_quantiles`) with the same answer as the stable sort's.
     """
     values = np.atleast_2d(np.asarray(values, dtype=float))
     if values.size and values.min() < 0:
         raise ValueError("weighted_quantiles takes non-negative values (rates)")
     qs = np.asarray(quantiles, dtype=float)
     out = np.empty((len(qs), values.shape[0]))
-    n = values.shape[1]
-    ties = np.arange(n) if tie_order is None else np.asarray(tie_order)
+    ties = np.arange(values.shape[1])
     total = float(weights.sum())
-
-    def one(b: int) -> None:
-        out[:, b] = row_quantiles(np.ascontiguousarray(values[b]), weights, qs, total, ties)
-
-    in_threads(one, values.shape[0], threads if n >= 100_000 else 1)
+    for b, row in enumerate(values):
+        out[:, b] = row_quantiles(np.ascontiguousarray(row), weights, qs, total, ties)
     return out
 
 
@@ -104,7 +93,8 @@ def in_threads(work, count: int, threads: int | None = None) -> None:
 
 
 def row_quantiles(row: np.ndarray, weights: np.ndarray, qs: np.ndarray, total: float, ties: np.ndarray) -> np.ndarray:
-    """Midpoint-convention quantiles (Q,) of one row; equal values ordered by `ties`."""
+    """Midpoint-convention quantiles (Q,) of one row of non-negative values; equal values ordered by
+    `ties` (the position in the stable sort's input)."""
     if len(row) < 100_000:
         order = np.lexsort((ties, row))
         w = weights[order]
