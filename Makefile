@@ -35,7 +35,7 @@ demo: setup
 test: setup lint
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-setup: $(VENV)/.installed $(OQ_VENV)/.installed $(AIRFLOW_HOME)/.migrated
+setup: $(VENV)/.installed $(OQ_VENV)/.installed $(AIRFLOW_HOME)/.migrated $(AIRFLOW_HOME)/.pools
 
 lint: setup
 	$(VENV)/bin/ruff check include plugins dags tests bench
@@ -70,6 +70,11 @@ $(OQ_VENV)/.installed: requirements-oq.txt | $(UV)
 $(AIRFLOW_HOME)/.migrated: $(VENV)/.installed
 	mkdir -p $(AIRFLOW_HOME)
 	$(VENV)/bin/airflow db migrate > $(AIRFLOW_HOME)/migrate.log 2>&1 || (tail -20 $(AIRFLOW_HOME)/migrate.log; exit 1)
+	touch $@
+
+# Pools bound concurrent OpenQuake batches and store writers (the DAGs name them).
+$(AIRFLOW_HOME)/.pools: include/pools.json $(AIRFLOW_HOME)/.migrated
+	$(VENV)/bin/airflow pools import include/pools.json > /dev/null
 	touch $@
 
 clean:

@@ -66,26 +66,68 @@ def cmd_run_job(args: argparse.Namespace, config: Config) -> int:
     return 0
 
 
-def cmd_disagg(args: argparse.Namespace, config: Config) -> int:
-    """Plan disaggregations from the aggregated mean curves, then run and ingest them locally."""
-    from hazflow.disagg import disagg_jobs, read_targets, validate_poes
-    from hazflow.model import load_model
-    from hazflow.openquake.runner import engine_version
-    from hazflow.request import validate_imts, validate_leaves, validate_vs30s
-    from hazflow.sites import resolve_sites
+def _disagg_request(args: argparse.Namespace, runnable: bool):  # -> DisaggRequest
+    from hazflow.plan import DisaggRequest
 
-    model = load_model(args.model)
-    leaves = validate_leaves(model, args.leaves)
-    imts, vs30s, poes = validate_imts(args.imts), validate_vs30s(args.vs30s), validate_poes(args.poes)
+    sites = list(args.sites) + [f"-{s}" for s in args.leave_out or ()]
+    return DisaggRequest.parse(args.model, sites, args.vs30s, args.imts, args.poes, args.leaves, runnable=runnable)
+
+
+def cmd_plan(args: argparse.Namespace, config: Config) -> int:
+    """Show what a disaggregation request means: jobs, OpenQuake runs, skips and batches; runs nothing."""
+    from hazflow.openquake.runner import engine_version
+    from hazflow.plan import plan_disagg
+
+    request = _disagg_request(args, runnable=False)
+    store = None if args.without_levels else config.open_store()
+    plan = plan_disagg(request, store, engine_version(config.oq_python), force=args.force, batch_cap=args.batch_cap)
+    dims = [
+        (len(request.leaves), "leaves"), (len(request.sites), "sites"), (len(request.vs30s), "VS30s"),
+        (len(request.imts), "IMTs"), (len(request.poes), "PoEs"),
+    ]  # fmt: skip
+    print(f"{request.model.name}: " + " x ".join(f"{n} {what}" for n, what in dims) + f" = {plan.jobs:,} jobs")
+    print(f"OpenQuake runs (the IMTs of one leaf/site/VS30/PoE share one): {plan.total_runs:,}")
+    if store is None:
+        print("levels: not read (--without-levels), so no job keys and nothing skipped")
+    else:
+        print(f"already finished in the ledger: {plan.skipped:,}; to do: {len(plan.keys):,}")
+    sizes = sorted({stop - start for start, stop in plan.batches})
+    if sizes:
+        lo, hi = sizes[0], sizes[-1]
+        n = len(request.imts)
+        print(
+            f"batches: {len(plan.batches)} (cap {args.batch_cap}) of {lo}-{hi} runs ({lo * n}-{hi * n} jobs); at the "
+            f"published 1-4 min per NSHM job on an 8-vCPU M5, at most {lo * n / 60:.1f}-{hi * n * 4 / 60:.1f} h per batch "
+            "(less in practice: the IMTs of a run share its ruptures)"
+        )
+        rows = [(i, stop - start, plan.batch_label(i)) for i, (start, stop) in enumerate(plan.batches)]
+        shown = rows if len(rows) <= 2 * args.show else rows[: args.show] + [("...", "", "")] + rows[-args.show :]
+        print(_table(shown, ("batch", "runs", "first run")))
+    if args.out and store is not None:
+        config.open_store().put_plan(plan.plan_id, plan.to_document())
+        print(f"kept as plan {plan.plan_id} in the store")
+    return 0
+
+
+def cmd_disagg(args: argparse.Namespace, config: Config) -> int:
+    """Plan disaggregations from the aggregated mean curves, then run and ingest them here (no Airflow)."""
+    from hazflow.batch import ingest_batch, run_batch
+    from hazflow.openquake.runner import engine_version
+    from hazflow.plan import plan_disagg
+
+    request = _disagg_request(args, runnable=True)
     store = config.open_store()
-    targets = [
-        t for site in resolve_sites(args.sites) for vs30 in vs30s for t in read_targets(store, model, site, vs30, imts, poes)
-    ]
-    for leaf in leaves:
-        model.source_paths(leaf)
-    for t in targets:
-        print(f"target {t.label}: IML {t.iml:.4g} g")
-    _run_and_ingest(disagg_jobs(model, leaves, targets, engine_version(config.oq_python)), config, args.force)
+    plan = plan_disagg(request, store, engine_version(config.oq_python), force=args.force, batch_cap=args.batch_cap)
+    for g in plan.groups:
+        levels = ", ".join(f"{imt} {iml:.4g} g" for imt, iml in zip(request.imts, g.imls or (), strict=True))
+        print(f"target {g.site.id} vs30={g.vs30:g} {g.poe * 100:g}%/50yr: {levels}")
+    print(f"{plan.total_runs} OpenQuake run(s): {plan.skipped} already finished, {len(plan.keys)} to do")
+    for batch in range(len(plan.batches)):
+        specs = plan.specs(batch, request.model)
+        ran = run_batch(specs, store, config, force=args.force)
+        for spec, r, done in zip(specs, ran, ingest_batch(specs, store, force=args.force), strict=True):
+            verb = "reused (already run)" if r.skipped else f"ran in {r.oq_seconds:.1f} s"
+            print(f"{spec.label}  {spec.key}: {verb}; {done.state}, {done.rows} realization rows")
     return 0
 
 
@@ -186,15 +228,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true", help="re-run even if the ledger has the job as done")
     p.set_defaults(func=cmd_run_job)
 
-    p = sub.add_parser("disagg", help="plan disaggregations from the aggregated curves; run and ingest them locally")
-    p.add_argument("--model", default="DEMO")
-    p.add_argument("--sites", nargs="+", default=["WLG"])
-    p.add_argument("--vs30s", nargs="+", type=float, default=[400.0])
-    p.add_argument("--imts", nargs="+", default=["PGA", "SA(0.5)"])
-    p.add_argument("--poes", nargs="+", type=float, default=[0.1])
-    p.add_argument("--leaves", nargs="+", default=None, help="leaf ids (default: all)")
-    p.add_argument("--force", action="store_true")
-    p.set_defaults(func=cmd_disagg)
+    for name, text in (
+        ("plan", "show what a disaggregation request means (jobs, runs, batches); runs nothing"),
+        ("disagg", "plan disaggregations from the aggregated curves; run and ingest them here, without Airflow"),
+    ):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("--model", default="DEMO")
+        p.add_argument("--sites", nargs="+", default=["WLG"], help="ids, lat~lon codes or list names (NZ)")
+        p.add_argument("--leave-out", nargs="+", metavar="SITE", help="sites to leave out (NSHM: --sites NZ --leave-out WRE)")
+        p.add_argument("--vs30s", nargs="+", type=float, default=[400.0])
+        p.add_argument("--imts", nargs="+", default=["PGA", "SA(0.5)"])
+        p.add_argument(
+            "--poes", nargs="+", type=float, default=[0.1], help="in 50 years; NSHM: 0.02 0.05 0.1 0.18 0.39 0.63 0.86"
+        )
+        p.add_argument("--leaves", nargs="+", default=None, help="leaf ids (default: all)")
+        p.add_argument("--batch-cap", type=int, default=512, help="at most this many batches (Airflow maps at most 1,024)")
+        p.add_argument("--force", action="store_true", help="plan (and run) even what the ledger has as finished")
+        if name == "plan":
+            p.add_argument("--without-levels", action="store_true", help="plan the shape only: no hazard curves needed")
+            p.add_argument("--show", type=int, default=5, help="batches shown at each end of the list")
+            p.add_argument("--out", action="store_true", help="keep the plan in the store")
+        p.set_defaults(func=cmd_plan if name == "plan" else cmd_disagg)
 
     p = sub.add_parser("ledger", help="list the job ledger")
     p.add_argument("--model")

@@ -21,11 +21,14 @@ class Config:
     work_dir: Path = PROJECT_ROOT / "var" / "work"
     oq_python: Path = PROJECT_ROOT / ".venv-oq" / "bin" / "python"
     oq_timeout_s: float = 3600.0
+    oq_parallel: int = max(1, os.cpu_count() or 1)  # OpenQuake jobs a batch runs at once (one core each)
     numba_cache_dir: Path | None = PROJECT_ROOT / ".cache" / "numba"
 
     def __post_init__(self) -> None:
         if self.oq_timeout_s <= 0:
             raise BadRequest("HAZFLOW_OQ_TIMEOUT", f"must be > 0 seconds, got {self.oq_timeout_s}")
+        if self.oq_parallel < 1:
+            raise BadRequest("HAZFLOW_OQ_PARALLEL", f"must be >= 1 job at a time, got {self.oq_parallel}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -36,6 +39,10 @@ class Config:
             timeout = float(env.get("HAZFLOW_OQ_TIMEOUT", defaults.oq_timeout_s))
         except ValueError:
             raise BadRequest("HAZFLOW_OQ_TIMEOUT", f"not a number: {env['HAZFLOW_OQ_TIMEOUT']!r}") from None
+        try:
+            parallel = int(env.get("HAZFLOW_OQ_PARALLEL", defaults.oq_parallel))
+        except ValueError:
+            raise BadRequest("HAZFLOW_OQ_PARALLEL", f"not a whole number: {env['HAZFLOW_OQ_PARALLEL']!r}") from None
         numba = env.get("NUMBA_CACHE_DIR")
         return cls(
             store_backend=env.get("HAZFLOW_STORE_BACKEND", defaults.store_backend),
@@ -43,6 +50,7 @@ class Config:
             work_dir=Path(env.get("HAZFLOW_WORK_DIR", defaults.work_dir)),
             oq_python=Path(env.get("HAZFLOW_OQ_PYTHON", defaults.oq_python)),
             oq_timeout_s=timeout,
+            oq_parallel=parallel,
             numba_cache_dir=Path(numba) if numba else defaults.numba_cache_dir,
         )
 

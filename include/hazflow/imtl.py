@@ -7,6 +7,8 @@ curve's range is an error, never an extrapolation.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from hazflow.exceptions import BadRequest
@@ -25,11 +27,20 @@ def annual_poe(poe: float, years: float = 50.0) -> float:
 
 def level_at_poe(levels: np.ndarray, annual_curve: np.ndarray, poe: float, years: float = 50.0, what: str = "curve") -> float:
     """Level (g) at which `annual_curve` (annual PoE at `levels`) equals the annual equivalent of `poe`."""
-    p1 = annual_poe(poe, years)
+    return float(levels_at_poes(levels, annual_curve, [poe], years, what)[0])
+
+
+def levels_at_poes(
+    levels: np.ndarray, annual_curve: np.ndarray, poes: Sequence[float], years: float = 50.0, what: str = "curve"
+) -> np.ndarray:
+    """The level of each PoE in `poes` on one curve (one interpolation for all of them)."""
+    p1 = np.array([annual_poe(p, years) for p in poes])
     positive = annual_curve > 0
     lv, curve = np.asarray(levels, dtype=float)[positive], np.asarray(annual_curve, dtype=float)[positive]
-    if len(curve) < 2 or not (curve.min() <= p1 <= curve.max()):
+    outside = ~((curve.min() <= p1) & (p1 <= curve.max())) if len(curve) >= 2 else np.ones(len(p1), dtype=bool)
+    if outside.any():
+        i = int(np.argmax(outside))
         span = f"[{curve.min():.3g}, {curve.max():.3g}]" if len(curve) else "empty"
-        raise BadRequest("poes", f"{poe:g} in {years:g} years (annual {p1:.4g}) is outside the {what}'s range {span}")
+        raise BadRequest("poes", f"{poes[i]:g} in {years:g} years (annual {p1[i]:.4g}) is outside the {what}'s range {span}")
     order = np.argsort(curve)  # ascending annual PoE (descending levels)
-    return float(np.exp(np.interp(np.log(p1), np.log(curve[order]), np.log(lv[order]))))
+    return np.exp(np.interp(np.log(p1), np.log(curve[order]), np.log(lv[order])))

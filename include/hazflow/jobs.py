@@ -2,13 +2,15 @@
 
 The key is a content hash of the spec (model, leaf and its sources, the GMM branches of its region,
 sites and their parameters, VS30, IMTs, targets, calculation settings and the OpenQuake version),
-so the same work is never done twice and changed work never reuses an old result.
+so the same work is never done twice and changed work never reuses an old result. It hashes the
+leaf's part, then the target's part: the planner hashes a leaf's part once for all its jobs.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -23,6 +25,36 @@ def target_label(site_id: str, vs30: float, imt: str | None = None, poe: float |
     """How targets are named in logs, errors and the UI: `WLG vs30=400 PGA 10%/50yr`."""
     parts = [site_id, f"vs30={vs30:g}"] + ([imt] if imt else []) + ([f"{poe * 100:g}%/50yr"] if poe is not None else [])
     return " ".join(parts)
+
+
+def run_label(site_id: str, vs30: float, imts: Sequence[str], poe: float, leaf: str) -> str:
+    """A disaggregation run: `WLG vs30=400 PGA,SA(0.5) 10%/50yr CRU-2`."""
+    return f"{target_label(site_id, vs30, ','.join(imts), poe)} {leaf}"
+
+
+def canonical(data: dict[str, Any]) -> bytes:
+    """The bytes a key hashes: sorted, compact JSON."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":")).encode()
+
+
+def target_part(
+    vs30: float, sites: Sequence[Site], imts: Sequence[str], poe: float | None = None, imls: Sequence[float] = ()
+) -> dict[str, Any]:
+    return {"vs30": float(vs30), "sites": [vars(s) for s in sites], "imts": list(imts), "poe": poe, "imls": list(imls)}
+
+
+def leaf_hasher(leaf_part: dict[str, Any]) -> Any:
+    """A sha256 fed with a leaf's part; copies of it finish the keys of that leaf's jobs."""
+    hasher = hashlib.sha256(canonical(leaf_part))
+    hasher.update(b"\n")
+    return hasher
+
+
+def job_key(hasher: Any, target_bytes: bytes) -> str:
+    """The key of one job: its leaf's hasher (not consumed) finished with its target part."""
+    h = hasher.copy()
+    h.update(target_bytes)
+    return h.hexdigest()[:24]
 
 
 @dataclass(frozen=True)
@@ -46,8 +78,7 @@ class JobSpec:
     @property
     def key(self) -> str:
         """Content hash (24 hex characters) identifying this work."""
-        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
-        return hashlib.sha256(canonical.encode()).hexdigest()[:24]
+        return job_key(leaf_hasher(self.leaf_part()), canonical(self.target_part()))
 
     @property
     def label(self) -> str:
@@ -55,9 +86,10 @@ class JobSpec:
         `WLG vs30=400 PGA,SA(0.5) 10%/50yr CRU-2` (disaggregation)."""
         if self.kind == "hazard":
             return f"{self.leaf} vs30={self.vs30:g}"
-        return f"{target_label(self.sites[0].id, self.vs30, ','.join(self.imts), self.poe)} {self.leaf}"
+        return run_label(self.sites[0].id, self.vs30, self.imts, float(self.poe or 0.0), self.leaf)
 
-    def to_dict(self) -> dict[str, Any]:
+    def leaf_part(self) -> dict[str, Any]:
+        """What every job of one leaf shares (sources, GMM branches, settings, OpenQuake version)."""
         return {
             "kind": self.kind,
             "model": self.model,
@@ -65,14 +97,16 @@ class JobSpec:
             "trt": self.trt,
             "sources": list(self.sources),
             "gmms": [list(g) for g in self.gmms],
-            "vs30": self.vs30,
-            "sites": [vars(s) for s in self.sites],
-            "imts": list(self.imts),
             "settings": self.settings.to_dict(),
             "oq_version": self.oq_version,
-            "poe": self.poe,
-            "imls": list(self.imls),
         }
+
+    def target_part(self) -> dict[str, Any]:
+        """What differs between the jobs of one leaf (sites, VS30, IMTs and, for a disaggregation, the targets)."""
+        return target_part(self.vs30, self.sites, self.imts, self.poe, self.imls)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.leaf_part() | self.target_part()
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> JobSpec:

@@ -28,7 +28,7 @@ def normalise_imt(text: str, field: str = "imts") -> str:
     return f"SA({period})"
 
 
-def _non_empty(values: Any, field: str) -> list[Any]:
+def non_empty(values: Any, field: str) -> list[Any]:
     if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
         raise BadRequest(field, f"expected a list, got {values!r}")
     values = list(values)
@@ -45,14 +45,14 @@ def _unique(values: Sequence[Any], field: str) -> None:
 
 
 def validate_imts(imts: Any, field: str = "imts") -> tuple[str, ...]:
-    out = [normalise_imt(i, field) for i in _non_empty(imts, field)]
+    out = [normalise_imt(i, field) for i in non_empty(imts, field)]
     _unique(out, field)
     return tuple(out)
 
 
 def validate_vs30s(vs30s: Any, field: str = "vs30s") -> tuple[float, ...]:
     out = []
-    for raw in _non_empty(vs30s, field):
+    for raw in non_empty(vs30s, field):
         try:
             value = float(raw)
         except (TypeError, ValueError):
@@ -67,7 +67,7 @@ def validate_vs30s(vs30s: Any, field: str = "vs30s") -> tuple[float, ...]:
 def validate_fractions(values: Any, field: str, what: str, open_interval: bool, allow_empty: bool = False) -> tuple[float, ...]:
     """Distinct numbers in (0, 1) (`open_interval`, e.g. PoEs) or in [0, 1] (e.g. quantiles)."""
     interval = "(0, 1)" if open_interval else "[0, 1]"
-    values = list(values) if allow_empty and not isinstance(values, (str, bytes)) else _non_empty(values, field)
+    values = list(values) if allow_empty and not isinstance(values, (str, bytes)) else non_empty(values, field)
     out = []
     for raw in values:
         try:
@@ -86,7 +86,7 @@ def validate_leaves(model: HazardModel, leaves: Any, field: str = "leaves") -> t
     """`None`, `"all"` or `["all"]` mean every leaf; otherwise leaf ids such as CRU-2."""
     if leaves is None or leaves == "all" or leaves == ["all"]:
         return model.leaves
-    ids = [str(x).strip() for x in _non_empty(leaves, field)]
+    ids = [str(x).strip() for x in non_empty(leaves, field)]
     _unique(ids, field)
     return tuple(model.leaf(i, field) for i in ids)
 
@@ -105,7 +105,7 @@ class HazardRequest:
     def parse(cls, model: str, sites: Any, vs30s: Any, imts: Any, leaves: Any = None) -> HazardRequest:
         """Validate raw values (from a Params form, the command line or JSON)."""
         hazard_model = load_model(str(model))
-        site_list = tuple(resolve_sites(_non_empty(sites, "sites"), "sites"))
+        site_list = tuple(resolve_sites(non_empty(sites, "sites"), "sites"))
         request = cls(hazard_model, site_list, validate_vs30s(vs30s), validate_imts(imts), validate_leaves(hazard_model, leaves))
         for leaf in request.leaves:  # fail now, not after other leaves have run
             hazard_model.source_paths(leaf)

@@ -81,33 +81,49 @@ def list_names() -> list[str]:
 
 
 def resolve_sites(identifiers: Iterable[str], field: str = "sites") -> list[Site]:
-    """Resolve ids, `lat~lon` codes and list names to sites, in the order given.
+    """Resolve ids, `lat~lon` codes and list names to sites, in the order given; `-ID` (or `-LIST`)
+    leaves out sites given before it, e.g. `NZ -WRE` for NSHM's 35 disaggregation sites.
 
     Raises `BadRequest` naming `field` for an empty request, an unknown id or list, a malformed code,
     or a site requested twice (directly or through a list).
     """
     from nzshm_common.location.location import LOCATION_LISTS
 
-    identifiers = list(identifiers)
+    identifiers = [str(raw).strip() for raw in identifiers]
     if not identifiers:
         raise BadRequest(field, "no sites given")
     sites: list[Site] = []
-    for raw in identifiers:
-        text = str(raw).strip()
-        if "~" in text:
-            sites.append(_site_from_code(text, field))
-        elif (site := _site_from_id(text)) is not None:
-            sites.append(site)
-        elif text in LOCATION_LISTS:
-            sites.extend(_site_from_id(i) for i in LOCATION_LISTS[text]["locations"])
+    excluded: list[Site] = []
+    for text in identifiers:
+        if text.startswith("-") and "~" not in text:  # `-WRE`: leave out a site (or a list) given before
+            excluded.extend(_resolve_one(text[1:].strip(), field, LOCATION_LISTS))
         else:
-            raise BadRequest(
-                field,
-                f"unknown site or list {text!r}: give an nzshm-common id (e.g. WLG), a 'lat~lon' code, "
-                f"or a list name ({', '.join(list_names())})",
-            )
+            sites.extend(_resolve_one(text, field, LOCATION_LISTS))
     _reject_duplicates([s.code for s in sites], field)
+    if excluded:
+        codes = {s.code for s in sites}
+        stray = [s.id for s in excluded if s.code not in codes]
+        if stray:
+            raise BadRequest(field, f"cannot leave out {', '.join(stray)}: not among the sites requested")
+        dropped = {s.code for s in excluded}
+        sites = [s for s in sites if s.code not in dropped]
+        if not sites:
+            raise BadRequest(field, "every site requested is left out again")
     return sites
+
+
+def _resolve_one(text: str, field: str, lists: dict) -> list[Site]:
+    if "~" in text:
+        return [_site_from_code(text, field)]
+    if (site := _site_from_id(text)) is not None:
+        return [site]
+    if text in lists:
+        return [_site_from_id(i) for i in lists[text]["locations"]]
+    raise BadRequest(
+        field,
+        f"unknown site or list {text!r}: give an nzshm-common id (e.g. WLG), a 'lat~lon' code, "
+        f"or a list name ({', '.join(list_names())}); '-ID' leaves a site out",
+    )
 
 
 def _reject_duplicates(codes: Sequence[str], field: str) -> None:

@@ -73,3 +73,22 @@ def samples_param() -> Param:
     return Param(
         10_000, type="integer", minimum=100, description="Composites sampled (seeded) when the tree is too large to enumerate."
     )
+
+
+def runner_param() -> Param:
+    return Param(
+        "local",
+        type="string",
+        enum=["local"],
+        description="Where OpenQuake runs: local (subprocesses of the OpenQuake venv on the Airflow worker).",
+    )
+
+
+def batch_cap_param() -> Param:
+    return Param(
+        512,
+        type="integer",
+        minimum=1,
+        maximum=1024,
+        description="At most this many batches (mapped run/ingest instances); Airflow maps at most 1,024.",
+    )

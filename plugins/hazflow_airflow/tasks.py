@@ -182,3 +182,88 @@ def aggregate_disagg_batch(batch: list[dict[str, Any]], params: dict[str, Any]) 
                 }
             )
     return results
+
+
+def plan_disagg_realizations(params: dict[str, Any]) -> dict[str, Any]:
+    """Validate the request, read each target's level, key every run, skip those done, batch the rest.
+
+    The plan is kept in the store; the XCom holds its id, one small descriptor per batch, and the
+    conf that starts `disagg_aggregation` for exactly this realization set.
+    """
+    from hazflow.openquake.runner import engine_version
+    from hazflow.plan import DisaggRequest, plan_disagg
+
+    config = _config()
+    p = params
+    request = DisaggRequest.parse(p["model"], p["sites"], p["vs30s"], p["imts"], p["poes"], p["leaves"], runnable=True)
+    store = config.open_store()
+    plan = plan_disagg(request, store, engine_version(config.oq_python), force=bool(p["force"]), batch_cap=p["batch_cap"])
+    store.put_plan(plan.plan_id, plan.to_document())
+    batches = [
+        {"plan_id": plan.plan_id, "batch": i, "label": plan.batch_label(i), "runs": len(plan.batch_runs(i))}
+        for i in range(len(plan.batches))
+    ]
+    print(
+        f"plan {plan.plan_id}: {plan.jobs} jobs = {plan.total_runs} OpenQuake runs; "
+        f"{plan.skipped} already done, {len(plan.keys)} to do in {len(batches)} batch(es)"
+    )
+    return {
+        "plan_id": plan.plan_id,
+        "batches": batches,
+        "aggregation_conf": request.to_conf(),
+        "jobs": plan.jobs,
+        "runs": plan.total_runs,
+        "skipped": plan.skipped,
+    }
+
+
+def _plan(plan_id: str):  # -> (DisaggPlan, Store)
+    from hazflow.plan import DisaggPlan
+
+    store = _config().open_store()
+    return DisaggPlan.from_document(store.get_plan(plan_id)), store
+
+
+def run_disagg_batch(batch: dict[str, Any], force: bool) -> dict[str, Any]:
+    """OpenQuake for each run of the batch that has not run (HAZFLOW_OQ_PARALLEL at a time)."""
+    from hazflow.batch import run_batch
+
+    plan, store = _plan(batch["plan_id"])
+    outcomes = run_batch(plan.specs(batch["batch"]), store, _config(), force=force)
+    return batch | {"ran": {o.job_key: not o.skipped for o in outcomes}}
+
+
+def ingest_disagg_batch(ran: dict[str, Any], force: bool) -> list[dict[str, Any]]:
+    """Store the realizations of each run of the batch; returns one small outcome per run."""
+    from hazflow.batch import ingest_batch
+
+    plan, store = _plan(ran["plan_id"])
+    outcomes = [o.to_dict() for o in ingest_batch(plan.specs(ran["batch"]), store, force=force)]
+    return [o | {"openquake_ran": ran["ran"].get(o["job_key"], False)} for o in outcomes]
+
+
+def summarise_disagg(planned: dict[str, Any], ingested: list[list[dict[str, Any]]]) -> dict[str, Any]:
+    """Counts of the whole request by ledger state, plus what this DAG run ran; fails if a run is unfinished."""
+    from collections import Counter
+
+    from hazflow.exceptions import HazflowError
+    from hazflow.store.records import FINISHED_STATES
+
+    plan, store = _plan(planned["plan_id"])
+    states = store.ledger_states(plan.keys)
+    counts = Counter(states.get(k, "not run") for k in plan.keys)
+    ran = summarise([o for batch in ingested for o in batch])
+    result = {
+        "plan_id": plan.plan_id,
+        "jobs": plan.jobs,
+        "runs": plan.total_runs,
+        "skipped": plan.skipped,  # finished before this DAG run: not planned
+        "to_do": len(plan.keys),
+        "states": dict(sorted(counts.items())),  # of the runs to do, from the ledger
+    } | {k: ran[k] for k in ("openquake_runs", "reused", "oq_seconds", "hdf5_bytes", "rows_ingested")}
+    unfinished = [plan.run_label(i) for i, k in enumerate(plan.keys) if states.get(k) not in FINISHED_STATES]
+    print(f"disagg_realizations summary: {result}")
+    if unfinished:
+        shown = ", ".join(unfinished[:10]) + (f" (+{len(unfinished) - 10} more)" if len(unfinished) > 10 else "")
+        raise HazflowError(f"{len(unfinished)} of {len(plan.keys)} runs did not finish: {shown}; see `python -m hazflow ledger`")
+    return result

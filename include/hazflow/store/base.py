@@ -5,6 +5,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from typing import Any
 
 from hazflow.store.records import DisaggAggregate, DisaggRealization, HazardAggregate, HazardRealization, LedgerEntry
 
@@ -50,13 +51,25 @@ class Store(ABC):
     def put_hazard_aggregates(self, rows: Iterable[HazardAggregate]) -> None: ...
 
     @abstractmethod
-    def get_hazard_aggregates(self, model: str, site: str, vs30: float, imt: str | None = None) -> list[HazardAggregate]: ...
+    def get_hazard_aggregates(
+        self, model: str, site: str, vs30: float, imt: str | None = None, agg: str | None = None
+    ) -> list[HazardAggregate]:
+        """The site/VS30's aggregated curves, optionally of one IMT and/or one statistic (e.g. `mean`)."""
 
     @abstractmethod
     def put_disagg_aggregates(self, rows: Iterable[DisaggAggregate]) -> None: ...
 
     @abstractmethod
     def get_disagg_aggregates(self, model: str, site: str, vs30: float, imt: str, poe: float) -> list[DisaggAggregate]: ...
+
+    # --- plans (what a DAG run will do, kept so that XComs stay small) ---
+    @abstractmethod
+    def put_plan(self, plan_id: str, document: dict[str, Any]) -> None:
+        """Keep a JSON-able plan under its (content-derived) id; rewriting the same id replaces it."""
+
+    @abstractmethod
+    def get_plan(self, plan_id: str) -> dict[str, Any]:
+        """The plan kept under `plan_id`; `StorageError` if there is none."""
 
     # --- raw artifacts ---
     @abstractmethod

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import asdict, fields
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -53,6 +54,7 @@ CREATE TABLE IF NOT EXISTS disagg_agg (
     closure REAL, provenance TEXT NOT NULL,
     PRIMARY KEY (model, site, vs30, imt, poe, agg)
 );
+CREATE TABLE IF NOT EXISTS plans (plan_id TEXT PRIMARY KEY, record BLOB NOT NULL);
 CREATE TABLE IF NOT EXISTS hazard_agg (
     model TEXT NOT NULL, site TEXT NOT NULL, vs30 REAL NOT NULL, imt TEXT NOT NULL, agg TEXT NOT NULL,
     levels BLOB NOT NULL, vals BLOB NOT NULL, provenance TEXT NOT NULL,
@@ -257,12 +259,15 @@ class LocalStore(Store):
         with self._connect(write=True) as conn:
             conn.executemany("INSERT OR REPLACE INTO hazard_agg VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values)
 
-    def get_hazard_aggregates(self, model: str, site: str, vs30: float, imt: str | None = None) -> list[HazardAggregate]:
+    def get_hazard_aggregates(
+        self, model: str, site: str, vs30: float, imt: str | None = None, agg: str | None = None
+    ) -> list[HazardAggregate]:
         query = "SELECT imt, agg, levels, vals, provenance FROM hazard_agg WHERE model = ? AND site = ? AND vs30 = ?"
         args: list[object] = [model, site, float(vs30)]
-        if imt is not None:
-            query += " AND imt = ?"
-            args.append(imt)
+        for column, value in (("imt", imt), ("agg", agg)):
+            if value is not None:
+                query += f" AND {column} = ?"
+                args.append(value)
         with self._connect(write=False) as conn:
             rows = conn.execute(query + " ORDER BY imt, agg", args).fetchall()
         return [HazardAggregate(model, site, float(vs30), i, agg, unpack(lv), unpack(v), prov) for i, agg, lv, v, prov in rows]
@@ -303,6 +308,19 @@ class LocalStore(Store):
             )  # fmt: skip
             for agg, iml, axes, trts, edges, vals, closure, prov in rows
         ]
+
+    # --- plans ---
+    def put_plan(self, plan_id: str, document: dict[str, Any]) -> None:
+        blob = zlib.compress(json.dumps(document, separators=(",", ":")).encode(), 1)
+        with self._connect(write=True) as conn:
+            conn.execute("INSERT OR REPLACE INTO plans VALUES (?, ?)", (plan_id, blob))
+
+    def get_plan(self, plan_id: str) -> dict[str, Any]:
+        with self._connect(write=False) as conn:
+            row = conn.execute("SELECT record FROM plans WHERE plan_id = ?", (plan_id,)).fetchone()
+        if row is None:
+            raise StorageError(f"no plan {plan_id!r} in {self.db_path}")
+        return json.loads(zlib.decompress(row[0]))
 
     # --- artifacts ---
     def _artifact_folder(self, job_key: str) -> Path:

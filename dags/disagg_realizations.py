@@ -1,0 +1,106 @@
+"""
+### disagg_realizations
+
+OpenQuake **disaggregations** for each source-logic-tree *leaf* x site x VS30 x PoE, the IMTs of
+one leaf/site/VS30/PoE sharing one run, each at the level read off the model's **aggregated mean
+hazard curve** (run `hazard_aggregation` first). Every realization (leaf x GMM branch) is kept in
+the store.
+
+- `plan` validates everything before any compute (sites, VS30s, IMTs, PoEs, leaves, the curves
+  and their range), keys every run, skips runs the ledger has as finished (unless `force`) and cuts
+  the rest into at most `batch_cap` batches. The plan is kept in the store.
+- `run` (pool `openquake`) runs the OpenQuake jobs of one batch; `ingest` (pool `store_writes`)
+  stores their realizations. Each mapped instance is labelled with its first run.
+- `summary` counts the request by ledger state and fails if a run did not finish; then
+  `start_aggregation` starts `disagg_aggregation` for exactly this realization set, and the
+  `disagg_realizations` asset gets an event.
+
+Re-triggering a finished request runs no OpenQuake job.
+"""
+
+from __future__ import annotations
+
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+from airflow.sdk import Asset, dag, get_current_context, task
+
+from hazflow_airflow.params import (
+    batch_cap_param,
+    force_param,
+    imts_param,
+    leaves_param,
+    model_param,
+    poes_param,
+    runner_param,
+    sites_param,
+    vs30s_param,
+)
+from hazflow_airflow.policies import DAG_DEFAULTS
+
+DISAGG_REALIZATIONS = Asset(name="disagg_realizations", uri="hazflow://store/disagg_realizations")
+
+
+@dag(
+    dag_id="disagg_realizations",
+    tags=["hazflow", "disaggregation", "openquake"],
+    doc_md=__doc__,
+    **DAG_DEFAULTS,
+    params={
+        "model": model_param(),
+        "sites": sites_param(["WLG", "CHC", "AKL"]),
+        "vs30s": vs30s_param([400]),
+        "imts": imts_param(["PGA", "SA(0.5)"]),
+        "poes": poes_param([0.1, 0.02]),
+        "leaves": leaves_param(),
+        "runner": runner_param(),
+        "batch_cap": batch_cap_param(),
+        "force": force_param(),
+    },
+)
+def disagg_realizations():
+    @task(retries=0)
+    def plan(**context) -> list[dict]:
+        from hazflow_airflow.tasks import plan_disagg_realizations
+
+        planned = plan_disagg_realizations(context["params"])
+        context["ti"].xcom_push(key="plan", value={k: v for k, v in planned.items() if k != "batches"})
+        return planned["batches"]
+
+    @task(map_index_template="{{ batch_label }}", pool="openquake")
+    def run(batch: dict) -> dict:
+        from hazflow_airflow.tasks import run_disagg_batch
+
+        context = get_current_context()
+        context["batch_label"] = batch["label"]  # type: ignore[typeddict-unknown-key]
+        return run_disagg_batch(batch, bool(context["params"]["force"]))
+
+    @task(map_index_template="{{ batch_label }}", pool="store_writes")
+    def ingest(ran: dict) -> list[dict]:
+        from hazflow_airflow.tasks import ingest_disagg_batch
+
+        context = get_current_context()
+        context["batch_label"] = ran["label"]  # type: ignore[typeddict-unknown-key]
+        return ingest_disagg_batch(ran, bool(context["params"]["force"]))
+
+    @task(trigger_rule="all_done", outlets=[DISAGG_REALIZATIONS], multiple_outputs=True)
+    def summary(ingested: list[list[dict]]) -> dict:
+        from hazflow_airflow.tasks import summarise_disagg
+
+        context = get_current_context()
+        planned = context["ti"].xcom_pull(task_ids="plan", key="plan")
+        result = summarise_disagg(planned, [ingested[i] for i in range(len(ingested))])  # no probe past the end
+        context["outlet_events"][DISAGG_REALIZATIONS].extra = {"plan_id": result["plan_id"], "conf": planned["aggregation_conf"]}
+        return result | {"aggregation_conf": planned["aggregation_conf"]}
+
+    done = summary(ingest.expand(ran=run.expand(batch=plan())))
+    start_aggregation = TriggerDagRunOperator(
+        task_id="start_aggregation",
+        trigger_dag_id="disagg_aggregation",
+        trigger_run_id="{{ run_id }}__disagg_aggregation",
+        conf=done["aggregation_conf"],
+        skip_when_already_exists=True,  # a retry never starts a second aggregation
+        wait_for_completion=False,
+    )
+    done >> start_aggregation
+
+
+disagg_realizations()

@@ -1,0 +1,324 @@
+"""Disaggregation planning: a request expanded into OpenQuake runs, their keys and batches.
+
+A request asks for *jobs*: leaf x site x VS30 x IMT x PoE (NSHM: 49 x 35 x 1 x 5 x 7 = 60,025).
+The IMTs of one leaf/site/VS30/PoE share one OpenQuake *run* (their levels in `iml_disagg`), so
+NSHM is 12,005 runs. Each run's key hashes its leaf's part once and its target's part once, so
+planning a million jobs takes seconds. Runs the ledger has as finished are skipped (unless
+forced); the rest are cut into at most `batch_cap` contiguous batches, each a sensible amount of
+work for one worker task. The plan is kept in the store under a content-derived id; Airflow's
+XComs carry only that id and batch numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from hazflow.disagg import validate_poes
+from hazflow.exceptions import BadRequest, DataIntegrityError
+from hazflow.imtl import levels_at_poes
+from hazflow.jobs import JobSpec, canonical, disagg_job, job_key, leaf_hasher, run_label, target_part
+from hazflow.model import HazardModel, Leaf, load_model
+from hazflow.request import non_empty, validate_imts, validate_leaves, validate_vs30s
+from hazflow.sites import Site, resolve_sites
+from hazflow.store import Store
+from hazflow.store.records import FINISHED_STATES
+
+MAX_MAP_LENGTH = 1024  # Airflow's core.max_map_length: a mapped task refuses longer lists
+DEFAULT_BATCH_CAP = 512
+# One batch is one worker task (an ECS task on an M5 in production). NSHM's request for one VS30
+# makes batches of 24 runs under the default cap; 64 runs (320 NSHM jobs at the published 1-4 min
+# each) is the most one task should hold, or a retry of it costs hours.
+MAX_RUNS_PER_BATCH = 64
+NSHM_POES = (0.02, 0.05, 0.1, 0.18, 0.39, 0.63, 0.86)
+
+
+def validate_batch_cap(value: Any, field: str = "batch_cap") -> int:
+    """A number of batches (mapped task instances) in [1, 1024]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        raise BadRequest(field, f"expected a whole number of batches, got {value!r}")
+    if not 1 <= int(value) <= MAX_MAP_LENGTH:
+        raise BadRequest(
+            field,
+            f"{value} batches is outside [1, {MAX_MAP_LENGTH}]: Airflow maps at most {MAX_MAP_LENGTH} (core.max_map_length)",
+        )
+    return int(value)
+
+
+@dataclass(frozen=True)
+class DisaggRequest:
+    """A validated request for disaggregation realizations."""
+
+    model: HazardModel
+    sites: tuple[Site, ...]
+    vs30s: tuple[float, ...]
+    imts: tuple[str, ...]
+    poes: tuple[float, ...]
+    leaves: tuple[Leaf, ...]
+
+    @classmethod
+    def parse(
+        cls, model: str, sites: Any, vs30s: Any, imts: Any, poes: Any, leaves: Any = None, runnable: bool = True
+    ) -> DisaggRequest:
+        """Validate raw values (Params, command line or JSON); every error names its field.
+
+        `runnable` also checks every leaf's source files are here (not needed to plan, only to run).
+        """
+        hazard_model = load_model(str(model))
+        site_list = tuple(resolve_sites(non_empty(sites, "sites"), "sites"))
+        request = cls(
+            hazard_model,
+            site_list,
+            validate_vs30s(vs30s),
+            validate_imts(imts),
+            validate_poes(poes),
+            validate_leaves(hazard_model, leaves),
+        )
+        for leaf in request.leaves if runnable else ():  # a missing source file fails now, not after other leaves ran
+            hazard_model.source_paths(leaf)
+        return request
+
+    @property
+    def jobs(self) -> int:
+        """Leaf x site x VS30 x IMT x PoE."""
+        return len(self.leaves) * len(self.sites) * len(self.vs30s) * len(self.imts) * len(self.poes)
+
+    @property
+    def runs(self) -> int:
+        """OpenQuake runs: the IMTs of one leaf/site/VS30/PoE share one."""
+        return self.jobs // len(self.imts)
+
+    def to_conf(self) -> dict[str, Any]:
+        """The request as DAG-run conf (also what `disagg_aggregation` is started with)."""
+        return {
+            "model": self.model.name,
+            "sites": [s.id for s in self.sites],
+            "vs30s": list(self.vs30s),
+            "imts": list(self.imts),
+            "poes": list(self.poes),
+            "leaves": [leaf.id for leaf in self.leaves],
+        }
+
+
+@dataclass(frozen=True)
+class Group:
+    """One (site, VS30, PoE): the runs of every leaf here share its IMTs' levels."""
+
+    site: Site
+    vs30: float
+    poe: float
+    imls: tuple[float, ...] | None  # in the request's IMT order; None when planned without levels
+
+
+def read_groups(store: Store | None, request: DisaggRequest) -> list[Group]:
+    """Groups in (VS30, site, PoE) order with their levels, one store read per (site, VS30).
+
+    Without a store the groups carry no levels (a plan of the shape of the work only).
+    """
+    groups = []
+    for vs30 in request.vs30s:
+        for site in request.sites:
+            levels = _levels(store, request, site, vs30) if store is not None else None
+            for p, poe in enumerate(request.poes):
+                imls = tuple(float(levels[i][p]) for i in range(len(request.imts))) if levels else None
+                groups.append(Group(site, vs30, poe, imls))
+    return groups
+
+
+def _levels(store: Store, request: DisaggRequest, site: Site, vs30: float) -> list[Sequence[float]]:
+    """For each IMT, the level of each PoE, read off the model's aggregated mean hazard curve."""
+    model = request.model.name
+    means = {a.imt: a for a in store.get_hazard_aggregates(model, site.code, vs30, agg="mean")}
+    out = []
+    for imt in request.imts:
+        curve = means.get(imt)
+        if curve is None:
+            raise BadRequest(
+                "imts",
+                f"no aggregated mean hazard curve of {model} for {site.id} vs30={vs30:g} {imt}: run hazard_aggregation first",
+            )
+        what = f"mean {imt} curve at {site.id} vs30={vs30:g}"
+        out.append(levels_at_poes(curve.levels, curve.values, request.poes, what=what))
+    return out
+
+
+@dataclass(frozen=True)
+class DisaggPlan:
+    """The runs a request needs that are not yet done, in batches; JSON-able for the store."""
+
+    plan_id: str
+    request: dict[str, Any]  # DisaggRequest.to_conf()
+    oq_version: str
+    force: bool
+    groups: tuple[Group, ...]
+    runs: tuple[tuple[int, int], ...]  # (leaf index, group index) of each run to do
+    keys: tuple[str, ...]  # the job key of each run to do ("" when planned without levels)
+    batches: tuple[tuple[int, int], ...]  # [start, stop) into `runs`
+    jobs: int  # leaf x site x VS30 x IMT x PoE of the whole request
+    total_runs: int
+    skipped: int  # runs the ledger already has as finished
+
+    def batch_runs(self, batch: int) -> range:
+        start, stop = self.batches[batch]
+        return range(start, stop)
+
+    def run_label(self, run: int) -> str:
+        leaf, group = self.runs[run]
+        g = self.groups[group]
+        return run_label(g.site.id, g.vs30, self.request["imts"], g.poe, self.request["leaves"][leaf])
+
+    def batch_label(self, batch: int) -> str:
+        """`WLG vs30=400 PGA,SA(0.5) 10%/50yr CRU-1 (+23 more)`: how the UI names a mapped batch."""
+        runs = self.batch_runs(batch)
+        first = self.run_label(runs.start)
+        return first if len(runs) == 1 else f"{first} (+{len(runs) - 1} more)"
+
+    def specs(self, batch: int, model: HazardModel | None = None) -> list[JobSpec]:
+        """The job specs of one batch, rebuilt from the plan and checked against the planned keys."""
+        model = model or load_model(self.request["model"])
+        leaves = [model.leaf(i, "leaves") for i in self.request["leaves"]]
+        out = []
+        for run in self.batch_runs(batch):
+            leaf, group = self.runs[run]
+            g = self.groups[group]
+            if g.imls is None:
+                raise DataIntegrityError(f"plan {self.plan_id} was made without levels: it cannot be run")
+            spec = disagg_job(
+                model, leaves[leaf], g.vs30, g.site, g.poe, dict(zip(self.request["imts"], g.imls, strict=True)), self.oq_version
+            )
+            if spec.key != self.keys[run]:
+                raise DataIntegrityError(
+                    f"{spec.label}: key {spec.key} differs from the planned {self.keys[run]} (did the model change since planning?)"
+                )
+            out.append(spec)
+        return out
+
+    def to_document(self) -> dict[str, Any]:
+        return {
+            "plan_id": self.plan_id,
+            "kind": "disagg",
+            "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "request": self.request,
+            "oq_version": self.oq_version,
+            "force": self.force,
+            "sites": [vars(s) for s in {g.site.code: g.site for g in self.groups}.values()],
+            "groups": [[g.site.code, g.vs30, g.poe, None if g.imls is None else list(g.imls)] for g in self.groups],
+            "runs": [list(r) for r in self.runs],
+            "keys": list(self.keys),
+            "batches": [list(b) for b in self.batches],
+            "jobs": self.jobs,
+            "total_runs": self.total_runs,
+            "skipped": self.skipped,
+        }
+
+    @classmethod
+    def from_document(cls, doc: dict[str, Any]) -> DisaggPlan:
+        sites = {site.code: site for site in (Site(**s) for s in doc["sites"])}
+        return cls(
+            plan_id=doc["plan_id"],
+            request=doc["request"],
+            oq_version=doc["oq_version"],
+            force=bool(doc["force"]),
+            groups=tuple(Group(sites[c], float(v), float(p), None if i is None else tuple(i)) for c, v, p, i in doc["groups"]),
+            runs=tuple((int(a), int(b)) for a, b in doc["runs"]),
+            keys=tuple(doc["keys"]),
+            batches=tuple((int(a), int(b)) for a, b in doc["batches"]),
+            jobs=int(doc["jobs"]),
+            total_runs=int(doc["total_runs"]),
+            skipped=int(doc["skipped"]),
+        )
+
+
+def plan_disagg(
+    request: DisaggRequest,
+    store: Store | None,
+    oq_version: str,
+    force: bool = False,
+    batch_cap: int = DEFAULT_BATCH_CAP,
+    max_runs_per_batch: int = MAX_RUNS_PER_BATCH,
+) -> DisaggPlan:
+    """Levels, keys, skips and batches for `request`. With `store=None`: the shape of the work only
+    (no levels, hence no keys and nothing skipped), e.g. to see NSHM's production plan here."""
+    batch_cap = validate_batch_cap(batch_cap)
+    groups = read_groups(store, request)
+    n_leaves = len(request.leaves)
+    runs = [(leaf, group) for group in range(len(groups)) for leaf in range(n_leaves)]
+    if store is None:
+        keys = [""] * len(runs)
+        todo = list(range(len(runs)))
+    else:
+        keys = _keys(request, groups, oq_version)
+        states = {} if force else store.ledger_states(keys)
+        todo = [i for i, key in enumerate(keys) if states.get(key) not in FINISHED_STATES]
+    batches = _batches(len(todo), batch_cap, max_runs_per_batch, request)
+    todo_keys = [keys[i] for i in todo]
+    identity = {
+        "request": request.to_conf(), "oq": oq_version, "force": force, "cap": batch_cap,
+        "levels": store is not None, "keys": todo_keys,
+    }  # fmt: skip
+    plan_id = "disagg-" + hashlib.sha256(canonical(identity)).hexdigest()[:16]
+    return DisaggPlan(
+        plan_id=plan_id,
+        request=request.to_conf(),
+        oq_version=oq_version,
+        force=force,
+        groups=tuple(groups),
+        runs=tuple(runs[i] for i in todo),
+        keys=tuple(todo_keys),
+        batches=tuple(batches),
+        jobs=request.jobs,
+        total_runs=len(runs),
+        skipped=len(runs) - len(todo),
+    )
+
+
+def _keys(request: DisaggRequest, groups: list[Group], oq_version: str) -> list[str]:
+    """Every run's key in (group, leaf) order: each leaf's part and each group's part serialised once."""
+    model, imts = request.model, request.imts
+    g0 = groups[0]
+    hashers = [
+        leaf_hasher(
+            disagg_job(model, leaf, g0.vs30, g0.site, g0.poe, dict(zip(imts, g0.imls or (), strict=True)), oq_version).leaf_part()
+        )
+        for leaf in request.leaves
+    ]
+    keys = []
+    for g in groups:
+        target = canonical(target_part(g.vs30, (g.site,), imts, g.poe, g.imls or ()))
+        keys.extend(job_key(h, target) for h in hashers)
+    return keys
+
+
+def _batches(n: int, cap: int, max_runs: int, request: DisaggRequest) -> list[tuple[int, int]]:
+    """At most `cap` contiguous near-equal batches; one run each when they fit."""
+    if n == 0:
+        return []
+    count = min(n, cap)
+    size = math.ceil(n / count)
+    if size > max_runs:
+        raise BadRequest("batch_cap", _split_advice(n, cap, max_runs, request))
+    small, extra = divmod(n, count)
+    bounds, start = [], 0
+    for i in range(count):
+        stop = start + small + (1 if i < extra else 0)
+        bounds.append((start, stop))
+        start = stop
+    return bounds
+
+
+def _split_advice(n: int, cap: int, max_runs: int, request: DisaggRequest) -> str:
+    fits = cap * max_runs
+    head = (
+        f"{n:,} OpenQuake runs to do ({request.jobs:,} jobs) do not fit one DAG run: {cap} batches of at most "
+        f"{max_runs} runs hold {fits:,}."
+    )
+    if len(request.vs30s) > 1 and math.ceil(n / len(request.vs30s)) <= fits:
+        return f"{head} Split it: one DAG run per VS30 ({len(request.vs30s)} runs of about {n // len(request.vs30s):,} OpenQuake runs)."
+    parts = math.ceil(n / fits)
+    if len(request.sites) >= parts:
+        return f"{head} Split it: the sites into {parts} groups, one DAG run each, per VS30."
+    return f"{head} Split it into {parts} DAG runs by leaves (the `leaves` field), per VS30 and site group."
