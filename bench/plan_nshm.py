@@ -3,8 +3,8 @@
     .venv/bin/python bench/plan_nshm.py
 
 A throw-away local store is seeded with an aggregated mean hazard curve for each of NSHM's 35
-sites x 18 VS30s x 5 IMTs (power-law shaped, on the NSHM level grid; only their shape matters
-here), and with a ledger that already has a tenth of the runs as done. The figure is the time of
+sites x 18 VS30s x 5 IMTs (annual PoE falling from 5 % on the NSHM level grid; only their shape
+matters here), and with a ledger that already has 500 runs as done. The figure is the time of
 what the DAG's `plan` task does: read the levels (one store read per site/VS30), build every run's
 key, look the keys up in the ledger, batch what is left and keep the plan in the store. The batch
 limit is lifted for the benchmark, since one DAG run refuses a request this size and says to split
@@ -34,7 +34,7 @@ OQ_VERSION = "3.26.2"
 def seed(store: LocalStore, request: DisaggRequest) -> None:
     levels = np.asarray(NSHM_LEVELS)
     rows = [
-        HazardAggregate(request.model.name, site.code, float(vs30), imt, "mean", levels, 0.05 * (levels / 0.01) ** -(1.8 + 0.1 * i))
+        HazardAggregate(request.model.name, site.code, float(vs30), imt, "mean", levels, 0.05 * np.exp(-(4.0 + i) * levels))
         for site in request.sites
         for vs30 in request.vs30s
         for i, imt in enumerate(request.imts)
@@ -59,7 +59,7 @@ def main() -> int:
         except BadRequest as e:
             print(f"one DAG run refuses it: {e}")
         first = plan_disagg(request, store, OQ_VERSION, max_runs_per_batch=10**9)
-        mark_done(store, list(first.keys[::10])[:2000], request.model.name)  # some runs done: the ledger lookup skips them
+        mark_done(store, list(first.keys[::400])[:500], request.model.name)  # some runs done: the ledger lookup skips them
         times = []
         for _ in range(3):
             start = time.perf_counter()
@@ -72,8 +72,9 @@ def main() -> int:
         f"{plan.skipped:,} already done, {len(plan.keys):,} to do in {len(plan.batches)} batches"
     )
     print(f"parse and validate the request (loads the model): {parse_s:.2f} s")
-    print(f"plan (levels, keys, ledger, batches, store): {min(times):.2f}-{max(times):.2f} s over {len(times)} runs (target <= 5 s)")
-    return 0 if max(times) <= 5.0 else 1
+    print(f"plan (levels, keys, ledger, batches, store): {min(times):.2f}-{max(times):.2f} s over {len(times)} runs")
+    print(f"parse + plan, as the DAG's plan task does: {parse_s + max(times):.2f} s at most (target <= 5 s)")
+    return 0 if parse_s + max(times) <= 5.0 else 1
 
 
 if __name__ == "__main__":

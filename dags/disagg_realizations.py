@@ -36,7 +36,8 @@ from hazflow_airflow.params import (
 )
 from hazflow_airflow.policies import DAG_DEFAULTS
 
-DISAGG_REALIZATIONS = Asset(name="disagg_realizations", uri="hazflow://store/disagg_realizations")
+# Name only: a URI with a scheme makes Airflow load every provider's URI handlers (boto3) at parse time.
+DISAGG_REALIZATIONS = Asset(name="disagg_realizations")
 
 
 @dag(
@@ -81,12 +82,16 @@ def disagg_realizations():
         context["batch_label"] = ran["label"]  # type: ignore[typeddict-unknown-key]
         return ingest_disagg_batch(ran, bool(context["params"]["force"]))
 
-    @task(trigger_rule="all_done", outlets=[DISAGG_REALIZATIONS], multiple_outputs=True)
+    # Runs when every batch has finished, failed or not, to count them; it reads the ledger, so a
+    # retry would count the same: none.
+    @task(trigger_rule="all_done", outlets=[DISAGG_REALIZATIONS], multiple_outputs=True, retries=0)
     def summary(ingested: list[list[dict]]) -> dict:
         from hazflow_airflow.tasks import summarise_disagg
 
         context = get_current_context()
         planned = context["ti"].xcom_pull(task_ids="plan", key="plan")
+        if planned is None:  # fail, not skip: the run must end failed and start no aggregation
+            raise RuntimeError("plan failed (see its log): nothing was run")
         result = summarise_disagg(planned, [ingested[i] for i in range(len(ingested))])  # no probe past the end
         context["outlet_events"][DISAGG_REALIZATIONS].extra = {"plan_id": result["plan_id"], "conf": planned["aggregation_conf"]}
         return result | {"aggregation_conf": planned["aggregation_conf"]}

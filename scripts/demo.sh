@@ -1,25 +1,26 @@
 #!/usr/bin/env bash
 # The demo, through the real Airflow DAGs (`airflow dags test`: SQLite, no scheduler needed):
 # DEMO hazard realizations for WLG, CHC and AKL; their aggregation over the logic tree (with
-# plots); disaggregations at Wellington planned from the aggregated curves; their aggregation
-# with closure check and plots; then the ledger and what the store holds.
+# plots); disaggregation realizations at the three sites, 10 % and 2 % in 50 years, at the levels
+# read off the aggregated curves; the disaggregation aggregation that DAG starts (closure check,
+# plots); then the ledger and what the store holds.
 # Run it through `make demo`, which sets up the venvs first.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/scripts/env.sh"
 mkdir -p "$root/var/logs"
 
-# run_dag DAG_ID CONF: trigger one DAG run, show its progress and summary, keep the full log
+# run_dag DAG_ID CONF [LOGICAL_DATE]: run one DAG run, show its progress and summary, keep the full log
 run_dag() {
-  local log="$root/var/logs/demo-$1-$(date -u +%Y%m%dT%H%M%SZ).log"
-  echo "== $1 (airflow dags test); full log: $log"
+  last_log="$root/var/logs/demo-$1-$(date -u +%Y%m%dT%H%M%SZ).log"
+  echo "== $1 (airflow dags test); full log: $last_log"
   set +e
-  airflow dags test "$1" -c "$2" 2>&1 | tee "$log" \
-    | grep --line-buffered -oE "\[DAG TEST\] end task task_id=[a-z_]+ map_index=-?[0-9]+|$1 summary: .*|DagRun Finished: .*state=[a-z]+" \
+  airflow dags test "$1" ${3:+"$3"} -c "$2" 2>&1 | tee "$last_log" \
+    | grep --line-buffered -oE "\[DAG TEST\] end task task_id=[a-z_]+ map_index=-?[0-9]+|$1 summary: .*|plan disagg-.*|DagRun Finished: .*state=[a-z]+" \
     | sed -u -E 's/, run_start_date.*(state=[a-z]+).*/ \1/; s/(summary: .{0,400}).*/\1/'
   local status=${PIPESTATUS[0]}
   set -e
-  [ "$status" -eq 0 ] || { echo "$1 failed: see $log" >&2; exit "$status"; }
+  [ "$status" -eq 0 ] || { echo "$1 failed: see $last_log" >&2; exit "$status"; }
 }
 
 start=$(date +%s)
@@ -27,14 +28,24 @@ conf='{"model": "DEMO", "sites": ["WLG", "CHC", "AKL"], "vs30s": [400], "imts": 
 run_dag hazard_realizations "$conf"
 run_dag hazard_aggregation "$conf"
 
-echo "== disaggregations at Wellington, 10 % in 50 years, levels read off the aggregated mean curves"
-python -m hazflow disagg --model DEMO --sites WLG --vs30s 400 --imts PGA "SA(0.5)" --poes 0.1
-run_dag disagg_aggregation '{"model": "DEMO", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA", "SA(0.5)"], "poes": [0.1], "leaves": ["all"]}'
+# 6 leaves x 3 sites x 2 PoEs = 36 OpenQuake runs (both IMTs in each). `airflow dags test` runs one
+# task at a time, so 6 batches of 6 let each batch run HAZFLOW_OQ_PARALLEL (= the cores) jobs at once.
+run_dag disagg_realizations '{"model": "DEMO", "sites": ["WLG", "CHC", "AKL"], "vs30s": [400], "imts": ["PGA", "SA(0.5)"], "poes": [0.1, 0.02], "leaves": ["all"], "batch_cap": 6}'
+
+# disagg_realizations started disagg_aggregation for exactly its realization set; without a
+# scheduler that run waits queued, so run it here at its logical date with its conf.
+run_id=$(grep -oE "DagRun Finished: dag_id=disagg_realizations, logical_date=[^,]+, run_id=[^,]+" "$last_log" | sed 's/.*run_id=//')
+IFS=$'\t' read -r agg_date agg_conf < <(python -m hazflow_airflow.triggered disagg_aggregation --run-id "${run_id}__disagg_aggregation") \
+  || { echo "disagg_realizations started no disagg_aggregation run" >&2; exit 1; }
+echo "== disagg_aggregation started by disagg_realizations with conf $agg_conf"
+run_dag disagg_aggregation "$agg_conf" "$agg_date"
 echo "== the chain took $(( $(date +%s) - start )) s"
 
 echo "== the ledger"
 python -m hazflow ledger --model DEMO --kind hazard
 python -m hazflow ledger --model DEMO --kind disagg | tail -1
+echo "== disaggregation summaries (closure: disaggregated / target annual PoE; modal bin)"
+grep -oE "disagg_aggregation summary: .*" "$last_log" | sed -E "s/.*'closure': //"
 echo "== what the store holds for Wellington"
 python -m hazflow show WLG --model DEMO
 python -m hazflow plan-hazard --model DEMO --sites WLG CHC AKL --vs30s 400 --imts PGA "SA(0.5)" --check > /dev/null

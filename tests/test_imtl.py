@@ -36,3 +36,18 @@ def test_zero_tail_is_ignored_and_out_of_range_is_an_error():
     assert info.value.field == "poes"
     with pytest.raises(BadRequest, match=r"must lie in \(0, 1\)"):
         annual_poe(1.0)
+
+
+def test_levels_against_hand_computed_values():
+    """Three points a decade apart in annual PoE; log-log interpolation by hand.
+
+    10 %/50 yr is annual 1 - 0.9**(1/50) = 0.0021050; between (0.1 g, 1e-2) and (0.2 g, 1e-3):
+    ln L = ln 0.1 + (ln 0.0021050 - ln 1e-2) / (ln 1e-3 - ln 1e-2) * (ln 0.2 - ln 0.1), so L = 0.159853 g.
+    Annual 1e-3 exactly (P = 1 - (1 - 1e-3)**50 = 0.048794) sits on the 0.2 g point; annual 10**-2.5 on
+    the geometric mean of 0.1 and 0.2 g (0.141421 g).
+    """
+    from hazflow.imtl import levels_at_poes
+
+    levels, curve = np.array([0.1, 0.2, 0.4]), np.array([1e-2, 1e-3, 1e-4])
+    poes = [0.1, 1 - (1 - 1e-3) ** 50, 1 - (1 - 10**-2.5) ** 50]
+    assert levels_at_poes(levels, curve, poes) == pytest.approx([0.159853, 0.2, 0.141421], rel=1e-4)

@@ -50,3 +50,23 @@ def test_bad_sites_name_the_field(sites, message):
     with pytest.raises(BadRequest, match=message) as info:
         resolve_sites(sites, field="sites")
     assert info.value.field == "sites"
+
+
+def test_a_minus_leaves_a_site_out_nshm_35():
+    sites = resolve_sites(["NZ", "-WRE"])
+    assert len(sites) == 35 and "WRE" not in {s.id for s in sites}
+    assert [s.id for s in resolve_sites(["NZ2", "-NZ2", "GIS"])] == ["GIS"]  # a list can be left out too
+
+
+@pytest.mark.parametrize(
+    "sites, message",
+    [
+        (["WLG", "-CHC"], "cannot leave out CHC"),
+        (["WLG", "-WLG"], "every site requested is left out"),
+        (["-XXX"], "unknown site"),
+    ],
+)
+def test_leaving_out_what_was_not_asked_for_is_an_error(sites, message):
+    with pytest.raises(BadRequest, match=message) as info:
+        resolve_sites(sites)
+    assert info.value.field == "sites"

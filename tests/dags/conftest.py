@@ -16,11 +16,35 @@ from hazflow.config import PROJECT_ROOT
 SUBSET = {"model": "DEMO", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA"], "leaves": ["CRU-1", "HIK-1", "SLAB-1"]}
 
 
-def dags_test(dag_id: str, conf: dict, store_root: Path) -> tuple[int, str]:
+def dags_test(dag_id: str, conf: dict, store_root: Path, logical_date: str | None = None) -> tuple[int, str]:
     env = {**os.environ, "HAZFLOW_STORE_ROOT": str(store_root), "HAZFLOW_WORK_DIR": str(store_root.parent / "work")}
-    cmd = [str(PROJECT_ROOT / ".venv" / "bin" / "airflow"), "dags", "test", dag_id, "-c", json.dumps(conf)]
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
+    cmd = [str(PROJECT_ROOT / ".venv" / "bin" / "airflow"), "dags", "test", dag_id, *([logical_date] if logical_date else [])]
+    out = subprocess.run([*cmd, "-c", json.dumps(conf)], capture_output=True, text=True, env=env, timeout=900)
     return out.returncode, out.stdout + out.stderr
+
+
+def run_id_of(dag_id: str, log: str) -> str:
+    match = re.search(rf"DagRun Finished: dag_id={dag_id}, logical_date=[^,]+, run_id=([^,]+),", log)
+    assert match, log[-3000:]
+    return match.group(1)
+
+
+def triggered_run(triggering_log: str) -> tuple[str, dict] | None:
+    """(logical date, conf) of the disagg_aggregation run a disagg_realizations run started, if queued."""
+    from hazflow_airflow.triggered import queued_runs
+
+    runs = queued_runs("disagg_aggregation", f"{run_id_of('disagg_realizations', triggering_log)}__disagg_aggregation")
+    return runs[0] if runs else None
+
+
+def drop_queued_run(triggering_log: str) -> None:
+    """Delete the aggregation run a test triggered but does not execute (no scheduler picks it up later)."""
+    from airflow.models import DagRun
+    from airflow.utils.session import create_session
+
+    run_id = f"{run_id_of('disagg_realizations', triggering_log)}__disagg_aggregation"
+    with create_session() as session:
+        session.query(DagRun).filter(DagRun.dag_id == "disagg_aggregation", DagRun.run_id == run_id).delete()
 
 
 def summary_of(dag_id: str, log: str) -> dict:
@@ -47,13 +71,17 @@ def hazard_aggregated(realizations_run):
 
 
 @pytest.fixture(scope="session")
-def disaggregated(hazard_aggregated):
-    """Disaggregations of the subset at 10 % in 50 years, planned from the aggregated curve: three OpenQuake jobs."""
+def disagg_realizations_run(hazard_aggregated):
+    """disagg_realizations of the subset at 10 % in 50 years, levels read off the aggregated curve: three OpenQuake runs."""
     conf, store_root, code, log = hazard_aggregated
     assert code == 0, log[-3000:]
-    env = {**os.environ, "HAZFLOW_STORE_ROOT": str(store_root), "HAZFLOW_WORK_DIR": str(store_root.parent / "work")}
-    cmd = [str(PROJECT_ROOT / ".venv" / "bin" / "python"), "-m", "hazflow", "disagg", "--sites", "WLG", "--imts", "PGA",
-           "--poes", "0.1", "--leaves", *conf["leaves"]]  # fmt: skip
-    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=900)
-    assert out.returncode == 0, out.stderr[-3000:]
-    return conf | {"poes": [0.1]}, store_root, out.stdout
+    conf = conf | {"poes": [0.1]}
+    code, log = dags_test("disagg_realizations", conf, store_root)
+    return conf, store_root, code, log
+
+
+@pytest.fixture(scope="session")
+def disaggregated(disagg_realizations_run):
+    conf, store_root, code, log = disagg_realizations_run
+    assert code == 0, log[-3000:]
+    return conf, store_root, log

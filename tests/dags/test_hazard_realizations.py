@@ -31,7 +31,7 @@ def test_retriggering_runs_no_openquake_job(realizations_run):
     assert code == 0, log[-3000:]
     summary = summary_of("hazard_realizations", log)
     assert summary["openquake_runs"] == 0 and summary["reused"] == 3 and summary["oq_seconds"] == 0
-    assert all(e.attempts == 1 for e in open_store("local", str(store_root)).ledger_list())
+    assert all(e.attempts == 1 for e in open_store("local", str(store_root)).ledger_list(kind="hazard"))
 
 
 def test_a_bad_request_fails_at_plan_and_writes_nothing(tmp_path):

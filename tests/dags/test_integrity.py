@@ -26,12 +26,14 @@ def dagbag():
 
 
 def test_dag_files_exist():
-    assert [p.name for p in DAG_FILES] == ["disagg_aggregation.py", "hazard_aggregation.py", "hazard_realizations.py"]
+    assert [p.name for p in DAG_FILES] == [
+        "disagg_aggregation.py", "disagg_realizations.py", "hazard_aggregation.py", "hazard_realizations.py"
+    ]  # fmt: skip
 
 
 def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert set(dagbag.dag_ids) == {"disagg_aggregation", "hazard_aggregation", "hazard_realizations"}
+    assert set(dagbag.dag_ids) == {"disagg_aggregation", "disagg_realizations", "hazard_aggregation", "hazard_realizations"}
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
@@ -114,3 +116,38 @@ def test_aggregation_params_reject_bad_quantiles(dagbag, quantiles):
     params = copy.deepcopy(dagbag.dags["hazard_aggregation"].params)
     with pytest.raises(ParamValidationError, match="quantiles"):
         params["quantiles"] = quantiles
+
+
+@pytest.mark.parametrize(
+    "conf, bad",
+    [({"poes": [0]}, "poes"), ({"poes": [1]}, "poes"), ({"poes": [0.1, 0.1]}, "poes"), ({"batch_cap": 2000}, "batch_cap"),
+     ({"batch_cap": 0}, "batch_cap"), ({"runner": "cloud"}, "runner"), ({"leaves": []}, "leaves")],
+)  # fmt: skip
+def test_disagg_realizations_form_rejects_bad_values(dagbag, conf, bad):
+    from airflow.sdk.exceptions import ParamValidationError
+
+    params = copy.deepcopy(dagbag.dags["disagg_realizations"].params)
+    with pytest.raises(ParamValidationError, match=bad):
+        for key, value in conf.items():
+            params[key] = value
+        params.validate()
+
+
+def test_disagg_realizations_shape(dagbag):
+    """plan -> run (pool openquake) -> ingest (pool store_writes) -> summary -> start_aggregation."""
+    dag = dagbag.dags["disagg_realizations"]
+    tasks = {t.task_id: t for t in dag.tasks}
+    assert tasks["run"].pool == "openquake" and tasks["ingest"].pool == "store_writes"
+    assert tasks["run"].upstream_task_ids == {"plan"} and tasks["ingest"].upstream_task_ids == {"run"}
+    assert tasks["summary"].trigger_rule == "all_done" and [a.name for a in tasks["summary"].outlets] == ["disagg_realizations"]
+    trigger = tasks["start_aggregation"]
+    assert trigger.trigger_dag_id == "disagg_aggregation" and trigger.skip_when_already_exists
+    assert trigger.upstream_task_ids == {"summary"}
+    assert set(dag.params) >= {"model", "sites", "vs30s", "imts", "poes", "leaves", "runner", "batch_cap", "force"}
+
+
+def test_the_pools_the_dags_name_are_set_up():
+    import json
+
+    pools = json.loads((PROJECT_ROOT / "include" / "pools.json").read_text())
+    assert {"openquake", "store_writes"} <= set(pools) and all(p["slots"] >= 1 for p in pools.values())

@@ -176,3 +176,28 @@ def test_disagg_aggregates_round_trip(store):
     assert (got[1].iml, got[1].closure, got[1].trts) == (0.31, 0.98, ("a", "b", "c"))
     np.testing.assert_array_equal(got[1].bin_edges["Eps"], edges["Eps"])
     assert store.get_disagg_aggregates("DEMO", "s", 400.0, "PGA", 0.02) == []
+
+
+def test_plans_round_trip_replace_and_missing(store):
+    from hazflow.exceptions import StorageError
+
+    doc = {"plan_id": "disagg-1", "runs": [[0, 1], [2, 3]], "keys": ["a" * 24, "b" * 24], "force": False}
+    store.put_plan("disagg-1", doc)
+    assert store.get_plan("disagg-1") == doc
+    store.put_plan("disagg-1", doc | {"force": True})
+    assert store.get_plan("disagg-1")["force"] is True
+    with pytest.raises(StorageError, match="no plan 'disagg-2'"):
+        store.get_plan("disagg-2")
+
+
+def test_hazard_aggregates_filter_by_statistic(store):
+    levels = np.array([0.1, 0.2])
+    rows = [
+        HazardAggregate("DEMO", "s", 400.0, imt, agg, levels, np.array([1e-2, 1e-3]))
+        for imt in ("PGA", "SA(0.5)")
+        for agg in ("mean", "0.5")
+    ]
+    store.put_hazard_aggregates(rows)
+    means = store.get_hazard_aggregates("DEMO", "s", 400.0, agg="mean")
+    assert [(a.imt, a.agg) for a in means] == [("PGA", "mean"), ("SA(0.5)", "mean")]
+    assert len(store.get_hazard_aggregates("DEMO", "s", 400.0, imt="PGA", agg="0.5")) == 1
