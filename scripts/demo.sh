@@ -45,7 +45,12 @@ echo "== the ledger"
 python -m hazflow ledger --model DEMO --kind hazard
 python -m hazflow ledger --model DEMO --kind disagg | tail -1
 echo "== disaggregation summaries (closure: disaggregated / target annual PoE; modal bin)"
-grep -oE "disagg_aggregation summary: .*" "$last_log" | sed -E "s/.*'closure': //"
+python - "$last_log" <<'EOF'
+import ast, re, sys
+summary = ast.literal_eval(re.search(r"disagg_aggregation summary: (\{.*\})", open(sys.argv[1]).read()).group(1))
+for label, closure in summary["closure"].items():
+    print(f"{label:30s} closure {closure:.4f}   modal bin: {summary['modal'][label]}")
+EOF
 echo "== what the store holds for Wellington"
 python -m hazflow show WLG --model DEMO
 python -m hazflow plan-hazard --model DEMO --sites WLG CHC AKL --vs30s 400 --imts PGA "SA(0.5)" --check > /dev/null

@@ -74,3 +74,12 @@ def test_bad_requests_name_the_field(kwargs, field):
     with pytest.raises(BadRequest) as info:
         HazardRequest.parse(**args)
     assert info.value.field == field
+
+
+@pytest.mark.parametrize("poes", [[0.0], [1.0], [-0.1], ["x"], [], [0.1, 0.1]])
+def test_bad_poes(poes):
+    from hazflow.request import validate_poes
+
+    with pytest.raises(BadRequest) as info:
+        validate_poes(poes)
+    assert info.value.field == "poes"

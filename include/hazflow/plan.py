@@ -18,12 +18,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from hazflow.disagg import validate_poes
 from hazflow.exceptions import BadRequest, DataIntegrityError
 from hazflow.imtl import levels_at_poes
 from hazflow.jobs import JobSpec, canonical, disagg_job, job_key, leaf_hasher, run_label, target_part
 from hazflow.model import HazardModel, Leaf, load_model
-from hazflow.request import non_empty, validate_imts, validate_leaves, validate_vs30s
+from hazflow.request import non_empty, validate_imts, validate_leaves, validate_poes, validate_vs30s
 from hazflow.sites import Site, resolve_sites
 from hazflow.store import Store
 from hazflow.store.records import FINISHED_STATES

@@ -82,6 +82,11 @@ def validate_fractions(values: Any, field: str, what: str, open_interval: bool, 
     return tuple(out)
 
 
+def validate_poes(poes: Any, field: str = "poes") -> tuple[float, ...]:
+    """Distinct probabilities of exceedance in 50 years, each in (0, 1)."""
+    return validate_fractions(poes, field, "PoE", open_interval=True)
+
+
 def validate_leaves(model: HazardModel, leaves: Any, field: str = "leaves") -> tuple[Leaf, ...]:
     """`None`, `"all"` or `["all"]` mean every leaf; otherwise leaf ids such as CRU-2."""
     if leaves is None or leaves == "all" or leaves == ["all"]:

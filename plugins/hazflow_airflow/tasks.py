@@ -143,8 +143,8 @@ def aggregate_hazard_batch(batch: list[dict[str, Any]], params: dict[str, Any]) 
 
 def plan_disagg_aggregation(params: dict[str, Any]) -> list[list[dict[str, Any]]]:
     """Validate; check every needed disaggregation realization is stored; batches of (site, VS30, IMT, PoE) targets."""
-    from hazflow.disagg import validate_poes
     from hazflow.disagg_aggregation import plan_disagg_aggregation as plan
+    from hazflow.request import validate_poes
     from hazflow_airflow.batching import batches
 
     poes = validate_poes(params["poes"])
