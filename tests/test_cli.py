@@ -106,13 +106,12 @@ def test_disagg_runs_the_plan_here_and_reuses_it(config, demo, monkeypatch, caps
     monkeypatch.setenv("HAZFLOW_STORE_ROOT", str(config.store_root))
     monkeypatch.setenv("HAZFLOW_WORK_DIR", str(config.work_dir))
     levels = np.asarray(demo.settings.levels)
-    config.open_store().put_hazard_aggregates(
-        [HazardAggregate("DEMO", "-41.300~174.780", 400.0, "PGA", "mean", levels, 0.02 * np.exp(-6 * levels))]
-    )
+    curve = np.minimum(1e-3 * (levels / 0.1) ** -2.0, 0.5)  # a power law: log-log interpolation is exact on it
+    config.open_store().put_hazard_aggregates([HazardAggregate("DEMO", "-41.300~174.780", 400.0, "PGA", "mean", levels, curve)])
     argv = ["disagg", "--sites", "WLG", "--imts", "PGA", "--poes", "0.1", "--leaves", "SLAB-1"]
     assert main(argv) == 0
     out = capsys.readouterr().out
-    assert "target WLG vs30=400 10%/50yr: PGA 0.3752 g" in out  # ln(0.02 / 0.0021050) / 6
+    assert "target WLG vs30=400 10%/50yr: PGA 0.06892 g" in out  # 0.1 g * (1e-3 / 0.0021050) ** 0.5
     assert "1 OpenQuake run(s): 0 already finished, 1 to do" in out and "WLG vs30=400 PGA 10%/50yr SLAB-1" in out
     assert main(argv) == 0
     assert "1 OpenQuake run(s): 1 already finished, 0 to do" in capsys.readouterr().out
