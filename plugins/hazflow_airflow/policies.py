@@ -1,8 +1,9 @@
 """Retry behaviour shared by every hazflow task.
 
-Bad requests and data-integrity errors fail at once (retrying cannot fix them); transient errors
-(a busy store, throttling, a lost worker) are retried with exponential backoff; anything else gets
-the task's ordinary retries.
+Bad requests, data-integrity errors and permanent storage errors fail at once (retrying cannot fix
+them); transient errors (a busy store, AWS throttling and 5xx, lost connections, timeouts, items a
+batch write could not land) are retried with exponential backoff; anything else (an OpenQuake
+failure) gets the task's ordinary retries.
 """
 
 from __future__ import annotations
@@ -15,6 +16,10 @@ RETRY_POLICY = ExceptionRetryPolicy(
     rules=[
         RetryRule(exception="hazflow.exceptions.BadRequest", action=RetryAction.FAIL, reason="bad request: fix the input"),
         RetryRule(exception="hazflow.exceptions.DataIntegrityError", action=RetryAction.FAIL, reason="data integrity"),
+        # AWS errors arrive wrapped by hazflow.aws.errors: permanent ones (validation, access denied, a
+        # missing table or bucket) as StorageError; throttling, 5xx, lost connections, timeouts and the
+        # batch writer's IncompleteWriteError as TransientError.
+        RetryRule(exception="hazflow.exceptions.StorageError", action=RetryAction.FAIL, reason="permanent storage error"),
         RetryRule(exception="hazflow.exceptions.TransientError", action=RetryAction.RETRY, reason="transient"),
     ],
 )

@@ -1,0 +1,1 @@
+"""AWS at the edge: error classification, retry with backoff, DynamoDB batch writing."""
