@@ -25,3 +25,12 @@ def test_planning_benchmark_plans_a_million_jobs_and_prints_its_time():
     assert "NSHM_v1.0.4: 1,080,450 jobs = 216,090 OpenQuake runs (IMTs grouped); 500 already done, 215,590 to do" in out.stdout
     assert "one DAG run refuses it: batch_cap:" in out.stdout and "one DAG run per VS30" in out.stdout
     assert "parse + plan, as the DAG's plan task does:" in out.stdout, out.stderr[-2000:]
+
+
+def test_dynamodb_writer_benchmark_writes_every_item_with_both_writers():
+    out = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "bench" / "dynamo_writer.py"), "1000", "--latency-ms", "0"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert "stored 1,000 and 1,000" in out.stdout, out.stdout + out.stderr[-2000:]
+    assert "ratio by latency: 0 ms" in out.stdout
