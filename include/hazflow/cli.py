@@ -95,11 +95,13 @@ def cmd_plan(args: argparse.Namespace, config: Config) -> int:
     if sizes:
         lo, hi = sizes[0], sizes[-1]
         n = len(request.imts)
-        print(
-            f"batches: {len(plan.batches)} (cap {args.batch_cap}) of {lo}-{hi} runs ({lo * n}-{hi * n} jobs); at the "
-            f"published 1-4 min per NSHM job on an 8-vCPU M5, at most {lo * n / 60:.1f}-{hi * n * 4 / 60:.1f} h per batch "
-            "(less in practice: the IMTs of a run share its ruptures)"
-        )
+        line = f"batches: {len(plan.batches)} (cap {args.batch_cap}) of {lo}-{hi} runs ({lo * n}-{hi * n} jobs)"
+        if request.model.name.startswith("NSHM"):
+            line += (
+                f"; at the published 1-4 min per NSHM job on an 8-vCPU M5, at most {lo * n / 60:.1f}-{hi * n * 4 / 60:.1f} h "
+                "per batch (less in practice: the IMTs of a run share its ruptures)"
+            )
+        print(line)
         rows = [(i, stop - start, plan.batch_label(i)) for i, (start, stop) in enumerate(plan.batches)]
         shown = rows if len(rows) <= 2 * args.show else rows[: args.show] + [("...", "", "")] + rows[-args.show :]
         print(_table(shown, ("batch", "runs", "first run")))
