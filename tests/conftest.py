@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from hazflow.aws.moto_server import DUMMY_CREDENTIALS, moto_server
 from hazflow.config import PROJECT_ROOT, Config
 from hazflow.jobs import JobSpec, disagg_job
 from hazflow.model import HazardModel, load_model
@@ -92,3 +93,18 @@ def oq_export(ran: Ran, what: str, dest: Path) -> list[Path]:
         check=True, capture_output=True, env=env, cwd=ran.jobdir, timeout=300,
     )  # fmt: skip
     return sorted(dest.glob("*.csv"))
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint():
+    """`moto_server` started for the session; its URL. No test touches real AWS."""
+    with moto_server() as url:
+        yield url
+
+
+@pytest.fixture
+def fake_credentials(monkeypatch):
+    """Dummy credentials: nothing can reach real AWS."""
+    for name, value in DUMMY_CREDENTIALS.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)

@@ -1,24 +1,15 @@
-"""A real moto_server on 127.0.0.1 (DynamoDB and S3 over HTTP), and a fault-injecting proxy in front of it."""
+"""A fault-injecting proxy in front of the session's moto_server (tests/conftest.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from hazflow.aws.moto_server import DUMMY_CREDENTIALS, FaultProxy, moto_server
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint():
-    """`moto_server` started for the session; its URL. No test touches real AWS."""
-    with moto_server() as url:
-        yield url
+from hazflow.aws.moto_server import FaultProxy
 
 
 @pytest.fixture(autouse=True)
-def fake_credentials(monkeypatch):
-    for name, value in DUMMY_CREDENTIALS.items():
-        monkeypatch.setenv(name, value)
-    monkeypatch.delenv("AWS_PROFILE", raising=False)
+def _credentials(fake_credentials):
+    pass
 
 
 @pytest.fixture

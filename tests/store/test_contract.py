@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import multiprocessing
+import uuid
 from dataclasses import replace
 from pathlib import Path
 
@@ -12,9 +13,23 @@ import pytest
 from hazflow.store import DisaggRealization, HazardAggregate, HazardRealization, LedgerEntry, open_store
 
 
-@pytest.fixture(params=["local"])
+@pytest.fixture(params=["local", "aws"])
 def store(request, tmp_path):
-    return open_store(request.param, str(tmp_path / "store"))
+    """Each backend, empty: `local` in a temp folder, `aws` on the session's moto_server (own tables and bucket)."""
+    if request.param == "local":
+        return open_store("local", str(tmp_path / "store"))
+    request.getfixturevalue("fake_credentials")
+    endpoint = request.getfixturevalue("moto_endpoint")
+    stage = f"t{uuid.uuid4().hex[:10]}"
+    return open_store("aws", f"s3://{stage}-bucket/hazflow", stage=stage, endpoint_url=endpoint, cache=tmp_path / "cache")
+
+
+def created_anything(store, tmp_path) -> bool:
+    if hasattr(store, "models"):  # aws: any table of its stage, or its bucket
+        tables = store.dynamodb.list_tables()["TableNames"]
+        buckets = [b["Name"] for b in store.s3.list_buckets().get("Buckets", [])]
+        return any(t.startswith(f"{store.stage}-") for t in tables) or store.bucket in buckets
+    return (tmp_path / "store").exists()
 
 
 def entry(key: str = "k1", state: str = "ran", **kw) -> LedgerEntry:
@@ -33,7 +48,8 @@ def test_an_unused_store_is_empty_and_creates_nothing(store, tmp_path):
     assert store.ledger_get("k1") is None
     assert store.ledger_list() == []
     assert store.get_hazard_realizations("DEMO", "x", 400, "PGA") == []
-    assert not (tmp_path / "store").exists()
+    assert store.get_hazard_aggregates("DEMO", "x", 400) == [] and store.reports() == [] and store.ledger_states(["k1"]) == {}
+    assert not created_anything(store, tmp_path)
 
 
 def test_ledger_round_trip_and_replace(store):
@@ -201,3 +217,17 @@ def test_hazard_aggregates_filter_by_statistic(store):
     means = store.get_hazard_aggregates("DEMO", "s", 400.0, agg="mean")
     assert [(a.imt, a.agg) for a in means] == [("PGA", "mean"), ("SA(0.5)", "mean")]
     assert len(store.get_hazard_aggregates("DEMO", "s", 400.0, imt="PGA", agg="0.5")) == 1
+
+
+def test_a_record_too_large_for_an_item_round_trips(store):
+    """Dense NSHM-size quantile arrays: the aws store keeps the bytes in S3, the item points at them."""
+    from hazflow.store import DisaggAggregate
+
+    values = np.random.default_rng(3).random((3, 50, 34, 32))  # 1.3 MB of float64, incompressible
+    edges = {"Mag": np.linspace(5, 10, 51), "Dist": np.arange(35.0), "Eps": np.linspace(-4, 4, 33)}
+    row = DisaggAggregate(
+        "DEMO", "s", 400.0, "PGA", 0.1, "0.5", 0.31, ("TRT", "Mag", "Dist", "Eps"), ("a", "b", "c"), edges, values, 1.0, "{}"
+    )
+    store.put_disagg_aggregates([row])
+    (got,) = store.get_disagg_aggregates("DEMO", "s", 400.0, "PGA", 0.1)
+    np.testing.assert_array_equal(got.values, values)

@@ -8,12 +8,18 @@ from hazflow.store.records import DisaggAggregate, DisaggRealization, HazardAggr
 __all__ = ["Store", "LedgerEntry", "HazardRealization", "DisaggRealization", "HazardAggregate", "DisaggAggregate", "open_store"]
 
 
-def open_store(backend: str, root: str) -> Store:
-    """Open a store backend; `local` keeps everything under the folder `root`."""
+def open_store(backend: str, root: str, **options: object) -> Store:
+    """Open a store backend: `local` keeps everything under the folder `root`; `aws` keeps records in
+    DynamoDB tables and files under the S3 location `root` (`s3://bucket/prefix`); `options` go to
+    the backend (aws: stage, endpoint_url, region, cache)."""
     from hazflow.exceptions import BadRequest
 
     if backend == "local":
         from hazflow.store.local import LocalStore
 
         return LocalStore(root)
-    raise BadRequest("store.backend", f"unknown store backend {backend!r}; available: local")
+    if backend == "aws":
+        from hazflow.store.aws import AwsStore
+
+        return AwsStore(root, **options)  # type: ignore[arg-type]
+    raise BadRequest("store.backend", f"unknown store backend {backend!r}; available: local, aws")
