@@ -27,10 +27,14 @@ export HAZFLOW_STORE_ROOT ?= $(VAR)/store
 export HAZFLOW_OQ_PYTHON := $(OQ_VENV)/bin/python
 export NUMBA_CACHE_DIR := $(ROOT)/.cache/numba
 
-.PHONY: demo test setup lock lint clean
+.PHONY: demo demo-aws test setup lock lint clean
 
 demo: setup
 	bash scripts/demo.sh
+
+# The same chain with the aws store backend on a local moto_server (DynamoDB + S3, no real AWS).
+demo-aws: setup
+	bash scripts/demo_aws.sh
 
 test: setup lint
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

@@ -56,4 +56,8 @@ python -m hazflow show WLG --model DEMO
 python -m hazflow plan-hazard --model DEMO --sites WLG CHC AKL --vs30s 400 --imts PGA "SA(0.5)" --check > /dev/null
 echo "== plots: hazard curves (mean, 10-90 % band, 10 % and 2 % in 50 years marked) and disaggregations"
 python -m hazflow reports
-echo "== done: store at $HAZFLOW_STORE_ROOT (hazflow.sqlite, artifacts/<job key>/calc.hdf5 + oq.log, reports/)"
+if [ "${HAZFLOW_STORE_BACKEND:-local}" = aws ]; then
+  echo "== done: records in DynamoDB tables ${HAZFLOW_AWS_STAGE:-dev}-hazflow-*, files under $HAZFLOW_STORE_ROOT (artifacts/<job key>/, reports/, plans/)"
+else
+  echo "== done: store at $HAZFLOW_STORE_ROOT (hazflow.sqlite, artifacts/<job key>/calc.hdf5 + oq.log, reports/)"
+fi

@@ -196,9 +196,8 @@ def _target_levels(aggregates: dict) -> str:
 def cmd_reports(args: argparse.Namespace, config: Config) -> int:
     store = config.open_store()
     names = store.reports(args.prefix)
-    root = getattr(store, "root", None)
     for name in names:
-        print(f"{root}/reports/{name}" if root else name)
+        print(store.report_uri(name))
     print(f"{len(names)} report(s)", file=sys.stderr)
     return 0
 

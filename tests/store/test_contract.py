@@ -231,3 +231,11 @@ def test_a_record_too_large_for_an_item_round_trips(store):
     store.put_disagg_aggregates([row])
     (got,) = store.get_disagg_aggregates("DEMO", "s", 400.0, "PGA", 0.1)
     np.testing.assert_array_equal(got.values, values)
+
+
+def test_reports_are_listed_and_located(store, tmp_path):
+    png = tmp_path / "p.png"
+    png.write_bytes(b"\x89PNG")
+    where = store.put_report("disagg/DEMO/WLG/a.png", png)
+    assert store.reports("disagg/DEMO") == ["disagg/DEMO/WLG/a.png"] and store.reports("hazard") == []
+    assert store.report_uri("disagg/DEMO/WLG/a.png") == where

@@ -366,6 +366,9 @@ class AwsStore(Store):
         self._put_object(key, Path(src).read_bytes())
         return f"s3://{self.bucket}/{key}"
 
+    def report_uri(self, name: str) -> str:
+        return f"s3://{self.bucket}/{self._key('reports', name)}"
+
     def reports(self, prefix: str = "") -> list[str]:
         base = self._key("reports") + "/"
         return sorted(k[len(base) :] for k in self._list(base + prefix))

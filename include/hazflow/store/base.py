@@ -88,3 +88,7 @@ class Store(ABC):
     @abstractmethod
     def reports(self, prefix: str = "") -> list[str]:
         """Names of the kept reports starting with `prefix`, sorted."""
+
+    @abstractmethod
+    def report_uri(self, name: str) -> str:
+        """Where a kept report is: a path (local) or an s3:// URI."""

@@ -363,6 +363,9 @@ class LocalStore(Store):
         names = (p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file() and not p.name.startswith("."))
         return sorted(n for n in names if n.startswith(prefix))
 
+    def report_uri(self, name: str) -> str:
+        return str(self.root / "reports" / name)
+
     def artifact(self, job_key: str, name: str) -> Path:
         path = self._artifact_folder(job_key) / name
         if not path.exists():
