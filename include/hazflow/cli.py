@@ -80,7 +80,8 @@ def cmd_plan(args: argparse.Namespace, config: Config) -> int:
 
     request = _disagg_request(args, runnable=False)
     store = None if args.without_levels else config.open_store()
-    plan = plan_disagg(request, store, engine_version(config.oq_python), force=args.force, batch_cap=args.batch_cap)
+    curves = config.curves_source(request.model.settings.levels)
+    plan = plan_disagg(request, store, engine_version(config.oq_python), args.force, args.batch_cap, curves=curves)
     dims = [
         (len(request.leaves), "leaves"), (len(request.sites), "sites"), (len(request.vs30s), "VS30s"),
         (len(request.imts), "IMTs"), (len(request.poes), "PoEs"),
@@ -119,7 +120,8 @@ def cmd_disagg(args: argparse.Namespace, config: Config) -> int:
 
     request = _disagg_request(args, runnable=True)
     store = config.open_store()
-    plan = plan_disagg(request, store, engine_version(config.oq_python), force=args.force, batch_cap=args.batch_cap)
+    curves = config.curves_source(request.model.settings.levels)
+    plan = plan_disagg(request, store, engine_version(config.oq_python), args.force, args.batch_cap, curves=curves)
     for g in plan.groups:
         levels = ", ".join(f"{imt} {iml:.4g} g" for imt, iml in zip(request.imts, g.imls or (), strict=True))
         print(f"target {g.site.id} vs30={g.vs30:g} {g.poe * 100:g}%/50yr: {levels}")

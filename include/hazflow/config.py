@@ -26,6 +26,7 @@ class Config:
     aws_stage: str = "dev"  # table name prefix of the aws store
     aws_endpoint: str | None = None  # e.g. a moto_server URL; None is AWS itself
     aws_region: str = "ap-southeast-2"
+    hazard_curves: str | None = None  # a toshi-hazard-store parquet dataset (folder or s3://) to plan from
 
     def __post_init__(self) -> None:
         if self.oq_timeout_s <= 0:
@@ -58,6 +59,7 @@ class Config:
             aws_stage=env.get("HAZFLOW_AWS_STAGE", defaults.aws_stage),
             aws_endpoint=env.get("HAZFLOW_AWS_ENDPOINT") or None,
             aws_region=env.get("AWS_DEFAULT_REGION", defaults.aws_region),
+            hazard_curves=env.get("HAZFLOW_HAZARD_CURVES") or None,
         )
 
     def open_store(self):  # -> Store (imported lazily to keep this module light)
@@ -67,6 +69,14 @@ class Config:
             options = {"stage": self.aws_stage, "endpoint_url": self.aws_endpoint, "region": self.aws_region}
             return open_store("aws", str(self.store_root), cache=self.work_dir / "s3-cache", **options)
         return open_store(self.store_backend, str(self.store_root))
+
+    def curves_source(self, levels):  # -> ThsHazardCurves | None (None: the store's own curves)
+        """The toshi-hazard-store dataset to read disaggregation levels from, if one is configured."""
+        if not self.hazard_curves:
+            return None
+        from hazflow.ths import ThsHazardCurves
+
+        return ThsHazardCurves(self.hazard_curves, levels, self.aws_endpoint, self.aws_region)
 
     def openquake(self):  # -> OpenQuakeConfig
         from hazflow.openquake.runner import OpenQuakeConfig

@@ -16,7 +16,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from hazflow.exceptions import BadRequest, DataIntegrityError
 from hazflow.imtl import levels_at_poes
@@ -113,10 +113,18 @@ class Group:
     imls: tuple[float, ...] | None  # in the request's IMT order; None when planned without levels
 
 
-def read_groups(store: Store | None, request: DisaggRequest) -> list[Group]:
-    """Groups in (VS30, site, PoE) order with their levels, one store read per (site, VS30).
+class HazardCurves(Protocol):
+    """Where aggregated hazard curves come from: a `Store`, or a toshi-hazard-store dataset (`hazflow.ths`)."""
 
-    Without a store the groups carry no levels (a plan of the shape of the work only).
+    def get_hazard_aggregates(
+        self, model: str, site: str, vs30: float, imt: str | None = None, agg: str | None = None
+    ) -> list[Any]: ...
+
+
+def read_groups(store: HazardCurves | None, request: DisaggRequest) -> list[Group]:
+    """Groups in (VS30, site, PoE) order with their levels, one read per (site, VS30).
+
+    Without a source the groups carry no levels (a plan of the shape of the work only).
     """
     groups = []
     for vs30 in request.vs30s:
@@ -128,7 +136,7 @@ def read_groups(store: Store | None, request: DisaggRequest) -> list[Group]:
     return groups
 
 
-def _levels(store: Store, request: DisaggRequest, site: Site, vs30: float) -> list[Sequence[float]]:
+def _levels(store: HazardCurves, request: DisaggRequest, site: Site, vs30: float) -> list[Sequence[float]]:
     """For each IMT, the level of each PoE, read off the model's aggregated mean hazard curve."""
     model = request.model.name
     means = {a.imt: a for a in store.get_hazard_aggregates(model, site.code, vs30, agg="mean")}
@@ -239,11 +247,13 @@ def plan_disagg(
     force: bool = False,
     batch_cap: int = DEFAULT_BATCH_CAP,
     max_runs_per_batch: int = MAX_RUNS_PER_BATCH,
+    curves: HazardCurves | None = None,
 ) -> DisaggPlan:
-    """Levels, keys, skips and batches for `request`. With `store=None`: the shape of the work only
-    (no levels, hence no keys and nothing skipped), e.g. to see NSHM's production plan here."""
+    """Levels (from `curves`, by default the store's aggregated curves), keys, skips and batches for
+    `request`. With `store=None`: the shape of the work only (no levels, hence no keys and nothing
+    skipped), e.g. to see NSHM's production plan here."""
     batch_cap = validate_batch_cap(batch_cap)
-    groups = read_groups(store, request)
+    groups = read_groups(None if store is None else (curves or store), request)
     n_leaves = len(request.leaves)
     runs = [(leaf, group) for group in range(len(groups)) for leaf in range(n_leaves)]
     if store is None:

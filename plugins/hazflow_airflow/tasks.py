@@ -197,7 +197,9 @@ def plan_disagg_realizations(params: dict[str, Any]) -> dict[str, Any]:
     p = params
     request = DisaggRequest.parse(p["model"], p["sites"], p["vs30s"], p["imts"], p["poes"], p["leaves"], runnable=True)
     store = config.open_store()
-    plan = plan_disagg(request, store, engine_version(config.oq_python), force=bool(p["force"]), batch_cap=p["batch_cap"])
+    curves = config.curves_source(request.model.settings.levels)
+    oq_version = engine_version(config.oq_python)
+    plan = plan_disagg(request, store, oq_version, force=bool(p["force"]), batch_cap=p["batch_cap"], curves=curves)
     store.put_plan(plan.plan_id, plan.to_document())
     batches = [
         {"plan_id": plan.plan_id, "batch": i, "label": plan.batch_label(i), "runs": len(plan.batch_runs(i))}
