@@ -73,17 +73,7 @@ def test_the_dataset_is_read_from_s3(tmp_path, demo, moto_endpoint, fake_credent
     assert [(a.imt, a.agg) for a in ths.get_hazard_aggregates("DEMO", "-43.530~172.630", 400)] == [
         ("PGA", "0.9"), ("PGA", "mean"), ("SA(0.5)", "0.9"), ("SA(0.5)", "mean")
     ]  # fmt: skip
-    assert (
-        len(
-            plan_disagg(
-                request(),
-                __import__("hazflow.store.local", fromlist=["LocalStore"]).LocalStore(tmp_path / "s"),
-                "3.26.2",
-                curves=ths,
-            ).keys
-        )
-        == 24
-    )
+    assert len(plan_disagg(request(), LocalStore(tmp_path / "s"), "3.26.2", curves=ths).keys) == 24
 
 
 @pytest.mark.parametrize(
