@@ -67,13 +67,18 @@ def test_params_validate_their_defaults(dagbag):
 
 
 @pytest.mark.parametrize(
-    "conf, bad",
-    [({"vs30s": [0]}, "vs30s"), ({"imts": ["PGV"]}, "imts"), ({"sites": []}, "sites"), ({"force": "yes"}, "force")],
-)
-def test_params_reject_bad_form_values(dagbag, conf, bad):
+    "dag_id, conf, bad",
+    [("hazard_realizations", {"vs30s": [0]}, "vs30s"), ("hazard_realizations", {"imts": ["PGV"]}, "imts"),
+     ("hazard_realizations", {"sites": []}, "sites"), ("hazard_realizations", {"force": "yes"}, "force"),
+     ("disagg_realizations", {"poes": [0]}, "poes"), ("disagg_realizations", {"poes": [1]}, "poes"),
+     ("disagg_realizations", {"poes": [0.1, 0.1]}, "poes"), ("disagg_realizations", {"batch_cap": 2000}, "batch_cap"),
+     ("disagg_realizations", {"batch_cap": 0}, "batch_cap"), ("disagg_realizations", {"runner": "cloud"}, "runner"),
+     ("disagg_realizations", {"leaves": []}, "leaves")],
+)  # fmt: skip
+def test_params_reject_bad_form_values(dagbag, dag_id, conf, bad):
     from airflow.sdk.exceptions import ParamValidationError
 
-    params = copy.deepcopy(dagbag.dags["hazard_realizations"].params)
+    params = copy.deepcopy(dagbag.dags[dag_id].params)
     with pytest.raises(ParamValidationError, match=bad):
         for key, value in conf.items():
             params[key] = value
@@ -116,21 +121,6 @@ def test_aggregation_params_reject_bad_quantiles(dagbag, quantiles):
     params = copy.deepcopy(dagbag.dags["hazard_aggregation"].params)
     with pytest.raises(ParamValidationError, match="quantiles"):
         params["quantiles"] = quantiles
-
-
-@pytest.mark.parametrize(
-    "conf, bad",
-    [({"poes": [0]}, "poes"), ({"poes": [1]}, "poes"), ({"poes": [0.1, 0.1]}, "poes"), ({"batch_cap": 2000}, "batch_cap"),
-     ({"batch_cap": 0}, "batch_cap"), ({"runner": "cloud"}, "runner"), ({"leaves": []}, "leaves")],
-)  # fmt: skip
-def test_disagg_realizations_form_rejects_bad_values(dagbag, conf, bad):
-    from airflow.sdk.exceptions import ParamValidationError
-
-    params = copy.deepcopy(dagbag.dags["disagg_realizations"].params)
-    with pytest.raises(ParamValidationError, match=bad):
-        for key, value in conf.items():
-            params[key] = value
-        params.validate()
 
 
 def test_disagg_realizations_shape(dagbag):

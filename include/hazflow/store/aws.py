@@ -121,7 +121,8 @@ class AwsStore(Store):
             except Exception as e:  # noqa: BLE001
                 if error_code(e) not in {"404", "NoSuchBucket", "NotFound"}:
                     raise
-                self.s3.create_bucket(Bucket=self.bucket, CreateBucketConfiguration={"LocationConstraint": self.region})
+                where = {} if self.region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": self.region}}
+                self.s3.create_bucket(Bucket=self.bucket, **where)  # us-east-1 takes no location constraint
         except Exception as e:  # noqa: BLE001
             raise _wrapped(e, "creating the aws store's tables and bucket") from e
         self._ready = True
