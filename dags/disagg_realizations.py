@@ -82,8 +82,8 @@ def disagg_realizations():
         context["batch_label"] = ran["label"]  # type: ignore[typeddict-unknown-key]
         return ingest_disagg_batch(ran, bool(context["params"]["force"]))
 
-    # Runs when every batch has finished, failed or not, to count them; it reads the ledger, so a
-    # retry would count the same: none.
+    # Runs once every batch has finished, failed or not, to count them. No retries: it reads the
+    # ledger, so a retry would count the same.
     @task(trigger_rule="all_done", outlets=[DISAGG_REALIZATIONS], multiple_outputs=True, retries=0)
     def summary(ingested: list[list[dict]]) -> dict:
         from hazflow_airflow.tasks import summarise_disagg

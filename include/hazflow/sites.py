@@ -39,6 +39,17 @@ def site_code(lat: float, lon: float) -> str:
     return f"{lat:.3f}~{lon:.3f}"
 
 
+def cell(code: str, resolution: float) -> str:
+    """The coarser grid cell of a site code, as NSHM stores key it: `-41.3~174.8` at 0.1 degree,
+    `-41.0~175.0` at 1 degree (nzshm-common's CodedLocation). Anything not a code is its own cell."""
+    from nzshm_common.location.coded_location import CodedLocation
+
+    match = _CODE.match(code)
+    if not match:
+        return code
+    return CodedLocation(float(match.group(1)), float(match.group(2)), RESOLUTION).downsample(resolution).code
+
+
 @lru_cache(maxsize=1)
 def _backarc():
     from nzshm_common.geometry.geometry import backarc_polygon

@@ -20,15 +20,13 @@ from typing import Any
 import numpy as np
 
 from hazflow.exceptions import DataIntegrityError, StorageError
+from hazflow.sites import cell
 from hazflow.store.records import HazardAggregate
 
 
 def nloc_0(site: str) -> str:
     """The 1-degree cell of a site code, as toshi-hazard-store partitions by it (`-41.0~175.0`)."""
-    from nzshm_common.location.coded_location import CodedLocation
-
-    lat, lon = (float(x) for x in site.split("~"))
-    return CodedLocation(lat, lon, 0.001).downsample(1.0).code
+    return cell(site, 1.0)
 
 
 class ThsHazardCurves:

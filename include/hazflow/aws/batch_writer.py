@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
-from hazflow.aws.errors import as_hazflow_error, is_transient
+from hazflow.aws.errors import as_hazflow_error, error_code, is_transient
 from hazflow.exceptions import StorageError, TransientError
 
 PAGE = 25  # BatchWriteItem's item limit
@@ -169,7 +169,7 @@ def _write_page(
             if not is_transient(e):
                 stop.set()  # the other pages give up at their next step
                 raise as_hazflow_error(e, f"BatchWriteItem to {table}") from e
-            stats.error(getattr(e, "response", {}).get("Error", {}).get("Code", "") or type(e).__name__)
+            stats.error(error_code(e) or type(e).__name__)
             last_error = str(as_hazflow_error(e, "BatchWriteItem"))
             continue
         unprocessed = response.get("UnprocessedItems", {}).get(table, [])

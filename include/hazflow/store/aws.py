@@ -29,23 +29,18 @@ from typing import Any
 from hazflow.aws.batch_writer import dynamodb_client, write_items
 from hazflow.aws.errors import as_hazflow_error, error_code
 from hazflow.exceptions import StorageError
+from hazflow.sites import cell
 from hazflow.store.base import Store
 from hazflow.store.codec import decode, encode
 from hazflow.store.records import DisaggAggregate, DisaggRealization, HazardAggregate, HazardRealization, LedgerEntry
 
 TABLES = ("ledger", "hazard_rlz", "disagg_rlz", "hazard_agg", "disagg_agg")
 MAX_INLINE = 350_000  # bytes kept in the item; larger payloads go to S3 (DynamoDB items are <= 400 KB)
-_CODE = re.compile(r"^(-?\d+\.\d+)~(-?\d+\.\d+)$")
-
-
-def nloc_1(site: str) -> str:
-    """The 0.1-degree cell of a site code (`-41.300~174.780` -> `-41.3~174.8`); other ids as they are."""
-    match = _CODE.match(site)
-    return f"{float(match.group(1)):.1f}~{float(match.group(2)):.1f}" if match else site
 
 
 def partition(model: str, vs30: float, site: str) -> str:
-    return f"{model}|{float(vs30):g}|{nloc_1(site)}"
+    """`DEMO|400|-41.3~174.8`: model, VS30 and the site's 0.1-degree cell (`nloc_1`)."""
+    return f"{model}|{float(vs30):g}|{cell(site, 0.1)}"
 
 
 def _item_model(table_name: str, host: str | None, region: str):  # -> type[pynamodb Model]

@@ -17,10 +17,15 @@ import numpy as np
 T = TypeVar("T")
 
 
-def _array_bytes(array: np.ndarray) -> bytes:
+def array_bytes(array: np.ndarray) -> bytes:
+    """An array as `.npy` bytes (dtype and shape kept; object arrays refused)."""
     buffer = io.BytesIO()
     np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
     return buffer.getvalue()
+
+
+def load_array(data: bytes) -> np.ndarray:
+    return np.load(io.BytesIO(data), allow_pickle=False)
 
 
 def encode(record: Any) -> bytes:
@@ -31,10 +36,10 @@ def encode(record: Any) -> bytes:
         value = getattr(record, f.name)
         if isinstance(value, np.ndarray) or str(f.type) == "np.ndarray":  # None or objects: refused by np.save
             meta[f.name] = {"array": len(blobs)}
-            blobs.append(_array_bytes(np.asarray(value)))
+            blobs.append(array_bytes(np.asarray(value)))
         elif isinstance(value, dict) and value and all(isinstance(v, np.ndarray) for v in value.values()):
             meta[f.name] = {"arrays": {k: len(blobs) + i for i, k in enumerate(value)}}
-            blobs.extend(_array_bytes(v) for v in value.values())
+            blobs.extend(array_bytes(v) for v in value.values())
         else:
             meta[f.name] = {"value": list(value) if isinstance(value, tuple) else value}
     head = json.dumps({"meta": meta, "sizes": [len(b) for b in blobs]}, separators=(",", ":")).encode()
@@ -47,7 +52,7 @@ def decode(cls: type[T], data: bytes) -> T:
     n = int.from_bytes(raw[:4], "big")
     head = json.loads(raw[4 : 4 + n])
     offsets = np.cumsum([4 + n, *head["sizes"]])
-    arrays = [np.load(io.BytesIO(raw[offsets[i] : offsets[i + 1]]), allow_pickle=False) for i in range(len(head["sizes"]))]
+    arrays = [load_array(raw[offsets[i] : offsets[i + 1]]) for i in range(len(head["sizes"]))]
     kwargs: dict[str, Any] = {}
     for f in fields(cls):  # type: ignore[arg-type]
         spec = head["meta"][f.name]

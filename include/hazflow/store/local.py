@@ -8,7 +8,6 @@ Nothing is created on disk until the first write.
 
 from __future__ import annotations
 
-import io
 import json
 import os
 import shutil
@@ -25,6 +24,7 @@ import numpy as np
 
 from hazflow.exceptions import StorageError, TransientError
 from hazflow.store.base import Store
+from hazflow.store.codec import array_bytes, load_array
 from hazflow.store.records import DisaggAggregate, DisaggRealization, HazardAggregate, HazardRealization, LedgerEntry
 
 SCHEMA = """
@@ -65,13 +65,11 @@ CREATE TABLE IF NOT EXISTS hazard_agg (
 
 def pack(array: np.ndarray) -> bytes:
     """An array as compressed bytes keeping dtype and shape (disaggregations are mostly zeros)."""
-    buffer = io.BytesIO()
-    np.save(buffer, np.ascontiguousarray(array), allow_pickle=False)
-    return zlib.compress(buffer.getvalue(), 1)
+    return zlib.compress(array_bytes(array), 1)
 
 
 def unpack(blob: bytes) -> np.ndarray:
-    return np.load(io.BytesIO(zlib.decompress(blob)), allow_pickle=False)
+    return load_array(zlib.decompress(blob))
 
 
 def _pack_edges(edges: dict[str, np.ndarray]) -> bytes:
