@@ -1,5 +1,6 @@
 """A local moto_server (DynamoDB, S3, ECS over real HTTP) for tests, benchmarks and the AWS demo,
-and a proxy in front of it that injects DynamoDB's faults and network latency.
+a proxy in front of it that injects DynamoDB's faults, and a way to give a client the network round
+trip that moto on localhost does not have.
 
 Nothing here talks to real AWS: the endpoint is 127.0.0.1 and credentials are dummies.
 """
@@ -20,6 +21,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "ap-southeast-2"}
 
@@ -61,12 +63,10 @@ def moto_server(port: int | None = None, host: str = "127.0.0.1", start_timeout_
 class FaultProxy:
     """Between a client and moto_server: for BatchWriteItem, fails a share of requests with 500 or
     ThrottlingException (nothing forwarded) and holds back a share of the items of the others,
-    returning them as UnprocessedItems; everything else passes through. `latency_s` delays every
-    request, as the network to DynamoDB would (moto on localhost answers in well under a millisecond
-    of network time, so concurrency has nothing to hide there)."""
+    returning them as UnprocessedItems; everything else passes through."""
 
-    def __init__(self, upstream: str, unprocessed: float, failures: float, seed: int = 7, latency_s: float = 0.0) -> None:
-        self.upstream, self.latency_s = upstream.removeprefix("http://"), latency_s
+    def __init__(self, upstream: str, unprocessed: float, failures: float, seed: int = 7) -> None:
+        self.upstream = upstream.removeprefix("http://")
         self.unprocessed, self.failures, self.rng, self.lock = unprocessed, failures, random.Random(seed), threading.Lock()
         self.counts = {"batch_requests": 0, "failed": 0, "held_back": 0, "forwarded_items": 0}
         proxy = self
@@ -77,7 +77,6 @@ class FaultProxy:
 
             def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                time.sleep(proxy.latency_s)  # the network round trip moto on localhost does not have
                 if self.headers.get("X-Amz-Target", "").endswith(".BatchWriteItem"):
                     status, payload = proxy.batch_write(body, dict(self.headers))
                 else:
@@ -130,3 +129,16 @@ class FaultProxy:
 
     def close(self) -> None:
         self.server.shutdown()
+
+
+def add_round_trip(client: Any, seconds: float, operation: str = "BatchWriteItem") -> None:
+    """Make every `operation` request of a botocore `client` wait `seconds` before it is sent, as the
+    network to DynamoDB would. The wait is a sleep in the calling thread, so it costs no CPU that
+    moto_server or the client itself would otherwise have (unlike a proxy in the same process)."""
+    if seconds <= 0:
+        return
+
+    def wait(**_: Any) -> None:
+        time.sleep(seconds)
+
+    client.meta.events.register(f"before-send.dynamodb.{operation}", wait)
