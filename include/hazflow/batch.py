@@ -18,8 +18,11 @@ from hazflow.realizations import Outcome, ingest_job, run_job
 from hazflow.store import Store
 
 
-def run_batch(specs: Sequence[JobSpec], store: Store, config: Config, force: bool = False) -> list[Outcome]:
-    """OpenQuake for every spec not yet run (all when forced), `config.oq_parallel` at a time."""
+def run_each(
+    specs: Sequence[JobSpec], store: Store, config: Config, force: bool = False
+) -> tuple[list[Outcome], list[tuple[JobSpec, HazflowError]]]:
+    """OpenQuake for every spec not yet run (all when forced), `config.oq_parallel` at a time;
+    (outcomes, failures), in the order of `specs`. Nothing is raised for a failed job."""
 
     def one(spec: JobSpec) -> Outcome | HazflowError:
         try:
@@ -30,14 +33,24 @@ def run_batch(specs: Sequence[JobSpec], store: Store, config: Config, force: boo
     with ThreadPoolExecutor(max_workers=max(1, min(config.oq_parallel, len(specs) or 1))) as pool:
         results = list(pool.map(one, specs))
     failed = [(spec, r) for spec, r in zip(specs, results, strict=True) if isinstance(r, HazflowError)]
+    return [r for r in results if isinstance(r, Outcome)], failed
+
+
+def batch_failure(failed: Sequence[tuple[str, str, str]], total: int) -> OpenQuakeError:
+    """One error for a batch's failed runs, given as (label, message, log tail): all labels, the first message."""
+    label, message, tail = failed[0]
+    labels = ", ".join(f[0] for f in failed)
+    return OpenQuakeError(f"{len(failed)} of {total} OpenQuake runs failed ({labels}); first: {label}: {message}", tail)
+
+
+def run_batch(specs: Sequence[JobSpec], store: Store, config: Config, force: bool = False) -> list[Outcome]:
+    """`run_each`, raising one `OpenQuakeError` for the batch if any run failed."""
+    outcomes, failed = run_each(specs, store, config, force)
     if failed:
-        spec, first = failed[0]
-        labels = ", ".join(s.label for s, _ in failed)
-        raise OpenQuakeError(
-            f"{len(failed)} of {len(specs)} OpenQuake runs failed ({labels}); first: {spec.label}: {getattr(first, 'message', first)}",
-            getattr(first, "log_tail", ""),
-        ) from first
-    return [r for r in results if isinstance(r, Outcome)]
+        raise batch_failure(
+            [(s.label, getattr(e, "message", str(e)), getattr(e, "log_tail", "")) for s, e in failed], len(specs)
+        ) from failed[0][1]
+    return outcomes
 
 
 def ingest_batch(specs: Sequence[JobSpec], store: Store, force: bool = False) -> list[Outcome]:
