@@ -9,8 +9,10 @@ the store.
 - `plan` validates everything before any compute (sites, VS30s, IMTs, PoEs, leaves, the curves
   and their range), keys every run, skips runs the ledger has as finished (unless `force`) and cuts
   the rest into at most `batch_cap` batches. The plan is kept in the store.
-- `run` (pool `openquake`) runs the OpenQuake jobs of one batch; `ingest` (pool `store_writes`)
-  stores their realizations. Each mapped instance is labelled with its first run.
+- `run` (pool `openquake`) writes the batch spec and runs its OpenQuake jobs with the worker
+  entrypoint: here (`runner` local) or as an ECS task on M5 capacity (`runner` ecs, which needs the
+  aws store). `ingest` (pool `store_writes`) then stores their realizations on the Airflow worker.
+  Each mapped instance is labelled with its first run.
 - `summary` counts the request by ledger state and fails if a run did not finish; then
   `start_aggregation` starts `disagg_aggregation` for exactly this realization set, and the
   `disagg_realizations` asset gets an event.
@@ -68,11 +70,12 @@ def disagg_realizations():
 
     @task(map_index_template="{{ batch_label }}", pool="openquake")
     def run(batch: dict) -> dict:
-        from hazflow_airflow.tasks import run_disagg_batch
+        from hazflow_airflow.runners import run_batch
 
         context = get_current_context()
         context["batch_label"] = batch["label"]  # type: ignore[typeddict-unknown-key]
-        return run_disagg_batch(batch, bool(context["params"]["force"]))
+        params = context["params"]
+        return run_batch(batch, params["runner"], bool(params["force"]), context)
 
     @task(map_index_template="{{ batch_label }}", pool="store_writes")
     def ingest(ran: dict) -> list[dict]:

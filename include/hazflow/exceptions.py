@@ -50,3 +50,8 @@ class StorageError(HazflowError):
 
 class TransientError(HazflowError):
     """A failure that is expected to pass (throttling, a busy database): retry with backoff."""
+
+
+class DeploymentError(HazflowError):
+    """The deployment is wrong (an ECS cluster or task definition that does not exist, access
+    denied, a runner the store cannot serve). Retrying cannot fix it: never retried."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from airflow.sdk import Param
 
 IMT_PATTERN = r"^(PGA|SA\(\d+(\.\d+)?\))$"
@@ -77,10 +79,13 @@ def samples_param() -> Param:
 
 def runner_param() -> Param:
     return Param(
-        "local",
+        os.environ.get("HAZFLOW_RUNNER", "local"),  # the deployment's choice; a run may pick the other
         type="string",
-        enum=["local"],
-        description="Where OpenQuake runs: local (subprocesses of the OpenQuake venv on the Airflow worker).",
+        enum=["local", "ecs"],
+        description=(
+            "Where OpenQuake runs: local (subprocesses of the OpenQuake venv on the Airflow worker) or ecs "
+            "(one ECS task per batch on the M5 capacity provider; needs the aws store)."
+        ),
     )
 
 

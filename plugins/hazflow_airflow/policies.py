@@ -1,6 +1,6 @@
 """Retry behaviour shared by every hazflow task.
 
-Bad requests, data-integrity errors and permanent storage errors fail at once (retrying cannot fix
+Bad requests, data-integrity errors, permanent storage errors and deployment errors fail at once (retrying cannot fix
 them); transient errors (a busy store, AWS throttling and 5xx, lost connections, timeouts, items a
 batch write could not land) are retried with exponential backoff; anything else (an OpenQuake
 failure) gets the task's ordinary retries.
@@ -20,6 +20,10 @@ RETRY_POLICY = ExceptionRetryPolicy(
         # missing table or bucket) as StorageError; throttling, 5xx, lost connections, timeouts and the
         # batch writer's IncompleteWriteError as TransientError.
         RetryRule(exception="hazflow.exceptions.StorageError", action=RetryAction.FAIL, reason="permanent storage error"),
+        # ECS errors arrive classified by hazflow.aws.ecs: a missing cluster or task definition, access
+        # denied or bad parameters as DeploymentError; throttling, capacity still scaling out and a host
+        # that went away as TransientError.
+        RetryRule(exception="hazflow.exceptions.DeploymentError", action=RetryAction.FAIL, reason="deployment: fix the settings"),
         RetryRule(exception="hazflow.exceptions.TransientError", action=RetryAction.RETRY, reason="transient"),
     ],
 )

@@ -196,6 +196,10 @@ def plan_disagg_realizations(params: dict[str, Any]) -> dict[str, Any]:
     config = _config()
     p = params
     request = DisaggRequest.parse(p["model"], p["sites"], p["vs30s"], p["imts"], p["poes"], p["leaves"], runnable=True)
+    if p["runner"] == "ecs":  # the containers must reach the store: fail here, before any compute
+        from hazflow.aws.ecs import EcsSettings, worker_environment
+
+        worker_environment(config, EcsSettings.from_env())
     store = config.open_store()
     curves = config.curves_source(request.model.settings.levels)
     oq_version = engine_version(config.oq_python)
@@ -226,13 +230,20 @@ def _plan(plan_id: str):  # -> (DisaggPlan, Store)
     return DisaggPlan.from_document(store.get_plan(plan_id)), store
 
 
-def run_disagg_batch(batch: dict[str, Any], force: bool) -> dict[str, Any]:
-    """OpenQuake for each run of the batch that has not run (HAZFLOW_OQ_PARALLEL at a time)."""
-    from hazflow.batch import run_batch
+def stage_disagg_batch(batch: dict[str, Any], force: bool, config) -> str:
+    """Write the batch spec a worker runs (its job specs, checked against the planned keys); its URI."""
+    from hazflow.worker import BatchSpec, stage_batch
 
-    plan, store = _plan(batch["plan_id"])
-    outcomes = run_batch(plan.specs(batch["batch"]), store, _config(), force=force)
-    return batch | {"ran": {o.job_key: not o.skipped for o in outcomes}}
+    plan, _ = _plan(batch["plan_id"])
+    spec = BatchSpec(plan.plan_id, batch["batch"], batch["label"], tuple(plan.specs(batch["batch"])), force)
+    return stage_batch(spec, config)
+
+
+def finish_batch(batch: dict[str, Any], uri: str, manifest) -> dict[str, Any]:
+    """The `run` step's XCom from the worker's manifest; raises the batch's OpenQuake failures."""
+    if not manifest.ok:
+        raise manifest.error()
+    return batch | {"ran": manifest.ran, "spec": uri}
 
 
 def ingest_disagg_batch(ran: dict[str, Any], force: bool) -> list[dict[str, Any]]:
@@ -269,3 +280,30 @@ def summarise_disagg(planned: dict[str, Any], ingested: list[list[dict[str, Any]
         shown = ", ".join(unfinished[:10]) + (f" (+{len(unfinished) - 10} more)" if len(unfinished) > 10 else "")
         raise HazflowError(f"{len(unfinished)} of {len(plan.keys)} runs did not finish: {shown}; see `python -m hazflow ledger`")
     return result
+
+
+def coverage_fill(params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Compare the coverage manifest with the ledger; mapped arguments of one `fill` per request to start."""
+    from pathlib import Path
+
+    from hazflow.config import PROJECT_ROOT
+    from hazflow.coverage import describe, fill_requests, find_gaps, load_manifest
+    from hazflow.exceptions import BadRequest
+    from hazflow.openquake.runner import engine_version
+
+    config = _config()
+    path = Path(params["manifest"])
+    requests = load_manifest(path if path.is_absolute() else PROJECT_ROOT / path)
+    models = {r.model.name for r in requests}
+    if config.hazard_curves and len(models) > 1:
+        raise BadRequest(
+            "manifest", f"one model per manifest when levels come from HAZFLOW_HAZARD_CURVES; found {sorted(models)}"
+        )
+    curves = config.curves_source(requests[0].model.settings.levels)
+    gaps = find_gaps(requests, config.open_store(), engine_version(config.oq_python), curves=curves)
+    print(describe(gaps))
+    confs = fill_requests(gaps, params["max_runs"])
+    print(
+        f"coverage_backfill starts {len(confs)} disagg_realizations run(s) (at most about {params['max_runs']} OpenQuake runs): {confs}"
+    )
+    return [{"conf": conf | {"runner": params["runner"]}, "wait_for_completion": bool(params["wait"])} for conf in confs]

@@ -16,8 +16,16 @@ from hazflow.config import PROJECT_ROOT
 SUBSET = {"model": "DEMO", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA"], "leaves": ["CRU-1", "HIK-1", "SLAB-1"]}
 
 
-def dags_test(dag_id: str, conf: dict, store_root: Path, logical_date: str | None = None) -> tuple[int, str]:
-    env = {**os.environ, "HAZFLOW_STORE_ROOT": str(store_root), "HAZFLOW_WORK_DIR": str(store_root.parent / "work")}
+def dags_test(
+    dag_id: str, conf: dict, store_root: Path, logical_date: str | None = None, env: dict[str, str] | None = None
+) -> tuple[int, str]:
+    """`airflow dags test` with the store under `store_root` (work folder beside it); `env` adds to or overrides that."""
+    env = {
+        **os.environ,
+        "HAZFLOW_STORE_ROOT": str(store_root),
+        "HAZFLOW_WORK_DIR": str(store_root.parent / "work"),
+        **(env or {}),
+    }
     cmd = [str(PROJECT_ROOT / ".venv" / "bin" / "airflow"), "dags", "test", dag_id, *([logical_date] if logical_date else [])]
     out = subprocess.run([*cmd, "-c", json.dumps(conf)], capture_output=True, text=True, env=env, timeout=900)
     return out.returncode, out.stdout + out.stderr
