@@ -27,13 +27,15 @@ def dagbag():
 
 def test_dag_files_exist():
     assert [p.name for p in DAG_FILES] == [
-        "disagg_aggregation.py", "disagg_realizations.py", "hazard_aggregation.py", "hazard_realizations.py"
+        "coverage_backfill.py", "disagg_aggregation.py", "disagg_realizations.py", "hazard_aggregation.py", "hazard_realizations.py"
     ]  # fmt: skip
 
 
 def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
-    assert set(dagbag.dag_ids) == {"disagg_aggregation", "disagg_realizations", "hazard_aggregation", "hazard_realizations"}
+    assert set(dagbag.dag_ids) == {
+        "coverage_backfill", "disagg_aggregation", "disagg_realizations", "hazard_aggregation", "hazard_realizations"
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
@@ -73,7 +75,8 @@ def test_params_validate_their_defaults(dagbag):
      ("disagg_realizations", {"poes": [0]}, "poes"), ("disagg_realizations", {"poes": [1]}, "poes"),
      ("disagg_realizations", {"poes": [0.1, 0.1]}, "poes"), ("disagg_realizations", {"batch_cap": 2000}, "batch_cap"),
      ("disagg_realizations", {"batch_cap": 0}, "batch_cap"), ("disagg_realizations", {"runner": "cloud"}, "runner"),
-     ("disagg_realizations", {"leaves": []}, "leaves")],
+     ("disagg_realizations", {"leaves": []}, "leaves"), ("coverage_backfill", {"max_runs": 0}, "max_runs"),
+     ("coverage_backfill", {"manifest": ""}, "manifest"), ("coverage_backfill", {"runner": "cloud"}, "runner")],
 )  # fmt: skip
 def test_params_reject_bad_form_values(dagbag, dag_id, conf, bad):
     from airflow.sdk.exceptions import ParamValidationError
@@ -141,3 +144,14 @@ def test_the_pools_the_dags_name_are_set_up():
 
     pools = json.loads((PROJECT_ROOT / "include" / "pools.json").read_text())
     assert {"openquake", "store_writes"} <= set(pools) and all(p["slots"] >= 1 for p in pools.values())
+
+
+def test_coverage_backfill_shape(dagbag):
+    """Scheduled, one run at a time; gaps -> fill (disagg_realizations runs named after the coverage run)."""
+    dag = dagbag.dags["coverage_backfill"]
+    assert dag.max_active_runs == 1 and dag.timetable.expression == "0 0 * * *"
+    tasks = {t.task_id: t for t in dag.tasks}
+    fill = tasks["fill"]
+    assert fill.upstream_task_ids == {"gaps"} and fill.partial_kwargs["skip_when_already_exists"]
+    assert fill.partial_kwargs["trigger_dag_id"] == "disagg_realizations"
+    assert fill.partial_kwargs["trigger_run_id"] == "{{ run_id }}__fill_{{ ti.map_index }}"

@@ -1,0 +1,46 @@
+"""coverage_backfill through real Airflow: a deliberately incomplete DEMO coverage is filled, and the
+next run starts nothing."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from tests.dags.conftest import dags_test, drop_queued_run, run_id_of, summary_of
+
+pytestmark = [pytest.mark.airflow, pytest.mark.openquake]
+
+
+def test_fills_an_incomplete_coverage_and_then_starts_nothing(disaggregated, tmp_path):
+    conf, shared_root, _ = disaggregated  # WLG, PGA, three leaves: 10 % in 50 years done, 2 % not
+    store_root = tmp_path / "store"
+    shutil.copytree(shared_root, store_root)  # the session's store stays as the other tests expect it
+    manifest = tmp_path / "coverage.json"
+    manifest.write_text(json.dumps([{k: conf[k] for k in ("model", "sites", "vs30s", "imts", "leaves")} | {"poes": [0.1, 0.02]}]))
+    params = {"manifest": str(manifest), "wait": False}  # `airflow dags test` has no scheduler to wait for
+
+    code, log = dags_test("coverage_backfill", params, store_root, logical_date="2026-11-02")
+    assert code == 0, log[-3000:]
+    assert "coverage gaps: 1 site(s), 3 OpenQuake runs to do" in log
+    assert "[0] DEMO WLG vs30=400 PGA poes=[0.1, 0.02]: 3 of 6 OpenQuake runs to do" in log
+    from hazflow_airflow.triggered import queued_runs
+
+    (started,) = queued_runs("disagg_realizations", f"{run_id_of('coverage_backfill', log)}__fill_0")
+    logical_date, fill = started
+    assert fill == conf | {"poes": [0.1, 0.02], "runner": "local"}
+
+    # what a scheduler would do next: run the started disagg_realizations run
+    code, filled = dags_test("disagg_realizations", fill, store_root, logical_date=logical_date)
+    try:
+        assert code == 0, filled[-3000:]
+        summary = summary_of("disagg_realizations", filled)
+        assert (summary["skipped"], summary["openquake_runs"], summary["states"]) == (3, 3, {"done": 3})
+    finally:
+        drop_queued_run(filled)
+
+    code, log = dags_test("coverage_backfill", params, store_root, logical_date="2026-11-03")
+    assert code == 0, log[-3000:]
+    assert "coverage complete: nothing to fill" in log and "starts 0 disagg_realizations run(s)" in log
+    assert queued_runs("disagg_realizations", f"{run_id_of('coverage_backfill', log)}__fill_0") == []
