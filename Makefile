@@ -53,6 +53,7 @@ $(UV):
 lock: $(UV)
 	$(UV) pip compile requirements.in -o requirements.txt --python-version 3.11
 	$(UV) pip compile requirements-oq.in -o requirements-oq.txt --python-version 3.11
+	$(UV) pip compile requirements-worker.in -o requirements-worker.txt --python-version 3.11
 
 $(VENV)/.installed: requirements.txt | $(UV)
 	[ -x $(VENV)/bin/python ] || $(UV) venv --python $(PYTHON) $(VENV)

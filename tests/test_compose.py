@@ -1,0 +1,130 @@
+"""docker-compose.yaml and the Dockerfiles, checked against what the DAGs and the worker need.
+
+No Docker engine runs here, so the stack is parsed, not started: services and their healthchecks,
+dependencies, volumes, the store settings every container shares, pinned versions matching the
+locks, and the pools the DAGs name.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+import yaml
+
+from hazflow.aws.ecs import EcsSettings, worker_environment
+from hazflow.config import PROJECT_ROOT, Config
+
+AIRFLOW_SERVICES = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
+LONG_RUNNING = (*AIRFLOW_SERVICES, "postgres", "moto")
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict:
+    return yaml.safe_load((PROJECT_ROOT / "docker-compose.yaml").read_text())
+
+
+def _pin(lock: str, package: str) -> str:
+    match = re.search(rf"^{re.escape(package)}==(\S+)$", (PROJECT_ROOT / lock).read_text(), re.M)
+    assert match, f"{package} is not pinned in {lock}"
+    return match.group(1)
+
+
+def test_the_stack_has_airflow_3_services_postgres_moto_and_the_worker(compose):
+    services = compose["services"]
+    assert set(services) == {*LONG_RUNNING, "airflow-init", "worker"}
+    commands = {name: services[name]["command"] for name in AIRFLOW_SERVICES}
+    assert commands == {
+        "airflow-apiserver": "api-server", "airflow-scheduler": "scheduler",
+        "airflow-dag-processor": "dag-processor", "airflow-triggerer": "triggerer",
+    }  # fmt: skip
+    assert services["worker"]["profiles"] == ["worker"]  # run by hand, like one ECS task
+
+
+@pytest.mark.parametrize("name", LONG_RUNNING)
+def test_every_long_running_service_has_a_healthcheck(compose, name):
+    check = compose["services"][name]["healthcheck"]
+    assert check["test"][0] in {"CMD", "CMD-SHELL"} and len(check["test"]) > 1 and check["retries"] >= 3
+
+
+def test_dependencies_wait_for_health_or_completion(compose):
+    services = compose["services"]
+    for name, service in services.items():
+        for dependency, condition in service.get("depends_on", {}).items():
+            assert dependency in services, (name, dependency)
+            if condition["condition"] == "service_healthy":
+                assert "healthcheck" in services[dependency], (name, dependency)
+            else:
+                assert (dependency, condition["condition"]) == ("airflow-init", "service_completed_successfully")
+    for name in AIRFLOW_SERVICES:
+        assert set(services[name]["depends_on"]) == {"postgres", "moto", "airflow-init"}
+
+
+@pytest.mark.parametrize("name", [*AIRFLOW_SERVICES, "airflow-init"])
+def test_airflow_containers_see_the_project_and_share_its_settings(compose, name):
+    service = compose["services"][name]
+    mounts = {m.split(":")[0]: m.split(":")[1] for m in service["volumes"] if m.startswith("./")}
+    assert mounts == {"./dags": "/opt/airflow/dags", "./plugins": "/opt/airflow/plugins", "./include": "/opt/airflow/include"}
+    for host in mounts:
+        assert (PROJECT_ROOT / host).is_dir()
+    env = service["environment"]
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://airflow:airflow@postgres/")
+    assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"].startswith("http://airflow-apiserver:8080/")
+    assert env["HAZFLOW_RUNNER"] in {"local", "ecs"}
+    named = {m.split(":")[0] for m in service["volumes"] if not m.startswith("./")}
+    assert named <= set(compose["volumes"])
+
+
+def test_every_container_reaches_the_same_store_on_moto(compose):
+    services = compose["services"]
+    moto = services["moto"]
+    port = moto["command"][moto["command"].index("-p") + 1]
+    keys = ("HAZFLOW_STORE_BACKEND", "HAZFLOW_STORE_ROOT", "HAZFLOW_AWS_STAGE", "HAZFLOW_AWS_ENDPOINT", "AWS_DEFAULT_REGION")
+    stores = {name: tuple(s["environment"][k] for k in keys) for name, s in services.items() if name not in {"postgres", "moto"}}
+    assert len(set(stores.values())) == 1, stores
+    backend, root, stage, endpoint, region = next(iter(stores.values()))
+    assert endpoint == f"http://moto:{port}" and f"{port}:{port}" in moto["ports"]
+    config = Config.from_env(services["worker"]["environment"])  # what the worker reads of it
+    assert (config.store_backend, str(config.store_root), config.aws_endpoint) == (backend, root, endpoint)
+    # the worker's environment carries everything an ECS task gets from the runner, same values
+    expected = worker_environment(config, EcsSettings(oq_parallel=int(services["worker"]["environment"]["HAZFLOW_OQ_PARALLEL"])))
+    missing = {k: v for k, v in expected.items() if k != "HAZFLOW_OQ_TIMEOUT" and services["worker"]["environment"].get(k) != v}
+    assert missing == {}
+
+
+def test_the_pools_the_dags_name_are_imported_at_init(compose):
+    init = " ".join(compose["services"]["airflow-init"]["command"])
+    assert init.startswith("-c set -e;")  # a failed migration fails the init, and so the stack
+    assert "airflow db migrate" in init and "airflow pools import /opt/airflow/include/pools.json" in init
+    pools = set(json.loads((PROJECT_ROOT / "include" / "pools.json").read_text()))
+    named = set()
+    for path in (PROJECT_ROOT / "dags").glob("*.py"):
+        named |= set(re.findall(r'pool="([^"]+)"', path.read_text()))
+    assert named and named <= pools
+
+
+def test_images_pin_the_versions_of_the_locks():
+    worker = (PROJECT_ROOT / "docker" / "openquake.Dockerfile").read_text()
+    airflow = (PROJECT_ROOT / "docker" / "airflow.Dockerfile").read_text()
+    oq_version = re.search(r"^OQ_VERSION := (\S+)$", (PROJECT_ROOT / "Makefile").read_text(), re.M).group(1)
+    assert f"ARG OQ_VERSION={oq_version}\nFROM openquake/engine:${{OQ_VERSION}}" in worker
+    assert f"ARG OQ_VERSION={oq_version}" in airflow
+    assert f"FROM apache/airflow:{_pin('requirements.txt', 'apache-airflow')}-python3.11" in airflow
+    assert "-r /opt/hazflow/requirements.txt" in airflow and "-r /opt/hazflow/requirements-worker.txt" in worker
+    assert _pin("requirements-worker.txt", "pynamodb") == _pin("requirements.txt", "pynamodb")
+    assert 'ENTRYPOINT ["/bin/bash", "-c"]' in worker  # the ECS command override is one string
+    assert "NUMBA_CACHE_DIR" in worker and "import openquake.calculators.disaggregation" in worker  # warmed at build
+    for dockerfile in (worker, airflow):
+        for source in re.findall(r"^COPY (?:--\S+ )*(.+?) \S+$", dockerfile, re.M):
+            for part in source.split():
+                assert (PROJECT_ROOT / part).exists(), part
+
+
+def test_compose_images_are_the_dockerfiles_builds(compose):
+    services = compose["services"]
+    assert services["worker"]["build"]["dockerfile"] == "docker/openquake.Dockerfile"
+    for name in (*AIRFLOW_SERVICES, "airflow-init"):
+        assert services[name]["build"]["dockerfile"] == "docker/airflow.Dockerfile"
+    assert services["moto"]["image"] == f"motoserver/moto:{_pin('requirements.txt', 'moto')}"
