@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -34,3 +35,15 @@ def test_dynamodb_writer_benchmark_writes_every_item_with_both_writers():
     )  # fmt: skip
     assert out.stdout.count("stored 1,000 and 1,000") == 2, out.stdout + out.stderr[-2000:]
     assert "ratio by round trip: 0 ms" in out.stdout and ", 5 ms " in out.stdout
+
+
+def test_ecs_cost_model_counts_the_nshm_request_with_the_planner():
+    out = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "bench" / "ecs_cost.py"), "--run-minutes", "4"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "60,025 jobs = 12,005 OpenQuake runs (IMTs grouped), 512 batches of 23-24 runs = 512 ECS tasks" in out.stdout
+    assert re.search(r"^\s+4\s+119\s+57\s+14\s", out.stdout, re.M), out.stdout  # 512 x (2 + 3 x 4) min = 119.5 h
