@@ -145,3 +145,14 @@ def test_the_container_command_runs_a_demo_batch_against_moto_and_its_results_in
     rows = store.get_disagg_realizations("DEMO", "-41.300~174.780", 400, "PGA", 0.1)
     assert {r.leaf for r in rows} == {"SLAB-1", "HIK-1"}
     assert len(rows) == sum(o.rows for o in ingested)
+
+
+def test_a_manifest_knows_whether_it_is_of_this_attempt():
+    from datetime import UTC, datetime, timedelta
+
+    now = datetime.now(UTC)
+    manifest = Manifest("s", "p", 0, "l", "host", (now - timedelta(minutes=2)).isoformat(timespec="seconds"), "", 1.0)
+    assert manifest.started_since(now - timedelta(minutes=3)) and not manifest.started_since(now)
+    assert Manifest("s", "p", 0, "l", "h", now.isoformat(timespec="seconds"), "", 1.0).started_since(
+        now
+    )  # seconds, within the skew

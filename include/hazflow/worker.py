@@ -22,7 +22,7 @@ import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hazflow import uris
@@ -102,6 +102,11 @@ class Manifest:
     def ran(self) -> dict[str, bool]:
         """job key -> whether OpenQuake ran it now (False: the ledger had it already)."""
         return {o["job_key"]: not o["skipped"] for o in self.outcomes}
+
+    def started_since(self, when: datetime, skew_s: float = 5.0) -> bool:
+        """Whether this manifest is of a worker started at or after `when` (not one left by an
+        earlier attempt at the same spec); `skew_s` allows for the clocks of two hosts."""
+        return datetime.fromisoformat(self.started_at) >= when - timedelta(seconds=skew_s)
 
     def error(self) -> OpenQuakeError:
         """The batch's failures as one error, as the local runner raises it."""

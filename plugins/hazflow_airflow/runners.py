@@ -24,8 +24,11 @@ def run_batch(batch: dict[str, Any], runner: str, force: bool, context: Any) -> 
     uri = stage_disagg_batch(batch, force, config)
     if runner == "local":
         return finish_batch(batch, uri, run_batch_spec(uri, config))
-    run_on_ecs(uri, config, context)
-    return finish_batch(batch, uri, read_manifest(uri, config))
+    started = run_on_ecs(uri, config, context)
+    manifest = read_manifest(uri, config)
+    if not manifest.started_since(started):
+        raise RuntimeError(f"the ECS task ended without writing its manifest ({uri}: only an earlier attempt's is there)")
+    return finish_batch(batch, uri, manifest)
 
 
 def ecs_operator(uri: str, config: Any, task_id: str):  # -> EcsRunTaskOperator
@@ -44,21 +47,25 @@ def ecs_operator(uri: str, config: Any, task_id: str):  # -> EcsRunTaskOperator
     )
 
 
-def run_on_ecs(uri: str, config: Any, context: Any) -> None:
+def run_on_ecs(uri: str, config: Any, context: Any):  # -> datetime: when this attempt started
     """Start the worker for `uri` as an ECS task and wait for it; errors classified for the retry policy."""
+    from datetime import UTC, datetime
+
     from hazflow.aws.ecs import classify_ecs_error
     from hazflow.exceptions import StorageError
     from hazflow.worker import read_manifest
 
+    started = datetime.now(UTC)
     operator = ecs_operator(uri, config, context["ti"].task_id)
     try:
         operator.execute(context)
+        return started
     except Exception as e:  # noqa: BLE001 - classified below
         try:
             manifest = read_manifest(uri, config)
         except StorageError:
             manifest = None
-        if manifest is not None and not manifest.ok:  # the worker ran; OpenQuake failed: ordinary retries
+        if manifest is not None and manifest.started_since(started) and not manifest.ok:  # OpenQuake failed: ordinary retries
             raise manifest.error() from e
         classified = classify_ecs_error(e)
         if classified is e:
