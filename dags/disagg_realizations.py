@@ -70,12 +70,12 @@ def disagg_realizations():
 
     @task(map_index_template="{{ batch_label }}", pool="openquake")
     def run(batch: dict) -> dict:
-        from hazflow_airflow.runners import run_batch
+        from hazflow_airflow.runners import run_with_runner
 
         context = get_current_context()
         context["batch_label"] = batch["label"]  # type: ignore[typeddict-unknown-key]
         params = context["params"]
-        return run_batch(batch, params["runner"], bool(params["force"]), context)
+        return run_with_runner(batch, params["runner"], bool(params["force"]), context)
 
     @task(map_index_template="{{ batch_label }}", pool="store_writes")
     def ingest(ran: dict) -> list[dict]:

@@ -15,7 +15,7 @@ from typing import Any
 RUNNERS = ("local", "ecs")
 
 
-def run_batch(batch: dict[str, Any], runner: str, force: bool, context: Any) -> dict[str, Any]:
+def run_with_runner(batch: dict[str, Any], runner: str, force: bool, context: Any) -> dict[str, Any]:
     """Stage the batch spec, run it with `runner`, return the `run` XCom from the worker's manifest."""
     from hazflow.worker import read_manifest, run_batch_spec
     from hazflow_airflow.tasks import _config, finish_batch, stage_disagg_batch
