@@ -11,7 +11,8 @@ moto DynamoDB application (`moto.server.create_backend_app("dynamodb")`: the sam
 validation and storage) with waitress, a production WSGI server that keeps connections alive.
 One worker thread by default: moto is CPU-bound Python, so more workers only contend for the GIL
 (measured here, the batch writer on 8 threads, 2 cores, no round trip: 3,900-4,400 items/s with
-one worker, 2,900-3,800 with eight). Only DynamoDB is served; tests that also need S3 or ECS use `moto_server`.
+one worker, 2,900-3,800 with eight). Only DynamoDB is served; tests that also need S3 or ECS use
+`moto_server`.
 """
 
 from __future__ import annotations
