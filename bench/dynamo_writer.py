@@ -1,6 +1,7 @@
 """Benchmark: hazflow's DynamoDB batch writer against PynamoDB's plain `Model.batch_write()`.
 
     .venv/bin/python bench/dynamo_writer.py [ITEMS] [--latency-ms 0 10 20] [--server dynamodb|moto_server]
+        [--server-threads 1]
 
 Starts moto on 127.0.0.1 (no real AWS) and, for each network round trip, creates one
 PAY_PER_REQUEST table per writer and writes the same ITEMS (default 30,000) hazard-realization
@@ -106,11 +107,11 @@ def run_case(url: str, n: int, latency_ms: float) -> tuple[float, float, tuple[i
     add_round_trip(client, latency_ms / 1000)
 
     items = realizations(plain, n)
-    start = time.monotonic()
+    start, cpu = time.monotonic(), time.process_time()
     with plain.batch_write() as batch:
         for item in items:
             batch.save(item)
-    plain_s = time.monotonic() - start
+    plain_s, plain_cpu_ms = time.monotonic() - start, (time.process_time() - cpu) * 1000 / -(-n // 25)
 
     items = realizations(ours, n)
     start = time.monotonic()
@@ -123,7 +124,8 @@ def run_case(url: str, n: int, latency_ms: float) -> tuple[float, float, tuple[i
     for m in (plain, ours):
         m.delete_table()  # every case starts from an empty database, not one holding the last case's items
     print(
-        f"round trip {latency_ms:g} ms: pynamodb Model.batch_write {plain_s:.1f} s, {n / plain_s:,.0f} items/s; "
+        f"round trip {latency_ms:g} ms: pynamodb Model.batch_write {plain_s:.1f} s, {n / plain_s:,.0f} items/s "
+        f"(client CPU {plain_cpu_ms:.1f} ms per 25-item request); "
         f"hazflow write_items ({THREADS} threads) {ours_s:.1f} s, {n / ours_s:,.0f} items/s; "
         f"ratio {plain_s / ours_s:.2f}; stored {counts[0]:,} and {counts[1]:,}; "
         f"this writer's requests {report.requests:,}, errors retried {report.errors_retried}, "
@@ -137,13 +139,15 @@ def main() -> int:
     parser.add_argument("items", nargs="?", type=int, default=30_000)
     parser.add_argument("--latency-ms", nargs="+", type=float, default=[0.0, 10.0, JUDGED_ROUND_TRIP_MS])
     parser.add_argument("--server", choices=("dynamodb", "moto_server"), default="dynamodb")
+    parser.add_argument("--server-threads", type=int, default=1, help="worker threads of the dynamodb server")
     args = parser.parse_args()
     os.environ.update(DUMMY_CREDENTIALS)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # a killed benchmark still stops its server
     start = time.monotonic()
     ratios = []
-    print(f"server: {SERVERS[args.server]}; {args.items:,} items per writer; {os.cpu_count()} cores")
-    with moto_server(dynamodb_only=args.server == "dynamodb") as url:
+    threads = f", {args.server_threads} worker thread(s)" if args.server == "dynamodb" else ""
+    print(f"server: {SERVERS[args.server]}{threads}; {args.items:,} items per writer; {os.cpu_count()} cores")
+    with moto_server(dynamodb_only=args.server == "dynamodb", threads=args.server_threads) as url:
         for latency in args.latency_ms:
             plain, ours, counts = run_case(url, args.items, latency)
             if counts != (args.items, args.items):

@@ -9,10 +9,10 @@ keeps connections alive and has no such step. Both costs land on the one Python 
 plays the database, so they cap any client, and most of all a concurrent one. This serves the same
 moto DynamoDB application (`moto.server.create_backend_app("dynamodb")`: the same request parsing,
 validation and storage) with waitress, a production WSGI server that keeps connections alive.
-One worker thread by default: moto is CPU-bound Python, so more workers only contend for the GIL
-(measured here, the batch writer on 8 threads, 2 cores, no round trip: 3,900-4,400 items/s with
-one worker, 2,900-3,800 with eight). Only DynamoDB is served; tests that also need S3 or ECS use
-`moto_server`.
+One worker thread by default: moto is CPU-bound Python under one GIL, so more workers add no
+throughput (`bench/dynamo_writer.py 10000 --latency-ms 0 --server-threads 1` or `8`, twice each,
+the batch writer on 8 threads, 2 cores: 3,420-3,737 items/s with one worker, 3,390-3,724 with
+eight). Only DynamoDB is served; tests that also need S3 or ECS use `moto_server`.
 """
 
 from __future__ import annotations

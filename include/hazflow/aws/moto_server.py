@@ -34,15 +34,30 @@ def free_port(host: str = "127.0.0.1") -> int:
 
 @contextmanager
 def moto_server(
-    port: int | None = None, host: str = "127.0.0.1", start_timeout_s: float = 60.0, dynamodb_only: bool = False
+    port: int | None = None,
+    host: str = "127.0.0.1",
+    start_timeout_s: float = 60.0,
+    dynamodb_only: bool = False,
+    threads: int = 1,
 ) -> Iterator[str]:
     """Run `moto_server` (from this interpreter's venv) for the duration; yields its URL.
 
     `dynamodb_only`: moto's DynamoDB alone, served with keep-alive (`hazflow.aws.moto_dynamodb`),
-    for measuring DynamoDB clients without moto_server's per-request overheads."""
+    for measuring DynamoDB clients without moto_server's per-request overheads, with `threads`
+    worker threads."""
     port = port or free_port(host)
     if dynamodb_only:
-        command = [sys.executable, "-m", "hazflow.aws.moto_dynamodb", "--host", host, "--port", str(port)]
+        command = [
+            sys.executable,
+            "-m",
+            "hazflow.aws.moto_dynamodb",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--threads",
+            str(threads),
+        ]
     else:
         command = [str(Path(sys.executable).parent / "moto_server"), "-H", host, "-p", str(port)]
     env = {**os.environ, **DUMMY_CREDENTIALS}
