@@ -78,8 +78,8 @@ $(AIRFLOW_HOME)/.migrated: $(VENV)/.installed
 	touch $@
 
 # Pools bound concurrent OpenQuake batches and store writers (the DAGs name them).
-$(AIRFLOW_HOME)/.pools: include/pools.json $(AIRFLOW_HOME)/.migrated
-	$(VENV)/bin/airflow pools import include/pools.json > /dev/null
+$(AIRFLOW_HOME)/.pools: include/hazflow-data/pools.json $(AIRFLOW_HOME)/.migrated
+	$(VENV)/bin/airflow pools import include/hazflow-data/pools.json > /dev/null
 	touch $@
 
 clean:

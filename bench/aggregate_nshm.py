@@ -26,14 +26,14 @@ import numpy as np
 
 def _tree():
     from hazflow.aggregate.tree import build_tree
-    from hazflow.model import load_model
+    from hazflow.model.logic_tree import load_model
 
     return build_tree(load_model("NSHM_v1.0.4"))
 
 
 def synthetic_hazard(n_components: int, seed: int = 0) -> np.ndarray:
     """(n_components, 44) annual PoE curves decreasing with level, spread over two decades."""
-    from hazflow.settings import NSHM_LEVELS
+    from hazflow.model.settings import NSHM_LEVELS
 
     rng = np.random.default_rng(seed)
     levels = np.asarray(NSHM_LEVELS)

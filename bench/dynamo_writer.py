@@ -12,7 +12,7 @@ aws store calls it (models serialised, then written). Both timings start from mo
 so both include serialising them. Both tables are counted afterwards, then dropped.
 
 The server (`--server`): by default moto's DynamoDB served with keep-alive
-(`hazflow.aws.moto_dynamodb`: moto's own request handling and storage, without moto_server's new
+(`tests.support.moto_dynamodb`: moto's own request handling and storage, without moto_server's new
 connection and service look-up per request, which DynamoDB does not have); `moto_server` is the
 stock command. Either way the database is one Python process on the client's machine.
 
@@ -33,11 +33,15 @@ import signal
 import sys
 import time
 import zlib
+from pathlib import Path
 
 import numpy as np
 
-from hazflow.aws.batch_writer import dynamodb_client, write_items
-from hazflow.aws.moto_server import DUMMY_CREDENTIALS, add_round_trip, moto_server
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the project root: moto's stand-ins live in tests/support
+
+from hazflow.store.aws.writer import dynamodb_client, write_items  # noqa: E402
+from tests.support.fault_proxy import add_round_trip  # noqa: E402
+from tests.support.moto_server import DUMMY_CREDENTIALS, moto_server  # noqa: E402
 
 THREADS = 8
 TARGET = 3.0
@@ -45,7 +49,7 @@ JUDGED_ROUND_TRIP_MS = 20.0  # the modelled DynamoDB round trip; README.md, "Spe
 
 
 SERVERS = {
-    "dynamodb": "moto's DynamoDB with keep-alive (hazflow.aws.moto_dynamodb)",
+    "dynamodb": "moto's DynamoDB with keep-alive (tests.support.moto_dynamodb)",
     "moto_server": "moto_server (a new connection per request)",
 }
 

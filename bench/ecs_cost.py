@@ -16,9 +16,10 @@ import argparse
 import math
 import sys
 
-from hazflow.plan import NSHM_POES, DisaggRequest, plan_disagg
+from hazflow.model.nshm import NSHM_IMTS, NSHM_POES
+from hazflow.plan.disagg import plan_disagg
+from hazflow.plan.request import DisaggRequest
 
-IMTS = ("PGA", "SA(0.2)", "SA(0.5)", "SA(1.5)", "SA(3.0)")
 PARALLEL = 8  # m5.2xlarge vCPUs: one single-process OpenQuake run each
 TASK_START_MIN = 2.0  # assumed: placing the task and pulling the image on a fresh instance
 
@@ -30,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--price", type=float, default=0.48, help="USD per m5.2xlarge hour (assumed; check the current price)")
     args = parser.parse_args(argv)
 
-    request = DisaggRequest.parse("NSHM_v1.0.4", ["NZ", "-WRE"], [400], list(IMTS), list(NSHM_POES), None, runnable=False)
+    nshm = {"model": "NSHM_v1.0.4", "sites": ["NZ", "-WRE"], "vs30s": [400], "imts": NSHM_IMTS, "poes": NSHM_POES}
+    request = DisaggRequest.parse(nshm, runnable=False)
     plan = plan_disagg(request, None, "3.26.2")
     sizes = [len(plan.batch_runs(i)) for i in range(len(plan.batches))]
     print(f"NSHM_v1.0.4 at one VS30: {plan.jobs:,} jobs = {plan.total_runs:,} OpenQuake runs (IMTs grouped), "

@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from hazflow.exceptions import BadRequest
-from hazflow.plan import NSHM_POES, DisaggRequest, plan_disagg
-from hazflow.settings import NSHM_LEVELS
+from hazflow.model.nshm import NSHM_IMTS, NSHM_POES, NSHM_VS30S
+from hazflow.model.settings import NSHM_LEVELS
+from hazflow.plan.disagg import plan_disagg
+from hazflow.plan.request import DisaggRequest
 from hazflow.store import HazardAggregate, LedgerEntry
 from hazflow.store.local import LocalStore
 
-VS30S = (150, 175, 200, 225, 250, 275, 300, 350, 375, 400, 450, 500, 525, 600, 750, 900, 1000, 1500)
-IMTS = ("PGA", "SA(0.2)", "SA(0.5)", "SA(1.5)", "SA(3.0)")
 OQ_VERSION = "3.26.2"
 
 
@@ -51,7 +51,8 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         store = LocalStore(Path(tmp) / "store")
         start = time.perf_counter()
-        request = DisaggRequest.parse("NSHM_v1.0.4", ["NZ", "-WRE"], list(VS30S), list(IMTS), list(NSHM_POES), runnable=False)
+        nshm = {"model": "NSHM_v1.0.4", "sites": ["NZ", "-WRE"], "vs30s": NSHM_VS30S, "imts": NSHM_IMTS, "poes": NSHM_POES}
+        request = DisaggRequest.parse(nshm, runnable=False)
         parse_s = time.perf_counter() - start
         seed(store, request)
         try:

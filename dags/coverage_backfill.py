@@ -35,7 +35,7 @@ from hazflow_airflow.policies import DEFAULT_ARGS
     default_args=DEFAULT_ARGS,
     params={
         "manifest": Param(
-            "include/coverage/demo.json",
+            "include/hazflow-data/coverage/demo.json",
             type="string",
             minLength=1,
             description="Coverage manifest: a JSON file (relative to the project).",
@@ -52,7 +52,9 @@ def coverage_backfill():
     def gaps(**context) -> list[dict]:
         from hazflow_airflow.tasks import coverage_fill
 
-        return coverage_fill(context["params"])
+        fill, found = coverage_fill(context["params"])
+        context["ti"].xcom_push(key="gaps", value=found)  # what is missing, including what cannot be filled yet
+        return fill
 
     TriggerDagRunOperator.partial(
         task_id="fill",

@@ -18,8 +18,10 @@ are mapped one per instance, or in at most 512 batches for larger requests (NSHM
 
 from __future__ import annotations
 
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import dag, task
 
+from hazflow_airflow.labels import TEMPLATE as LABEL
+from hazflow_airflow.labels import set_label
 from hazflow_airflow.params import (
     gmms_param,
     imts_param,
@@ -58,25 +60,18 @@ def disagg_aggregation():
 
         return plan_disagg_aggregation(context["params"])
 
-    @task(map_index_template="{{ batch_label }}")
-    def aggregate(batch: list[dict]) -> list[dict]:
-        from hazflow_airflow.batching import batch_label
-        from hazflow_airflow.tasks import aggregate_disagg_batch, disagg_target_label
+    @task(map_index_template=LABEL)
+    def aggregate(batch: list[dict], **context) -> list[dict]:
+        from hazflow_airflow.tasks import aggregate_disagg_batch, disagg_batch_label
 
-        context = get_current_context()
-        context["batch_label"] = batch_label([disagg_target_label(t) for t in batch])  # type: ignore[typeddict-unknown-key]
+        set_label(disagg_batch_label(batch))
         return aggregate_disagg_batch(batch, context["params"])
 
     @task
     def summary(batches: list[list[dict]]) -> dict:
-        results = [r for batch in batches for r in batch]
-        out = {
-            "targets": len(results),
-            "closure": {r["label"]: r["closure"] for r in results},
-            "modal": {r["label"]: r["modal"] for r in results},
-        }
-        print(f"disagg_aggregation summary: {out}")
-        return out
+        from hazflow_airflow.tasks import summarise_disagg_aggregation
+
+        return summarise_disagg_aggregation(list(batches))
 
     summary(aggregate.expand(batch=plan()))
 

@@ -23,8 +23,10 @@ Re-triggering a finished request runs no OpenQuake job.
 from __future__ import annotations
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import Asset, dag, get_current_context, task
+from airflow.sdk import Asset, dag, task
 
+from hazflow_airflow.labels import TEMPLATE as LABEL
+from hazflow_airflow.labels import set_label
 from hazflow_airflow.params import (
     batch_cap_param,
     force_param,
@@ -68,34 +70,33 @@ def disagg_realizations():
         context["ti"].xcom_push(key="plan", value={k: v for k, v in planned.items() if k != "batches"})
         return planned["batches"]
 
-    @task(map_index_template="{{ batch_label }}", pool="openquake")
-    def run(batch: dict) -> dict:
+    @task(map_index_template=LABEL, pool="openquake")
+    def run(batch: dict, **context) -> dict:
         from hazflow_airflow.runners import run_with_runner
 
-        context = get_current_context()
-        context["batch_label"] = batch["label"]  # type: ignore[typeddict-unknown-key]
+        set_label(batch["label"])
         params = context["params"]
         return run_with_runner(batch, params["runner"], bool(params["force"]), context)
 
-    @task(map_index_template="{{ batch_label }}", pool="store_writes")
-    def ingest(ran: dict) -> list[dict]:
+    @task(map_index_template=LABEL, pool="store_writes")
+    def ingest(ran: dict, **context) -> list[dict]:
         from hazflow_airflow.tasks import ingest_disagg_batch
 
-        context = get_current_context()
-        context["batch_label"] = ran["label"]  # type: ignore[typeddict-unknown-key]
+        set_label(ran["label"])
         return ingest_disagg_batch(ran, bool(context["params"]["force"]))
 
     # Runs once every batch has finished, failed or not, to count them. No retries: it reads the
     # ledger, so a retry would count the same.
     @task(trigger_rule="all_done", outlets=[DISAGG_REALIZATIONS], multiple_outputs=True, retries=0)
-    def summary(ingested: list[list[dict]]) -> dict:
-        from hazflow_airflow.tasks import summarise_disagg
+    def summary(ingested: list[list[dict]], **context) -> dict:
+        from hazflow_airflow.tasks import summarise_disagg_realizations
 
-        context = get_current_context()
         planned = context["ti"].xcom_pull(task_ids="plan", key="plan")
         if planned is None:  # fail, not skip: the run must end failed and start no aggregation
             raise RuntimeError("plan failed (see its log): nothing was run")
-        result = summarise_disagg(planned, [ingested[i] for i in range(len(ingested))])  # no probe past the end
+        result = summarise_disagg_realizations(
+            planned["plan_id"], [ingested[i] for i in range(len(ingested))]
+        )  # no probe past the end
         context["outlet_events"][DISAGG_REALIZATIONS].extra = {"plan_id": result["plan_id"], "conf": planned["aggregation_conf"]}
         return result | {"aggregation_conf": planned["aggregation_conf"]}
 

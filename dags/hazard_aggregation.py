@@ -14,8 +14,10 @@ stored provenance says so). Rerunning replaces the same rows.
 
 from __future__ import annotations
 
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import dag, task
 
+from hazflow_airflow.labels import TEMPLATE as LABEL
+from hazflow_airflow.labels import set_label
 from hazflow_airflow.params import gmms_param, imts_param, leaves_param, model_param, quantiles_param, sites_param, vs30s_param
 from hazflow_airflow.policies import DAG_DEFAULTS
 
@@ -42,25 +44,18 @@ def hazard_aggregation():
 
         return plan_hazard_aggregation(context["params"])
 
-    @task(map_index_template="{{ batch_label }}")
-    def aggregate(batch: list[dict]) -> dict:
-        from hazflow_airflow.batching import batch_label
-        from hazflow_airflow.tasks import aggregate_hazard_batch, hazard_target_label
+    @task(map_index_template=LABEL)
+    def aggregate(batch: list[dict], **context) -> dict:
+        from hazflow_airflow.tasks import aggregate_hazard_batch, hazard_batch_label
 
-        context = get_current_context()
-        context["batch_label"] = batch_label([hazard_target_label(t) for t in batch])  # type: ignore[typeddict-unknown-key]
+        set_label(hazard_batch_label(batch))
         return aggregate_hazard_batch(batch, context["params"])
 
     @task
     def summary(results: list[dict]) -> dict:
-        results = list(results)
-        out = {
-            "targets": sum(r["targets"] for r in results),
-            "statistics": sum(r["statistics"] for r in results),
-            "plots": [p for r in results for p in r["plots"]],
-        }
-        print(f"hazard_aggregation summary: {out}")
-        return out
+        from hazflow_airflow.tasks import summarise_hazard_aggregation
+
+        return summarise_hazard_aggregation(list(results))
 
     summary(aggregate.expand(batch=plan()))
 

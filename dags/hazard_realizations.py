@@ -12,8 +12,10 @@ OpenQuake job; `force` re-runs them.
 
 from __future__ import annotations
 
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import dag, task
 
+from hazflow_airflow.labels import TEMPLATE as LABEL
+from hazflow_airflow.labels import set_label
 from hazflow_airflow.params import force_param, imts_param, leaves_param, model_param, sites_param, vs30s_param
 from hazflow_airflow.policies import DAG_DEFAULTS
 
@@ -39,31 +41,27 @@ def hazard_realizations():
 
         return plan_hazard(context["params"])
 
-    @task(map_index_template="{{ job_label }}", max_active_tis_per_dag=2)
-    def run(spec: dict) -> dict:
-        from hazflow_airflow.tasks import run_spec
+    @task(map_index_template=LABEL, max_active_tis_per_dag=2)
+    def run(spec: dict, **context) -> dict:
+        from hazflow_airflow.tasks import run_job
 
-        context = get_current_context()
-        context["job_label"] = f"{spec['leaf']} vs30={spec['vs30']:g}"  # type: ignore[typeddict-unknown-key]
-        return run_spec(spec, bool(context["params"]["force"]))
+        set_label(f"{spec['leaf']} vs30={spec['vs30']:g}")
+        return run_job(spec, bool(context["params"]["force"]))
 
-    @task(map_index_template="{{ job_label }}")
-    def ingest(outcome: dict) -> dict:
-        from hazflow_airflow.tasks import ingest_outcome
+    @task(map_index_template=LABEL)
+    def ingest(ran: dict, **context) -> dict:
+        from hazflow_airflow.tasks import ingest_job
 
-        context = get_current_context()
-        context["job_label"] = outcome["label"]  # type: ignore[typeddict-unknown-key]
-        return ingest_outcome(outcome, bool(context["params"]["force"]))
+        set_label(ran["label"])
+        return ingest_job(ran, bool(context["params"]["force"]))
 
     @task
     def summary(outcomes: list[dict]) -> dict:
-        from hazflow_airflow.tasks import summarise
+        from hazflow_airflow.tasks import summarise_jobs
 
-        result = summarise(list(outcomes))
-        print(f"hazard_realizations summary: {result}")
-        return result
+        return summarise_jobs(list(outcomes))
 
-    summary(ingest.expand(outcome=run.expand(spec=plan())))
+    summary(ingest.expand(ran=run.expand(spec=plan())))
 
 
 hazard_realizations()

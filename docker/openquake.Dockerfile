@@ -1,5 +1,5 @@
 # The OpenQuake worker image: what one ECS task on M5 capacity runs, one batch at a time:
-#     python -m hazflow.worker run-batch s3://<bucket>/<prefix>/batches/<plan>/<batch>.json
+#     python -m hazflow.run.worker run-batch s3://<bucket>/<prefix>/batches/<plan>/<batch>.json
 # It is openquake/engine (OpenQuake and its own Python, untouched) plus a venv with hazflow's domain
 # package, which renders each job, runs `oq engine --run` in OpenQuake's Python and keeps the results
 # in the store (DynamoDB ledger, S3 artifacts). Build from the project root:
@@ -29,11 +29,11 @@ ENV PATH=/opt/hazflow/venv/bin:${PATH} \
 # every new task would pay otherwise.
 RUN mkdir -p ${NUMBA_CACHE_DIR} \
  && ${OQ_PYTHON} -c "import openquake.calculators.disaggregation, openquake.calculators.classical" \
- && python -c "import hazflow.worker" \
+ && python -c "import hazflow.run.worker" \
  && chown -R openquake ${NUMBA_CACHE_DIR}
 
 USER openquake
 WORKDIR /tmp
 # As in the base image: the ECS command override is one string run by `bash -c`.
 ENTRYPOINT ["/bin/bash", "-c"]
-CMD ["python -m hazflow.worker --help"]
+CMD ["python -m hazflow.run.worker --help"]

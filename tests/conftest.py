@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from hazflow.aws.moto_server import DUMMY_CREDENTIALS, moto_server
 from hazflow.config import PROJECT_ROOT, Config
-from hazflow.jobs import JobSpec, disagg_job
-from hazflow.model import HazardModel, load_model
+from hazflow.model.logic_tree import HazardModel, load_model
+from hazflow.model.sites import resolve_sites
 from hazflow.openquake.render import render_job
 from hazflow.openquake.runner import RunResult, engine_version, run_job
-from hazflow.request import HazardRequest
-from hazflow.sites import resolve_sites
+from hazflow.plan.jobs import JobSpec, disagg_job
+from hazflow.plan.request import HazardRequest
+from tests.support.moto_server import DUMMY_CREDENTIALS, moto_server
 
 # The project's Airflow environment, as `make test` and scripts/env.sh set it, so that a bare
 # `pytest` never creates ~/airflow (set before any test imports Airflow).
@@ -70,7 +70,9 @@ def _run_in(folder: Path, spec: JobSpec, model: HazardModel, config: Config) -> 
 @pytest.fixture(scope="session")
 def classical_run(tmp_path_factory, demo, base_config, oq_version) -> Ran:
     """HIK-1 at WLG and AKL (a back-arc site), VS30 400, PGA and SA(0.5): one real classical run."""
-    request = HazardRequest.parse("DEMO", ["WLG", "AKL"], [400], ["PGA", "SA(0.5)"], ["HIK-1"])
+    request = HazardRequest.parse(
+        {"model": "DEMO", "sites": ["WLG", "AKL"], "vs30s": [400], "imts": ["PGA", "SA(0.5)"], "leaves": ["HIK-1"]}
+    )
     return _run_in(tmp_path_factory.mktemp("classical"), request.jobs(oq_version)[0], demo, base_config)
 
 

@@ -1,4 +1,5 @@
-"""`python -m hazflow`: errors name the field, and plan -> run-job -> ledger -> show on a real store."""
+"""`python -m hazflow`: errors name the field; plan -> run-job -> ledger -> show on a real store; the
+aggregation commands. Tests read each command's returned value (what `--json` prints), not its text."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import sys
 
 import pytest
 
-from hazflow.cli import main
+from hazflow.cli import main, run
+from hazflow.exceptions import BadRequest
 
 
 @pytest.mark.parametrize(
@@ -22,6 +24,8 @@ from hazflow.cli import main
         (["plan-hazard", "--model", "NOPE"], "model: unknown model"),
         (["plan-hazard", "--leaves", "CRU-7"], "leaves: unknown leaf 'CRU-7'"),
         (["show", "NOWHERE"], "site: unknown site"),
+        (["aggregate-hazard", "--quantiles", "1.5"], "quantiles: a quantile must lie in [0, 1]"),
+        (["aggregate-disagg", "--gmms", "Nobody2099"], "gmms: unknown GMM branch id(s) ['Nobody2099']"),
     ],
 )
 def test_bad_input_exits_2_naming_the_field(argv, message, config, monkeypatch, capsys):
@@ -33,33 +37,36 @@ def test_bad_input_exits_2_naming_the_field(argv, message, config, monkeypatch, 
 
 def test_empty_ledger(config, monkeypatch, capsys):
     monkeypatch.setenv("HAZFLOW_STORE_ROOT", str(config.store_root))
-    assert main(["ledger"]) == 0
-    assert "the ledger is empty" in capsys.readouterr().out
+    assert run(["ledger"], config).value == {"entries": [], "states": {}}
+    assert main(["--json", "ledger"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"entries": [], "states": {}}
     assert main(["show", "WLG"]) == 1
 
 
 @pytest.mark.openquake
-def test_plan_run_ledger_show(config, monkeypatch, capsys, tmp_path):
+def test_plan_run_ledger_show(config, monkeypatch, tmp_path):
     monkeypatch.setenv("HAZFLOW_STORE_ROOT", str(config.store_root))
     monkeypatch.setenv("HAZFLOW_WORK_DIR", str(config.work_dir))
     specs = tmp_path / "specs.json"
-    assert main(["plan-hazard", "--sites", "WLG", "--imts", "PGA", "--leaves", "SLAB-1", "--out", str(specs)]) == 0
-    assert "SLAB-1 vs30=400" in capsys.readouterr().out
-    assert main(["plan-hazard", "--sites", "WLG", "--imts", "PGA", "--leaves", "SLAB-1", "--check"]) == 1
+    planned = run(["plan-hazard", "--sites", "WLG", "--imts", "PGA", "--leaves", "SLAB-1", "--out", str(specs)], config)
+    assert [j["job"] for j in planned.value["jobs"]] == ["SLAB-1 vs30=400"] and planned.status == 0
+    assert run(["plan-hazard", "--sites", "WLG", "--imts", "PGA", "--leaves", "SLAB-1", "--check"], config).status == 1
     # run-job in a separate process, as an operator would
-    env = {**os.environ}
     out = subprocess.run(
-        [sys.executable, "-m", "hazflow", "run-job", str(specs)], capture_output=True, text=True, env=env, timeout=600
+        [sys.executable, "-m", "hazflow", "--json", "run-job", str(specs)],
+        capture_output=True,
+        text=True,
+        env={**os.environ},
+        timeout=600,
     )
     assert out.returncode == 0, out.stderr
-    assert "SLAB-1 vs30=400" in out.stdout and "done, 2 realization rows" in out.stdout
-    capsys.readouterr()
-    assert main(["ledger", "--model", "DEMO"]) == 0
-    assert "1 job(s): 1 done" in capsys.readouterr().out
-    assert main(["show", "WLG"]) == 0
-    shown = capsys.readouterr().out
-    assert "Wellington (WLG, -41.300~174.780, back-arc: no)" in shown and "Atkinson2022SSlab" in shown
-    assert main(["plan-hazard", "--sites", "WLG", "--imts", "PGA", "--leaves", "SLAB-1", "--check"]) == 0
+    (ran,) = json.loads(out.stdout)
+    assert (ran["job"], ran["openquake_ran"], ran["state"], ran["rows"]) == ("SLAB-1 vs30=400", True, "done", 2)
+    assert run(["ledger", "--model", "DEMO"], config).value["states"] == {"done": 1}
+    shown = run(["show", "WLG"], config)
+    assert shown.status == 0 and shown.value["site"]["name"] == "Wellington" and not shown.value["site"]["backarc"]
+    assert {r["gmm"].split("(")[0] for c in shown.value["curves"] for r in c["realizations"]} >= {"Atkinson2022SSlab"}
+    assert run(["plan-hazard", "--sites", "WLG", "--imts", "PGA", "--leaves", "SLAB-1", "--check"], config).status == 0
     assert len(json.loads(specs.read_text())) == 1
 
 
@@ -67,14 +74,13 @@ NSHM = ["--model", "NSHM_v1.0.4", "--sites", "NZ", "--leave-out", "WRE", "--imts
         "--poes", "0.02", "0.05", "0.1", "0.18", "0.39", "0.63", "0.86"]  # fmt: skip
 
 
-def test_plan_shows_the_nshm_production_plan(config, monkeypatch, capsys):
+def test_plan_shows_the_nshm_production_plan(config, monkeypatch):
     monkeypatch.setenv("HAZFLOW_STORE_ROOT", str(config.store_root))
-    assert main(["plan", *NSHM, "--without-levels", "--show", "1"]) == 0
-    out = capsys.readouterr().out
-    assert "NSHM_v1.0.4: 49 leaves x 35 sites x 1 VS30s x 5 IMTs x 7 PoEs = 60,025 jobs" in out
-    assert "OpenQuake runs (the IMTs of one leaf/site/VS30/PoE share one): 12,005" in out
-    assert "batches: 512 (cap 512) of 23-24 runs (115-120 jobs)" in out
-    assert "AKL vs30=400 PGA,SA(0.2),SA(0.5),SA(1.5),SA(3.0) 2%/50yr PUY-1 (+23 more)" in out
+    plan = run(["plan", *NSHM, "--without-levels", "--show", "1"], config).value
+    assert plan["dimensions"] == {"leaves": 49, "sites": 35, "VS30s": 1, "IMTs": 5, "PoEs": 7} and plan["jobs"] == 60_025
+    assert plan["runs"] == 12_005  # the IMTs of one leaf/site/VS30/PoE share one
+    assert plan["batches"] == 512 and (min(plan["batch_sizes"]), max(plan["batch_sizes"])) == (23, 24)
+    assert plan["batch_labels"][0] == "AKL vs30=400 PGA,SA(0.2),SA(0.5),SA(1.5),SA(3.0) 2%/50yr PUY-1 (+23 more)"
     assert not config.store_root.exists()
 
 
@@ -97,21 +103,51 @@ def test_plan_and_disagg_refuse_bad_requests(argv, message, config, monkeypatch,
 
 
 @pytest.mark.openquake
-def test_disagg_runs_the_plan_here_and_reuses_it(config, demo, monkeypatch, capsys):
+def test_disagg_runs_the_plan_here_and_reuses_it(config, demo):
     """One leaf at WLG at the level of a stored mean curve: one real OpenQuake run, then none."""
     import numpy as np
 
     from hazflow.store import HazardAggregate
 
-    monkeypatch.setenv("HAZFLOW_STORE_ROOT", str(config.store_root))
-    monkeypatch.setenv("HAZFLOW_WORK_DIR", str(config.work_dir))
     levels = np.asarray(demo.settings.levels)
     curve = np.minimum(1e-3 * (levels / 0.1) ** -2.0, 0.5)  # a power law: log-log interpolation is exact on it
     config.open_store().put_hazard_aggregates([HazardAggregate("DEMO", "-41.300~174.780", 400.0, "PGA", "mean", levels, curve)])
     argv = ["disagg", "--sites", "WLG", "--imts", "PGA", "--poes", "0.1", "--leaves", "SLAB-1"]
-    assert main(argv) == 0
-    out = capsys.readouterr().out
-    assert "target WLG vs30=400 10%/50yr: PGA 0.06892 g" in out  # 0.1 g * (1e-3 / 0.0021050) ** 0.5
-    assert "1 OpenQuake run(s): 0 already finished, 1 to do" in out and "WLG vs30=400 PGA 10%/50yr SLAB-1" in out
-    assert main(argv) == 0
-    assert "1 OpenQuake run(s): 1 already finished, 0 to do" in capsys.readouterr().out
+    first = run(argv, config).value
+    (target,) = first["targets"]
+    assert target["target"] == "WLG vs30=400 10%/50yr"
+    assert target["levels"]["PGA"] == pytest.approx(0.1 * (1e-3 / 0.00210499) ** 0.5, rel=1e-5)  # 0.06892 g
+    assert (first["summary"]["runs"], first["summary"]["skipped"], first["summary"]["to_do"]) == (1, 0, 1)
+    assert [(r["label"], r["openquake_ran"], r["state"]) for r in first["runs"]] == [
+        ("WLG vs30=400 PGA 10%/50yr SLAB-1", True, "done")
+    ]
+    again = run(argv, config).value
+    assert (again["summary"]["skipped"], again["summary"]["to_do"], again["runs"]) == (1, 0, [])
+
+
+@pytest.mark.openquake
+def test_the_chain_on_the_command_line(config):
+    """One leaf of each fault system through the whole chain without Airflow: hazard realizations,
+    aggregate-hazard, disagg at the level read off that mean curve, aggregate-disagg with closure and a plot."""
+    from hazflow.ingest.realizations import ingest_job
+    from hazflow.plan.hazard import plan_hazard
+    from hazflow.run.job import run_job
+
+    store = config.open_store()
+    leaves = ["CRU-1", "HIK-1", "SLAB-1"]
+    for spec in plan_hazard({"model": "DEMO", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA"], "leaves": leaves}, config):
+        run_job(spec, store, config)
+        ingest_job(spec, store)
+    argv = ["--sites", "WLG", "--imts", "PGA", "--leaves", *leaves, "--quantiles", "0.5"]
+    hazard = run(["aggregate-hazard", *argv], config).value
+    assert (hazard["targets"], hazard["statistics"]) == (1, 4)  # mean, std, cov, median
+    assert hazard["plots"] == [store.report_uri("hazard/DEMO/WLG/DEMO-WLG-vs400-PGA.png")]
+    assert {a.agg for a in store.get_hazard_aggregates("DEMO", "-41.300~174.780", 400.0, "PGA")} == {"mean", "std", "cov", "0.5"}
+    with pytest.raises(BadRequest, match="disaggregation realizations missing"):
+        run(["aggregate-disagg", *argv, "--poes", "0.1"], config)
+    assert run(["disagg", *argv[:-2], "--poes", "0.1"], config).value["summary"]["states"] == {"done": 3}
+    disagg = run(["aggregate-disagg", *argv, "--poes", "0.1"], config).value
+    label = "WLG vs30=400 PGA 10%/50yr"
+    assert disagg["targets"] == 1 and disagg["method"][label] == "enumeration"
+    assert disagg["closure"][label] == pytest.approx(1.0, abs=0.02)  # the level came from this leaf's own mean curve
+    assert disagg["plots"] == [store.report_uri("disagg/DEMO/WLG/DEMO-WLG-vs400-PGA-poe10.png")]

@@ -13,8 +13,8 @@ import re
 import pytest
 import yaml
 
-from hazflow.aws.ecs import EcsSettings, worker_environment
-from hazflow.config import PROJECT_ROOT, Config
+from hazflow.config import DATA_DIR, PROJECT_ROOT, Config
+from hazflow.run.ecs import EcsSettings, worker_environment
 
 AIRFLOW_SERVICES = ("airflow-apiserver", "airflow-scheduler", "airflow-dag-processor", "airflow-triggerer")
 LONG_RUNNING = (*AIRFLOW_SERVICES, "postgres", "moto")
@@ -97,8 +97,8 @@ def test_every_container_reaches_the_same_store_on_moto(compose):
 def test_the_pools_the_dags_name_are_imported_at_init(compose):
     init = " ".join(compose["services"]["airflow-init"]["command"])
     assert init.startswith("-c set -e;")  # a failed migration fails the init, and so the stack
-    assert "airflow db migrate" in init and "airflow pools import /opt/airflow/include/pools.json" in init
-    pools = set(json.loads((PROJECT_ROOT / "include" / "pools.json").read_text()))
+    assert "airflow db migrate" in init and "airflow pools import /opt/airflow/include/hazflow-data/pools.json" in init
+    pools = set(json.loads((DATA_DIR / "pools.json").read_text()))
     named = set()
     for path in (PROJECT_ROOT / "dags").glob("*.py"):
         named |= set(re.findall(r'pool="([^"]+)"', path.read_text()))

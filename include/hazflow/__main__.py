@@ -1,5 +1,8 @@
+"""`python -m hazflow ...`: the command line (see `hazflow.cli`)."""
+
 import sys
 
 from hazflow.cli import main
 
-sys.exit(main())
+if __name__ == "__main__":
+    sys.exit(main())

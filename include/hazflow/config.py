@@ -3,13 +3,22 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hazflow.exceptions import BadRequest
 
+if TYPE_CHECKING:  # imported lazily below: this module stays light
+    from hazflow.openquake.runner import OpenQuakeConfig
+    from hazflow.plan.ths import ThsHazardCurves
+    from hazflow.store import Store
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+# Data hazflow ships (model definitions, coverage manifests, Airflow pools), in a folder whose name
+# no import can resolve, so it never shadows a package.
+DATA_DIR = PROJECT_ROOT / "include" / "hazflow-data"
 
 
 @dataclass(frozen=True)
@@ -62,23 +71,27 @@ class Config:
             hazard_curves=env.get("HAZFLOW_HAZARD_CURVES") or None,
         )
 
-    def open_store(self):  # -> Store (imported lazily to keep this module light)
+    def open_store(self) -> Store:
+        """The store this configuration names (nothing is created until the first write)."""
         from hazflow.store import open_store
 
         if self.store_backend == "aws":
-            options = {"stage": self.aws_stage, "endpoint_url": self.aws_endpoint, "region": self.aws_region}
-            return open_store("aws", str(self.store_root), cache=self.work_dir / "s3-cache", **options)
+            return open_store(
+                "aws", str(self.store_root), self.aws_stage, self.aws_endpoint, self.aws_region, cache=self.work_dir / "s3-cache"
+            )
         return open_store(self.store_backend, str(self.store_root))
 
-    def curves_source(self, levels):  # -> ThsHazardCurves | None (None: the store's own curves)
-        """The toshi-hazard-store dataset to read disaggregation levels from, if one is configured."""
+    def curves_source(self, levels: Sequence[float]) -> ThsHazardCurves | None:
+        """The toshi-hazard-store dataset to read disaggregation levels from, if one is configured
+        (None: the store's own aggregated curves)."""
         if not self.hazard_curves:
             return None
-        from hazflow.ths import ThsHazardCurves
+        from hazflow.plan.ths import ThsHazardCurves
 
         return ThsHazardCurves(self.hazard_curves, levels, self.aws_endpoint, self.aws_region)
 
-    def openquake(self):  # -> OpenQuakeConfig
+    def openquake(self) -> OpenQuakeConfig:
+        """Where the OpenQuake venv is, its time limit and numba cache."""
         from hazflow.openquake.runner import OpenQuakeConfig
 
         return OpenQuakeConfig(self.oq_python, self.oq_timeout_s, self.numba_cache_dir)

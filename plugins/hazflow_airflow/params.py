@@ -1,15 +1,23 @@
-"""Params (the UI trigger form) shared by the DAGs. JSON-schema checks here; full checks in `plan`."""
+"""Params (the UI trigger form) shared by the DAGs. JSON-schema checks here; full checks in `plan`.
+
+The limits and defaults come from the domain's pure-Python constant modules (`hazflow.plan.batches`,
+`hazflow.model.nshm`), so the form and the checks behind it never disagree.
+"""
 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from airflow.sdk import Param
+
+from hazflow.model.nshm import DEFAULT_QUANTILES
+from hazflow.plan.batches import DEFAULT_BATCH_CAP, MAX_MAP_LENGTH
 
 IMT_PATTERN = r"^(PGA|SA\(\d+(\.\d+)?\))$"
 
 
-def _list_param(default: list, items: dict, description: str, min_items: int = 1) -> Param:
+def _list_param(default: list[Any], items: dict[str, Any], description: str, min_items: int = 1) -> Param:
     """A non-empty list of distinct values, each checked against `items` (JSON schema)."""
     return Param(default, type="array", items=items, minItems=min_items, uniqueItems=True, description=description)
 
@@ -53,10 +61,8 @@ def gmms_param() -> Param:
 
 
 def quantiles_param() -> Param:
-    from hazflow_airflow.defaults import QUANTILES
-
     return _list_param(
-        list(QUANTILES),
+        list(DEFAULT_QUANTILES),
         {"type": "number", "minimum": 0, "maximum": 1},
         "Quantiles of the composite-branch distribution to store besides mean, std and cov.",
         min_items=0,
@@ -91,9 +97,9 @@ def runner_param() -> Param:
 
 def batch_cap_param() -> Param:
     return Param(
-        512,
+        DEFAULT_BATCH_CAP,
         type="integer",
         minimum=1,
-        maximum=1024,
-        description="At most this many batches (mapped run/ingest instances); Airflow maps at most 1,024.",
+        maximum=MAX_MAP_LENGTH,
+        description=f"At most this many batches (mapped run/ingest instances); Airflow maps at most {MAX_MAP_LENGTH:,}.",
     )

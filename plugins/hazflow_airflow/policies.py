@@ -16,11 +16,11 @@ RETRY_POLICY = ExceptionRetryPolicy(
     rules=[
         RetryRule(exception="hazflow.exceptions.BadRequest", action=RetryAction.FAIL, reason="bad request: fix the input"),
         RetryRule(exception="hazflow.exceptions.DataIntegrityError", action=RetryAction.FAIL, reason="data integrity"),
-        # AWS errors arrive wrapped by hazflow.aws.errors: permanent ones (validation, access denied, a
+        # AWS errors arrive wrapped by hazflow.store.aws.errors: permanent ones (validation, access denied, a
         # missing table or bucket) as StorageError; throttling, 5xx, lost connections, timeouts and the
         # batch writer's IncompleteWriteError as TransientError.
         RetryRule(exception="hazflow.exceptions.StorageError", action=RetryAction.FAIL, reason="permanent storage error"),
-        # ECS errors arrive classified by hazflow.aws.ecs: a missing cluster or task definition, access
+        # ECS errors arrive classified by hazflow.run.ecs: a missing cluster or task definition, access
         # denied or bad parameters as DeploymentError; throttling, capacity still scaling out and a host
         # that went away as TransientError.
         RetryRule(exception="hazflow.exceptions.DeploymentError", action=RetryAction.FAIL, reason="deployment: fix the settings"),

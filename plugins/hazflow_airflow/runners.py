@@ -1,41 +1,61 @@
 """The `run` step of disagg_realizations: one batch, on this worker or as an ECS task on M5.
 
-Both runners stage the batch spec under the store root and end with the worker's result manifest.
-In between, `local` calls the worker entrypoint's function in this process; `ecs` starts the same
-entrypoint as the command of an ECS task through the Amazon provider's `EcsRunTaskOperator`
-(capacity provider, awslogs, reattach, waiter) and waits for it. The operator is built when the
-task runs, not when the DAG file is parsed, so parsing never imports boto3. The runner is the DAG
-run's `runner` Param, whose default is the deployment's HAZFLOW_RUNNER.
+Both runners stage the batch spec under the store root and end with the worker's result manifest
+(`hazflow.run.worker`). In between, `local` runs the worker's function in this process; `ecs` starts
+the same entrypoint as the command of an ECS task through the Amazon provider's
+`EcsRunTaskOperator` (capacity provider, awslogs, reattach, waiter) and waits for it. The operator
+is built when the task runs, not when the DAG file is parsed, so parsing never imports boto3. The
+runner is the DAG run's `runner` Param, whose default is the deployment's HAZFLOW_RUNNER.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from airflow.providers.amazon.aws.operators.ecs import EcsRunTaskOperator
+
+    from hazflow.config import Config
 
 RUNNERS = ("local", "ecs")
 
 
 def run_with_runner(batch: dict[str, Any], runner: str, force: bool, context: Any) -> dict[str, Any]:
-    """Stage the batch spec, run it with `runner`, return the `run` XCom from the worker's manifest."""
-    from hazflow.worker import read_manifest, run_batch_spec
-    from hazflow_airflow.tasks import _config, finish_batch, stage_disagg_batch
+    """Run one batch with `runner`; the `run` XCom from the worker's manifest, failures raised by class."""
+    from hazflow.plan.disagg import BatchRef
+    from hazflow.run.ecs import task_result
+    from hazflow.run.worker import run_planned_batch, stage_planned_batch
+    from hazflow_airflow.tasks import config
 
-    config = _config()
-    uri = stage_disagg_batch(batch, force, config)
+    ref, c = BatchRef.from_dict(batch), config()
     if runner == "local":
-        return finish_batch(batch, uri, run_batch_spec(uri, config))
-    started = run_on_ecs(uri, config, context)
-    manifest = read_manifest(uri, config)
-    if not manifest.started_since(started):
-        raise RuntimeError(f"the ECS task ended without writing its manifest ({uri}: only an earlier attempt's is there)")
-    return finish_batch(batch, uri, manifest)
+        return run_planned_batch(ref, force, c)
+    uri = stage_planned_batch(ref, force, c)
+    return task_result(ref, uri, run_on_ecs(uri, c, context), c)
 
 
-def ecs_operator(uri: str, config: Any, task_id: str):  # -> EcsRunTaskOperator
+def run_on_ecs(uri: str, config: Config, context: Any) -> datetime:
+    """Start the worker for the batch spec at `uri` as an ECS task and wait for it; when this attempt
+    started. A failure is raised as the retry policy should see it (`hazflow.run.ecs.task_failure`)."""
+    from hazflow.run.ecs import task_failure
+
+    started = datetime.now(UTC)
+    try:
+        ecs_operator(uri, config, context["ti"].task_id).execute(context)
+    except Exception as e:  # noqa: BLE001 - classified for the retry policy
+        failure = task_failure(e, uri, started, config)
+        if failure is e:
+            raise
+        raise failure from e
+    return started
+
+
+def ecs_operator(uri: str, config: Config, task_id: str) -> EcsRunTaskOperator:
     """The provider's operator for one batch spec, with the deployment's ECS settings."""
     from airflow.providers.amazon.aws.operators.ecs import EcsRunTaskOperator
 
-    from hazflow.aws.ecs import EcsSettings, run_task_overrides
+    from hazflow.run.ecs import EcsSettings, run_task_overrides
 
     settings = EcsSettings.from_env()
     return EcsRunTaskOperator(
@@ -45,29 +65,3 @@ def ecs_operator(uri: str, config: Any, task_id: str):  # -> EcsRunTaskOperator
         region_name=config.aws_region,
         **settings.operator_arguments(),
     )
-
-
-def run_on_ecs(uri: str, config: Any, context: Any):  # -> datetime: when this attempt started
-    """Start the worker for `uri` as an ECS task and wait for it; errors classified for the retry policy."""
-    from datetime import UTC, datetime
-
-    from hazflow.aws.ecs import classify_ecs_error
-    from hazflow.exceptions import StorageError
-    from hazflow.worker import read_manifest
-
-    started = datetime.now(UTC)
-    operator = ecs_operator(uri, config, context["ti"].task_id)
-    try:
-        operator.execute(context)
-        return started
-    except Exception as e:  # noqa: BLE001 - classified below
-        try:
-            manifest = read_manifest(uri, config)
-        except StorageError:
-            manifest = None
-        if manifest is not None and manifest.started_since(started) and not manifest.ok:  # OpenQuake failed: ordinary retries
-            raise manifest.error() from e
-        classified = classify_ecs_error(e)
-        if classified is e:
-            raise
-        raise classified from e

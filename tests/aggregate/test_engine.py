@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 
 from hazflow.aggregate.engine import aggregate, composite_rates, exact_mean_rate
-from hazflow.aggregate.stats import DEFAULT_QUANTILES, equal_weight_quantiles, weighted_quantiles
+from hazflow.aggregate.stats import equal_weight_quantiles, weighted_quantiles
 from hazflow.aggregate.tree import build_tree
 from hazflow.exceptions import BadRequest
-from hazflow.model import GmmBranch, HazardModel, Leaf, SourceGroup
-from hazflow.settings import CalcSettings
+from hazflow.model.logic_tree import GmmBranch, HazardModel, Leaf, SourceGroup
+from hazflow.model.nshm import DEFAULT_QUANTILES
+from hazflow.model.settings import CalcSettings
 
 TRTS = ("Active Shallow Crust", "Subduction Interface")
 

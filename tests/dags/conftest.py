@@ -1,13 +1,15 @@
-"""Real `airflow dags test` runs shared by the DAG tests."""
+"""Real `airflow dags test` runs shared by the DAG tests, and what they left in Airflow's database:
+run ids, XComs (the tasks' returned values) and the labels of mapped instances. Tests read those and
+the store, never the printed log, except for error messages and the logs' own plumbing."""
 
 from __future__ import annotations
 
-import ast
 import json
 import os
-import re
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,10 +18,69 @@ from hazflow.config import PROJECT_ROOT
 SUBSET = {"model": "DEMO", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA"], "leaves": ["CRU-1", "HIK-1", "SLAB-1"]}
 
 
+@dataclass(frozen=True)
+class DagTest:
+    """One `airflow dags test` run: its exit code, its output, and its run in Airflow's database."""
+
+    dag_id: str
+    code: int
+    log: str
+    run_id: str
+
+    def xcom(self, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
+        """What a task of this run returned (or pushed under `key`)."""
+        from airflow.models.xcom import XComModel
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            row = (
+                session.query(XComModel)
+                .filter_by(dag_id=self.dag_id, run_id=self.run_id, task_id=task_id, key=key, map_index=map_index)
+                .one_or_none()
+            )
+            assert row is not None, (
+                f"no XCom {key!r} of {self.dag_id}.{task_id}[{map_index}] in {self.run_id}\n{self.log[-3000:]}"
+            )
+            return XComModel.deserialize_value(row)
+
+    def summary(self) -> dict:
+        """What this run's `summary` task returned."""
+        return self.xcom("summary")
+
+    def labels(self, task_id: str) -> list[str]:
+        """The UI labels of a mapped task's instances, by map index."""
+        from airflow.models import TaskInstance
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            tis = session.query(TaskInstance).filter_by(dag_id=self.dag_id, run_id=self.run_id, task_id=task_id)
+            return [ti.rendered_map_index for ti in tis.order_by(TaskInstance.map_index) if ti.map_index >= 0]
+
+    def states(self) -> dict[str, str]:
+        """Each task instance's state, as `task_id` or `task_id[map_index]`."""
+        from airflow.models import TaskInstance
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            tis = session.query(TaskInstance).filter_by(dag_id=self.dag_id, run_id=self.run_id)
+            return {ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]": str(ti.state) for ti in tis}
+
+    def seconds(self) -> float:
+        from airflow.models import DagRun
+        from airflow.utils.session import create_session
+
+        with create_session() as session:
+            run = session.query(DagRun).filter_by(dag_id=self.dag_id, run_id=self.run_id).one()
+            return (run.end_date - run.start_date).total_seconds()
+
+
 def dags_test(
     dag_id: str, conf: dict, store_root: Path, logical_date: str | None = None, env: dict[str, str] | None = None
-) -> tuple[int, str]:
+) -> DagTest:
     """`airflow dags test` with the store under `store_root` (work folder beside it); `env` adds to or overrides that."""
+    from airflow.models import DagRun
+    from airflow.utils.session import create_session
+
     env = {
         **os.environ,
         "HAZFLOW_STORE_ROOT": str(store_root),
@@ -28,68 +89,57 @@ def dags_test(
     }
     cmd = [str(PROJECT_ROOT / ".venv" / "bin" / "airflow"), "dags", "test", dag_id, *([logical_date] if logical_date else [])]
     out = subprocess.run([*cmd, "-c", json.dumps(conf)], capture_output=True, text=True, env=env, timeout=900)
-    return out.returncode, out.stdout + out.stderr
+    log = out.stdout + out.stderr
+    with create_session() as session:  # the run just made: tests run one at a time
+        run = session.query(DagRun).filter(DagRun.dag_id == dag_id).order_by(DagRun.id.desc()).first()
+        assert run is not None, log[-3000:]
+        return DagTest(dag_id, out.returncode, log, str(run.run_id))
 
 
-def run_id_of(dag_id: str, log: str) -> str:
-    match = re.search(rf"DagRun Finished: dag_id={dag_id}, logical_date=[^,]+, run_id=([^,]+),", log)
-    assert match, log[-3000:]
-    return match.group(1)
-
-
-def triggered_run(triggering_log: str) -> tuple[str, dict] | None:
+def triggered_run(triggering: DagTest) -> tuple[str, dict] | None:
     """(logical date, conf) of the disagg_aggregation run a disagg_realizations run started, if queued."""
     from hazflow_airflow.triggered import queued_runs
 
-    runs = queued_runs("disagg_aggregation", f"{run_id_of('disagg_realizations', triggering_log)}__disagg_aggregation")
+    runs = queued_runs("disagg_aggregation", f"{triggering.run_id}__disagg_aggregation")
     return runs[0] if runs else None
 
 
-def drop_queued_run(triggering_log: str) -> None:
+def drop_queued_run(triggering: DagTest) -> None:
     """Delete the aggregation run a test triggered but does not execute (no scheduler picks it up later)."""
     from airflow.models import DagRun
     from airflow.utils.session import create_session
 
-    run_id = f"{run_id_of('disagg_realizations', triggering_log)}__disagg_aggregation"
+    run_id = f"{triggering.run_id}__disagg_aggregation"
     with create_session() as session:
         session.query(DagRun).filter(DagRun.dag_id == "disagg_aggregation", DagRun.run_id == run_id).delete()
 
 
-def summary_of(dag_id: str, log: str) -> dict:
-    match = re.search(rf"{dag_id} summary: (\{{.*\}})", log)
-    assert match, log[-3000:]
-    return ast.literal_eval(match.group(1))
-
-
 @pytest.fixture(scope="session")
-def realizations_run(tmp_path_factory):
+def realizations_run(tmp_path_factory) -> tuple[dict, Path, DagTest]:
     """hazard_realizations for one leaf of each DEMO fault system at WLG, PGA: three real OpenQuake jobs."""
     store_root = tmp_path_factory.mktemp("dag") / "store"
-    code, log = dags_test("hazard_realizations", SUBSET, store_root)
-    return SUBSET, store_root, code, log
+    return SUBSET, store_root, dags_test("hazard_realizations", SUBSET, store_root)
 
 
 @pytest.fixture(scope="session")
-def hazard_aggregated(realizations_run):
+def hazard_aggregated(realizations_run) -> tuple[dict, Path, DagTest]:
     """hazard_aggregation of the subset (mean, std, cov and three quantiles)."""
-    conf, store_root, code, log = realizations_run
-    assert code == 0, log[-3000:]
-    code, log = dags_test("hazard_aggregation", conf | {"quantiles": [0.1, 0.5, 0.9]}, store_root)
-    return conf, store_root, code, log
+    conf, store_root, run = realizations_run
+    assert run.code == 0, run.log[-3000:]
+    return conf, store_root, dags_test("hazard_aggregation", conf | {"quantiles": [0.1, 0.5, 0.9]}, store_root)
 
 
 @pytest.fixture(scope="session")
-def disagg_realizations_run(hazard_aggregated):
+def disagg_realizations_run(hazard_aggregated) -> tuple[dict, Path, DagTest]:
     """disagg_realizations of the subset at 10 % in 50 years, levels read off the aggregated curve: three OpenQuake runs."""
-    conf, store_root, code, log = hazard_aggregated
-    assert code == 0, log[-3000:]
+    conf, store_root, run = hazard_aggregated
+    assert run.code == 0, run.log[-3000:]
     conf = conf | {"poes": [0.1]}
-    code, log = dags_test("disagg_realizations", conf, store_root)
-    return conf, store_root, code, log
+    return conf, store_root, dags_test("disagg_realizations", conf, store_root)
 
 
 @pytest.fixture(scope="session")
-def disaggregated(disagg_realizations_run):
-    conf, store_root, code, log = disagg_realizations_run
-    assert code == 0, log[-3000:]
-    return conf, store_root, log
+def disaggregated(disagg_realizations_run) -> tuple[dict, Path, DagTest]:
+    conf, store_root, run = disagg_realizations_run
+    assert run.code == 0, run.log[-3000:]
+    return conf, store_root, run

@@ -8,7 +8,8 @@ import shutil
 
 import pytest
 
-from tests.dags.conftest import dags_test, drop_queued_run, run_id_of, summary_of
+from hazflow_airflow.triggered import queued_runs
+from tests.dags.conftest import dags_test, drop_queued_run
 
 pytestmark = [pytest.mark.airflow, pytest.mark.openquake]
 
@@ -21,26 +22,31 @@ def test_fills_an_incomplete_coverage_and_then_starts_nothing(disaggregated, tmp
     manifest.write_text(json.dumps([{k: conf[k] for k in ("model", "sites", "vs30s", "imts", "leaves")} | {"poes": [0.1, 0.02]}]))
     params = {"manifest": str(manifest), "wait": False}  # `airflow dags test` has no scheduler to wait for
 
-    code, log = dags_test("coverage_backfill", params, store_root, logical_date="2026-11-02")
-    assert code == 0, log[-3000:]
-    assert "coverage gaps: 1 site(s), 3 OpenQuake runs to do" in log
-    assert "[0] DEMO WLG vs30=400 PGA poes=[0.1, 0.02]: 3 of 6 OpenQuake runs to do" in log
-    from hazflow_airflow.triggered import queued_runs
-
-    (started,) = queued_runs("disagg_realizations", f"{run_id_of('coverage_backfill', log)}__fill_0")
+    run = dags_test("coverage_backfill", params, store_root, logical_date="2026-11-02")
+    assert run.code == 0, run.log[-3000:]
+    (gap,) = run.xcom("gaps", key="gaps")  # one site, 3 of 6 OpenQuake runs to do
+    assert (gap["entry"], gap["site"], gap["vs30"], gap["poes"], gap["runs"], gap["planned"]) == (
+        0,
+        "WLG",
+        400,
+        [0.1, 0.02],
+        3,
+        6,
+    )
+    (started,) = queued_runs("disagg_realizations", f"{run.run_id}__fill_0")
     logical_date, fill = started
     assert fill == conf | {"poes": [0.1, 0.02], "runner": "local"}
 
     # what a scheduler would do next: run the started disagg_realizations run
-    code, filled = dags_test("disagg_realizations", fill, store_root, logical_date=logical_date)
+    filled = dags_test("disagg_realizations", fill, store_root, logical_date=logical_date)
     try:
-        assert code == 0, filled[-3000:]
-        summary = summary_of("disagg_realizations", filled)
+        assert filled.code == 0, filled.log[-3000:]
+        summary = filled.summary()
         assert (summary["skipped"], summary["openquake_runs"], summary["states"]) == (3, 3, {"done": 3})
     finally:
         drop_queued_run(filled)
 
-    code, log = dags_test("coverage_backfill", params, store_root, logical_date="2026-11-03")
-    assert code == 0, log[-3000:]
-    assert "coverage complete: nothing to fill" in log and "starts 0 disagg_realizations run(s)" in log
-    assert queued_runs("disagg_realizations", f"{run_id_of('coverage_backfill', log)}__fill_0") == []
+    run = dags_test("coverage_backfill", params, store_root, logical_date="2026-11-03")
+    assert run.code == 0, run.log[-3000:]
+    assert run.xcom("gaps", key="gaps") == [] and run.xcom("gaps") == []  # coverage complete: nothing to fill
+    assert queued_runs("disagg_realizations", f"{run.run_id}__fill_0") == []

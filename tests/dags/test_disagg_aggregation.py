@@ -6,37 +6,37 @@ import json
 
 import pytest
 
+from hazflow.model.nshm import DEFAULT_QUANTILES
 from hazflow.store import open_store
-from hazflow_airflow.defaults import QUANTILES
-from tests.dags.conftest import dags_test, summary_of, triggered_run
+from tests.dags.conftest import dags_test, triggered_run
 
 pytestmark = [pytest.mark.airflow, pytest.mark.openquake]
 
 
 def test_the_run_disagg_realizations_started_aggregates_with_closure_and_plot(disaggregated):
     """The aggregation run that disagg_realizations triggered, executed as a scheduler would."""
-    conf, store_root, log = disaggregated
-    queued = triggered_run(log)
+    conf, store_root, realized = disaggregated
+    queued = triggered_run(realized)
     assert queued, "disagg_realizations started no disagg_aggregation run"
     logical_date, triggered_conf = queued
     assert triggered_conf == conf | {"vs30s": [400.0]}  # exactly the realization set just produced
-    code, log = dags_test("disagg_aggregation", triggered_conf, store_root, logical_date)
-    assert code == 0, log[-3000:]
-    assert "rendered_map_index='WLG vs30=400 PGA 10%/50yr'" in log
-    summary = summary_of("disagg_aggregation", log)
+    run = dags_test("disagg_aggregation", triggered_conf, store_root, logical_date)
+    assert run.code == 0, run.log[-3000:]
+    assert run.labels("aggregate") == ["WLG vs30=400 PGA 10%/50yr"]
+    summary = run.summary()
     # the disaggregation accounts for the hazard at the level read off the same subset's mean curve
     assert summary["closure"]["WLG vs30=400 PGA 10%/50yr"] == pytest.approx(1.0, abs=0.02)
     store = open_store("local", str(store_root))
     aggs = {a.agg: a for a in store.get_disagg_aggregates("DEMO", "-41.300~174.780", 400.0, "PGA", 0.1)}
-    assert set(aggs) == {"mean", "std", "cov"} | {f"{q:g}" for q in QUANTILES}
+    assert set(aggs) == {"mean", "std", "cov"} | {f"{q:g}" for q in DEFAULT_QUANTILES}
     assert aggs["mean"].values.shape == (3, 25, 17, 16) and aggs["mean"].values.sum() > 0
     assert json.loads(aggs["mean"].provenance)["jobs"] == 3
     assert store.reports("disagg/DEMO/WLG") == ["disagg/DEMO/WLG/DEMO-WLG-vs400-PGA-poe10.png"]
-    assert triggered_run(disaggregated[2]) is None  # the queued run is the one that ran
+    assert triggered_run(realized) is None  # the queued run is the one that ran
 
 
 def test_missing_disaggregations_fail_at_plan(disaggregated):
     conf, store_root, _ = disaggregated
-    code, log = dags_test("disagg_aggregation", conf | {"imts": ["PGA"], "poes": [0.02]}, store_root)
-    assert code == 1
-    assert "7 of 7 disaggregation realizations missing for WLG vs30=400 PGA 2%/50yr" in log
+    run = dags_test("disagg_aggregation", conf | {"imts": ["PGA"], "poes": [0.02]}, store_root)
+    assert run.code == 1
+    assert "7 of 7 disaggregation realizations missing for WLG vs30=400 PGA 2%/50yr" in run.log

@@ -8,10 +8,10 @@ import re
 
 import pytest
 
-from hazflow.aws.ecs import EcsSettings
+from hazflow.run.ecs import EcsSettings
 from hazflow.store import open_store
-from tests.dags.conftest import dags_test, drop_queued_run, summary_of
-from tests.dags.ecs_agent import ecs_on_moto
+from tests.dags.conftest import dags_test, drop_queued_run
+from tests.support.ecs_agent import ecs_on_moto
 
 pytestmark = [pytest.mark.airflow, pytest.mark.openquake]
 
@@ -29,8 +29,8 @@ def aws_env(ecs, hazard_aggregated):
     """The Airflow side on the aws store (moto), seeded with the aggregated curves the plan reads levels from."""
     import boto3
 
-    conf, local_root, code, log = hazard_aggregated
-    assert code == 0, log[-3000:]
+    conf, local_root, run = hazard_aggregated
+    assert run.code == 0, run.log[-3000:]
     boto3.client("s3", endpoint_url=ecs.url, region_name="ap-southeast-2").create_bucket(
         Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "ap-southeast-2"}
     )
@@ -52,18 +52,17 @@ def aws_env(ecs, hazard_aggregated):
 
 def test_each_batch_runs_as_an_ecs_task_and_its_results_are_ingested(ecs, aws_env, tmp_path):
     conf, env = aws_env
-    code, log = dags_test(
-        "disagg_realizations", conf | {"poes": [0.1], "runner": "ecs", "batch_cap": 2}, tmp_path / "store", env=env
-    )
+    run = dags_test("disagg_realizations", conf | {"poes": [0.1], "runner": "ecs", "batch_cap": 2}, tmp_path / "store", env=env)
     try:
-        assert code == 0, log[-4000:]
-        assert re.search(r"3 jobs = 3 OpenQuake runs; 0 already done, 3 to do in 2 batch\(es\)", log)
+        assert run.code == 0, run.log[-4000:]
+        planned = run.xcom("plan", key="plan")
+        assert (planned["jobs"], planned["runs"], planned["skipped"], len(run.xcom("plan"))) == (3, 3, 0, 2)
         assert len(ecs.ran) == 2 and {t.exit_code for t in ecs.ran} == {0}
         settings = EcsSettings()
         for task in ecs.ran:
             (command,) = task.command  # one string: the image's entrypoint is `bash -c`
             assert re.fullmatch(
-                rf"python -m hazflow.worker run-batch s3://{BUCKET}/hazflow/batches/disagg-\w+/000[01]\.json", command
+                rf"python -m hazflow.run.worker run-batch s3://{BUCKET}/hazflow/batches/disagg-\w+/000[01]\.json", command
             )
             assert (
                 task.environment["HAZFLOW_STORE_BACKEND"] == "aws"
@@ -71,29 +70,29 @@ def test_each_batch_runs_as_an_ecs_task_and_its_results_are_ingested(ecs, aws_en
             )
             assert task.environment["HAZFLOW_OQ_PARALLEL"] == "2" and task.capacity_provider == settings.capacity_provider
             assert task.started_by  # reattach's key: a retried task instance finds this task instead of starting another
-            assert "hazflow.worker: batch" in task.output and "0 failed" in task.output
-        assert "hazflow.worker: batch" in log  # the container's CloudWatch lines, in the Airflow task log
-        summary = summary_of("disagg_realizations", log)
+            assert "hazflow.run.worker: batch" in task.output and "0 failed" in task.output
+        assert "hazflow.run.worker: batch" in run.log  # the container's CloudWatch lines, in the Airflow task log
+        summary = run.summary()
         assert (summary["openquake_runs"], summary["states"], summary["rows_ingested"]) == (3, {"done": 3}, 7)
         store = open_store("aws", env["HAZFLOW_STORE_ROOT"], stage="ecs", endpoint_url=ecs.url)
         assert len(store.get_disagg_realizations("DEMO", "-41.300~174.780", 400.0, "PGA", 0.1)) == 7
     finally:
-        drop_queued_run(log)
+        drop_queued_run(run)
 
-    code, log = dags_test("disagg_realizations", conf | {"poes": [0.1], "runner": "ecs"}, tmp_path / "store", env=env)
+    run = dags_test("disagg_realizations", conf | {"poes": [0.1], "runner": "ecs"}, tmp_path / "store", env=env)
     try:  # the same request again: everything is in the ledger, so no ECS task starts
-        assert code == 0, log[-4000:]
-        assert summary_of("disagg_realizations", log)["openquake_runs"] == 0 and len(ecs.ran) == 2
+        assert run.code == 0, run.log[-4000:]
+        assert run.summary()["openquake_runs"] == 0 and len(ecs.ran) == 2
     finally:
-        drop_queued_run(log)
+        drop_queued_run(run)
 
 
 def test_ecs_needs_the_aws_store_and_says_so_at_plan(hazard_aggregated):
-    conf, local_root, _, _ = hazard_aggregated
-    code, log = dags_test("disagg_realizations", conf | {"poes": [0.1], "runner": "ecs"}, local_root)
-    assert code == 1
-    assert "runner ecs: the OpenQuake containers reach the store only through AWS" in log
-    assert "task_id=run map_index" not in log
+    conf, local_root, _ = hazard_aggregated
+    run = dags_test("disagg_realizations", conf | {"poes": [0.1], "runner": "ecs"}, local_root)
+    assert run.code == 1
+    assert "runner ecs: the OpenQuake containers reach the store only through AWS" in run.log
+    assert run.states()["plan"] == "failed" and not any(task.startswith("run[") for task in run.states())
 
 
 class _TaskInstance:
@@ -126,7 +125,7 @@ def on_moto(ecs, monkeypatch, tmp_path):
 
 def test_a_missing_cluster_fails_at_once_as_a_deployment_error(on_moto, monkeypatch):
     from hazflow.exceptions import DeploymentError
-    from hazflow.worker import BatchSpec, stage_batch
+    from hazflow.run.worker import BatchSpec, stage_batch
     from hazflow_airflow.runners import run_on_ecs
 
     monkeypatch.setenv("HAZFLOW_ECS_CLUSTER", "no-such-cluster")
@@ -136,12 +135,12 @@ def test_a_missing_cluster_fails_at_once_as_a_deployment_error(on_moto, monkeypa
 
 
 def test_a_worker_that_cannot_read_its_spec_fails_the_task_with_its_cloudwatch_lines(ecs, on_moto):
-    from hazflow import uris
-    from hazflow.worker import spec_uri
+    from hazflow.run.worker import spec_uri
+    from hazflow.store import documents
     from hazflow_airflow.runners import run_on_ecs
 
     uri = spec_uri(on_moto.store_root, "plan", 0)
-    uris.write_bytes(uri, b'{"format": "something else"}', ecs.url)
+    documents.write_bytes(uri, b'{"format": "something else"}', ecs.url)
     ti = _TaskInstance()
     with pytest.raises(
         Exception, match=r"(?s)This task is not in success state.*bad batch spec or configuration: .*0000.json: format"

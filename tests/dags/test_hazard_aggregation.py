@@ -7,18 +7,18 @@ import json
 import numpy as np
 import pytest
 
-from hazflow.imtl import level_at_poe
+from hazflow.plan.imtl import level_at_poe
 from hazflow.store import open_store
-from tests.dags.conftest import dags_test, summary_of
+from tests.dags.conftest import dags_test
 
 pytestmark = [pytest.mark.airflow, pytest.mark.openquake]
 
 
 def test_aggregates_the_subset_and_keeps_plots(hazard_aggregated):
-    conf, store_root, code, log = hazard_aggregated
-    assert code == 0, log[-3000:]
-    assert "rendered_map_index='WLG vs30=400'" in log
-    summary = summary_of("hazard_aggregation", log)
+    conf, store_root, run = hazard_aggregated
+    assert run.code == 0, run.log[-3000:]
+    assert run.labels("aggregate") == ["WLG vs30=400"]
+    summary = run.summary()
     assert summary["targets"] == 1 and summary["statistics"] == 6
     store = open_store("local", str(store_root))
     aggs = {a.agg: a for a in store.get_hazard_aggregates("DEMO", "-41.300~174.780", 400.0, "PGA")}
@@ -28,11 +28,12 @@ def test_aggregates_the_subset_and_keeps_plots(hazard_aggregated):
     assert np.all(low <= high) and np.all(np.diff(mean) <= 0) and mean[0] > 1e-3
     assert 0.05 < level_at_poe(aggs["mean"].levels, mean, 0.1) < 1.0
     assert store.reports("hazard/DEMO/WLG") == ["hazard/DEMO/WLG/DEMO-WLG-vs400-PGA.png"]
+    assert summary["plots"] == [store.report_uri("hazard/DEMO/WLG/DEMO-WLG-vs400-PGA.png")]
 
 
 def test_missing_realizations_fail_at_plan_listing_them(realizations_run):
-    conf, store_root, _, _ = realizations_run
-    code, log = dags_test("hazard_aggregation", conf | {"leaves": ["all"], "sites": ["WLG"]}, store_root)
-    assert code == 1
-    assert "8 of 15 component realizations missing for WLG vs30=400 PGA: CRU-2 x" in log
-    assert "HIK-2 x Atkinson2022SInter" in log
+    conf, store_root, _ = realizations_run
+    run = dags_test("hazard_aggregation", conf | {"leaves": ["all"], "sites": ["WLG"]}, store_root)
+    assert run.code == 1
+    assert "8 of 15 component realizations missing for WLG vs30=400 PGA: CRU-2 x" in run.log
+    assert "HIK-2 x Atkinson2022SInter" in run.log

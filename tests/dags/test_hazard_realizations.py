@@ -5,17 +5,17 @@ from __future__ import annotations
 import pytest
 
 from hazflow.store import open_store
-from tests.dags.conftest import dags_test, summary_of
+from tests.dags.conftest import dags_test
 
 pytestmark = [pytest.mark.airflow, pytest.mark.openquake]
 
 
 def test_a_small_request_runs_end_to_end(realizations_run):
-    _, store_root, code, log = realizations_run
-    assert code == 0, log[-3000:]
-    assert "state=success" in log
-    assert "rendered_map_index='SLAB-1 vs30=400'" in log  # the mapped instance's label in the UI
-    summary = summary_of("hazard_realizations", log)
+    _, store_root, run = realizations_run
+    assert run.code == 0, run.log[-3000:]
+    assert set(run.states().values()) == {"success"}
+    assert run.labels("run") == ["CRU-1 vs30=400", "HIK-1 vs30=400", "SLAB-1 vs30=400"]  # the mapped instances in the UI
+    summary = run.summary()
     # realizations: CRU-1 x 3 GMMs + HIK-1 x 2 + SLAB-1 x 2
     assert summary["states"] == {"done": 3} and summary["openquake_runs"] == 3 and summary["rows_ingested"] == 7
     store = open_store("local", str(store_root))
@@ -26,10 +26,10 @@ def test_a_small_request_runs_end_to_end(realizations_run):
 
 
 def test_retriggering_runs_no_openquake_job(realizations_run):
-    conf, store_root, _, _ = realizations_run
-    code, log = dags_test("hazard_realizations", conf, store_root)
-    assert code == 0, log[-3000:]
-    summary = summary_of("hazard_realizations", log)
+    conf, store_root, _ = realizations_run
+    run = dags_test("hazard_realizations", conf, store_root)
+    assert run.code == 0, run.log[-3000:]
+    summary = run.summary()
     assert summary["openquake_runs"] == 0 and summary["reused"] == 3 and summary["oq_seconds"] == 0
     assert all(e.attempts == 1 for e in open_store("local", str(store_root)).ledger_list(kind="hazard"))
 
@@ -37,9 +37,9 @@ def test_retriggering_runs_no_openquake_job(realizations_run):
 def test_a_bad_request_fails_at_plan_and_writes_nothing(tmp_path):
     store_root = tmp_path / "store"
     conf = {"model": "DEMO", "sites": ["WLG", "NOWHERE"], "vs30s": [400], "imts": ["PGA"], "leaves": ["SLAB-1"]}
-    code, log = dags_test("hazard_realizations", conf, store_root)
-    assert code == 1
-    assert "sites: unknown site or list 'NOWHERE'" in log
-    assert "state=failed" in log
-    assert "task_id=run" not in log.split("sites: unknown site")[1]  # nothing after plan ran
+    run = dags_test("hazard_realizations", conf, store_root)
+    assert run.code == 1
+    assert "sites: unknown site or list 'NOWHERE'" in run.log
+    assert run.states()["plan"] == "failed"
+    assert not any(task.startswith("run[") for task in run.states())  # nothing after plan ran
     assert not store_root.exists()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from hazflow.aws.batch_writer import IncompleteWriteError
-from hazflow.aws.errors import as_hazflow_error
 from hazflow.exceptions import BadRequest, DataIntegrityError, OpenQuakeError, StorageError, TransientError
+from hazflow.store.aws.errors import as_hazflow_error
+from hazflow.store.aws.writer import IncompleteWriteError
 
 
 def client_error(code: str, status: int):

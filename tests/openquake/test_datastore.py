@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from hazflow.exceptions import DataIntegrityError
-from hazflow.model import gmm_identity
+from hazflow.model.logic_tree import gmm_identity
 from hazflow.openquake.datastore import read_disaggregation, read_hazard_curves
 from tests.conftest import oq_export
 

@@ -7,9 +7,9 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from hazflow.jobs import disagg_job, hazard_job
+from hazflow.model.sites import resolve_sites
 from hazflow.openquake.render import render_job, z1pt0, z2pt5
-from hazflow.sites import resolve_sites
+from hazflow.plan.jobs import disagg_job, hazard_job
 
 NRML = "{http://openquake.org/xmlns/nrml/0.5}"
 

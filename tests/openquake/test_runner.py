@@ -7,7 +7,7 @@ import pytest
 from hazflow.exceptions import OpenQuakeError
 from hazflow.openquake.render import render_job
 from hazflow.openquake.runner import OpenQuakeConfig, run_job
-from hazflow.request import HazardRequest
+from hazflow.plan.request import HazardRequest
 
 pytestmark = pytest.mark.openquake
 
@@ -20,13 +20,17 @@ def test_a_classical_run_leaves_a_datastore(classical_run):
 
 def test_far_from_every_source_is_an_empty_result(demo, base_config, oq_version, tmp_path):
     """Chatham Islands are > 800 km from every DEMO crustal source: zero contribution, not a failure."""
-    spec = HazardRequest.parse("DEMO", ["-43.950~-176.560"], [400], ["PGA"], ["CRU-1"]).jobs(oq_version)[0]
+    spec = HazardRequest.parse(
+        {"model": "DEMO", "sites": ["-43.950~-176.560"], "vs30s": [400], "imts": ["PGA"], "leaves": ["CRU-1"]}
+    ).jobs(oq_version)[0]
     result = run_job(render_job(spec, demo, tmp_path), base_config.openquake())
     assert result.state == "no_ruptures"
 
 
 def test_a_failure_carries_the_log_tail(demo, base_config, oq_version, tmp_path):
-    spec = HazardRequest.parse("DEMO", ["WLG"], [400], ["PGA"], ["SLAB-1"]).jobs(oq_version)[0]
+    spec = HazardRequest.parse({"model": "DEMO", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA"], "leaves": ["SLAB-1"]}).jobs(
+        oq_version
+    )[0]
     bad = replace(spec, gmms=(("[NoSuchGMPE2099]", 1.0),))
     with pytest.raises(OpenQuakeError, match="failed with exit code 1") as info:
         run_job(render_job(bad, demo, tmp_path), base_config.openquake())
@@ -35,7 +39,9 @@ def test_a_failure_carries_the_log_tail(demo, base_config, oq_version, tmp_path)
 
 
 def test_a_job_over_its_time_limit_is_killed(demo, base_config, oq_version, tmp_path):
-    spec = HazardRequest.parse("DEMO", ["WLG"], [400], ["PGA"], ["SLAB-1"]).jobs(oq_version)[0]
+    spec = HazardRequest.parse({"model": "DEMO", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA"], "leaves": ["SLAB-1"]}).jobs(
+        oq_version
+    )[0]
     config = OpenQuakeConfig(base_config.oq_python, timeout_s=1.0, numba_cache_dir=base_config.numba_cache_dir)
     with pytest.raises(OpenQuakeError, match="timed out after 1 s"):
         run_job(render_job(spec, demo, tmp_path), config)

@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hazflow.aggregate.stats import (
-    DEFAULT_QUANTILES,
     equal_weight_quantiles,
     in_threads,
     prob_to_rate,
@@ -26,6 +25,7 @@ from hazflow.aggregate.stats import (
 )
 from hazflow.aggregate.tree import CompositeTree
 from hazflow.exceptions import BadRequest, DataIntegrityError
+from hazflow.model.nshm import DEFAULT_QUANTILES
 
 ENUMERATION_BUDGET = 2**26  # composites x bins enumerated at most (NSHM hazard curves: 979,776 x 44 = 2**25.4)
 CHUNK_ELEMENTS = 2**24  # sampled composite values held at once (128 MB)

@@ -7,26 +7,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-DEFAULT_QUANTILES: tuple[float, ...] = (
-    0.005,
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.2,
-    0.3,
-    0.4,
-    0.5,
-    0.6,
-    0.7,
-    0.8,
-    0.9,
-    0.95,
-    0.975,
-    0.99,
-    0.995,
-)
-
 
 def prob_to_rate(prob: np.ndarray, investigation_time: float) -> np.ndarray:
     """Poissonian rate (per year) from a probability of exceedance within `investigation_time` years.

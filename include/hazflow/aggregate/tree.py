@@ -20,7 +20,7 @@ from math import prod
 import numpy as np
 
 from hazflow.exceptions import BadRequest
-from hazflow.model import HazardModel
+from hazflow.model.logic_tree import HazardModel
 
 
 @dataclass(frozen=True)

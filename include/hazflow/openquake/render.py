@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from hazflow.jobs import JobSpec
-from hazflow.model import HazardModel
+from hazflow.model.logic_tree import HazardModel
+from hazflow.plan.jobs import JobSpec
 
 NRML_HEAD = '<?xml version="1.0" encoding="utf-8"?>\n<nrml xmlns:gml="http://www.opengis.net/gml" xmlns="http://openquake.org/xmlns/nrml/0.5">\n'
 
@@ -140,6 +140,6 @@ def _job_ini(spec: JobSpec) -> str:
 
 
 def _disagg_outputs() -> tuple[str, ...]:
-    from hazflow.settings import DISAGG_OUTPUTS
+    from hazflow.model.settings import DISAGG_OUTPUTS
 
     return DISAGG_OUTPUTS

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from hazflow.store.base import Store
 from hazflow.store.records import DisaggAggregate, DisaggRealization, HazardAggregate, HazardRealization, LedgerEntry
 
 __all__ = ["Store", "LedgerEntry", "HazardRealization", "DisaggRealization", "HazardAggregate", "DisaggAggregate", "open_store"]
 
 
-def open_store(backend: str, root: str, **options: object) -> Store:
+def open_store(
+    backend: str,
+    root: str,
+    stage: str = "dev",
+    endpoint_url: str | None = None,
+    region: str = "ap-southeast-2",
+    cache: Path | None = None,
+) -> Store:
     """Open a store backend: `local` keeps everything under the folder `root`; `aws` keeps records in
-    DynamoDB tables and files under the S3 location `root` (`s3://bucket/prefix`); `options` go to
-    the backend (aws: stage, endpoint_url, region, cache)."""
+    DynamoDB tables `<stage>-hazflow-*` (at `endpoint_url`, e.g. a moto_server, or AWS itself) and
+    files under the S3 location `root` (`s3://bucket/prefix`), downloading artifacts into `cache`."""
     from hazflow.exceptions import BadRequest
 
     if backend == "local":
@@ -19,7 +28,7 @@ def open_store(backend: str, root: str, **options: object) -> Store:
 
         return LocalStore(root)
     if backend == "aws":
-        from hazflow.store.aws import AwsStore
+        from hazflow.store.aws.store import AwsStore
 
-        return AwsStore(root, **options)  # type: ignore[arg-type]
+        return AwsStore(root, stage=stage, endpoint_url=endpoint_url, region=region, cache=cache)
     raise BadRequest("store.backend", f"unknown store backend {backend!r}; available: local, aws")

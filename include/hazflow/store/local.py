@@ -16,7 +16,6 @@ import uuid
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import asdict, fields
 from pathlib import Path
 from typing import Any
 
@@ -80,19 +79,6 @@ def _unpack_edges(blob: bytes) -> dict[str, np.ndarray]:
     return {k: np.asarray(v, dtype=float) for k, v in json.loads(zlib.decompress(blob)).items()}
 
 
-def _entry_to_json(entry: LedgerEntry) -> str:
-    return json.dumps(asdict(entry))
-
-
-def _entry_from_json(text: str) -> LedgerEntry:
-    data = json.loads(text)
-    known = {f.name for f in fields(LedgerEntry)}
-    data = {k: v for k, v in data.items() if k in known}
-    data["sites"] = tuple(data["sites"])
-    data["imts"] = tuple(data["imts"])
-    return LedgerEntry(**data)
-
-
 class LocalStore(Store):
     """Everything under `root`: `hazflow.sqlite` and `artifacts/<job key>/`."""
 
@@ -141,7 +127,7 @@ class LocalStore(Store):
     def ledger_get(self, job_key: str) -> LedgerEntry | None:
         with self._connect(write=False) as conn:
             row = conn.execute("SELECT record FROM ledger WHERE job_key = ?", (job_key,)).fetchone()
-        return _entry_from_json(row[0]) if row else None
+        return LedgerEntry.from_json(row[0]) if row else None
 
     def ledger_states(self, job_keys: Iterable[str]) -> dict[str, str]:
         keys = list(job_keys)
@@ -161,7 +147,7 @@ class LocalStore(Store):
     def _record(conn: sqlite3.Connection, entry: LedgerEntry) -> None:
         conn.execute(
             "INSERT OR REPLACE INTO ledger (job_key, kind, model, leaf, vs30, state, record) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (entry.job_key, entry.kind, entry.model, entry.leaf, entry.vs30, entry.state, _entry_to_json(entry)),
+            (entry.job_key, entry.kind, entry.model, entry.leaf, entry.vs30, entry.state, entry.to_json()),
         )
 
     def ledger_list(self, model: str | None = None, kind: str | None = None, state: str | None = None) -> list[LedgerEntry]:
@@ -173,7 +159,7 @@ class LocalStore(Store):
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         with self._connect(write=False) as conn:
             rows = conn.execute(f"SELECT record FROM ledger {where} ORDER BY model, kind, leaf, vs30, job_key", args).fetchall()
-        return [_entry_from_json(r[0]) for r in rows]
+        return [LedgerEntry.from_json(r[0]) for r in rows]
 
     # --- realizations ---
     def put_hazard_realizations(self, rows: Iterable[HazardRealization], entry: LedgerEntry) -> None:

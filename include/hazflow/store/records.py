@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+import json
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, Literal
 
 import numpy as np
 
@@ -41,6 +42,19 @@ class LedgerEntry:
     settings_digest: str = ""
     error: str = ""
     spec: str = ""  # the job spec as JSON
+
+    def to_json(self) -> str:
+        """The entry as every backend keeps it."""
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> LedgerEntry:
+        """An entry from `to_json`'s text; fields an older hazflow did not write take their defaults,
+        fields this one no longer has are dropped."""
+        data: dict[str, Any] = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        data = {k: v for k, v in data.items() if k in known}
+        return cls(**data | {"sites": tuple(data["sites"]), "imts": tuple(data["imts"])})
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,205 @@
+"""The disagg_aggregation step: stored disaggregation realizations of a target (site, VS30, IMT,
+PoE) aggregated over the logic tree by bin, with a closure check, stored and plotted.
+
+Each leaf's realization only has its own tectonic region's TRT bin; here every realization is
+placed on the model's common axes (all regions x Mag x Dist x Eps, 3 x 25 x 17 x 16 = 20,400 bins
+for NSHM) so that leaves add bin by bin. The closure check compares the sum over bins of the mean,
+as a probability, with the target's annual PoE: the disaggregation should account for all the
+hazard at the level read off the mean curve.
+
+`plan_disagg_aggregation` and `aggregate_disagg_batch` are what the DAG's tasks and
+`python -m hazflow aggregate-disagg` call, with the same Params.
+"""
+
+from __future__ import annotations
+
+import logging
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hazflow.aggregate.engine import Aggregate, aggregate
+from hazflow.aggregate.inputs import in_tree_order, provenance, require_all
+from hazflow.aggregate.stats import prob_to_rate
+from hazflow.aggregate.tree import CompositeTree
+from hazflow.config import Config
+from hazflow.exceptions import DataIntegrityError
+from hazflow.model.logic_tree import HazardModel
+from hazflow.model.nshm import DEFAULT_QUANTILES
+from hazflow.model.settings import CalcSettings
+from hazflow.model.sites import Site
+from hazflow.plan.batches import split
+from hazflow.plan.imtl import annual_poe
+from hazflow.plan.jobs import target_label
+from hazflow.plan.request import DisaggAggregationRequest
+from hazflow.store import DisaggAggregate, DisaggRealization, Store
+
+logger = logging.getLogger(__name__)
+
+AXES = ("TRT", "Mag", "Dist", "Eps")
+
+
+@dataclass(frozen=True)
+class DisaggTarget:
+    """One (site, VS30, IMT, PoE) disaggregation target."""
+
+    site: Site
+    vs30: float
+    imt: str
+    poe: float
+
+    @property
+    def label(self) -> str:
+        return target_label(self.site.id, self.vs30, self.imt, self.poe)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"site": vars(self.site), "vs30": self.vs30, "imt": self.imt, "poe": self.poe}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DisaggTarget:
+        return cls(Site(**data["site"]), float(data["vs30"]), str(data["imt"]), float(data["poe"]))
+
+
+@dataclass(frozen=True)
+class DisaggTargetResult:
+    """What aggregating one target stored and what a scientist reads first: level, closure, modal bin."""
+
+    label: str
+    iml: float  # g
+    closure: float  # disaggregated / target annual PoE, 4 decimals
+    method: str  # how the quantiles were computed
+    modal: str  # the modal TRT-Mag-Dist-Eps bin
+    plot: str  # where the plot is kept
+
+    def to_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+def common_edges(settings: CalcSettings) -> dict[str, np.ndarray]:
+    return {"Mag": np.asarray(settings.mag_edges), "Dist": np.asarray(settings.dist_edges), "Eps": np.asarray(settings.eps_edges)}
+
+
+def component_matrix(
+    model: HazardModel, tree: CompositeTree, rows: Sequence[DisaggRealization], target: str
+) -> tuple[float, np.ndarray]:
+    """(iml, probabilities (n_components, n_trt * n_mag * n_dist * n_eps)) on the model's common axes."""
+    chosen = in_tree_order(tree, rows, target, "disaggregation realizations")
+    imls = {round(r.iml, 12) for r in chosen}
+    if len(imls) != 1:
+        raise DataIntegrityError(f"{target}: realizations disaggregated at different levels {sorted(imls)}")
+    edges = common_edges(model.settings)
+    trts = model.trts
+    shape = (len(trts), len(edges["Mag"]) - 1, len(edges["Dist"]) - 1, len(edges["Eps"]) - 1)
+    out = np.zeros((len(chosen),) + shape)
+    for i, r in enumerate(chosen):
+        if r.axes != AXES or r.values.shape[1:] != shape[1:]:
+            raise DataIntegrityError(f"{target}: {r.leaf} x {r.gmm} has axes {r.axes} {r.values.shape}, expected {AXES} {shape}")
+        for axis, expected in edges.items():
+            if not np.allclose(r.bin_edges[axis], expected):
+                raise DataIntegrityError(f"{target}: {r.leaf} x {r.gmm} has other {axis} bin edges than the settings'")
+        for j, trt in enumerate(r.trts):
+            out[i, trts.index(trt)] = r.values[j]
+    return float(chosen[0].iml), out.reshape(len(chosen), -1)
+
+
+def required_targets(
+    store: Store,
+    model: HazardModel,
+    tree: CompositeTree,
+    sites: Sequence[Site],
+    vs30s: Sequence[float],
+    imts: Sequence[str],
+    poes: Sequence[float],
+) -> list[DisaggTarget]:
+    """The (site, VS30, IMT, PoE) targets; fails before any compute, listing every missing realization."""
+    targets = [DisaggTarget(s, v, i, p) for s in sites for v in vs30s for i in imts for p in poes]
+
+    def check(t: DisaggTarget) -> Callable[[], object]:
+        rows = store.get_disagg_realizations(model.name, t.site.code, t.vs30, t.imt, t.poe)
+        return lambda: component_matrix(model, tree, rows, t.label)
+
+    require_all(((t.label, check(t)) for t in targets), "Run the disaggregations first.")
+    return targets
+
+
+def closure(mean_prob: np.ndarray, poe: float, investigation_time: float = 1.0) -> float:
+    """Sum over bins of the mean, as a probability over the investigation time, / the target's annual PoE."""
+    total_rate = prob_to_rate(mean_prob, investigation_time).sum()
+    return float(-np.expm1(-total_rate * investigation_time) / annual_poe(poe))
+
+
+def aggregate_disagg(
+    store: Store,
+    model: HazardModel,
+    tree: CompositeTree,
+    site: Site,
+    vs30: float,
+    imt: str,
+    poe: float,
+    quantiles: Sequence[float] = DEFAULT_QUANTILES,
+    n_samples: int = 10_000,
+    seed: int = 42,
+) -> tuple[list[DisaggAggregate], Aggregate]:
+    """Compute, check closure and store the statistics of one disaggregation target."""
+    target = f"{model.name} {target_label(site.id, vs30, imt, poe)}"
+    rows = store.get_disagg_realizations(model.name, site.code, vs30, imt, poe)
+    iml, probs = component_matrix(model, tree, rows, target)
+    result = aggregate(tree, probs, model.settings.investigation_time, tuple(quantiles), n_samples=n_samples, seed=seed)
+    closed = closure(result.stats["mean"], poe, model.settings.investigation_time)
+    shape = (len(model.trts), -1, *[len(e) - 1 for e in list(common_edges(model.settings).values())[1:]])
+    prov = provenance(tree, rows, result, seed=seed if result.method == "sampling" else None)
+    out = [
+        DisaggAggregate(
+            model.name,
+            site.code,
+            float(vs30),
+            imt,
+            float(poe),
+            name,
+            iml,
+            AXES,
+            model.trts,
+            common_edges(model.settings),
+            values.reshape(shape),
+            closed,
+            prov,
+        )  # fmt: skip
+        for name, values in result.stats.items()
+    ]
+    store.put_disagg_aggregates(out)
+    return out, result
+
+
+def plan_disagg_aggregation(params: Mapping[str, Any], config: Config) -> list[list[DisaggTarget]]:
+    """Validate the request, check every needed realization is stored (listing what is missing, before
+    any compute), and batch the targets for mapping."""
+    r = DisaggAggregationRequest.parse(params, runnable=False)
+    targets = required_targets(config.open_store(), r.model, r.tree(), r.sites, r.vs30s, r.imts, r.poes)
+    logger.info("disaggregation aggregation of %s: %d target(s), every realization stored", r.model.name, len(targets))
+    return split(targets)
+
+
+def aggregate_disagg_batch(
+    params: Mapping[str, Any], targets: Sequence[DisaggTarget], config: Config
+) -> list[DisaggTargetResult]:
+    """Aggregate each target of a batch, store it with its closure, and keep its plot."""
+    from hazflow.report.plots import disagg_plot_name, plot_disaggregation
+    from hazflow.report.summary import modal_bin
+
+    r = DisaggAggregationRequest.parse(params, runnable=False)
+    store, tree = config.open_store(), r.tree()
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for t in targets:
+            rows, result = aggregate_disagg(store, r.model, tree, t.site, t.vs30, t.imt, t.poe, r.quantiles, r.samples)
+            mean = next(row for row in rows if row.agg == "mean")
+            png = plot_disaggregation(mean, t.site, Path(tmp) / "d.png")
+            where = store.put_report(disagg_plot_name(r.model.name, t.site, t.vs30, t.imt, t.poe), png)
+            done = DisaggTargetResult(t.label, mean.iml, round(mean.closure, 4), result.method, modal_bin(mean).describe(), where)
+            logger.info("%s: IML %.4g g, closure %.4f, modal bin %s", t.label, done.iml, done.closure, done.modal)
+            results.append(done)
+    return results

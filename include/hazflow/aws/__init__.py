@@ -1,1 +1,0 @@
-"""AWS at the edge: error classification, retry with backoff, DynamoDB batch writing."""

@@ -1,0 +1,51 @@
+"""Commands that aggregate over the logic tree: `aggregate-hazard`, `aggregate-disagg`.
+
+Each calls the same domain steps, in the same order, as the DAG it mirrors (plan, then each batch).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from hazflow.cli.arguments import add_request, params_of
+from hazflow.cli.output import Output, table
+from hazflow.config import Config
+
+
+def aggregate_hazard(args: argparse.Namespace, config: Config) -> Output:
+    """hazard_aggregation here: statistics of the stored hazard curves, stored and plotted."""
+    from hazflow.aggregate.hazard import aggregate_hazard_batch, plan_hazard_aggregation
+    from hazflow.report.summary import summarise_hazard_aggregation
+
+    params = params_of(args)
+    batches = [aggregate_hazard_batch(params, batch, config).to_dict() for batch in plan_hazard_aggregation(params, config)]
+    summary = summarise_hazard_aggregation(batches)
+    text = f"{summary['targets']} target(s), {summary['statistics']} statistics stored; plots:\n" + "\n".join(summary["plots"])
+    return Output(summary, text)
+
+
+def aggregate_disagg(args: argparse.Namespace, config: Config) -> Output:
+    """disagg_aggregation here: statistics of the stored disaggregations by bin, closure, plots."""
+    from hazflow.aggregate.disagg import aggregate_disagg_batch, plan_disagg_aggregation
+    from hazflow.report.summary import summarise_disagg_aggregation
+
+    params = params_of(args)
+    batches = [
+        [r.to_dict() for r in aggregate_disagg_batch(params, batch, config)] for batch in plan_disagg_aggregation(params, config)
+    ]
+    summary = summarise_disagg_aggregation(batches)
+    rows = [
+        (label, f"{closure:.4f}", summary["modal"][label], summary["method"][label])
+        for label, closure in summary["closure"].items()
+    ]
+    return Output(summary, table(rows, ("target", "closure", "modal bin", "quantiles")))
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("aggregate-hazard", help="hazard_aggregation here: statistics of stored hazard curves, plots")
+    add_request(p, ("model", "sites", "vs30s", "imts", "leaves", "gmms", "quantiles"), sites=("WLG", "CHC", "AKL"))
+    p.set_defaults(func=aggregate_hazard)
+
+    p = sub.add_parser("aggregate-disagg", help="disagg_aggregation here: statistics of stored disaggregations, closure, plots")
+    add_request(p, ("model", "sites", "vs30s", "imts", "poes", "leaves", "gmms", "quantiles", "samples"))
+    p.set_defaults(func=aggregate_disagg)

@@ -1,0 +1,59 @@
+"""Request arguments shared by the commands, and the Params-shaped mapping they make: the command
+line asks the domain exactly what a DAG's trigger form asks it."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from typing import Any
+
+from hazflow.model.nshm import DEFAULT_QUANTILES
+from hazflow.plan.batches import DEFAULT_BATCH_CAP, MAX_MAP_LENGTH
+
+
+def add_request(parser: argparse.ArgumentParser, names: Sequence[str], sites: Sequence[str] = ("WLG",)) -> None:
+    """Add the request fields `names` (model, sites, vs30s, imts, poes, leaves, gmms, quantiles,
+    samples, batch_cap, force) to a command, with the defaults of the demo."""
+    if "model" in names:
+        parser.add_argument("--model", default="DEMO", help="DEMO or an nzshm-model version such as NSHM_v1.0.4")
+    if "sites" in names:
+        parser.add_argument("--sites", nargs="+", default=list(sites), help="ids (WLG), lat~lon codes or list names (NZ)")
+        parser.add_argument(
+            "--leave-out", nargs="+", metavar="SITE", help="sites to leave out (NSHM: --sites NZ --leave-out WRE)"
+        )
+    if "vs30s" in names:
+        parser.add_argument("--vs30s", nargs="+", type=float, default=[400.0], help="m/s")
+    if "imts" in names:
+        parser.add_argument("--imts", nargs="+", default=["PGA", "SA(0.5)"])
+    if "poes" in names:
+        parser.add_argument(
+            "--poes", nargs="+", type=float, default=[0.1], help="in 50 years; NSHM: 0.02 0.05 0.1 0.18 0.39 0.63 0.86"
+        )
+    if "leaves" in names:
+        parser.add_argument("--leaves", nargs="+", default=None, help="leaf ids such as CRU-2 (default: all)")
+    if "gmms" in names:
+        parser.add_argument("--gmms", nargs="+", default=None, help="GMM branch ids (default: all)")
+    if "quantiles" in names:
+        parser.add_argument("--quantiles", nargs="*", type=float, default=list(DEFAULT_QUANTILES), help="besides mean, std, cov")
+    if "samples" in names:
+        parser.add_argument(
+            "--samples", type=int, default=10_000, help="composites sampled when the tree is too large to enumerate"
+        )
+    if "batch_cap" in names:
+        parser.add_argument(
+            "--batch-cap",
+            type=int,
+            default=DEFAULT_BATCH_CAP,
+            help=f"at most this many batches (Airflow maps at most {MAX_MAP_LENGTH:,})",
+        )
+    if "force" in names:
+        parser.add_argument("--force", action="store_true", help="plan (and run) even what the ledger has as finished")
+
+
+def params_of(args: argparse.Namespace) -> dict[str, Any]:
+    """The request fields of parsed arguments, as a DAG's Params would hold them."""
+    names = ("model", "sites", "vs30s", "imts", "poes", "leaves", "gmms", "quantiles", "samples", "batch_cap", "force")
+    params = {name: getattr(args, name) for name in names if hasattr(args, name)}
+    if "sites" in params:
+        params["sites"] = list(args.sites) + [f"-{s}" for s in args.leave_out or ()]
+    return params

@@ -1,0 +1,20 @@
+"""The numbers of the NZ NSHM 2022 disaggregation campaign that requests, forms and benchmarks use.
+
+Pure Python, no imports: the Airflow Params (parsed with every DAG file) read these too.
+"""
+
+from __future__ import annotations
+
+# Probabilities of exceedance in 50 years NSHM disaggregates at.
+NSHM_POES: tuple[float, ...] = (0.02, 0.05, 0.1, 0.18, 0.39, 0.63, 0.86)
+
+# Intensity measure types of NSHM's disaggregations.
+NSHM_IMTS: tuple[str, ...] = ("PGA", "SA(0.2)", "SA(0.5)", "SA(1.5)", "SA(3.0)")
+
+# The 18 VS30 values (m/s) of NSHM's hazard curves.
+NSHM_VS30S: tuple[int, ...] = (150, 175, 200, 225, 250, 275, 300, 350, 375, 400, 450, 500, 525, 600, 750, 900, 1000, 1500)
+
+# Quantiles of the composite-branch distribution stored besides mean, std and cov.
+DEFAULT_QUANTILES: tuple[float, ...] = (
+    0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.975, 0.99, 0.995,
+)  # fmt: skip

@@ -1,0 +1,148 @@
+"""Validators of single request fields: each returns the normalised value or raises `BadRequest`
+naming the field and saying what was expected and what was found."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from hazflow.exceptions import BadRequest
+from hazflow.model.logic_tree import HazardModel, Leaf
+from hazflow.plan.batches import MAX_MAP_LENGTH
+
+_IMT = re.compile(r"^\s*(?:(PGA)|SA\(\s*(\d+(?:\.\d*)?|\.\d+)\s*\))\s*$", re.IGNORECASE)
+
+
+def normalise_imt(text: str, field: str = "imts") -> str:
+    """`PGA` or `SA(T)` with T > 0 s, written as OpenQuake and NSHM write it.
+
+    >>> normalise_imt("SA(3)"), normalise_imt("pga")
+    ('SA(3.0)', 'PGA')
+    """
+    match = _IMT.match(str(text))
+    if not match:
+        raise BadRequest(field, f"unknown IMT {text!r}: expected PGA or SA(period), e.g. SA(0.5)")
+    if match.group(1):
+        return "PGA"
+    period = float(match.group(2))
+    if period <= 0:
+        raise BadRequest(field, f"unknown IMT {text!r}: the period must be > 0 s")
+    return f"SA({period})"
+
+
+def non_empty(values: Any, field: str) -> list[Any]:
+    """`values` as a list; a string, a scalar or an empty list is refused."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+        raise BadRequest(field, f"expected a list, got {values!r}")
+    out = list(values)
+    if not out:
+        raise BadRequest(field, "the list is empty")
+    return out
+
+
+def unique(values: Sequence[Any], field: str) -> None:
+    """Refuse repeated values, naming them."""
+    seen: set[Any] = set()
+    dupes: set[str] = set()
+    for value in values:
+        if value in seen:
+            dupes.add(str(value))
+        seen.add(value)
+    if dupes:
+        raise BadRequest(field, f"duplicate value(s): {', '.join(sorted(dupes))}")
+
+
+def validate_imts(imts: Any, field: str = "imts") -> tuple[str, ...]:
+    out = [normalise_imt(i, field) for i in non_empty(imts, field)]
+    unique(out, field)
+    return tuple(out)
+
+
+def validate_vs30s(vs30s: Any, field: str = "vs30s") -> tuple[float, ...]:
+    out = []
+    for raw in non_empty(vs30s, field):
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            raise BadRequest(field, f"VS30 must be a number in m/s, got {raw!r}") from None
+        if not value > 0:
+            raise BadRequest(field, f"VS30 must be > 0 m/s, got {raw!r}")
+        out.append(value)
+    unique(out, field)
+    return tuple(out)
+
+
+def validate_fractions(values: Any, field: str, what: str, open_interval: bool, allow_empty: bool = False) -> tuple[float, ...]:
+    """Distinct numbers in (0, 1) (`open_interval`, e.g. PoEs) or in [0, 1] (e.g. quantiles)."""
+    interval = "(0, 1)" if open_interval else "[0, 1]"
+    raws = list(values) if allow_empty and not isinstance(values, (str, bytes)) else non_empty(values, field)
+    out = []
+    for raw in raws:
+        try:
+            value = float(raw)
+        except (TypeError, ValueError):
+            raise BadRequest(field, f"a {what} must be a number in {interval}, got {raw!r}") from None
+        inside = 0.0 < value < 1.0 if open_interval else 0.0 <= value <= 1.0
+        if not inside:
+            raise BadRequest(field, f"a {what} must lie in {interval}, got {raw!r}")
+        out.append(value)
+    unique(out, field)
+    return tuple(out)
+
+
+def validate_poes(poes: Any, field: str = "poes") -> tuple[float, ...]:
+    """Distinct probabilities of exceedance in 50 years, each in (0, 1)."""
+    return validate_fractions(poes, field, "PoE", open_interval=True)
+
+
+def validate_quantiles(quantiles: Any, field: str = "quantiles") -> tuple[float, ...]:
+    """Distinct quantiles in [0, 1]; none at all is allowed (mean, std and cov only)."""
+    return validate_fractions(quantiles, field, "quantile", open_interval=False, allow_empty=True)
+
+
+def _all(values: Any) -> bool:
+    return values is None or values == "all" or values == ["all"]
+
+
+def validate_leaves(model: HazardModel, leaves: Any, field: str = "leaves") -> tuple[Leaf, ...]:
+    """`None`, `"all"` or `["all"]` mean every leaf; otherwise leaf ids such as CRU-2."""
+    if _all(leaves):
+        return model.leaves
+    ids = [str(x).strip() for x in non_empty(leaves, field)]
+    unique(ids, field)
+    return tuple(model.leaf(i, field) for i in ids)
+
+
+def validate_gmms(model: HazardModel, gmms: Any, field: str = "gmms") -> tuple[str, ...] | None:
+    """`None`, `"all"` or `["all"]` (None: every GMM branch); otherwise branch ids of the model."""
+    if _all(gmms):
+        return None
+    ids = [str(x).strip() for x in non_empty(gmms, field)]
+    unique(ids, field)
+    known = {g.id for g in model.gmm_branches}
+    unknown = [i for i in ids if i not in known]
+    if unknown:
+        raise BadRequest(field, f"unknown GMM branch id(s) {unknown} of {model.name}; known: {sorted(known)}")
+    return tuple(ids)
+
+
+def validate_count(value: Any, field: str, least: int = 1, most: int | None = None, what: str = "number") -> int:
+    """A whole number in [least, most]."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+        raise BadRequest(field, f"expected a whole {what}, got {value!r}")
+    if int(value) < least or (most is not None and int(value) > most):
+        upper = f", {most}" if most is not None else ", ..."
+        raise BadRequest(field, f"{value} is outside [{least}{upper}]")
+    return int(value)
+
+
+def validate_batch_cap(value: Any, field: str = "batch_cap") -> int:
+    """A number of batches (mapped task instances) in [1, 1024]."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value == int(value):
+        if not 1 <= int(value) <= MAX_MAP_LENGTH:
+            raise BadRequest(
+                field,
+                f"{value} batches is outside [1, {MAX_MAP_LENGTH}]: Airflow maps at most {MAX_MAP_LENGTH} (core.max_map_length)",
+            )
+    return validate_count(value, field, 1, MAX_MAP_LENGTH, "number of batches")

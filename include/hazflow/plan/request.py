@@ -1,0 +1,153 @@
+"""Requests: what a user asks for (from a Params form, the command line, a manifest or JSON),
+validated by one parser before any compute. Every error names the field at fault.
+
+| request | fields (beyond model, sites, vs30s, imts, leaves) | serves |
+| --- | --- | --- |
+| `HazardRequest` | | hazard_realizations |
+| `DisaggRequest` | poes | disagg_realizations, coverage manifests |
+| `HazardAggregationRequest` | gmms, quantiles | hazard_aggregation |
+| `DisaggAggregationRequest` | gmms, quantiles, poes, samples | disagg_aggregation |
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from hazflow.exceptions import BadRequest
+from hazflow.model.logic_tree import HazardModel, Leaf, load_model
+from hazflow.model.nshm import DEFAULT_QUANTILES
+from hazflow.model.sites import Site, resolve_sites
+from hazflow.plan.fields import (
+    non_empty,
+    validate_count,
+    validate_gmms,
+    validate_imts,
+    validate_leaves,
+    validate_poes,
+    validate_quantiles,
+    validate_vs30s,
+)
+from hazflow.plan.jobs import JobSpec, hazard_job
+
+if TYPE_CHECKING:
+    from hazflow.aggregate.tree import CompositeTree
+
+R = TypeVar("R", bound="Request")
+
+# Each field's validator, in the order fields are checked (so the first error is always the same one).
+PARSERS: dict[str, Callable[[Any, HazardModel], Any]] = {
+    "sites": lambda value, model: tuple(resolve_sites(non_empty(value, "sites"), "sites")),
+    "vs30s": lambda value, model: validate_vs30s(value),
+    "imts": lambda value, model: validate_imts(value),
+    "poes": lambda value, model: validate_poes(value),
+    "leaves": lambda value, model: validate_leaves(model, value),
+    "gmms": lambda value, model: validate_gmms(model, value),
+    "quantiles": lambda value, model: validate_quantiles(value),
+    "samples": lambda value, model: validate_count(value, "samples", 1, what="number of samples"),
+}
+# Fields a request may leave out.
+DEFAULTS: dict[str, Any] = {"leaves": None, "gmms": None, "quantiles": DEFAULT_QUANTILES, "samples": 10_000}
+
+
+@dataclass(frozen=True)
+class Request:
+    """What every request has: a model, sites, VS30s, IMTs and the leaves of the source tree."""
+
+    model: HazardModel
+    sites: tuple[Site, ...]
+    vs30s: tuple[float, ...]
+    imts: tuple[str, ...]
+    leaves: tuple[Leaf, ...]
+
+    @classmethod
+    def parse(cls: type[R], params: Mapping[str, Any], runnable: bool = True) -> R:
+        """Validate raw values (keys named as the fields; others are ignored).
+
+        `runnable` also checks that every leaf's source files are here (needed to run OpenQuake,
+        not to plan or aggregate)."""
+        return parse_request(cls, params, runnable)
+
+    def to_conf(self) -> dict[str, Any]:
+        """The request as DAG-run conf: what another DAG is started with, or a rerun."""
+        conf: dict[str, Any] = {"model": self.model.name}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "sites":
+                conf[f.name] = [s.id for s in value]
+            elif f.name == "leaves":
+                conf[f.name] = [leaf.id for leaf in value]
+            elif f.name != "model":
+                conf[f.name] = list(value) if isinstance(value, tuple) else value
+        return conf
+
+
+def parse_request(cls: type[R], params: Mapping[str, Any], runnable: bool = True) -> R:
+    """The one parser: `params` into a request of type `cls`, every field checked, in `PARSERS` order."""
+    if params.get("model") in (None, ""):
+        raise BadRequest("model", "missing: give DEMO or an nzshm-model version such as NSHM_v1.0.4")
+    model = load_model(str(params["model"]))
+    wanted = {f.name for f in fields(cls)} - {"model"}
+    values: dict[str, Any] = {"model": model}
+    for name, parse in PARSERS.items():
+        if name not in wanted:
+            continue
+        if name not in params and name not in DEFAULTS:
+            raise BadRequest(name, "missing")
+        values[name] = parse(params.get(name, DEFAULTS.get(name)), model)
+    request = cls(**values)
+    if runnable:
+        for leaf in request.leaves:  # a missing source file fails now, not after other leaves ran
+            model.source_paths(leaf)
+    return request
+
+
+@dataclass(frozen=True)
+class HazardRequest(Request):
+    """Hazard-curve realizations: one classical OpenQuake run per leaf x VS30, the sites together."""
+
+    def jobs(self, oq_version: str) -> list[JobSpec]:
+        """One classical job per leaf x VS30."""
+        return [
+            hazard_job(self.model, leaf, vs30, self.sites, self.imts, oq_version) for leaf in self.leaves for vs30 in self.vs30s
+        ]
+
+
+@dataclass(frozen=True)
+class DisaggRequest(Request):
+    """Disaggregation realizations at each PoE (in 50 years) of every leaf x site x VS30 x IMT."""
+
+    poes: tuple[float, ...]
+
+    @property
+    def jobs(self) -> int:
+        """Leaf x site x VS30 x IMT x PoE."""
+        return len(self.leaves) * len(self.sites) * len(self.vs30s) * len(self.imts) * len(self.poes)
+
+    @property
+    def runs(self) -> int:
+        """OpenQuake runs: the IMTs of one leaf/site/VS30/PoE share one."""
+        return self.jobs // len(self.imts)
+
+
+@dataclass(frozen=True)
+class HazardAggregationRequest(Request):
+    """Statistics of stored hazard curves over the logic tree, or over a subset of it (`leaves`, `gmms`)."""
+
+    gmms: tuple[str, ...] | None  # None: every GMM branch
+    quantiles: tuple[float, ...]
+
+    def tree(self) -> CompositeTree:
+        """The composite branches of the request's subset (weights renormalised where it is one)."""
+        from hazflow.aggregate.tree import build_tree
+
+        return build_tree(self.model, [leaf.id for leaf in self.leaves], self.gmms)
+
+
+@dataclass(frozen=True)
+class DisaggAggregationRequest(HazardAggregationRequest):
+    """Statistics of stored disaggregations by bin; `samples` composites when the tree is too large to enumerate."""
+
+    poes: tuple[float, ...]
+    samples: int

@@ -1,0 +1,1 @@
+"""What people read: plots (`plots`) and the summaries steps return (`summary`)."""

@@ -1,0 +1,106 @@
+"""The summaries steps return (XCom values, command-line JSON): counts of what ran, what was
+stored and what a scientist reads first. Nothing here prints; callers log or show them."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from hazflow.exceptions import HazflowError
+from hazflow.store import DisaggAggregate, Store
+from hazflow.store.records import FINISHED_STATES
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModalBin:
+    """The bin with the largest mean contribution: its TRT and the centres of its Mag, Dist (km) and Eps bins."""
+
+    trt: str
+    mag: float
+    dist: float
+    eps: float
+
+    def describe(self) -> str:
+        """`Active Shallow Crust M7.10 2.5 km eps 0.25`"""
+        return f"{self.trt} M{self.mag:.2f} {self.dist:g} km eps {self.eps:.2f}"
+
+
+def modal_bin(mean: DisaggAggregate) -> ModalBin:
+    """The modal TRT-Mag-Dist-Eps bin of a mean disaggregation (values shaped (TRT, Mag, Dist, Eps))."""
+    index = np.unravel_index(int(np.argmax(mean.values)), mean.values.shape)
+    mag, dist, eps = (
+        float(mean.bin_edges[axis][i] + mean.bin_edges[axis][i + 1]) / 2
+        for axis, i in zip(("Mag", "Dist", "Eps"), index[1:], strict=True)
+    )
+    return ModalBin(mean.trts[index[0]], mag, dist, eps)
+
+
+def summarise_outcomes(outcomes: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Counts by state of jobs run and ingested (`Outcome.to_dict()` plus `openquake_ran`); the
+    OpenQuake jobs this DAG run started (not reused), their seconds and HDF5 bytes."""
+    outcomes = list(outcomes)
+    states = Counter(o["state"] for o in outcomes)
+    ran = [o for o in outcomes if o["openquake_ran"]]
+    return {
+        "jobs": len(outcomes),
+        "states": dict(sorted(states.items())),
+        "openquake_runs": len(ran),
+        "reused": len(outcomes) - len(ran),
+        "oq_seconds": round(sum(o["oq_seconds"] for o in ran), 1),
+        "hdf5_bytes": sum(o["hdf5_bytes"] for o in ran),
+        "rows_ingested": sum(o["rows"] for o in outcomes if not o["skipped"]),
+    }
+
+
+def summarise_disagg_request(plan_id: str, ingested: Iterable[Mapping[str, Any]], store: Store) -> dict[str, Any]:
+    """The whole request by ledger state (the runs planned to do), plus what this DAG run ran; raises
+    if any run did not finish, so that no aggregation starts on a partial set."""
+    from hazflow.plan.disagg import load_plan
+
+    plan = load_plan(plan_id, store)
+    states = store.ledger_states(plan.keys)
+    counts = Counter(states.get(k, "not run") for k in plan.keys)
+    ran = summarise_outcomes(ingested)
+    result = {
+        "plan_id": plan.plan_id,
+        "jobs": plan.jobs,
+        "runs": plan.total_runs,
+        "skipped": plan.skipped,  # finished before this DAG run: not planned
+        "to_do": len(plan.keys),
+        "states": dict(sorted(counts.items())),  # of the runs to do, from the ledger
+    } | {k: ran[k] for k in ("openquake_runs", "reused", "oq_seconds", "hdf5_bytes", "rows_ingested")}
+    logger.info("disagg_realizations summary: %s", result)
+    unfinished = [plan.run_label(i) for i, k in enumerate(plan.keys) if states.get(k) not in FINISHED_STATES]
+    if unfinished:
+        shown = ", ".join(unfinished[:10]) + (f" (+{len(unfinished) - 10} more)" if len(unfinished) > 10 else "")
+        raise HazflowError(f"{len(unfinished)} of {len(plan.keys)} runs did not finish: {shown}; see `python -m hazflow ledger`")
+    return result
+
+
+def summarise_hazard_aggregation(batches: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Targets, statistics and plots of every batch (`HazardBatchResult.to_dict()`)."""
+    return {
+        "targets": sum(b["targets"] for b in batches),
+        "statistics": sum(b["statistics"] for b in batches),
+        "plots": [p for b in batches for p in b["plots"]],
+    }
+
+
+def summarise_disagg_aggregation(batches: Sequence[Sequence[Mapping[str, Any]]]) -> dict[str, Any]:
+    """Per target label: closure and modal bin, with the method and level (`DisaggTargetResult.to_dict()`)."""
+    results = [r for batch in batches for r in batch]
+    return {
+        "targets": len(results),
+        "closure": {r["label"]: r["closure"] for r in results},
+        "modal": {r["label"]: r["modal"] for r in results},
+        "iml": {r["label"]: r["iml"] for r in results},
+        "method": {r["label"]: r["method"] for r in results},
+        "plots": [r["plot"] for r in results],
+    }

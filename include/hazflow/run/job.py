@@ -1,0 +1,105 @@
+"""Run one job spec with OpenQuake: render its inputs, run the engine, keep its artifacts, and
+record it in the ledger as `ran` (or `failed`, with the log tail).
+
+Ingest (`hazflow.ingest.realizations`) is a separate step: in production OpenQuake runs on M5 nodes
+and ingest on cheap workers. Both are idempotent: a job whose key the ledger knows as run is skipped
+unless forced, so reruns never repeat an OpenQuake job that is already done.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from hazflow.config import Config
+from hazflow.exceptions import HazflowError
+from hazflow.model.logic_tree import load_model
+from hazflow.openquake.render import render_job
+from hazflow.openquake.runner import run_job as run_openquake
+from hazflow.plan.jobs import JobSpec
+from hazflow.store import LedgerEntry, Store
+from hazflow.store.records import RAN_STATES
+
+HDF5_NAME = "calc.hdf5"
+LOG_NAME = "oq.log"
+INPUT_NAMES = ("job.ini", "source_model_logic_tree.xml", "gsim_logic_tree.xml", "site_model.csv")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a step did to one job: small enough for an XCom."""
+
+    job_key: str
+    label: str
+    state: str
+    skipped: bool
+    oq_seconds: float = 0.0
+    hdf5_bytes: int = 0
+    rows: int = 0
+
+    def to_dict(self) -> dict[str, object]:
+        return dict(vars(self))
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _new_entry(spec: JobSpec, state: str, **kw: object) -> LedgerEntry:
+    return LedgerEntry(
+        job_key=spec.key,
+        kind=spec.kind,
+        model=spec.model,
+        leaf=spec.leaf,
+        vs30=spec.vs30,
+        sites=tuple(s.code for s in spec.sites),
+        imts=spec.imts,
+        poe=spec.poe,
+        state=state,  # type: ignore[arg-type]
+        oq_version=spec.oq_version,
+        settings_digest=spec.settings.digest(),
+        spec=spec.to_json(),
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def run_job(spec: JobSpec, store: Store, config: Config, force: bool = False) -> Outcome:
+    """Run OpenQuake for `spec` unless the ledger says it has run; keep its artifacts; record `ran`."""
+    existing = store.ledger_get(spec.key)
+    if existing and existing.state in RAN_STATES and not force:
+        return Outcome(spec.key, spec.label, existing.state, True, existing.oq_seconds, existing.hdf5_bytes, existing.rows)
+    model = load_model(spec.model)
+    attempts = (existing.attempts if existing else 0) + 1
+    started = _now()
+    config.work_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f"{spec.key}.", dir=config.work_dir) as tmp:
+        jobdir = Path(tmp)
+        try:
+            job_ini = render_job(spec, model, jobdir)
+            result = run_openquake(job_ini, config.openquake())
+        except HazflowError as e:
+            failed = _new_entry(spec, "failed", attempts=attempts, started_at=started, finished_at=_now(), error=str(e)[-4000:])
+            store.ledger_record(failed)
+            raise
+        files = {name: jobdir / name for name in INPUT_NAMES}
+        files[LOG_NAME] = result.log
+        hdf5_bytes = 0
+        if result.hdf5 is not None:
+            files[HDF5_NAME] = result.hdf5
+            hdf5_bytes = result.hdf5.stat().st_size
+        where = store.put_artifacts(spec.key, files)
+    entry = _new_entry(
+        spec,
+        "ran",
+        empty=result.state == "no_ruptures",
+        attempts=attempts,
+        started_at=started,
+        finished_at=_now(),
+        oq_seconds=round(result.seconds, 3),
+        hdf5_bytes=hdf5_bytes,
+        artifacts=where,
+    )
+    store.ledger_record(entry)
+    return Outcome(spec.key, spec.label, "ran", False, entry.oq_seconds, hdf5_bytes)

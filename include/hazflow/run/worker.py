@@ -1,0 +1,240 @@
+"""The worker entrypoint: one batch of OpenQuake runs, wherever it runs.
+
+    python -m hazflow.run.worker run-batch <batch spec uri>
+
+A batch spec (a local path or s3://) names the job specs of one batch of a plan. The worker runs
+them with the same code as the local runner (`hazflow.run.batch.run_each`: render, `oq engine --run`,
+artifacts into the store, a `ran` ledger entry per job), then writes a result manifest beside the
+spec: what ran, what was skipped, what failed and why, on which host, when. Ingest happens
+elsewhere (on an Airflow worker, never on the OpenQuake node) from the ledger and the artifacts.
+
+The store is the one `Config.from_env()` describes (HAZFLOW_STORE_BACKEND, HAZFLOW_STORE_ROOT, ...):
+an ECS task gets those in its environment. Exit status: 0 every run finished, 1 some failed (the
+manifest says which; rerunning the spec repeats only those), 2 the spec or the configuration is bad.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hazflow.config import Config
+from hazflow.exceptions import BadRequest, HazflowError, OpenQuakeError
+from hazflow.plan.disagg import BatchRef
+from hazflow.plan.jobs import JobSpec
+from hazflow.run.batch import Failure, batch_failure, run_each
+from hazflow.store import documents
+
+logger = logging.getLogger("hazflow.run.worker")  # its own name also when run as `python -m`
+
+SPEC_FORMAT = "hazflow.run.batch-spec/1"
+MANIFEST_FORMAT = "hazflow.run.batch-result/1"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass(frozen=True)
+class BatchSpec:
+    """The job specs of one batch of a plan, as a worker anywhere receives them."""
+
+    plan_id: str
+    batch: int
+    label: str
+    jobs: tuple[JobSpec, ...]
+    force: bool = False
+
+    def to_json(self) -> bytes:
+        jobs = [{"key": s.key, "label": s.label, "spec": s.to_dict()} for s in self.jobs]
+        document = {"format": SPEC_FORMAT, "plan_id": self.plan_id, "batch": self.batch, "label": self.label, "force": self.force}
+        return json.dumps(document | {"jobs": jobs}, indent=1, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, uri: str) -> BatchSpec:
+        """Parse and check a spec; `BadRequest` naming the file and the field at fault."""
+        try:
+            document = json.loads(data)
+        except ValueError as e:
+            raise BadRequest(uri, f"not a JSON batch spec: {e}") from None
+        if not isinstance(document, dict) or document.get("format") != SPEC_FORMAT:
+            found = document.get("format") if isinstance(document, dict) else type(document).__name__
+            raise BadRequest(f"{uri}: format", f"expected {SPEC_FORMAT!r}, found {found!r}")
+        for name, kind in (("plan_id", str), ("batch", int), ("label", str), ("force", bool), ("jobs", list)):
+            if not isinstance(document.get(name), kind):
+                raise BadRequest(f"{uri}: {name}", f"missing or not a {kind.__name__}")
+        jobs = []
+        for i, job in enumerate(document["jobs"]):
+            try:
+                spec = JobSpec.from_dict(job["spec"])
+            except (KeyError, TypeError, ValueError) as e:
+                raise BadRequest(f"{uri}: jobs[{i}]", f"not a job spec ({type(e).__name__}: {e})") from None
+            if spec.key != job.get("key"):  # the key is a content hash: a changed spec is not the planned job
+                raise BadRequest(f"{uri}: jobs[{i}].key", f"{job.get('key')!r} is not the key of its spec ({spec.key})")
+            jobs.append(spec)
+        return cls(document["plan_id"], document["batch"], document["label"], tuple(jobs), document["force"])
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a worker did with one batch spec."""
+
+    spec_uri: str
+    plan_id: str
+    batch: int
+    label: str
+    host: str
+    started_at: str
+    finished_at: str
+    seconds: float
+    outcomes: tuple[dict[str, Any], ...] = ()  # Outcome.to_dict() of each run that finished (ran or skipped)
+    failures: tuple[Failure, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+    @property
+    def ran(self) -> dict[str, bool]:
+        """job key -> whether OpenQuake ran it now (False: the ledger had it already)."""
+        return {o["job_key"]: not o["skipped"] for o in self.outcomes}
+
+    def started_since(self, when: datetime, skew_s: float = 5.0) -> bool:
+        """Whether this manifest is of a worker started at or after `when` (not one left by an
+        earlier attempt at the same spec); `skew_s` allows for the clocks of two hosts."""
+        return datetime.fromisoformat(self.started_at) >= when - timedelta(seconds=skew_s)
+
+    def error(self) -> OpenQuakeError:
+        """The batch's failures as one error, as the local runner raises it."""
+        return batch_failure(self.failures, len(self.outcomes) + len(self.failures))
+
+    def to_json(self) -> bytes:
+        failures = [f.to_dict() for f in self.failures]
+        document = {"format": MANIFEST_FORMAT, **vars(self), "outcomes": list(self.outcomes), "failures": failures}
+        return json.dumps(document, indent=1, sort_keys=True).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes, uri: str) -> Manifest:
+        document = json.loads(data)
+        if document.pop("format", None) != MANIFEST_FORMAT:
+            raise BadRequest(uri, f"not a {MANIFEST_FORMAT} manifest")
+        failures = tuple(Failure.from_dict(f) for f in document["failures"])
+        return cls(**document | {"outcomes": tuple(document["outcomes"]), "failures": failures})
+
+
+def spec_uri(root: Any, plan_id: str, batch: int) -> str:
+    """Where a plan's batch spec is kept: under the store root (a folder, or the S3 prefix)."""
+    return documents.join(root, "batches", plan_id, f"{batch:04d}.json")
+
+
+def manifest_uri(spec: str) -> str:
+    """The result manifest beside its spec: `0003.json` -> `0003.result.json`."""
+    return spec.removesuffix(".json") + ".result.json"
+
+
+def stage_batch(spec: BatchSpec, config: Config) -> str:
+    """Write a batch spec under the store root (same plan and batch, same place: rewriting is safe)."""
+    uri = spec_uri(config.store_root, spec.plan_id, spec.batch)
+    documents.write_bytes(uri, spec.to_json(), config.aws_endpoint, config.aws_region)
+    return uri
+
+
+def read_spec(uri: str, config: Config) -> BatchSpec:
+    return BatchSpec.from_json(documents.read_bytes(uri, config.aws_endpoint, config.aws_region), uri)
+
+
+def read_manifest(spec: str, config: Config) -> Manifest:
+    """The manifest a worker wrote for the spec at `spec`; `StorageError` if it wrote none."""
+    uri = manifest_uri(spec)
+    return Manifest.from_json(documents.read_bytes(uri, config.aws_endpoint, config.aws_region), uri)
+
+
+def run_batch_spec(uri: str, config: Config) -> Manifest:
+    """Run the jobs of the spec at `uri` not yet run (all if it says force); write and return the manifest.
+
+    A failed job does not stop the others; failures are in the manifest, not raised.
+    """
+    spec = read_spec(uri, config)
+    store = config.open_store()
+    started, start = _now(), time.monotonic()
+    outcomes, failed = run_each(spec.jobs, store, config, force=spec.force)
+    manifest = Manifest(
+        spec_uri=uri,
+        plan_id=spec.plan_id,
+        batch=spec.batch,
+        label=spec.label,
+        host=platform.node(),
+        started_at=started,
+        finished_at=_now(),
+        seconds=round(time.monotonic() - start, 3),
+        outcomes=tuple(o.to_dict() for o in outcomes),
+        failures=tuple(Failure.of(s, e) for s, e in failed),
+    )
+    documents.write_bytes(manifest_uri(uri), manifest.to_json(), config.aws_endpoint, config.aws_region)
+    return manifest
+
+
+def stage_planned_batch(ref: BatchRef, force: bool, config: Config) -> str:
+    """Write the batch spec of one batch of a kept plan (its job specs rebuilt from the plan and
+    checked against the planned keys) under the store root; its URI."""
+    from hazflow.plan.disagg import load_plan
+
+    plan = load_plan(ref.plan_id, config.open_store())
+    return stage_batch(BatchSpec(plan.plan_id, ref.batch, ref.label, tuple(plan.specs(ref.batch)), force), config)
+
+
+def finish_batch(ref: BatchRef, uri: str, manifest: Manifest) -> dict[str, Any]:
+    """What the `run` step returns (the XCom `ingest` maps over), from the worker's manifest;
+    raises the batch's OpenQuake failures."""
+    if not manifest.ok:
+        raise manifest.error()
+    return ref.to_dict() | {"ran": manifest.ran, "spec": uri}
+
+
+def run_planned_batch(ref: BatchRef, force: bool, config: Config) -> dict[str, Any]:
+    """The local runner: stage the batch spec, run it in this process, check its manifest."""
+    uri = stage_planned_batch(ref, force, config)
+    return finish_batch(ref, uri, run_batch_spec(uri, config))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("hazflow").setLevel(logging.INFO)  # hazflow's progress; libraries' warnings only
+    parser = argparse.ArgumentParser(
+        prog="python -m hazflow.run.worker", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    run = commands.add_parser("run-batch", help="run the OpenQuake jobs of one batch spec and write its result manifest")
+    run.add_argument("spec", help="batch spec: a local path or s3://bucket/key")
+    args = parser.parse_args(argv)
+    try:
+        config = Config.from_env()
+        manifest = run_batch_spec(args.spec, config)
+    except BadRequest as e:
+        logger.error("bad batch spec or configuration: %s", e)
+        return 2
+    except HazflowError as e:
+        logger.error("%s", e)
+        return 1
+    ran = sum(manifest.ran.values())
+    logger.info(
+        "batch %d of plan %s (%s): %d ran, %d already done, %d failed in %.1f s on %s; manifest %s",
+        manifest.batch, manifest.plan_id, manifest.label, ran, len(manifest.outcomes) - ran, len(manifest.failures),
+        manifest.seconds, manifest.host, manifest_uri(args.spec),
+    )  # fmt: skip
+    if not manifest.ok:
+        logger.error("%s", manifest.error())
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,83 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hazflow.aggregate.disagg import AXES, aggregate_disagg, closure, common_edges, component_matrix
+from hazflow.aggregate.engine import exact_mean_rate
+from hazflow.aggregate.inputs import MissingRealizations
+from hazflow.aggregate.tree import build_tree
+from hazflow.exceptions import DataIntegrityError
+from hazflow.model.sites import resolve_sites
+from hazflow.plan.imtl import annual_poe
+from hazflow.store import DisaggRealization, LedgerEntry
+
+
+def _realizations(demo, site, iml=0.3, scale=1.0):
+    edges = common_edges(demo.settings)
+    shape = (1, 25, 17, 16)
+    rng = np.random.default_rng(0)
+    rows = []
+    for leaf, gmm in build_tree(demo).components:
+        trt = demo.leaf(leaf).trt
+        values = np.zeros(shape)
+        values[0, rng.integers(25), rng.integers(17), rng.integers(16)] = scale * rng.uniform(1e-5, 1e-4)
+        rows.append(
+            DisaggRealization(
+                "DEMO", leaf, gmm, site.code, 400.0, "PGA", 0.1, iml, AXES, (trt,), edges, values, f"j-{leaf}", "3.26.2", "d"
+            )
+        )
+    return rows
+
+
+def _store(config, rows):
+    store = config.open_store()
+    for leaf in {r.leaf for r in rows}:
+        entry = LedgerEntry(f"j-{leaf}", "disagg", "DEMO", leaf, 400.0, (rows[0].site,), ("PGA",), "done", poe=0.1)
+        store.put_disagg_realizations([r for r in rows if r.leaf == leaf], entry)
+    return store
+
+
+def test_each_leaf_lands_on_its_region_of_the_common_axes(demo):
+    site = resolve_sites(["WLG"])[0]
+    tree = build_tree(demo)
+    rows = _realizations(demo, site)
+    iml, probs = component_matrix(demo, tree, rows, "t")
+    assert iml == 0.3 and probs.shape == (15, 3 * 25 * 17 * 16)
+    cube = probs.reshape(15, 3, 25, 17, 16)
+    for i, (leaf, _) in enumerate(tree.components):
+        region = demo.trts.index(demo.leaf(leaf).trt)
+        assert cube[i, region].sum() > 0 and cube[i].sum() == cube[i, region].sum()
+
+
+def test_stored_aggregate_mean_and_closure(config, demo):
+    site = resolve_sites(["WLG"])[0]
+    store = _store(config, _realizations(demo, site))
+    tree = build_tree(demo)
+    out, result = aggregate_disagg(store, demo, tree, site, 400, "PGA", 0.1, quantiles=(0.5,))
+    stats = {a.agg: a for a in out}
+    assert set(stats) == {"mean", "std", "cov", "0.5"} and result.method == "enumeration"
+    _, probs = component_matrix(demo, tree, store.get_disagg_realizations("DEMO", site.code, 400, "PGA", 0.1), "t")
+    np.testing.assert_allclose(stats["mean"].values.ravel(), -np.expm1(-exact_mean_rate(tree, probs)), rtol=1e-12)
+    expected = (1 - np.exp(-(-np.log1p(-stats["mean"].values)).sum())) / annual_poe(0.1)
+    assert stats["mean"].closure == pytest.approx(expected, rel=1e-9)
+    assert store.get_disagg_aggregates("DEMO", site.code, 400.0, "PGA", 0.1)[0].closure == stats["mean"].closure
+
+
+def test_closure_is_one_when_the_bins_hold_the_target_poe():
+    p1 = annual_poe(0.1)
+    bins = np.full(10, -np.expm1(np.log1p(-p1) / 10))  # ten equal bins whose union has probability p1
+    assert closure(bins, 0.1) == pytest.approx(1.0, rel=1e-12)
+
+
+def test_missing_and_inconsistent_realizations(config, demo):
+    site = resolve_sites(["WLG"])[0]
+    tree = build_tree(demo)
+    rows = _realizations(demo, site)
+    with pytest.raises(
+        MissingRealizations, match=r"1 of 15 disaggregation realizations missing for t: SLAB-1 x Atkinson2022SSlab"
+    ):
+        component_matrix(demo, tree, [r for r in rows if not (r.leaf == "SLAB-1" and r.gmm.startswith("Atkinson"))], "t")
+    rows[3] = DisaggRealization(**{**vars(rows[3]), "iml": 0.31})
+    with pytest.raises(DataIntegrityError, match="different levels"):
+        component_matrix(demo, tree, rows, "t")

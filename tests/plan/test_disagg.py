@@ -1,0 +1,194 @@
+"""Disaggregation planning: the product, IMT grouping, keys, skipping, batching and bad requests."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from hazflow.exceptions import BadRequest, DataIntegrityError, StorageError
+from hazflow.model.nshm import NSHM_IMTS, NSHM_POES, NSHM_VS30S
+from hazflow.plan.disagg import DisaggPlan, plan_disagg
+from hazflow.plan.imtl import levels_at_poes
+from hazflow.plan.jobs import disagg_job
+from hazflow.plan.request import DisaggRequest
+from hazflow.store import HazardAggregate, LedgerEntry
+
+OQ = "3.26.2"
+
+
+def curve(levels: np.ndarray, scale: float, k: float) -> np.ndarray:
+    """Annual PoE falling from `scale` at 0 g (an NSHM-like range: at most a few percent a year)."""
+    return scale * np.exp(-k * levels)
+
+
+@pytest.fixture
+def store(config, demo):
+    """Aggregated mean curves (and a std, which planning must ignore) for WLG and CHC at VS30 400."""
+    store = config.open_store()
+    levels = np.asarray(demo.settings.levels)
+    rows = []
+    for site, scale in (("-41.300~174.780", 0.05), ("-43.530~172.630", 0.03)):
+        for imt, k in (("PGA", 6.0), ("SA(0.5)", 4.0)):
+            rows.append(HazardAggregate("DEMO", site, 400.0, imt, "mean", levels, curve(levels, scale, k)))
+            rows.append(HazardAggregate("DEMO", site, 400.0, imt, "std", levels, curve(levels, 0.9, 1.0)))
+    store.put_hazard_aggregates(rows)
+    return store
+
+
+def demo_request(**changes) -> DisaggRequest:
+    fields = {"model": "DEMO", "sites": ["WLG", "CHC"], "vs30s": [400], "imts": ["PGA", "SA(0.5)"], "poes": [0.1, 0.02]}
+    return DisaggRequest.parse(fields | changes)
+
+
+def test_product_grouping_and_levels(store, demo):
+    request = demo_request()
+    plan = plan_disagg(request, store, OQ)
+    assert (plan.jobs, plan.total_runs, len(plan.keys), plan.skipped) == (6 * 2 * 2 * 2, 6 * 2 * 2, 24, 0)
+    specs = [s for b in range(len(plan.batches)) for s in plan.specs(b, demo)]
+    assert [s.key for s in specs] == list(plan.keys) and len(set(plan.keys)) == 24
+    assert specs[0].label == "WLG vs30=400 PGA,SA(0.5) 10%/50yr CRU-1"
+    assert {s.imts for s in specs} == {("PGA", "SA(0.5)")}
+    wlg = {a.imt: a for a in store.get_hazard_aggregates("DEMO", "-41.300~174.780", 400, agg="mean")}
+    for spec in specs[:12]:  # WLG's runs: each IMT at the level of its own mean curve
+        assert spec.sites[0].id == "WLG"
+        expected = [levels_at_poes(wlg[i].levels, wlg[i].values, [spec.poe])[0] for i in spec.imts]
+        assert spec.imls == pytest.approx(expected, rel=1e-12)
+
+
+def test_bulk_keys_are_the_keys_of_specs_built_one_by_one(store, demo):
+    plan = plan_disagg(demo_request(), store, OQ)
+    for run, key in zip(plan.runs, plan.keys, strict=True):
+        leaf, group = run
+        g = plan.groups[group]
+        spec = disagg_job(demo, demo.leaves[leaf], g.vs30, g.site, g.poe, dict(zip(["PGA", "SA(0.5)"], g.imls, strict=True)), OQ)
+        assert spec.key == key
+
+
+@pytest.mark.parametrize("finished, skipped", [("done", True), ("no_ruptures", True), ("ran", False), ("failed", False)])
+def test_runs_finished_in_the_ledger_are_skipped_unless_forced(store, finished, skipped):
+    request = demo_request()
+    first = plan_disagg(request, store, OQ)
+    for key in first.keys[:5]:
+        store.ledger_record(LedgerEntry(key, "disagg", "DEMO", "CRU-1", 400.0, (), (), finished))  # type: ignore[arg-type]
+    again = plan_disagg(request, store, OQ)
+    assert again.skipped == (5 if skipped else 0)
+    assert again.keys == (first.keys[5:] if skipped else first.keys)
+    assert (again.plan_id == first.plan_id) is not skipped  # the id follows what is left to do
+    forced = plan_disagg(request, store, OQ, force=True)
+    assert forced.skipped == 0 and forced.keys == first.keys
+
+
+@pytest.mark.parametrize("cap, batches, sizes", [(512, 24, {1}), (5, 5, {4, 5}), (24, 24, {1}), (7, 7, {3, 4}), (1, 1, {24})])
+def test_batches_are_contiguous_near_equal_and_under_the_cap(store, cap, batches, sizes):
+    plan = plan_disagg(demo_request(), store, OQ, batch_cap=cap)
+    assert len(plan.batches) == batches
+    assert {stop - start for start, stop in plan.batches} == sizes
+    assert [r for b in range(batches) for r in plan.batch_runs(b)] == list(range(24))
+
+
+def test_batch_labels_name_the_first_run_and_the_rest(store):
+    plan = plan_disagg(demo_request(), store, OQ, batch_cap=5)
+    assert plan.batch_label(0) == "WLG vs30=400 PGA,SA(0.5) 10%/50yr CRU-1 (+4 more)"
+    assert plan_disagg(demo_request(), store, OQ).batch_label(23) == "CHC vs30=400 PGA,SA(0.5) 2%/50yr SLAB-1"
+
+
+def test_nshm_production_plan_without_levels():
+    request = DisaggRequest.parse(
+        {"model": "NSHM_v1.0.4", "sites": ["NZ", "-WRE"], "vs30s": [400], "imts": NSHM_IMTS, "poes": list(NSHM_POES)},
+        runnable=False,
+    )
+    plan = plan_disagg(request, None, OQ)
+    assert (plan.jobs, plan.total_runs) == (60_025, 12_005)
+    assert len(plan.batches) == 512 and {b - a for a, b in plan.batches} == {23, 24}
+    with pytest.raises(DataIntegrityError, match="without levels"):
+        plan.specs(0)
+
+
+def test_a_request_too_large_for_one_dag_run_says_how_to_split_it():
+    request = DisaggRequest.parse(
+        {"model": "NSHM_v1.0.4", "sites": ["NZ", "-WRE"], "vs30s": NSHM_VS30S, "imts": NSHM_IMTS, "poes": list(NSHM_POES)},
+        runnable=False,
+    )
+    assert request.jobs == 1_080_450
+    with pytest.raises(BadRequest) as info:
+        plan_disagg(request, None, OQ)
+    assert info.value.field == "batch_cap"
+    assert "216,090 OpenQuake runs" in str(info.value) and "one DAG run per VS30 (18 runs of about 12,005" in str(info.value)
+
+
+def test_the_plan_document_round_trips_and_is_kept_in_the_store(store, demo):
+    plan = plan_disagg(demo_request(), store, OQ, batch_cap=3)
+    store.put_plan(plan.plan_id, plan.to_document())
+    kept = DisaggPlan.from_document(store.get_plan(plan.plan_id))
+    assert kept == plan
+    assert [s.key for s in kept.specs(2, demo)] == list(plan.keys[16:24])
+
+
+def test_a_plan_whose_keys_no_longer_match_its_model_is_refused(store, demo):
+    doc = plan_disagg(demo_request(), store, OQ).to_document()
+    doc["keys"][0] = "0" * 24
+    with pytest.raises(DataIntegrityError, match="differs from the planned"):
+        DisaggPlan.from_document(doc).specs(0, demo)
+
+
+def test_an_unknown_plan_is_a_storage_error(store):
+    with pytest.raises(StorageError, match="no plan"):
+        store.get_plan("disagg-nothing")
+
+
+@pytest.mark.parametrize(
+    "changes, field, message",
+    [
+        ({"sites": ["XXX"]}, "sites", "unknown site or list 'XXX'"),
+        ({"sites": ["-41.3~"]}, "sites", "malformed location"),
+        ({"sites": ["WLG", "WLG"]}, "sites", "more than once"),
+        ({"sites": []}, "sites", "empty"),
+        ({"poes": [0.0]}, "poes", "must lie in (0, 1)"),
+        ({"poes": [1.0]}, "poes", "must lie in (0, 1)"),
+        ({"poes": [0.1, 0.1]}, "poes", "duplicate"),
+        ({"poes": []}, "poes", "empty"),
+        ({"poes": [0.999999]}, "poes", "outside the mean PGA curve at WLG vs30=400's range"),
+        ({"imts": ["SA(1.5)"]}, "imts", "no aggregated mean hazard curve of DEMO for WLG vs30=400 SA(1.5)"),
+        ({"imts": ["PGA", "PGA"]}, "imts", "duplicate"),
+        ({"vs30s": [750]}, "imts", "no aggregated mean hazard curve of DEMO for WLG vs30=750 PGA"),
+        ({"vs30s": [400, 400]}, "vs30s", "duplicate"),
+        ({"leaves": ["CRU-9"]}, "leaves", "CRU-9"),
+        ({"leaves": []}, "leaves", "empty"),
+        ({"batch_cap": 2000}, "batch_cap", "core.max_map_length"),
+        ({"batch_cap": 0}, "batch_cap", "outside [1, 1024]"),
+    ],
+)
+def test_bad_requests_fail_before_anything_is_written(store, config, monkeypatch, changes, field, message):
+    """Through the `plan` task's own body; the store keeps only what the fixture put in it."""
+    from hazflow_airflow.tasks import plan_disagg_realizations
+
+    monkeypatch.setenv("HAZFLOW_STORE_ROOT", str(config.store_root))
+    params = {"model": "DEMO", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA"], "poes": [0.1], "leaves": ["all"]}
+    params |= {"force": False, "batch_cap": 512, "runner": "local"}
+    with pytest.raises(BadRequest) as info:
+        plan_disagg_realizations(params | changes)
+    assert info.value.field == field
+    assert message in str(info.value)
+    assert store.ledger_list() == []
+    assert not list(config.store_root.glob("artifacts")) and not list(config.work_dir.glob("*"))
+    import sqlite3
+
+    with sqlite3.connect(config.store_root / "hazflow.sqlite") as conn:
+        assert conn.execute("SELECT COUNT(*) FROM plans").fetchone() == (0,)
+
+
+def test_the_task_keeps_its_plan_and_returns_only_small_descriptors(store, config, monkeypatch):
+    from hazflow_airflow.tasks import plan_disagg_realizations
+
+    monkeypatch.setenv("HAZFLOW_STORE_ROOT", str(config.store_root))
+    params = {"model": "DEMO", "sites": ["WLG", "CHC"], "vs30s": [400], "imts": ["PGA", "SA(0.5)"], "poes": [0.1, 0.02]}
+    out = plan_disagg_realizations(params | {"leaves": ["all"], "force": False, "batch_cap": 4, "runner": "local"})
+    assert [b["runs"] for b in out["batches"]] == [6, 6, 6, 6]
+    assert out["batches"][1] == {
+        "plan_id": out["plan_id"], "batch": 1, "label": "WLG vs30=400 PGA,SA(0.5) 2%/50yr CRU-1 (+5 more)", "runs": 6
+    }  # fmt: skip
+    assert out["aggregation_conf"] == {
+        "model": "DEMO", "sites": ["WLG", "CHC"], "vs30s": [400.0], "imts": ["PGA", "SA(0.5)"], "poes": [0.1, 0.02],
+        "leaves": ["CRU-1", "CRU-2", "CRU-3", "HIK-1", "HIK-2", "SLAB-1"],
+    }  # fmt: skip
+    assert len(store.get_plan(out["plan_id"])["keys"]) == 24

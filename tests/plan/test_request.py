@@ -1,0 +1,104 @@
+"""Requests: one parser for every kind, every error naming its field."""
+
+from __future__ import annotations
+
+import pytest
+
+from hazflow.exceptions import BadRequest
+from hazflow.plan.request import (
+    DisaggAggregationRequest,
+    DisaggRequest,
+    HazardAggregationRequest,
+    HazardRequest,
+)
+
+
+def test_request_expands_leaves_by_vs30():
+    request = HazardRequest.parse(
+        {"model": "DEMO", "sites": ["WLG", "CHC"], "vs30s": [400, 750], "imts": ["PGA"], "leaves": ["CRU-1", "SLAB-1"]}
+    )
+    jobs = request.jobs("3.26.2")
+    assert [j.label for j in jobs] == ["CRU-1 vs30=400", "CRU-1 vs30=750", "SLAB-1 vs30=400", "SLAB-1 vs30=750"]
+    assert all(len(j.sites) == 2 for j in jobs)
+    assert (
+        len(
+            HazardRequest.parse({"model": "DEMO", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA"], "leaves": ["all"]}).jobs("x")
+        )
+        == 6
+    )
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"model": "NOPE"}, "model"),
+        ({"sites": ["XXX"]}, "sites"),
+        ({"sites": "WLG"}, "sites"),
+        ({"leaves": ["CRU-9"]}, "leaves"),
+        ({"leaves": ["CRU-1", "CRU-1"]}, "leaves"),
+        ({"leaves": []}, "leaves"),
+        ({"imts": ["PGV"]}, "imts"),
+        ({"vs30s": [0]}, "vs30s"),
+        ({"model": "NSHM_v1.0.4"}, "model"),  # planned, but its sources cannot be run here
+    ],
+)
+def test_bad_requests_name_the_field(kwargs, field):
+    args = {"model": "DEMO", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA"], "leaves": None} | kwargs
+    with pytest.raises(BadRequest) as info:
+        HazardRequest.parse(args)
+    assert info.value.field == field
+
+
+@pytest.mark.parametrize("kind", [HazardRequest, DisaggRequest, HazardAggregationRequest, DisaggAggregationRequest])
+def test_every_kind_goes_through_the_one_parser_and_back(kind):
+    params = {
+        "model": "DEMO",
+        "sites": ["WLG", "CHC"],
+        "vs30s": [400],
+        "imts": ["pga"],
+        "poes": [0.1],
+        "leaves": ["CRU-1", "HIK-1"],
+    }
+    request = kind.parse(params | {"runner": "local", "force": False})  # Params of other steps are ignored
+    assert [s.id for s in request.sites] == ["WLG", "CHC"] and request.imts == ("PGA",)
+    conf = request.to_conf()
+    assert conf["leaves"] == ["CRU-1", "HIK-1"] and conf["sites"] == ["WLG", "CHC"] and conf["model"] == "DEMO"
+    assert kind.parse(conf) == request  # a DAG started with the conf sees the same request
+
+
+def test_aggregation_defaults_and_the_subset_tree():
+    request = DisaggAggregationRequest.parse({"model": "DEMO", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA"], "poes": [0.1]})
+    assert request.gmms is None and len(request.quantiles) == 17 and request.samples == 10_000
+    assert len(request.leaves) == 6
+    subset = HazardAggregationRequest.parse(
+        {"model": "DEMO", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA"], "leaves": ["CRU-1", "HIK-1", "SLAB-1"]}
+    )
+    assert {leaf for leaf, _ in subset.tree().components} == {"CRU-1", "HIK-1", "SLAB-1"}
+
+
+@pytest.mark.parametrize(
+    "kind, changes, field",
+    [
+        (DisaggRequest, {"poes": None}, "poes"),
+        (DisaggRequest, {"poes": [1.5]}, "poes"),
+        (HazardRequest, {"model": None}, "model"),
+        (HazardRequest, {"imts": None}, "imts"),
+        (HazardAggregationRequest, {"gmms": ["Nobody2099"]}, "gmms"),
+        (HazardAggregationRequest, {"quantiles": [1.5]}, "quantiles"),
+        (DisaggAggregationRequest, {"samples": 0}, "samples"),
+        (DisaggAggregationRequest, {"samples": 2.5}, "samples"),
+    ],
+)
+def test_missing_and_bad_fields_are_named(kind, changes, field):
+    params = {"model": "DEMO", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA"], "poes": [0.1]} | changes
+    params = {k: v for k, v in params.items() if v is not None}
+    with pytest.raises(BadRequest) as info:
+        kind.parse(params)
+    assert info.value.field == field
+
+
+def test_planning_needs_no_source_files_but_running_does():
+    nshm = {"model": "NSHM_v1.0.4", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA"], "poes": [0.1]}
+    assert DisaggRequest.parse(nshm, runnable=False).jobs == 49
+    with pytest.raises(BadRequest, match="cannot be fetched here"):
+        DisaggRequest.parse(nshm)

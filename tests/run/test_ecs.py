@@ -1,0 +1,85 @@
+"""The ECS request hazflow sends for one batch, and how ECS failures meet the retry policy."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import ClientError, EndpointConnectionError
+
+from hazflow.config import Config
+from hazflow.exceptions import DeploymentError, TransientError
+from hazflow.run.ecs import EcsSettings, classify_ecs_error, run_task_overrides, worker_environment
+
+AWS_CONFIG = Config(store_backend="aws", store_root="s3://bucket/hazflow", aws_stage="prod", aws_region="ap-southeast-2")
+
+
+def test_overrides_run_the_worker_as_one_bash_string_with_the_store_settings():
+    settings = EcsSettings(container="oq", oq_parallel=8)
+    (override,) = run_task_overrides("s3://bucket/hazflow/batches/p/0001.json", AWS_CONFIG, settings)["containerOverrides"]
+    assert override["name"] == "oq"
+    assert override["command"] == ["python -m hazflow.run.worker run-batch s3://bucket/hazflow/batches/p/0001.json"]
+    env = {e["name"]: e["value"] for e in override["environment"]}
+    assert env == {
+        "HAZFLOW_STORE_BACKEND": "aws",
+        "HAZFLOW_STORE_ROOT": "s3://bucket/hazflow",
+        "HAZFLOW_AWS_STAGE": "prod",
+        "AWS_DEFAULT_REGION": "ap-southeast-2",
+        "HAZFLOW_OQ_PARALLEL": "8",
+        "HAZFLOW_OQ_TIMEOUT": "3600",
+    }  # fmt: skip  (no endpoint: real AWS; a moto endpoint is passed on when set)
+    assert Config.from_env(env).store_root == "s3://bucket/hazflow"  # what the worker reads back
+
+
+@pytest.mark.parametrize("backend, root", [("local", "/data/store"), ("aws", "/data/store")])
+def test_ecs_needs_an_aws_store_on_s3(backend, root):
+    with pytest.raises(DeploymentError, match="runner ecs: the OpenQuake containers reach the store only through AWS"):
+        worker_environment(Config(store_backend=backend, store_root=root), EcsSettings())
+
+
+def test_operator_arguments_use_the_m5_capacity_provider_reattach_and_awslogs():
+    args = EcsSettings.from_env({"HAZFLOW_ECS_CLUSTER": "nshm", "HAZFLOW_ECS_WAITER_DELAY": "30"}).operator_arguments()
+    assert args["cluster"] == "nshm" and args["launch_type"] is None and args["reattach"] is True
+    assert args["capacity_provider_strategy"] == [{"capacityProvider": "hazflow-m5", "weight": 1}]
+    assert args["awslogs_stream_prefix"] == "hazflow/openquake" and args["container_name"] == "openquake"
+    assert args["waiter_delay"] == 30
+    with pytest.raises(DeploymentError, match="HAZFLOW_ECS_OQ_PARALLEL"):
+        EcsSettings.from_env({"HAZFLOW_ECS_OQ_PARALLEL": "eight"})
+
+
+class RunTaskFailures(Exception):
+    """Shaped like the provider's EcsOperatorError: RunTask's `failures`."""
+
+    def __init__(self, *reasons: str) -> None:
+        super().__init__("failures")
+        self.failures = [{"arn": "arn:aws:ecs:...", "reason": r} for r in reasons]
+
+
+def _client_error(code: str, status: int = 400) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": code}, "ResponseMetadata": {"HTTPStatusCode": status}}, "RunTask")
+
+
+class EcsTaskFailToStart(Exception):
+    pass
+
+
+@pytest.mark.parametrize(
+    "error, expected",
+    [
+        (RunTaskFailures("RESOURCE:MEMORY"), TransientError),
+        (RunTaskFailures("RESOURCE:CPU", "AGENT"), TransientError),
+        (RunTaskFailures("MISSING"), DeploymentError),
+        (RunTaskFailures("RESOURCE:CPU", "ATTRIBUTE"), DeploymentError),
+        (_client_error("ThrottlingException"), TransientError),
+        (_client_error("ServerException", 500), TransientError),
+        (_client_error("ClusterNotFoundException"), DeploymentError),
+        (_client_error("InvalidParameterException"), DeploymentError),
+        (_client_error("AccessDeniedException"), DeploymentError),
+        (EndpointConnectionError(endpoint_url="https://ecs"), TransientError),
+        (EcsTaskFailToStart("CannotPullContainerError"), TransientError),
+        (RuntimeError("The task was stopped because the host instance terminated: Host EC2 (instance i-1) terminated."), TransientError),
+        (RuntimeError("This task is not in success state"), RuntimeError),
+    ],
+    ids=["no-memory-yet", "no-cpu-agent", "missing", "attribute", "throttled", "5xx", "no-cluster", "bad-parameter",
+         "access-denied", "connection", "failed-to-start", "host-terminated", "task-failed"],
+)  # fmt: skip
+def test_ecs_failures_are_classified_for_the_retry_policy(error, expected):
+    assert isinstance(classify_ecs_error(error), expected)
