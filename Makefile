@@ -44,6 +44,7 @@ setup: $(VENV)/.installed $(OQ_VENV)/.installed $(AIRFLOW_HOME)/.migrated $(AIRF
 lint: setup
 	$(VENV)/bin/ruff check include plugins dags tests bench
 	$(VENV)/bin/ruff format --check include plugins dags tests bench
+	$(VENV)/bin/mypy
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -52,12 +53,14 @@ $(UV):
 # Regenerate the locks from the short input files (not part of setup).
 lock: $(UV)
 	$(UV) pip compile requirements.in -o requirements.txt --python-version 3.11
+	$(UV) pip compile requirements-dev.in -c requirements.txt -o requirements-dev.txt --python-version 3.11
 	$(UV) pip compile requirements-oq.in -o requirements-oq.txt --python-version 3.11
 	$(UV) pip compile requirements-worker.in -o requirements-worker.txt --python-version 3.11
 
-$(VENV)/.installed: requirements.txt | $(UV)
+# The runtime lock plus test and lint tools (the images install requirements.txt alone).
+$(VENV)/.installed: requirements.txt requirements-dev.txt | $(UV)
 	[ -x $(VENV)/bin/python ] || $(UV) venv --python $(PYTHON) $(VENV)
-	$(UV) pip sync --compile-bytecode --python $(VENV)/bin/python requirements.txt
+	$(UV) pip sync --compile-bytecode --python $(VENV)/bin/python requirements-dev.txt
 	# make the domain package and the Airflow adapters importable from this venv (like an editable install)
 	printf '%s\n%s\n' "$(ROOT)/include" "$(ROOT)/plugins" > $$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/hazflow-project.pth
 	touch $@

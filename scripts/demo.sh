@@ -10,17 +10,20 @@ root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/scripts/env.sh"
 mkdir -p "$root/var/logs"
 
-# run_dag DAG_ID CONF [LOGICAL_DATE]: run one DAG run, show its progress and summary, keep the full log
+# run_dag DAG_ID CONF [LOGICAL_DATE]: run one DAG run, show its progress, keep the full log, then
+# print what its `summary` task returned (read from Airflow's database, not from the log)
 run_dag() {
   last_log="$root/var/logs/demo-$1-$(date -u +%Y%m%dT%H%M%SZ).log"
   echo "== $1 (airflow dags test); full log: $last_log"
   set +e
   airflow dags test "$1" ${3:+"$3"} -c "$2" 2>&1 | tee "$last_log" \
-    | grep --line-buffered -oE "\[DAG TEST\] end task task_id=[a-z_]+ map_index=-?[0-9]+|$1 summary: .*|plan disagg-.*|DagRun Finished: .*state=[a-z]+" \
-    | sed -u -E 's/, run_start_date.*(state=[a-z]+).*/ \1/; s/(summary: .{0,400}).*/\1/'
+    | grep --line-buffered -oE "\[DAG TEST\] end task task_id=[a-z_]+ map_index=-?[0-9]+|plan disagg-[^\"]*|DagRun Finished: .*state=[a-z]+" \
+    | sed -u -E 's/, run_start_date.*(state=[a-z]+).*/ \1/'
   local status=${PIPESTATUS[0]}
   set -e
   [ "$status" -eq 0 ] || { echo "$1 failed: see $last_log" >&2; exit "$status"; }
+  last_run=$(python -m hazflow_airflow.runs latest "$1")
+  echo "$1 summary: $(python -m hazflow_airflow.runs xcom "$1" summary --run-id "$last_run" | cut -c1-400)"
 }
 
 start=$(date +%s)
@@ -34,8 +37,7 @@ run_dag disagg_realizations '{"model": "DEMO", "sites": ["WLG", "CHC", "AKL"], "
 
 # disagg_realizations started disagg_aggregation for exactly its realization set; without a
 # scheduler that run waits queued, so run it here at its logical date with its conf.
-run_id=$(grep -oE "DagRun Finished: dag_id=disagg_realizations, logical_date=[^,]+, run_id=[^,]+" "$last_log" | sed 's/.*run_id=//')
-IFS=$'\t' read -r agg_date agg_conf < <(python -m hazflow_airflow.triggered disagg_aggregation --run-id "${run_id}__disagg_aggregation") \
+IFS=$'\t' read -r agg_date agg_conf < <(python -m hazflow_airflow.runs queued disagg_aggregation --run-id "${last_run}__disagg_aggregation") \
   || { echo "disagg_realizations started no disagg_aggregation run" >&2; exit 1; }
 echo "== disagg_aggregation started by disagg_realizations with conf $agg_conf"
 run_dag disagg_aggregation "$agg_conf" "$agg_date"
@@ -45,9 +47,10 @@ echo "== the ledger"
 python -m hazflow ledger --model DEMO --kind hazard
 python -m hazflow ledger --model DEMO --kind disagg | tail -1
 echo "== disaggregation summaries (closure: disaggregated / target annual PoE; modal bin)"
-python - "$last_log" <<'EOF'
-import ast, re, sys
-summary = ast.literal_eval(re.search(r"disagg_aggregation summary: (\{.*\})", open(sys.argv[1]).read()).group(1))
+python -m hazflow_airflow.runs xcom disagg_aggregation summary --run-id "$last_run" > "$root/var/logs/disagg_aggregation-summary.json"
+python - "$root/var/logs/disagg_aggregation-summary.json" <<'EOF'
+import json, sys
+summary = json.load(open(sys.argv[1]))
 for label, closure in summary["closure"].items():
     print(f"{label:30s} closure {closure:.4f}   modal bin: {summary['modal'][label]}")
 EOF

@@ -127,4 +127,16 @@ def test_compose_images_are_the_dockerfiles_builds(compose):
     assert services["worker"]["build"]["dockerfile"] == "docker/openquake.Dockerfile"
     for name in (*AIRFLOW_SERVICES, "airflow-init"):
         assert services[name]["build"]["dockerfile"] == "docker/airflow.Dockerfile"
-    assert services["moto"]["image"] == f"motoserver/moto:{_pin('requirements.txt', 'moto')}"
+    assert services["moto"]["image"] == f"motoserver/moto:{_pin('requirements-dev.txt', 'moto')}"
+
+
+def _pins(lock: str) -> dict[str, str]:
+    return dict(re.findall(r"^([A-Za-z0-9_.\-]+)==(\S+)$", (PROJECT_ROOT / lock).read_text(), re.M))
+
+
+def test_the_images_get_the_runtime_lock_and_tests_get_the_same_pins_plus_their_tools():
+    runtime, dev = _pins("requirements.txt"), _pins("requirements-dev.txt")
+    assert not {"moto", "pytest", "pytest-timeout", "ruff", "mypy", "waitress"} & set(runtime)  # no test tool in an image
+    assert {"moto", "pytest", "ruff", "mypy", "waitress"} <= set(dev)
+    assert {name: dev.get(name) for name in runtime} == runtime  # tests run what production runs
+    assert not {"moto", "pytest", "ruff"} & set(_pins("requirements-worker.txt"))

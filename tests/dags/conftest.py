@@ -29,19 +29,11 @@ class DagTest:
 
     def xcom(self, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
         """What a task of this run returned (or pushed under `key`)."""
-        from airflow.models.xcom import XComModel
-        from airflow.utils.session import create_session
+        from hazflow_airflow.runs import task_value
 
-        with create_session() as session:
-            row = (
-                session.query(XComModel)
-                .filter_by(dag_id=self.dag_id, run_id=self.run_id, task_id=task_id, key=key, map_index=map_index)
-                .one_or_none()
-            )
-            assert row is not None, (
-                f"no XCom {key!r} of {self.dag_id}.{task_id}[{map_index}] in {self.run_id}\n{self.log[-3000:]}"
-            )
-            return XComModel.deserialize_value(row)
+        value = task_value(self.dag_id, task_id, self.run_id, key, map_index)
+        assert value is not None, f"no XCom {key!r} of {self.dag_id}.{task_id}[{map_index}] in {self.run_id}: {self.log[-3000:]}"
+        return value
 
     def summary(self) -> dict:
         """What this run's `summary` task returned."""
@@ -98,7 +90,7 @@ def dags_test(
 
 def triggered_run(triggering: DagTest) -> tuple[str, dict] | None:
     """(logical date, conf) of the disagg_aggregation run a disagg_realizations run started, if queued."""
-    from hazflow_airflow.triggered import queued_runs
+    from hazflow_airflow.runs import queued_runs
 
     runs = queued_runs("disagg_aggregation", f"{triggering.run_id}__disagg_aggregation")
     return runs[0] if runs else None

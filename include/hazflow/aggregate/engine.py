@@ -65,7 +65,7 @@ def block_values_of(tree: CompositeTree, block: tuple[int, ...], rates: np.ndarr
         if term.source_axis not in block:
             continue
         part = rates[term.rows].sum(axis=0)  # (n_source, n_gmm, B)
-        index = [None] * len(block)
+        index: list[slice | None] = [None] * len(block)  # new axes, but for the term's source and GMM axes
         index[block.index(term.source_axis)] = slice(None)
         index[block.index(term.gmm_axis)] = slice(None)
         if block.index(term.source_axis) > block.index(term.gmm_axis):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -19,7 +20,8 @@ def prob_to_rate(prob: np.ndarray, investigation_time: float) -> np.ndarray:
     0.00210721
     """
     p = np.asarray(prob, dtype=float)
-    rate = p * 0.25  # Horner's scheme in place: one allocation for millions of bins
+    # Horner's scheme in place: one allocation for millions of bins (`out=` keeps a 0-d input an array)
+    rate = np.multiply(p, 0.25, out=np.empty_like(p))
     rate += 1.0 / 3.0
     rate *= p
     rate += 0.5
@@ -61,7 +63,7 @@ def weighted_quantiles(values: np.ndarray, weights: np.ndarray, quantiles: np.nd
     return out
 
 
-def in_threads(work, count: int, threads: int | None = None) -> None:
+def in_threads(work: Callable[[int], object], count: int, threads: int | None = None) -> None:
     """Call work(i) for i < count on up to `threads` threads (default: one per core)."""
     workers = min(threads or os.cpu_count() or 1, count)
     if workers > 1:

@@ -73,7 +73,7 @@ def _target_levels(aggregates: dict[str, Any]) -> dict[str, dict[str, float] | N
 
     out: dict[str, dict[str, float] | None] = {}
     for poe in SHOWN_POES:
-        levels = {}
+        levels: dict[str, float] = {}
         for agg in ("mean", "0.1", "0.9"):
             if agg in aggregates:
                 try:

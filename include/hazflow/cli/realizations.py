@@ -121,7 +121,7 @@ def disagg(args: argparse.Namespace, config: Config) -> Output:
         ingested += [o.to_dict() | {"openquake_ran": ran.get(o.job_key, False)} for o in outcomes]
     summary = summarise_disagg_request(planned.plan_id, ingested, store)
     plan = load_plan(planned.plan_id, store)
-    targets = [
+    targets: list[dict[str, Any]] = [
         {
             "target": f"{g.site.id} vs30={g.vs30:g} {g.poe * 100:g}%/50yr",
             "levels": dict(zip(plan.request["imts"], g.imls or (), strict=True)),

@@ -18,7 +18,7 @@ from hazflow.openquake.datastore import Disaggregation, HazardCurves, read_disag
 from hazflow.plan.jobs import JobSpec
 from hazflow.run.job import HDF5_NAME, Outcome
 from hazflow.store import DisaggRealization, HazardRealization, Store
-from hazflow.store.records import FINISHED_STATES, RAN_STATES
+from hazflow.store.records import FINISHED_STATES, RAN_STATES, LedgerState
 
 
 def ingest_job(spec: JobSpec, store: Store, force: bool = False) -> Outcome:
@@ -31,16 +31,16 @@ def ingest_job(spec: JobSpec, store: Store, force: bool = False) -> Outcome:
         return Outcome(spec.key, spec.label, entry.state, True, entry.oq_seconds, entry.hdf5_bytes, entry.rows)
     model = load_model(spec.model)
     start = time.monotonic()
+    finished: LedgerState = "no_ruptures" if entry.empty else "done"
     if spec.kind == "hazard":
-        rows = _hazard_rows(spec, model, None if entry.empty else read_hazard_curves(store.artifact(spec.key, HDF5_NAME)))
-        put = store.put_hazard_realizations
+        hazard = _hazard_rows(spec, model, None if entry.empty else read_hazard_curves(store.artifact(spec.key, HDF5_NAME)))
+        done = replace(entry, state=finished, rows=len(hazard), ingest_seconds=round(time.monotonic() - start, 3), error="")
+        store.put_hazard_realizations(hazard, done)
     else:
-        rows = _disagg_rows(spec, model, None if entry.empty else read_disaggregation(store.artifact(spec.key, HDF5_NAME)))
-        put = store.put_disagg_realizations
-    state = "no_ruptures" if entry.empty else "done"
-    done = replace(entry, state=state, rows=len(rows), ingest_seconds=round(time.monotonic() - start, 3), error="")
-    put(rows, done)
-    return Outcome(spec.key, spec.label, state, False, done.oq_seconds, done.hdf5_bytes, len(rows))
+        disagg = _disagg_rows(spec, model, None if entry.empty else read_disaggregation(store.artifact(spec.key, HDF5_NAME)))
+        done = replace(entry, state=finished, rows=len(disagg), ingest_seconds=round(time.monotonic() - start, 3), error="")
+        store.put_disagg_realizations(disagg, done)
+    return Outcome(spec.key, spec.label, finished, False, done.oq_seconds, done.hdf5_bytes, done.rows)
 
 
 def gmm_ids(spec: JobSpec, model: HazardModel, uncertainties: list[str]) -> list[str]:
@@ -108,6 +108,8 @@ def _disagg_rows(spec: JobSpec, model: HazardModel, disagg: Disaggregation | Non
     s = spec.settings
     edges = {"Mag": np.asarray(s.mag_edges), "Dist": np.asarray(s.dist_edges), "Eps": np.asarray(s.eps_edges)}
     site = spec.sites[0]
+    if spec.poe is None:
+        raise DataIntegrityError(f"job {spec.key}: a disaggregation spec without its target PoE")
     if disagg is None:
         gmms = [g.id for g in model.gmms_for(spec.trt)]
         shape = (1, len(s.mag_edges) - 1, len(s.dist_edges) - 1, len(s.eps_edges) - 1)

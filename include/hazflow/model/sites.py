@@ -11,6 +11,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from hazflow.exceptions import BadRequest
 
@@ -51,7 +52,7 @@ def cell(code: str, resolution: float) -> str:
 
 
 @lru_cache(maxsize=1)
-def _backarc():
+def _backarc() -> Any:  # a shapely polygon
     from nzshm_common.geometry.geometry import backarc_polygon
 
     return backarc_polygon()
@@ -123,13 +124,14 @@ def resolve_sites(identifiers: Iterable[str], field: str = "sites") -> list[Site
     return sites
 
 
-def _resolve_one(text: str, field: str, lists: dict) -> list[Site]:
+def _resolve_one(text: str, field: str, lists: dict[str, Any]) -> list[Site]:
     if "~" in text:
         return [_site_from_code(text, field)]
     if (site := _site_from_id(text)) is not None:
         return [site]
     if text in lists:
-        return [_site_from_id(i) for i in lists[text]["locations"]]
+        listed = [_site_from_id(i) for i in lists[text]["locations"]]
+        return [s for s in listed if s is not None]  # nzshm-common's lists name only its own ids
     raise BadRequest(
         field,
         f"unknown site or list {text!r}: give an nzshm-common id (e.g. WLG), a 'lat~lon' code, "
@@ -139,6 +141,10 @@ def _resolve_one(text: str, field: str, lists: dict) -> list[Site]:
 
 def _reject_duplicates(codes: Sequence[str], field: str) -> None:
     seen: set[str] = set()
-    dupes = [c for c in codes if c in seen or seen.add(c)]
+    dupes: set[str] = set()
+    for code in codes:
+        if code in seen:
+            dupes.add(code)
+        seen.add(code)
     if dupes:
-        raise BadRequest(field, f"site(s) requested more than once: {', '.join(sorted(set(dupes)))}")
+        raise BadRequest(field, f"site(s) requested more than once: {', '.join(sorted(dupes))}")

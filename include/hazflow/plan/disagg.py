@@ -14,10 +14,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
+
+import numpy as np
 
 from hazflow.config import Config
 from hazflow.exceptions import BadRequest, DataIntegrityError
@@ -72,8 +74,8 @@ def read_groups(store: HazardCurves | None, request: DisaggRequest) -> list[Grou
     return groups
 
 
-def _levels(store: HazardCurves, request: DisaggRequest, site: Site, vs30: float) -> list[Sequence[float]]:
-    """For each IMT, the level of each PoE, read off the model's aggregated mean hazard curve."""
+def _levels(store: HazardCurves, request: DisaggRequest, site: Site, vs30: float) -> list[np.ndarray]:
+    """For each IMT, the level (g) of each PoE (shape (n_poes,)), read off the model's aggregated mean hazard curve."""
     model = request.model.name
     means = {a.imt: a for a in store.get_hazard_aggregates(model, site.code, vs30, agg="mean")}
     out = []
@@ -230,7 +232,7 @@ def _keys(request: DisaggRequest, groups: list[Group], oq_version: str) -> list[
         )
         for leaf in request.leaves
     ]
-    keys = []
+    keys: list[str] = []
     for g in groups:
         target = canonical(target_part(g.vs30, (g.site,), imts, g.poe, g.imls or ()))
         keys.extend(job_key(h, target) for h in hashers)

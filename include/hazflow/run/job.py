@@ -12,6 +12,7 @@ import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from hazflow.config import Config
 from hazflow.exceptions import HazflowError
@@ -20,7 +21,7 @@ from hazflow.openquake.render import render_job
 from hazflow.openquake.runner import run_job as run_openquake
 from hazflow.plan.jobs import JobSpec
 from hazflow.store import LedgerEntry, Store
-from hazflow.store.records import RAN_STATES
+from hazflow.store.records import RAN_STATES, LedgerState
 
 HDF5_NAME = "calc.hdf5"
 LOG_NAME = "oq.log"
@@ -47,7 +48,8 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _new_entry(spec: JobSpec, state: str, **kw: object) -> LedgerEntry:
+def _new_entry(spec: JobSpec, state: LedgerState, **kw: Any) -> LedgerEntry:
+    """A ledger entry for `spec` in `state`, with its provenance; `kw` sets timings, sizes, errors."""
     return LedgerEntry(
         job_key=spec.key,
         kind=spec.kind,
@@ -57,11 +59,11 @@ def _new_entry(spec: JobSpec, state: str, **kw: object) -> LedgerEntry:
         sites=tuple(s.code for s in spec.sites),
         imts=spec.imts,
         poe=spec.poe,
-        state=state,  # type: ignore[arg-type]
+        state=state,
         oq_version=spec.oq_version,
         settings_digest=spec.settings.digest(),
         spec=spec.to_json(),
-        **kw,  # type: ignore[arg-type]
+        **kw,
     )
 
 

@@ -10,11 +10,14 @@ import io
 import json
 import zlib
 from dataclasses import fields
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
-T = TypeVar("T")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+T = TypeVar("T", bound="DataclassInstance")
 
 
 def array_bytes(array: np.ndarray) -> bytes:
@@ -54,7 +57,7 @@ def decode(cls: type[T], data: bytes) -> T:
     offsets = np.cumsum([4 + n, *head["sizes"]])
     arrays = [load_array(raw[offsets[i] : offsets[i + 1]]) for i in range(len(head["sizes"]))]
     kwargs: dict[str, Any] = {}
-    for f in fields(cls):  # type: ignore[arg-type]
+    for f in fields(cls):
         spec = head["meta"][f.name]
         if "array" in spec:
             kwargs[f.name] = arrays[spec["array"]]

@@ -42,13 +42,16 @@ def partition(model: str, vs30: float, site: str) -> str:
     return f"{model}|{float(vs30):g}|{cell(site, 0.1)}"
 
 
-def _item_model(table_name: str, host: str | None, region: str):  # -> type[pynamodb Model]
+def _item_model(table_name: str, host: str | None, region: str) -> Any:  # a PynamoDB Model class made for one table
     from pynamodb.attributes import BinaryAttribute, UnicodeAttribute
     from pynamodb.models import Model
 
     class Item(Model):
         class Meta:
-            pass
+            table_name: str
+            host: str | None
+            region: str
+            billing_mode: str
 
         partition = UnicodeAttribute(hash_key=True)
         sort = UnicodeAttribute(range_key=True)
