@@ -184,13 +184,18 @@ class LocalStore(Store):
             conn.executemany("INSERT OR REPLACE INTO hazard_rlz VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
             self._record(conn, entry)
 
-    def get_hazard_realizations(self, model: str, site: str, vs30: float, imt: str) -> list[HazardRealization]:
+    def _select(self, table: str, columns: str, order: str, **where: object) -> list[Any]:
+        """Rows of `table` whose columns equal every value of `where` given (None: any), ordered."""
+        given = {column: value for column, value in where.items() if value is not None}
+        clauses = " AND ".join(f"{column} = ?" for column in given)
         with self._connect(write=False) as conn:
-            rows = conn.execute(
-                "SELECT leaf, gmm, job_key, oq_version, settings_digest, levels, vals FROM hazard_rlz "
-                "WHERE model = ? AND site = ? AND vs30 = ? AND imt = ? ORDER BY leaf, gmm",
-                (model, site, float(vs30), imt),
+            return conn.execute(
+                f"SELECT {columns} FROM {table} WHERE {clauses} ORDER BY {order}", list(given.values())
             ).fetchall()
+
+    def get_hazard_realizations(self, model: str, site: str, vs30: float, imt: str) -> list[HazardRealization]:
+        columns = "leaf, gmm, job_key, oq_version, settings_digest, levels, vals"
+        rows = self._select("hazard_rlz", columns, "leaf, gmm", model=model, site=site, vs30=float(vs30), imt=imt)
         return [
             HazardRealization(model, leaf, gmm, site, float(vs30), imt, unpack(levels), unpack(vals), key, oqv, digest)
             for leaf, gmm, key, oqv, digest, levels, vals in rows
@@ -211,12 +216,8 @@ class LocalStore(Store):
             self._record(conn, entry)
 
     def get_disagg_realizations(self, model: str, site: str, vs30: float, imt: str, poe: float) -> list[DisaggRealization]:
-        with self._connect(write=False) as conn:
-            rows = conn.execute(
-                "SELECT leaf, gmm, job_key, oq_version, settings_digest, iml, axes, trts, edges, vals FROM disagg_rlz "
-                "WHERE model = ? AND site = ? AND vs30 = ? AND imt = ? AND poe = ? ORDER BY leaf, gmm",
-                (model, site, float(vs30), imt, float(poe)),
-            ).fetchall()
+        columns = "leaf, gmm, job_key, oq_version, settings_digest, iml, axes, trts, edges, vals"
+        rows = self._select("disagg_rlz", columns, "leaf, gmm", model=model, site=site, vs30=float(vs30), imt=imt, poe=float(poe))
         out = []
         for leaf, gmm, key, oqv, digest, iml, axes, trts, edges, vals in rows:
             bin_edges = _unpack_edges(edges)
@@ -246,14 +247,8 @@ class LocalStore(Store):
     def get_hazard_aggregates(
         self, model: str, site: str, vs30: float, imt: str | None = None, agg: str | None = None
     ) -> list[HazardAggregate]:
-        query = "SELECT imt, agg, levels, vals, provenance FROM hazard_agg WHERE model = ? AND site = ? AND vs30 = ?"
-        args: list[object] = [model, site, float(vs30)]
-        for column, value in (("imt", imt), ("agg", agg)):
-            if value is not None:
-                query += f" AND {column} = ?"
-                args.append(value)
-        with self._connect(write=False) as conn:
-            rows = conn.execute(query + " ORDER BY imt, agg", args).fetchall()
+        columns = "imt, agg, levels, vals, provenance"
+        rows = self._select("hazard_agg", columns, "imt, agg", model=model, site=site, vs30=float(vs30), imt=imt, agg=agg)
         return [HazardAggregate(model, site, float(vs30), i, agg, unpack(lv), unpack(v), prov) for i, agg, lv, v, prov in rows]
 
     def put_disagg_aggregates(self, rows: Iterable[DisaggAggregate]) -> None:
@@ -268,12 +263,8 @@ class LocalStore(Store):
             conn.executemany("INSERT OR REPLACE INTO disagg_agg VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
 
     def get_disagg_aggregates(self, model: str, site: str, vs30: float, imt: str, poe: float) -> list[DisaggAggregate]:
-        with self._connect(write=False) as conn:
-            rows = conn.execute(
-                "SELECT agg, iml, axes, trts, edges, vals, closure, provenance FROM disagg_agg "
-                "WHERE model = ? AND site = ? AND vs30 = ? AND imt = ? AND poe = ? ORDER BY agg",
-                (model, site, float(vs30), imt, float(poe)),
-            ).fetchall()
+        columns = "agg, iml, axes, trts, edges, vals, closure, provenance"
+        rows = self._select("disagg_agg", columns, "agg", model=model, site=site, vs30=float(vs30), imt=imt, poe=float(poe))
         return [
             DisaggAggregate(
                 model,
