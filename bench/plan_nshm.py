@@ -16,6 +16,7 @@ from __future__ import annotations
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -56,24 +57,25 @@ def main() -> int:
         parse_s = time.perf_counter() - start
         seed(store, request)
         try:
-            plan_disagg(request, store, OQ_VERSION)
+            plan_disagg(replace(request, disagg_engine="oq"), store, OQ_VERSION)
         except BadRequest as e:
-            print(f"one DAG run refuses it: {e}")
-        first = plan_disagg(request, store, OQ_VERSION, max_runs_per_batch=10**9)
+            print(f"one DAG run refuses it with the oq engine (one process per run): {e}")
+        first = plan_disagg(request, store, OQ_VERSION)
         mark_done(store, list(first.keys[::400])[:500], request.model.name)  # some runs done: the ledger lookup skips them
         times = []
         for _ in range(3):
             start = time.perf_counter()
-            plan = plan_disagg(request, store, OQ_VERSION, max_runs_per_batch=10**9)
+            plan = plan_disagg(request, store, OQ_VERSION)
             store.put_plan(plan.plan_id, plan.to_document())
             times.append(time.perf_counter() - start)
         assert len(store.get_plan(plan.plan_id)["keys"]) == len(plan.keys)
     print(
-        f"NSHM_v1.0.4: {request.jobs:,} jobs = {plan.total_runs:,} OpenQuake runs (IMTs grouped); "
-        f"{plan.skipped:,} already done, {len(plan.keys):,} to do in {len(plan.batches)} batches"
+        f"NSHM_v1.0.4: {request.jobs:,} jobs = {plan.total_runs:,} runs (IMTs grouped); "
+        f"{plan.skipped:,} already done, {len(plan.keys):,} to do in {len(plan.passes):,} {plan.engine} passes "
+        f"(OpenQuake processes) and {len(plan.batches)} batches"
     )
     print(f"parse and validate the request (loads the model): {parse_s:.2f} s")
-    print(f"plan (levels, keys, ledger, batches, store): {min(times):.2f}-{max(times):.2f} s over {len(times)} runs")
+    print(f"plan (levels, keys, ledger, passes, batches, store): {min(times):.2f}-{max(times):.2f} s over {len(times)} runs")
     print(f"parse + plan, as the DAG's plan task does: {parse_s + max(times):.2f} s at most (target <= 5 s)")
     return 0 if parse_s + max(times) <= 5.0 else 1
 

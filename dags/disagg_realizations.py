@@ -1,23 +1,25 @@
 """
 ### disagg_realizations
 
-OpenQuake **disaggregations** for each source-logic-tree *leaf* x site x VS30 x PoE, the IMTs of
-one leaf/site/VS30/PoE sharing one run, each at the level read off the model's **aggregated mean
-hazard curve** (run `hazard_aggregation` first). Every realization (leaf x GMM branch) is kept in
-the store.
+OpenQuake **disaggregations** for each source-logic-tree *leaf* x site x VS30 x PoE (a *run*, its
+IMTs together), each at the level read off the model's **aggregated mean hazard curve** (run
+`hazard_aggregation` first). Every realization (leaf x GMM branch) is kept in the store.
 
+- `disagg_engine`: **hazardlib** (default) computes every PoE and IMT of a leaf x VS30 x group of
+  sites in one OpenQuake process (one *pass*: the leaf's rupture contexts built once per site);
+  **oq** runs `oq engine --run` once per run, the reference the one-pass engine is tested against.
 - `plan` validates everything before any compute (sites, VS30s, IMTs, PoEs, leaves, the curves
-  and their range), keys every run, skips runs the ledger has as finished (unless `force`) and cuts
-  the rest into at most `batch_cap` batches. The plan is kept in the store.
-- `run` (pool `openquake`) writes the batch spec and runs its OpenQuake jobs with the worker
-  entrypoint: here (`runner` local) or as an ECS task on M5 capacity (`runner` ecs, which needs the
-  aws store). `ingest` (pool `store_writes`) then stores their realizations on the Airflow worker.
-  Each mapped instance is labelled with its first run.
+  and their range), keys every run, skips runs the ledger has as finished (unless `force`), groups
+  the rest into passes and cuts those into at most `batch_cap` batches. The plan is kept in the store.
+- `run` (pool `openquake`) writes the batch spec and runs its passes with the worker entrypoint:
+  here (`runner` local) or as an ECS task on M5 capacity (`runner` ecs, which needs the aws store).
+  `ingest` (pool `store_writes`) then stores their realizations on the Airflow worker. Each mapped
+  instance is labelled with its first pass.
 - `summary` counts the request by ledger state and fails if a run did not finish; then
   `start_aggregation` starts `disagg_aggregation` for exactly this realization set, and the
   `disagg_realizations` asset gets an event.
 
-Re-triggering a finished request runs no OpenQuake job.
+Re-triggering a finished request runs no OpenQuake process.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from hazflow_airflow.labels import TEMPLATE as LABEL
 from hazflow_airflow.labels import set_label
 from hazflow_airflow.params import (
     batch_cap_param,
+    disagg_engine_param,
     force_param,
     imts_param,
     leaves_param,
@@ -56,6 +59,7 @@ DISAGG_REALIZATIONS = Asset(name="disagg_realizations")
         "imts": imts_param(["PGA", "SA(0.5)"]),
         "poes": poes_param([0.1, 0.02]),
         "leaves": leaves_param(),
+        "disagg_engine": disagg_engine_param(),
         "runner": runner_param(),
         "batch_cap": batch_cap_param(),
         "force": force_param(),

@@ -25,8 +25,14 @@ def test_planning_benchmark_plans_a_million_jobs_and_prints_its_time():
     out = subprocess.run(
         [sys.executable, str(PROJECT_ROOT / "bench" / "plan_nshm.py")], capture_output=True, text=True, timeout=300
     )  # the exit code says whether the target was met; that is the benchmark's verdict, not the test's
-    assert "NSHM_v1.0.4: 1,080,450 jobs = 216,090 OpenQuake runs (IMTs grouped); 500 already done, 215,590 to do" in out.stdout
-    assert "one DAG run refuses it: batch_cap:" in out.stdout and "one DAG run per VS30" in out.stdout
+    assert (
+        "NSHM_v1.0.4: 1,080,450 jobs = 216,090 runs (IMTs grouped); 500 already done, 215,590 to do in 6,174 hazardlib passes"
+        in out.stdout
+    )
+    assert (
+        "one DAG run refuses it with the oq engine (one process per run): batch_cap:" in out.stdout
+        and "one DAG run per VS30" in out.stdout
+    )
     assert "parse + plan, as the DAG's plan task does:" in out.stdout, out.stderr[-2000:]
 
 
@@ -50,5 +56,8 @@ def test_ecs_cost_model_counts_the_nshm_request_with_the_planner():
         timeout=300,
     )
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "60,025 jobs = 12,005 OpenQuake runs (IMTs grouped), 512 batches of 23-24 runs = 512 ECS tasks" in out.stdout
-    assert re.search(r"^\s+4\s+119\s+57\s+14\s", out.stdout, re.M), out.stdout  # 512 x (2 + 3 x 4) min = 119.5 h
+    assert "engine oq: 12,005 OpenQuake processes in 512 batches of 23-24 = 512 ECS tasks" in out.stdout
+    assert re.search(r"^\s+oq\s+4\s+119\s+57\s+14\s", out.stdout, re.M), out.stdout  # 512 x (2 + 3 x 4) min = 119.5 h
+    assert "engine hazardlib: 343 OpenQuake processes in 43 batches of 7-8 = 43 ECS tasks" in out.stdout
+    # 343 passes of 5 sites x 4 min x (0.95 + 7 x 0.05) = 26 min each, 8 at once per task: 43 x (2 + 26) min = 20.1 h
+    assert re.search(r"^\s+hazardlib\s+4\s+20\s+10\s+28\s", out.stdout, re.M), out.stdout

@@ -76,11 +76,14 @@ NSHM = ["--model", "NSHM_v1.0.4", "--sites", "NZ", "--leave-out", "WRE", "--imts
 
 def test_plan_shows_the_nshm_production_plan(config, monkeypatch):
     monkeypatch.setenv("HAZFLOW_STORE_ROOT", str(config.store_root))
-    plan = run(["plan", *NSHM, "--without-levels", "--show", "1"], config).value
+    plan = run(["plan", *NSHM, "--without-levels", "--show", "1", "--engine", "oq"], config).value
     assert plan["dimensions"] == {"leaves": 49, "sites": 35, "VS30s": 1, "IMTs": 5, "PoEs": 7} and plan["jobs"] == 60_025
     assert plan["runs"] == 12_005  # the IMTs of one leaf/site/VS30/PoE share one
-    assert plan["batches"] == 512 and (min(plan["batch_sizes"]), max(plan["batch_sizes"])) == (23, 24)
+    assert plan["batches"] == 512 and (min(plan["batch_passes"]), max(plan["batch_passes"])) == (23, 24)
     assert plan["batch_labels"][0] == "AKL vs30=400 PGA,SA(0.2),SA(0.5),SA(1.5),SA(3.0) 2%/50yr PUY-1 (+23 more)"
+    one_pass = run(["plan", *NSHM, "--without-levels"], config).value  # the default engine: every PoE and IMT in one pass
+    assert (one_pass["engine"], one_pass["runs"], one_pass["passes"], one_pass["pass_runs"]) == ("hazardlib", 12_005, 343, [35])
+    assert one_pass["batches"] == 343 and set(one_pass["batch_runs"]) == {35}
     assert not config.store_root.exists()
 
 
@@ -88,7 +91,10 @@ def test_plan_shows_the_nshm_production_plan(config, monkeypatch):
     "argv, message",
     [
         (["plan", *NSHM], "imts: no aggregated mean hazard curve of NSHM_v1.0.4 for AKL vs30=400 PGA"),
-        (["plan", *NSHM, "--without-levels", "--vs30s", "400", "750", "1000"], "batch_cap: 36,015 OpenQuake runs"),
+        (
+            ["plan", *NSHM, "--without-levels", "--vs30s", "400", "750", "1000", "--engine", "oq"],
+            "batch_cap: 36,015 OpenQuake processes",
+        ),
         (["plan", "--poes", "0"], "poes: a PoE must lie in (0, 1)"),
         (["plan", "--batch-cap", "2000", "--without-levels"], "batch_cap: 2000 batches is outside [1, 1024]"),
         (["plan", "--sites", "WLG", "--leave-out", "CHC"], "sites: cannot leave out CHC"),

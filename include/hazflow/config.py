@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from hazflow.exceptions import BadRequest
+from hazflow.openquake.engines import DEFAULT_DISAGG_ENGINE, DISAGG_ENGINES
 
 if TYPE_CHECKING:  # imported lazily below: this module stays light
     from hazflow.openquake.runner import OpenQuakeConfig
@@ -36,12 +37,15 @@ class Config:
     aws_endpoint: str | None = None  # e.g. a moto_server URL; None is AWS itself
     aws_region: str = "ap-southeast-2"
     hazard_curves: str | None = None  # a toshi-hazard-store parquet dataset (folder or s3://) to plan from
+    disagg_engine: str = DEFAULT_DISAGG_ENGINE  # the deployment's default: "hazardlib" (one pass) or "oq"
 
     def __post_init__(self) -> None:
         if self.oq_timeout_s <= 0:
             raise BadRequest("HAZFLOW_OQ_TIMEOUT", f"must be > 0 seconds, got {self.oq_timeout_s}")
         if self.oq_parallel < 1:
             raise BadRequest("HAZFLOW_OQ_PARALLEL", f"must be >= 1 job at a time, got {self.oq_parallel}")
+        if self.disagg_engine not in DISAGG_ENGINES:
+            raise BadRequest("HAZFLOW_DISAGG_ENGINE", f"expected one of {', '.join(DISAGG_ENGINES)}, got {self.disagg_engine!r}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -69,6 +73,7 @@ class Config:
             aws_endpoint=env.get("HAZFLOW_AWS_ENDPOINT") or None,
             aws_region=env.get("AWS_DEFAULT_REGION", defaults.aws_region),
             hazard_curves=env.get("HAZFLOW_HAZARD_CURVES") or None,
+            disagg_engine=env.get("HAZFLOW_DISAGG_ENGINE", defaults.disagg_engine),
         )
 
     def open_store(self) -> Store:

@@ -12,6 +12,7 @@ from typing import Any
 from airflow.sdk import Param
 
 from hazflow.model.nshm import DEFAULT_QUANTILES
+from hazflow.openquake.engines import DEFAULT_DISAGG_ENGINE, DISAGG_ENGINES
 from hazflow.plan.batches import DEFAULT_BATCH_CAP, MAX_MAP_LENGTH
 
 IMT_PATTERN = r"^(PGA|SA\(\d+(\.\d+)?\))$"
@@ -102,4 +103,16 @@ def batch_cap_param() -> Param:
         minimum=1,
         maximum=MAX_MAP_LENGTH,
         description=f"At most this many batches (mapped run/ingest instances); Airflow maps at most {MAX_MAP_LENGTH:,}.",
+    )
+
+
+def disagg_engine_param() -> Param:
+    return Param(
+        os.environ.get("HAZFLOW_DISAGG_ENGINE", DEFAULT_DISAGG_ENGINE),  # the deployment's choice; a run may pick the other
+        type="string",
+        enum=list(DISAGG_ENGINES),
+        description=(
+            "How disaggregations are computed: hazardlib (one OpenQuake pass per leaf x VS30 x site group, every PoE and IMT "
+            "from one set of rupture contexts per site) or oq (`oq engine --run` per leaf x site x VS30 x PoE, the reference)."
+        ),
     )

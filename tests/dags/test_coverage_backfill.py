@@ -35,7 +35,7 @@ def test_fills_an_incomplete_coverage_and_then_starts_nothing(disaggregated, tmp
     )
     (started,) = queued_runs("disagg_realizations", f"{run.run_id}__fill_0")
     logical_date, fill = started
-    assert fill == conf | {"poes": [0.1, 0.02], "runner": "local"}
+    assert fill == conf | {"poes": [0.1, 0.02], "runner": "local", "disagg_engine": "hazardlib"}
 
     # what a scheduler would do next: run the started disagg_realizations run
     filled = dags_test("disagg_realizations", fill, store_root, logical_date=logical_date)

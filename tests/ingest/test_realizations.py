@@ -13,7 +13,7 @@ from hazflow.config import Config
 from hazflow.exceptions import DataIntegrityError, OpenQuakeError
 from hazflow.ingest.realizations import ingest_job
 from hazflow.plan.request import HazardRequest
-from hazflow.run.job import HDF5_NAME, run_job
+from hazflow.run.job import HDF5_NAME, datastore_name, run_job
 from hazflow.store import LedgerEntry
 from hazflow.store.records import DisaggRealization
 
@@ -100,7 +100,7 @@ def _ledger_ran(spec, **kw) -> LedgerEntry:
 def test_ingest_of_a_disaggregation(config, disagg_run):
     store = config.open_store()
     spec = disagg_run.spec
-    store.put_artifacts(spec.key, {HDF5_NAME: disagg_run.result.hdf5})
+    store.put_artifacts(spec.key, {datastore_name(spec): disagg_run.result.hdf5})
     store.ledger_record(_ledger_ran(spec))
     out = ingest_job(spec, store)
     assert (out.state, out.rows) == ("done", 3 * 2)  # GMM branches x IMTs

@@ -50,6 +50,7 @@ def test_fill_requests_takes_whole_sites_up_to_the_bound_and_groups_them():
     gaps = [_gap("WLG", 2), _gap("CHC", 1, needs="no curve"), _gap("AKL", 2), _gap("WLG", 2, vs30=750), _gap("DUD", 2)]
     assert fill_requests(gaps, 4) == [
         {"model": "DEMO", "sites": ["WLG", "AKL"], "vs30s": [400], "imts": ["PGA"], "poes": [0.1], "leaves": ["CRU-1", "HIK-1"]}
+        | {"disagg_engine": "hazardlib"}
     ]
     every = fill_requests(gaps, 100)
     assert [(c["sites"], c["vs30s"]) for c in every] == [(["WLG", "AKL", "DUD"], [400]), (["WLG"], [750])]

@@ -36,8 +36,9 @@ def store(config, demo):
 
 
 def demo_request(**changes) -> DisaggRequest:
+    """WLG and CHC, two IMTs and PoEs, every leaf; `oq engine --run` per run (one run per pass) unless changed."""
     fields = {"model": "DEMO", "sites": ["WLG", "CHC"], "vs30s": [400], "imts": ["PGA", "SA(0.5)"], "poes": [0.1, 0.02]}
-    return DisaggRequest.parse(fields | changes)
+    return DisaggRequest.parse(fields | {"disagg_engine": "oq"} | changes)
 
 
 def test_product_grouping_and_levels(store, demo):
@@ -60,8 +61,8 @@ def test_bulk_keys_are_the_keys_of_specs_built_one_by_one(store, demo):
     for run, key in zip(plan.runs, plan.keys, strict=True):
         leaf, group = run
         g = plan.groups[group]
-        spec = disagg_job(demo, demo.leaves[leaf], g.vs30, g.site, g.poe, dict(zip(["PGA", "SA(0.5)"], g.imls, strict=True)), OQ)
-        assert spec.key == key
+        imls = dict(zip(["PGA", "SA(0.5)"], g.imls, strict=True))
+        assert disagg_job(demo, demo.leaves[leaf], g.vs30, g.site, g.poe, imls, OQ, engine="oq").key == key
 
 
 @pytest.mark.parametrize("finished, skipped", [("done", True), ("no_ruptures", True), ("ran", False), ("failed", False)])
@@ -92,28 +93,42 @@ def test_batch_labels_name_the_first_run_and_the_rest(store):
     assert plan_disagg(demo_request(), store, OQ).batch_label(23) == "CHC vs30=400 PGA,SA(0.5) 2%/50yr SLAB-1"
 
 
+NSHM = {"model": "NSHM_v1.0.4", "sites": ["NZ", "-WRE"], "vs30s": [400], "imts": NSHM_IMTS, "poes": list(NSHM_POES)}
+
+
 def test_nshm_production_plan_without_levels():
-    request = DisaggRequest.parse(
-        {"model": "NSHM_v1.0.4", "sites": ["NZ", "-WRE"], "vs30s": [400], "imts": NSHM_IMTS, "poes": list(NSHM_POES)},
-        runnable=False,
-    )
+    request = DisaggRequest.parse(NSHM | {"disagg_engine": "oq"}, runnable=False)
     plan = plan_disagg(request, None, OQ)
-    assert (plan.jobs, plan.total_runs) == (60_025, 12_005)
+    assert (plan.jobs, plan.total_runs, len(plan.passes)) == (60_025, 12_005, 12_005)
     assert len(plan.batches) == 512 and {b - a for a, b in plan.batches} == {23, 24}
     with pytest.raises(DataIntegrityError, match="without levels"):
         plan.specs(0)
 
 
-def test_a_request_too_large_for_one_dag_run_says_how_to_split_it():
-    request = DisaggRequest.parse(
-        {"model": "NSHM_v1.0.4", "sites": ["NZ", "-WRE"], "vs30s": NSHM_VS30S, "imts": NSHM_IMTS, "poes": list(NSHM_POES)},
-        runnable=False,
+def test_nshm_in_one_pass_per_leaf_and_site_group():
+    """49 leaves x 7 groups of at most 5 of the 35 sites: 343 OpenQuake processes instead of 12,005."""
+    plan = plan_disagg(DisaggRequest.parse(NSHM, runnable=False), None, OQ)
+    assert (plan.engine, plan.total_runs, len(plan.passes)) == ("hazardlib", 12_005, 343)
+    assert {len(runs) for runs in plan.passes} == {5 * 7}  # 5 sites x 7 PoEs each
+    assert sorted(r for runs in plan.passes for r in runs) == list(range(12_005))
+    assert (
+        len(plan.batches) == 343
+        and plan.pass_label(0)
+        == "AKL,BHE,CHC,DUD,GIS vs30=400 PGA,SA(0.2),SA(0.5),SA(1.5),SA(3.0) 2%,5%,10%,18%,39%,63%,86%/50yr PUY-1"
     )
+    on_ecs = plan_disagg(DisaggRequest.parse(NSHM, runnable=False), None, OQ, min_passes_per_batch=8)  # an 8-vCPU task
+    assert len(on_ecs.batches) == 43 and {b - a for a, b in on_ecs.batches} == {7, 8}
+
+
+def test_a_request_too_large_for_one_dag_run_says_how_to_split_it():
+    request = DisaggRequest.parse(NSHM | {"vs30s": NSHM_VS30S, "disagg_engine": "oq"}, runnable=False)
     assert request.jobs == 1_080_450
     with pytest.raises(BadRequest) as info:
         plan_disagg(request, None, OQ)
     assert info.value.field == "batch_cap"
-    assert "216,090 OpenQuake runs" in str(info.value) and "one DAG run per VS30 (18 runs of about 12,005" in str(info.value)
+    assert "216,090 OpenQuake processes" in str(info.value) and "one DAG run per VS30 (18 runs of about 12,005" in str(info.value)
+    one_pass = plan_disagg(DisaggRequest.parse(NSHM | {"vs30s": NSHM_VS30S}, runnable=False), None, OQ)  # 6,174 processes fit
+    assert (len(one_pass.passes), len(one_pass.batches)) == (6_174, 512)
 
 
 def test_the_plan_document_round_trips_and_is_kept_in_the_store(store, demo):
@@ -182,13 +197,39 @@ def test_the_task_keeps_its_plan_and_returns_only_small_descriptors(store, confi
 
     monkeypatch.setenv("HAZFLOW_STORE_ROOT", str(config.store_root))
     params = {"model": "DEMO", "sites": ["WLG", "CHC"], "vs30s": [400], "imts": ["PGA", "SA(0.5)"], "poes": [0.1, 0.02]}
-    out = plan_disagg_realizations(params | {"leaves": ["all"], "force": False, "batch_cap": 4, "runner": "local"})
+    params |= {"leaves": ["all"], "force": False, "batch_cap": 4, "runner": "local"}
+    out = plan_disagg_realizations(params | {"disagg_engine": "oq"})
     assert [b["runs"] for b in out["batches"]] == [6, 6, 6, 6]
     assert out["batches"][1] == {
-        "plan_id": out["plan_id"], "batch": 1, "label": "WLG vs30=400 PGA,SA(0.5) 2%/50yr CRU-1 (+5 more)", "runs": 6
+        "plan_id": out["plan_id"], "batch": 1, "label": "WLG vs30=400 PGA,SA(0.5) 2%/50yr CRU-1 (+5 more)", "runs": 6, "passes": 6
     }  # fmt: skip
     assert out["aggregation_conf"] == {
         "model": "DEMO", "sites": ["WLG", "CHC"], "vs30s": [400.0], "imts": ["PGA", "SA(0.5)"], "poes": [0.1, 0.02],
         "leaves": ["CRU-1", "CRU-2", "CRU-3", "HIK-1", "HIK-2", "SLAB-1"],
     }  # fmt: skip
     assert len(store.get_plan(out["plan_id"])["keys"]) == 24
+
+
+def test_the_task_plans_one_pass_per_leaf_by_default(store, config, monkeypatch):
+    """The default engine (hazardlib): the 4 runs of a leaf (2 sites x 2 PoEs) in one pass, 6 passes in 4 batches."""
+    from hazflow_airflow.tasks import plan_disagg_realizations
+
+    monkeypatch.setenv("HAZFLOW_STORE_ROOT", str(config.store_root))
+    params = {"model": "DEMO", "sites": ["WLG", "CHC"], "vs30s": [400], "imts": ["PGA", "SA(0.5)"], "poes": [0.1, 0.02]}
+    out = plan_disagg_realizations(params | {"leaves": ["all"], "force": False, "batch_cap": 4, "runner": "local"})
+    assert (out["engine"], out["runs"], out["passes"]) == ("hazardlib", 24, 6)
+    assert [(b["passes"], b["runs"]) for b in out["batches"]] == [(2, 8), (2, 8), (1, 4), (1, 4)]
+    assert out["batches"][0]["label"] == "WLG,CHC vs30=400 PGA,SA(0.5) 10%,2%/50yr CRU-1 (+1 more)"
+    assert "disagg_engine" not in out["aggregation_conf"]  # the aggregation reads rows, whatever computed them
+    plan = DisaggPlan.from_document(store.get_plan(out["plan_id"]))
+    (first, second) = plan.passes_of(0)
+    assert [j.label for j in first.jobs] == [
+        "WLG vs30=400 PGA,SA(0.5) 10%/50yr CRU-1", "WLG vs30=400 PGA,SA(0.5) 2%/50yr CRU-1",
+        "CHC vs30=400 PGA,SA(0.5) 10%/50yr CRU-1", "CHC vs30=400 PGA,SA(0.5) 2%/50yr CRU-1",
+    ]  # fmt: skip
+    assert second.leaf == "CRU-2" and {j.engine for j in first.jobs} == {"hazardlib"}
+
+
+def test_the_engine_is_in_every_key(store):
+    one_pass, reference = plan_disagg(demo_request(disagg_engine="hazardlib"), store, OQ), plan_disagg(demo_request(), store, OQ)
+    assert len(one_pass.keys) == len(reference.keys) == 24 and not set(one_pass.keys) & set(reference.keys)

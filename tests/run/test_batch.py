@@ -10,27 +10,39 @@ from hazflow.exceptions import BadRequest, OpenQuakeError
 from hazflow.ingest.realizations import ingest_batch
 from hazflow.model.sites import resolve_sites
 from hazflow.plan.jobs import disagg_job
+from hazflow.plan.passes import DisaggPass
 from hazflow.run.batch import run_batch
 
 pytestmark = pytest.mark.openquake
 
 
-def test_a_failed_run_spares_the_batch_and_a_rerun_repeats_only_it(config, demo, oq_version):
+@pytest.mark.parametrize("engine", ["oq", "hazardlib"])
+def test_a_failed_run_spares_the_batch_and_a_rerun_repeats_only_it(config, demo, oq_version, engine):
     site = resolve_sites(["WLG"])[0]
-    good = disagg_job(demo, demo.leaf("SLAB-1"), 400, site, 0.1, {"PGA": 0.3}, oq_version)
-    bad = disagg_job(demo, demo.leaf("HIK-1"), 400, site, 0.1, {"PGA": 0.3}, oq_version)
+    good = disagg_job(demo, demo.leaf("SLAB-1"), 400, site, 0.1, {"PGA": 0.3}, oq_version, engine)
+    bad = disagg_job(demo, demo.leaf("HIK-1"), 400, site, 0.1, {"PGA": 0.3}, oq_version, engine)
     bad = replace(bad, settings=bad.settings.with_overrides(rupture_mesh_spacing=0.0))  # OpenQuake refuses it
     store, parallel = config.open_store(), replace(config, oq_parallel=2)
     with pytest.raises(OpenQuakeError, match=r"1 of 2 OpenQuake runs failed \(WLG vs30=400 PGA 10%/50yr HIK-1\)") as info:
-        run_batch([good, bad], store, parallel)
+        run_batch([DisaggPass((good,)), DisaggPass((bad,))], store, parallel)
     assert info.value.log_tail  # the failing job's own log
     assert store.ledger_get(good.key).state == "ran" and store.ledger_get(bad.key).state == "failed"
+    assert store.ledger_get(bad.key).error.count("OpenQuake") >= 1 and store.ledger_get(good.key).engine == engine
 
-    again = run_batch([good], store, parallel)  # the retry: what ran is reused, not run again
+    again = run_batch([DisaggPass((good,))], store, parallel)  # the retry: what ran is reused, not run again
     assert again[0].skipped and again[0].oq_seconds == store.ledger_get(good.key).oq_seconds
     done = ingest_batch([good], store)
     assert done[0].state in {"done", "no_ruptures"} and done[0].rows == len(demo.gmms_for("Subduction Intraslab"))
     assert ingest_batch([good], store)[0].skipped
+
+
+def test_the_deployment_chooses_the_disaggregation_engine():
+    from hazflow.config import Config
+
+    assert Config.from_env({}).disagg_engine == "hazardlib"
+    assert Config.from_env({"HAZFLOW_DISAGG_ENGINE": "oq"}).disagg_engine == "oq"
+    with pytest.raises(BadRequest, match="HAZFLOW_DISAGG_ENGINE: expected one of hazardlib, oq, got 'fast'"):
+        Config.from_env({"HAZFLOW_DISAGG_ENGINE": "fast"})
 
 
 @pytest.mark.parametrize("value, ok", [("3", 3), ("0", None), ("two", None)])

@@ -15,7 +15,9 @@ from hazflow.config import PROJECT_ROOT, Config
 from hazflow.exceptions import BadRequest, StorageError
 from hazflow.ingest.realizations import ingest_batch
 from hazflow.model.sites import resolve_sites
-from hazflow.plan.jobs import disagg_job
+from hazflow.openquake.engines import SITES_PER_PASS
+from hazflow.plan.jobs import JobSpec, disagg_job
+from hazflow.plan.passes import DisaggPass, group_into_passes
 from hazflow.run.worker import BatchSpec, Manifest, main, manifest_uri, read_manifest, run_batch_spec, spec_uri, stage_batch
 from hazflow.store import documents
 
@@ -28,7 +30,7 @@ def two_jobs(demo, oq_version):
 
 
 def test_a_batch_spec_round_trips_and_lives_under_the_store_root(two_jobs, tmp_path):
-    spec = BatchSpec("plan123", 3, "WLG vs30=400 PGA 10%/50yr SLAB-1 (+1 more)", two_jobs, force=True)
+    spec = BatchSpec("plan123", 3, "WLG vs30=400 PGA 10%/50yr SLAB-1 (+1 more)", passes(*two_jobs), force=True)
     assert BatchSpec.from_json(spec.to_json(), "x.json") == spec
     assert spec_uri("s3://bucket/prefix", "plan123", 3) == "s3://bucket/prefix/batches/plan123/0003.json"
     assert manifest_uri("s3://b/p/batches/plan123/0003.json") == "s3://b/p/batches/plan123/0003.result.json"
@@ -38,8 +40,13 @@ def test_a_batch_spec_round_trips_and_lives_under_the_store_root(two_jobs, tmp_p
     assert stage_batch(spec, config) == uri and list((tmp_path / "store" / "batches" / "plan123").iterdir()) == [tmp_path / uri]
 
 
+def passes(*jobs: JobSpec) -> tuple[DisaggPass, ...]:
+    """The passes the planner would make of `jobs` (one per leaf here)."""
+    return tuple(group_into_passes(jobs, SITES_PER_PASS))
+
+
 def _tamper(document: dict) -> dict:
-    document["jobs"][0]["spec"]["imls"] = [0.5]  # not the planned level any more
+    document["passes"][0]["jobs"][0]["spec"]["imls"] = [0.5]  # not the planned level any more
     return document
 
 
@@ -49,13 +56,14 @@ def _tamper(document: dict) -> dict:
         (lambda d: "not json{", "bad.json"),
         (lambda d: d | {"format": "something/2"}, "bad.json: format"),
         (lambda d: {k: v for k, v in d.items() if k != "plan_id"}, "bad.json: plan_id"),
-        (lambda d: d | {"jobs": [{"key": "abc", "spec": {"kind": "disagg"}}]}, r"bad.json: jobs\[0\]"),
-        (_tamper, r"bad.json: jobs\[0\].key"),
+        (lambda d: d | {"passes": [{"jobs": [{"key": "abc", "spec": {"kind": "disagg"}}]}]}, r"bad.json: passes\[0\].jobs\[0\]"),
+        (lambda d: d | {"passes": [{"key": "abc"}]}, r"bad.json: passes\[0\]"),
+        (_tamper, r"bad.json: passes\[0\].jobs\[0\].key"),
     ],
-    ids=["not-json", "format", "missing-field", "not-a-job-spec", "tampered-spec"],
+    ids=["not-json", "format", "missing-field", "not-a-job-spec", "not-a-pass", "tampered-spec"],
 )
 def test_a_bad_spec_is_refused_naming_file_and_field_and_writes_nothing(two_jobs, tmp_path, change, field):
-    good = json.loads(BatchSpec("p", 0, "label", two_jobs).to_json())
+    good = json.loads(BatchSpec("p", 0, "label", passes(*two_jobs)).to_json())
     changed = change(good)
     path = tmp_path / "batches" / "p" / "bad.json"
     path.parent.mkdir(parents=True)
@@ -69,7 +77,7 @@ def test_a_bad_spec_is_refused_naming_file_and_field_and_writes_nothing(two_jobs
 
 @pytest.mark.openquake
 def test_a_demo_batch_runs_locally_writes_its_manifest_and_a_rerun_runs_nothing(two_jobs, config, monkeypatch):
-    uri = stage_batch(BatchSpec("plan-local", 0, "WLG (+1 more)", two_jobs), config)
+    uri = stage_batch(BatchSpec("plan-local", 0, "WLG (+1 more)", passes(*two_jobs)), config)
     for name, value in {"HAZFLOW_STORE_ROOT": str(config.store_root), "HAZFLOW_WORK_DIR": str(config.work_dir)}.items():
         monkeypatch.setenv(name, value)
     assert main(["run-batch", uri]) == 0
@@ -87,7 +95,7 @@ def test_a_demo_batch_runs_locally_writes_its_manifest_and_a_rerun_runs_nothing(
 @pytest.mark.openquake
 def test_a_failed_job_is_in_the_manifest_and_the_exit_status(two_jobs, config, monkeypatch):
     bad = replace(two_jobs[1], settings=two_jobs[1].settings.with_overrides(rupture_mesh_spacing=0.0))  # OpenQuake refuses it
-    uri = stage_batch(BatchSpec("plan-fail", 0, "label", (two_jobs[0], bad)), config)
+    uri = stage_batch(BatchSpec("plan-fail", 0, "label", passes(two_jobs[0], bad)), config)
     for name, value in {"HAZFLOW_STORE_ROOT": str(config.store_root), "HAZFLOW_WORK_DIR": str(config.work_dir)}.items():
         monkeypatch.setenv(name, value)
     assert main(["run-batch", uri]) == 1
@@ -124,7 +132,7 @@ def test_the_container_command_runs_a_demo_batch_against_moto_and_its_results_in
     documents.s3_client(moto_endpoint).create_bucket(
         Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "ap-southeast-2"}
     )
-    uri = stage_batch(BatchSpec("plan-ecs", 0, "WLG (+1 more)", two_jobs), airflow_side)
+    uri = stage_batch(BatchSpec("plan-ecs", 0, "WLG (+1 more)", passes(*two_jobs)), airflow_side)
     assert uri == f"s3://{bucket}/hazflow/batches/plan-ecs/0000.json"
 
     container_env = {**os.environ, **worker_environment(airflow_side, EcsSettings(oq_parallel=2))}
@@ -138,8 +146,10 @@ def test_the_container_command_runs_a_demo_batch_against_moto_and_its_results_in
     manifest = read_manifest(uri, airflow_side)
     assert isinstance(manifest, Manifest) and manifest.ok and list(manifest.ran.values()) == [True, True]
     store = airflow_side.open_store()
-    for job in two_jobs:
-        assert store.ledger_get(job.key).artifacts == f"s3://{bucket}/hazflow/artifacts/{job.key}"
+    for p in passes(*two_jobs):  # each job's artifacts are its pass's, under the pass's key
+        for job in p.jobs:
+            entry = store.ledger_get(job.key)
+            assert (entry.artifact_key, entry.artifacts) == (p.key, f"s3://{bucket}/hazflow/artifacts/{p.key}")
     ingested = ingest_batch(two_jobs, store)
     assert {o.state for o in ingested} <= {"done", "no_ruptures"} and sum(o.rows for o in ingested) > 0
     rows = store.get_disagg_realizations("DEMO", "-41.300~174.780", 400, "PGA", 0.1)

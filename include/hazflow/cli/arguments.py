@@ -8,12 +8,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from hazflow.model.nshm import DEFAULT_QUANTILES
+from hazflow.openquake.engines import DISAGG_ENGINES
 from hazflow.plan.batches import DEFAULT_BATCH_CAP, MAX_MAP_LENGTH
 
 
 def add_request(parser: argparse.ArgumentParser, names: Sequence[str], sites: Sequence[str] = ("WLG",)) -> None:
     """Add the request fields `names` (model, sites, vs30s, imts, poes, leaves, gmms, quantiles,
-    samples, batch_cap, force) to a command, with the defaults of the demo."""
+    samples, batch_cap, force, disagg_engine) to a command, with the defaults of the demo."""
     if "model" in names:
         parser.add_argument("--model", default="DEMO", help="DEMO or an nzshm-model version such as NSHM_v1.0.4")
     if "sites" in names:
@@ -46,14 +47,36 @@ def add_request(parser: argparse.ArgumentParser, names: Sequence[str], sites: Se
             default=DEFAULT_BATCH_CAP,
             help=f"at most this many batches (Airflow maps at most {MAX_MAP_LENGTH:,})",
         )
+    if "disagg_engine" in names:
+        parser.add_argument(
+            "--engine",
+            dest="disagg_engine",
+            choices=DISAGG_ENGINES,
+            default=None,
+            help="hazardlib: one OpenQuake pass per leaf x VS30 x site group for every PoE and IMT; oq: `oq engine --run` "
+            "per leaf x site x VS30 x PoE (the reference). Default: HAZFLOW_DISAGG_ENGINE, else hazardlib",
+        )
     if "force" in names:
         parser.add_argument("--force", action="store_true", help="plan (and run) even what the ledger has as finished")
 
 
 def params_of(args: argparse.Namespace) -> dict[str, Any]:
     """The request fields of parsed arguments, as a DAG's Params would hold them."""
-    names = ("model", "sites", "vs30s", "imts", "poes", "leaves", "gmms", "quantiles", "samples", "batch_cap", "force")
-    params = {name: getattr(args, name) for name in names if hasattr(args, name)}
+    names = (
+        "model",
+        "sites",
+        "vs30s",
+        "imts",
+        "poes",
+        "leaves",
+        "gmms",
+        "quantiles",
+        "samples",
+        "batch_cap",
+        "force",
+        "disagg_engine",
+    )
+    params = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None or name == "leaves"}
     if "sites" in params:
         params["sites"] = list(args.sites) + [f"-{s}" for s in args.leave_out or ()]
     return params

@@ -58,49 +58,51 @@ def run_jobs(args: argparse.Namespace, config: Config) -> Output:
 
 
 def plan_disagg(args: argparse.Namespace, config: Config) -> Output:
-    """What a disaggregation request means: jobs, OpenQuake runs, skips and batches; runs nothing."""
+    """What a disaggregation request means: jobs, runs, OpenQuake processes, skips and batches; runs nothing."""
     from hazflow.openquake.runner import engine_version
     from hazflow.plan.disagg import plan_disagg as plan
     from hazflow.plan.request import DisaggRequest
 
-    request = DisaggRequest.parse(params_of(args), runnable=False)
+    request = DisaggRequest.parse({"disagg_engine": config.disagg_engine} | params_of(args), runnable=False)
     store = None if args.without_levels else config.open_store()
     curves = config.curves_source(request.model.settings.levels)
     p = plan(request, store, engine_version(config.oq_python), args.force, args.batch_cap, curves=curves)
     dims = {"leaves": len(request.leaves), "sites": len(request.sites), "VS30s": len(request.vs30s),
             "IMTs": len(request.imts), "PoEs": len(request.poes)}  # fmt: skip
-    sizes = [stop - start for start, stop in p.batches]
     value: dict[str, Any] = {
         "model": request.model.name, "dimensions": dims, "jobs": p.jobs, "runs": p.total_runs, "levels": store is not None,
-        "skipped": p.skipped, "to_do": len(p.keys), "batches": len(p.batches), "batch_sizes": sizes,
-        "batch_labels": [p.batch_label(i) for i in range(len(p.batches))], "plan_id": p.plan_id,
+        "skipped": p.skipped, "to_do": len(p.keys), "engine": p.engine, "passes": len(p.passes),
+        "pass_runs": sorted({len(runs) for runs in p.passes}), "batches": len(p.batches),
+        "batch_passes": [len(p.batch_passes(b)) for b in range(len(p.batches))],
+        "batch_runs": [len(p.batch_runs(b)) for b in range(len(p.batches))],
+        "batch_labels": [p.batch_label(b) for b in range(len(p.batches))], "plan_id": p.plan_id,
     }  # fmt: skip
     if args.out and store is not None:
         store.put_plan(p.plan_id, p.to_document())
-    return Output(value, _describe_plan(value, len(request.imts), args))
+    return Output(value, _describe_plan(value, args))
 
 
-def _describe_plan(v: dict[str, Any], n_imts: int, args: argparse.Namespace) -> str:
+def _describe_plan(v: dict[str, Any], args: argparse.Namespace) -> str:
     lines = [f"{v['model']}: " + " x ".join(f"{n} {what}" for what, n in v["dimensions"].items()) + f" = {v['jobs']:,} jobs"]
-    lines.append(f"OpenQuake runs (the IMTs of one leaf/site/VS30/PoE share one): {v['runs']:,}")
+    lines.append(f"runs (leaf x site x VS30 x PoE, the IMTs together; one ledger entry each): {v['runs']:,}")
     if not v["levels"]:
         lines.append("levels: not read (--without-levels), so no job keys and nothing skipped")
     else:
         lines.append(f"already finished in the ledger: {v['skipped']:,}; to do: {v['to_do']:,}")
+    how = "one per leaf x VS30 x site group, every PoE and IMT" if v["engine"] == "hazardlib" else "`oq engine --run` per run"
+    sizes = "-".join(str(n) for n in (v["pass_runs"][0], v["pass_runs"][-1])) if v["pass_runs"] else "0"
+    lines.append(f"OpenQuake processes (engine {v['engine']}: {how}): {v['passes']:,} of {sizes} runs")
     if v["batches"]:
-        lo, hi = min(v["batch_sizes"]), max(v["batch_sizes"])
-        line = f"batches: {v['batches']} (cap {args.batch_cap}) of {lo}-{hi} runs ({lo * n_imts}-{hi * n_imts} jobs)"
-        if v["model"].startswith("NSHM"):
-            line += (
-                f"; at the published 1-4 min per NSHM job on an 8-vCPU M5, at most {lo * n_imts / 60:.1f}-{hi * n_imts * 4 / 60:.1f} h "
-                "per batch (less in practice: the IMTs of a run share its ruptures)"
-            )
-        lines.append(line)
+        lo, hi = min(v["batch_passes"]), max(v["batch_passes"])
+        lines.append(
+            f"batches: {v['batches']} (cap {args.batch_cap}) of {lo}-{hi} processes, {min(v['batch_runs'])}-{max(v['batch_runs'])} runs"
+        )
         rows: list[tuple[object, ...]] = [
-            (i, n, label) for i, (n, label) in enumerate(zip(v["batch_sizes"], v["batch_labels"], strict=True))
+            (b, n, r, label)
+            for b, (n, r, label) in enumerate(zip(v["batch_passes"], v["batch_runs"], v["batch_labels"], strict=True))
         ]
-        shown = rows if len(rows) <= 2 * args.show else rows[: args.show] + [("...", "", "")] + rows[-args.show :]
-        lines.append(table(shown, ("batch", "runs", "first run")))
+        shown = rows if len(rows) <= 2 * args.show else rows[: args.show] + [("...", "", "", "")] + rows[-args.show :]
+        lines.append(table(shown, ("batch", "processes", "runs", "first process")))
     if args.out and v["levels"]:
         lines.append(f"kept as plan {v['plan_id']} in the store")
     return "\n".join(lines)
@@ -150,7 +152,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="re-run even if the ledger has the job as done")
     p.set_defaults(func=run_jobs)
 
-    fields = ("model", "sites", "vs30s", "imts", "poes", "leaves", "batch_cap", "force")
+    fields = ("model", "sites", "vs30s", "imts", "poes", "leaves", "batch_cap", "force", "disagg_engine")
     p = sub.add_parser("plan", help="show what a disaggregation request means (jobs, runs, batches); runs nothing")
     add_request(p, fields)
     p.add_argument("--without-levels", action="store_true", help="plan the shape only: no hazard curves needed")

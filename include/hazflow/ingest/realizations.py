@@ -16,7 +16,7 @@ from hazflow.exceptions import DataIntegrityError
 from hazflow.model.logic_tree import HazardModel, gmm_identity, load_model
 from hazflow.openquake.datastore import Disaggregation, HazardCurves, read_disaggregation, read_hazard_curves
 from hazflow.plan.jobs import JobSpec
-from hazflow.run.job import HDF5_NAME, Outcome
+from hazflow.run.job import HDF5_NAME, Outcome, datastore_name
 from hazflow.store import DisaggRealization, HazardRealization, Store
 from hazflow.store.records import FINISHED_STATES, RAN_STATES, LedgerState
 
@@ -28,7 +28,7 @@ def ingest_job(spec: JobSpec, store: Store, force: bool = False) -> Outcome:
         state = entry.state if entry else "unknown"
         raise DataIntegrityError(f"job {spec.key} ({spec.label}) cannot be ingested: the ledger says {state!r}, not run")
     if entry.state in FINISHED_STATES and not force:
-        return Outcome(spec.key, spec.label, entry.state, True, entry.oq_seconds, entry.hdf5_bytes, entry.rows)
+        return Outcome.of(spec, entry, skipped=True)
     model = load_model(spec.model)
     start = time.monotonic()
     finished: LedgerState = "no_ruptures" if entry.empty else "done"
@@ -37,10 +37,12 @@ def ingest_job(spec: JobSpec, store: Store, force: bool = False) -> Outcome:
         done = replace(entry, state=finished, rows=len(hazard), ingest_seconds=round(time.monotonic() - start, 3), error="")
         store.put_hazard_realizations(hazard, done)
     else:
-        disagg = _disagg_rows(spec, model, None if entry.empty else read_disaggregation(store.artifact(spec.key, HDF5_NAME)))
+        where = entry.artifact_key or spec.key  # a pass keeps every site's datastore under its own key
+        datastore = None if entry.empty else read_disaggregation(store.artifact(where, datastore_name(spec)), imls=spec.imls)
+        disagg = _disagg_rows(spec, model, datastore)
         done = replace(entry, state=finished, rows=len(disagg), ingest_seconds=round(time.monotonic() - start, 3), error="")
         store.put_disagg_realizations(disagg, done)
-    return Outcome(spec.key, spec.label, finished, False, done.oq_seconds, done.hdf5_bytes, done.rows)
+    return Outcome.of(spec, done, skipped=False)
 
 
 def gmm_ids(spec: JobSpec, model: HazardModel, uncertainties: list[str]) -> list[str]:

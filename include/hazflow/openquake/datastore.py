@@ -10,7 +10,7 @@ realization id order.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -153,8 +153,15 @@ def read_hazard_curves(path: str | Path) -> HazardCurves:
         )
 
 
-def read_disaggregation(path: str | Path, kind: str = "TRT_Mag_Dist_Eps", site_index: int = 0) -> Disaggregation:
-    """One site's disaggregation matrices by realization, in realization id order."""
+def read_disaggregation(
+    path: str | Path, kind: str = "TRT_Mag_Dist_Eps", site_index: int = 0, imls: Sequence[float] | None = None
+) -> Disaggregation:
+    """One site's disaggregation matrices by realization, in realization id order, at one level per IMT.
+
+    A datastore holds one level per IMT (an `oq engine` run, `iml_disagg`) or several (a one-pass
+    disaggregation, `hmap3` of shape (site, IMT, level)): `imls` (g, one per IMT) picks the level,
+    and is checked against the datastore's own levels either way (a mismatch is a `DataIntegrityError`).
+    """
     with open_datastore(path) as f:
         name = f"disagg-rlzs/{kind}"
         if name not in f:
@@ -165,17 +172,16 @@ def read_disaggregation(path: str | Path, kind: str = "TRT_Mag_Dist_Eps", site_i
         if descr[0] != "site_id" or descr[-3:] != expected_tail:
             raise DataIntegrityError(f"{path}: unexpected axes {descr} of {name}")
         axes = tuple(descr[1:-3])
-        data = np.asarray(dset[site_index], dtype=float)  # (*axes, imt, poe, Z)
-        if data.shape[-2] != 1:
-            raise DataIntegrityError(f"{path}: expected one level per IMT (iml_disagg), found {data.shape[-2]}")
-        data = data[..., 0, :]  # (*axes, imt, Z)
+        levels = np.asarray(f["hmap3"][site_index], dtype=float)  # (imt, level)
+        level = _level_index(levels, imls, path)
+        data = np.asarray(dset[site_index], dtype=float)[..., level, :]  # (*axes, imt, Z)
         z_to_rlz = np.asarray(f["best_rlzs"][site_index], dtype=int)
         realizations = _realizations(f)
         if sorted(z_to_rlz.tolist()) != list(range(len(realizations))):
             raise DataIntegrityError(f"{path}: best_rlzs {z_to_rlz.tolist()} does not cover the {len(realizations)} realizations")
         order = np.argsort(z_to_rlz)  # Z positions in realization id order
         values = np.moveaxis(data[..., order], [-1, -2], [0, 1])  # (rlz, imt, *axes)
-        poe4 = np.asarray(f["poe4"][site_index], dtype=float)[:, 0, :]  # (imt, Z)
+        poe4 = np.asarray(f["poe4"][site_index], dtype=float)[:, level, :]  # (imt, Z)
         oq = _oqparam(f)
         imts = tuple(oq["iml_disagg"])
         bins = f["disagg-bins"]
@@ -188,10 +194,23 @@ def read_disaggregation(path: str | Path, kind: str = "TRT_Mag_Dist_Eps", site_i
             bin_edges=edges,
             trts=trts,
             imts=imts,
-            imls=np.asarray(f["hmap3"][site_index][:, 0], dtype=float),
+            imls=levels[:, level],
             values=values,
             poes=poe4[:, order].T,
             realizations=realizations,
             engine_version=_text(f.attrs["engine_version"]),
             investigation_time=float(oq["investigation_time"]),
         )
+
+
+def _level_index(levels: np.ndarray, imls: Sequence[float] | None, path: str | Path) -> int:
+    """The column of `levels` (IMT, level) holding `imls`; the only one when `imls` is None."""
+    if imls is None:
+        if levels.shape[1] != 1:
+            raise DataIntegrityError(f"{path}: {levels.shape[1]} levels per IMT; say which (imls)")
+        return 0
+    wanted = np.asarray(imls, dtype=float)
+    found = [p for p in range(levels.shape[1]) if np.allclose(levels[:, p], wanted, rtol=1e-9, atol=0)]
+    if len(found) != 1:
+        raise DataIntegrityError(f"{path}: the levels {wanted.tolist()} (g) are not one of its levels {levels.T.tolist()}")
+    return found[0]

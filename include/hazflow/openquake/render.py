@@ -1,4 +1,5 @@
-"""Render a job spec to OpenQuake input files: job.ini, logic trees and a site model."""
+"""Render a job spec, or a pass, to OpenQuake input files: job.ini, logic trees, site models and,
+for a one-pass disaggregation, the levels of every site (`pass.json`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from hazflow.model.logic_tree import HazardModel
+from hazflow.model.sites import Site
+from hazflow.openquake.engines import PASS_FORMAT
 from hazflow.plan.jobs import JobSpec
+from hazflow.plan.passes import DisaggPass
 
 NRML_HEAD = '<?xml version="1.0" encoding="utf-8"?>\n<nrml xmlns:gml="http://www.opengis.net/gml" xmlns="http://openquake.org/xmlns/nrml/0.5">\n'
 
@@ -29,6 +33,35 @@ def z2pt5(vs30: float) -> float:
 
 def render_job(spec: JobSpec, model: HazardModel, jobdir: Path) -> Path:
     """Write the inputs of `spec` into `jobdir` (which must exist) and return the job.ini path."""
+    _render_sources(spec, model, jobdir)
+    (jobdir / "site_model.csv").write_text(_site_model(spec.vs30, spec.sites))
+    job_ini = jobdir / "job.ini"
+    job_ini.write_text(_job_ini(spec))
+    return job_ini
+
+
+def render_pass(p: DisaggPass, model: HazardModel, passdir: Path) -> Path:
+    """Write the inputs of a one-pass disaggregation into `passdir` (which must exist): the leaf's
+    sources and logic trees, a site model per site (`site_model_<i>.csv`), a job.ini (disaggregation
+    settings as for one job; its `iml_disagg`, the first job's levels, passes OpenQuake's checks), and
+    `pass.json` with every site's levels. Returns the path of `pass.json`."""
+    first = p.jobs[0]
+    _render_sources(first, model, passdir)
+    sites = []
+    for i, site in enumerate(p.sites):
+        name = f"site_model_{i}.csv"
+        (passdir / name).write_text(_site_model(p.vs30, (site,)))
+        sites.append({"code": site.code, "lon": site.lon, "lat": site.lat, "site_model": name, "levels": p.levels(site)})
+    (passdir / "job.ini").write_text(
+        _job_ini(first).replace("site_model_file = site_model.csv", "site_model_file = site_model_0.csv")
+    )
+    document = {"format": PASS_FORMAT, "job_ini": "job.ini", "imts": list(p.imts), "sites": sites}
+    (passdir / "pass.json").write_text(json.dumps(document, indent=1))
+    return passdir / "pass.json"
+
+
+def _render_sources(spec: JobSpec, model: HazardModel, jobdir: Path) -> None:
+    """The leaf's NRML files and the two logic trees of one leaf and its region's GMM branches."""
     sources = model.source_paths(model.leaf(spec.leaf))
     local_names = []
     for i, src in enumerate(sources):
@@ -37,10 +70,6 @@ def render_job(spec: JobSpec, model: HazardModel, jobdir: Path) -> Path:
         local_names.append(name)
     (jobdir / "source_model_logic_tree.xml").write_text(_source_logic_tree(local_names))
     (jobdir / "gsim_logic_tree.xml").write_text(_gsim_logic_tree(spec))
-    (jobdir / "site_model.csv").write_text(_site_model(spec))
-    job_ini = jobdir / "job.ini"
-    job_ini.write_text(_job_ini(spec))
-    return job_ini
 
 
 def _source_logic_tree(files: list[str]) -> str:
@@ -72,12 +101,10 @@ def _gsim_logic_tree(spec: JobSpec) -> str:
     )
 
 
-def _site_model(spec: JobSpec) -> str:
+def _site_model(vs30: float, sites: tuple[Site, ...]) -> str:
     rows = ["lon,lat,vs30,z1pt0,z2pt5,vs30measured,backarc,custom_site_id"]
-    for site in spec.sites:
-        rows.append(
-            f"{site.lon:.3f},{site.lat:.3f},{spec.vs30:g},{z1pt0(spec.vs30)},{z2pt5(spec.vs30)},1,{int(site.backarc)},{site.id[:8]}"
-        )
+    for site in sites:
+        rows.append(f"{site.lon:.3f},{site.lat:.3f},{vs30:g},{z1pt0(vs30)},{z2pt5(vs30)},1,{int(site.backarc)},{site.id[:8]}")
     return "\n".join(rows) + "\n"
 
 

@@ -1,36 +1,35 @@
-"""Run one OpenQuake job, isolated and offline, as a subprocess of the OpenQuake venv.
+"""Run OpenQuake, isolated and offline, as a subprocess of the OpenQuake venv: one `oq engine --run`
+job, or one pass of the one-pass disaggregation (`hazflow.openquake.onepass`).
 
-Each job gets its own folder, database, config and data directory and runs in a single process
-(FIELD_NOTES.md), so jobs on one host neither queue behind each other nor share state. The same
-function runs in a local worker and in the production container.
+Each run gets its own folder, database, config and data directory and runs in a single process
+(FIELD_NOTES.md), so runs on one host neither queue behind each other nor share state. The same
+functions run in a local worker and in the production container. Every run reports its wall and CPU
+seconds and its peak memory, read from the child's resource usage (`os.wait4`).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
+import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from hazflow.exceptions import OpenQuakeError
+from hazflow.openquake.engines import NO_RUPTURE_MARKERS, PASS_RESULT
 
-# What OpenQuake says when every source is beyond the distance cut-off: an empty, valid result.
-NO_RUPTURE_MARKERS = (
-    "The site is far from all seismic sources",  # OpenQuake 3.26 (exit code 0, no curves)
-    "There are no ruptures close to the site",
-    "Filtered away all ruptures",
-    "Filtered away all sources",
-    "There are no sources close to the site",
-)
+SiteState = Literal["done", "no_ruptures"]
 
 
 @dataclass(frozen=True)
 class OpenQuakeConfig:
-    """Where the OpenQuake venv is and how long a job may take."""
+    """Where the OpenQuake venv is and how long a run may take."""
 
     python: Path
     timeout_s: float = 3600.0
@@ -42,11 +41,37 @@ class OpenQuakeConfig:
 
 
 @dataclass(frozen=True)
+class Usage:
+    """What a run cost: wall seconds, CPU seconds (user + system) and peak resident memory (MB)."""
+
+    seconds: float
+    cpu_seconds: float
+    max_rss_mb: float
+
+
+@dataclass(frozen=True)
 class RunResult:
-    state: Literal["done", "no_ruptures"]
+    state: SiteState
     hdf5: Path | None  # may be None when there were no ruptures
     log: Path
     seconds: float
+    usage: Usage
+
+
+@dataclass(frozen=True)
+class SiteResult:
+    """One site of a pass: its state and its datastore (None when there were no ruptures)."""
+
+    code: str
+    state: SiteState
+    hdf5: Path | None
+
+
+@dataclass(frozen=True)
+class PassResult:
+    sites: tuple[SiteResult, ...]
+    log: Path
+    usage: Usage
 
 
 @lru_cache(maxsize=4)
@@ -88,29 +113,66 @@ def _tail(path: Path, lines: int = 30) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
+def _run(cmd: Sequence[str], jobdir: Path, env: dict[str, str], config: OpenQuakeConfig, what: str) -> tuple[int, Usage]:
+    """Run `cmd` in `jobdir`, output to `oq.log`, killed (with its process group) at the time limit."""
+    log = jobdir / "oq.log"
+    start = time.monotonic()
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, cwd=jobdir, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        timed_out = threading.Event()
+
+        def kill() -> None:
+            timed_out.set()
+            os.killpg(proc.pid, signal.SIGKILL)
+
+        timer = threading.Timer(config.timeout_s, kill)
+        timer.start()
+        try:
+            _, status, rusage = os.wait4(proc.pid, 0)  # the child's own resource usage, whatever else runs
+        finally:
+            timer.cancel()
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    if timed_out.is_set():
+        raise OpenQuakeError(f"OpenQuake {what} timed out after {config.timeout_s:g} s", _tail(log))
+    usage = Usage(time.monotonic() - start, rusage.ru_utime + rusage.ru_stime, rusage.ru_maxrss / 1024)
+    return proc.returncode, usage
+
+
+def _failure(what: str, code: int, log: Path) -> OpenQuakeError:
+    tail = _tail(log)
+    last = next((line for line in reversed(tail.splitlines()) if line.strip()), "no output")
+    return OpenQuakeError(f"OpenQuake {what} failed with exit code {code}: {last.strip()}", tail)
+
+
 def run_job(job_ini: Path, config: OpenQuakeConfig) -> RunResult:
     """Run `oq engine --run job.ini` in the job's folder; raise `OpenQuakeError` with the log tail on failure."""
     jobdir = job_ini.parent
-    log = jobdir / "oq.log"
     cmd = [str(config.python), "-m", "openquake.commands", "engine", "--run", str(job_ini)]
-    start = time.monotonic()
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            cmd, cwd=jobdir, env=_environment(jobdir, config), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-        )
-        try:
-            code = proc.wait(timeout=config.timeout_s)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-            raise OpenQuakeError(f"OpenQuake job {job_ini} timed out after {config.timeout_s:g} s", _tail(log)) from None
-    seconds = time.monotonic() - start
+    code, usage = _run(cmd, jobdir, _environment(jobdir, config), config, f"job {job_ini}")
+    log = jobdir / "oq.log"
     text = log.read_text(errors="replace")
     hdf5 = jobdir / "oqdata" / "calc_1.hdf5"
     if any(marker in text for marker in NO_RUPTURE_MARKERS):
-        return RunResult("no_ruptures", hdf5 if hdf5.exists() else None, log, seconds)  # kept as provenance
+        return RunResult("no_ruptures", hdf5 if hdf5.exists() else None, log, usage.seconds, usage)  # kept as provenance
     if code != 0 or not hdf5.exists():
-        tail = _tail(log)
-        last = next((line for line in reversed(tail.splitlines()) if line.strip()), "no output")
-        raise OpenQuakeError(f"OpenQuake job {job_ini} failed with exit code {code}: {last.strip()}", tail)
-    return RunResult("done", hdf5, log, seconds)
+        raise _failure(f"job {job_ini}", code, log)
+    return RunResult("done", hdf5, log, usage.seconds, usage)
+
+
+def run_pass(pass_file: Path, config: OpenQuakeConfig) -> PassResult:
+    """Run the one-pass disaggregation of `pass.json` (`hazflow.openquake.onepass`) in its folder; raise
+    `OpenQuakeError` with the log tail unless every site finished."""
+    passdir = pass_file.parent
+    env = _environment(passdir, config)
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])  # hazflow's own package, for OpenQuake's Python
+    cmd = [str(config.python), "-m", "hazflow.openquake.onepass", str(pass_file)]
+    code, usage = _run(cmd, passdir, env, config, f"pass {pass_file}")
+    log = passdir / "oq.log"
+    result = passdir / PASS_RESULT
+    sites = json.loads(result.read_text())["sites"] if result.exists() else []
+    wanted = [site["code"] for site in json.loads(pass_file.read_text())["sites"]]
+    if code != 0 or [s["code"] for s in sites] != wanted:
+        raise _failure(f"pass {pass_file}", code, log)
+    return PassResult(
+        tuple(SiteResult(s["code"], s["state"], Path(s["datastore"]) if s["datastore"] else None) for s in sites), log, usage
+    )

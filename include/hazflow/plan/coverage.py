@@ -18,12 +18,15 @@ from typing import Any
 
 from hazflow.config import PROJECT_ROOT, Config
 from hazflow.exceptions import BadRequest
+from hazflow.openquake.engines import DEFAULT_DISAGG_ENGINE
 from hazflow.plan.batches import MAX_MAP_LENGTH
 from hazflow.plan.disagg import HazardCurves, plan_disagg
 from hazflow.plan.request import DisaggRequest
 from hazflow.store import Store
 
 logger = logging.getLogger(__name__)
+
+MANIFEST_KEYS = frozenset({"model", "sites", "vs30s", "imts", "poes", "leaves", "disagg_engine"})
 
 
 @dataclass(frozen=True)
@@ -41,14 +44,16 @@ class Gap:
     runs: int
     planned: int
     needs: str = ""  # why it cannot be filled now (e.g. run hazard_aggregation first)
+    disagg_engine: str = DEFAULT_DISAGG_ENGINE  # the engine its runs are keyed (and will be computed) with
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able (lists, not tuples)."""
         return {k: list(v) if isinstance(v, tuple) else v for k, v in vars(self).items()}
 
 
-def load_manifest(path: Path | str) -> list[DisaggRequest]:
-    """The manifest's entries as validated requests; errors name the file, the entry and the field."""
+def load_manifest(path: Path | str, disagg_engine: str = DEFAULT_DISAGG_ENGINE) -> list[DisaggRequest]:
+    """The manifest's entries as validated requests; errors name the file, the entry and the field.
+    An entry without `disagg_engine` takes `disagg_engine` (the deployment's)."""
     path = Path(path)
     try:
         entries = json.loads(path.read_text())
@@ -60,12 +65,12 @@ def load_manifest(path: Path | str) -> list[DisaggRequest]:
         raise BadRequest("manifest", f"{path}: expected a non-empty list of requests")
     requests = []
     for i, entry in enumerate(entries):
-        if not isinstance(entry, dict) or (unknown := set(entry) - {"model", "sites", "vs30s", "imts", "poes", "leaves"}):
+        if not isinstance(entry, dict) or (unknown := set(entry) - MANIFEST_KEYS):
             raise BadRequest(
                 f"{path}[{i}]", f"not a request (unknown keys {sorted(unknown) if isinstance(entry, dict) else entry!r})"
             )
         try:
-            requests.append(DisaggRequest.parse(entry))
+            requests.append(DisaggRequest.parse({"disagg_engine": disagg_engine} | entry))
         except BadRequest as e:
             raise BadRequest(f"{path}[{i}].{e.field}", e.message) from None
     return requests
@@ -80,13 +85,16 @@ def find_gaps(requests: list[DisaggRequest], store: Store, oq_version: str, curv
             for site in request.sites:
                 one = replace(request, sites=(site,), vs30s=(vs30,))
                 common = (i, conf["model"], vs30, site.id, request.imts, request.poes, tuple(conf["leaves"]))
+                engine = request.disagg_engine
                 try:
-                    plan = plan_disagg(one, store, oq_version, batch_cap=MAX_MAP_LENGTH, max_runs_per_batch=10**9, curves=curves)
+                    plan = plan_disagg(
+                        one, store, oq_version, batch_cap=MAX_MAP_LENGTH, max_passes_per_batch=10**9, curves=curves
+                    )
                 except BadRequest as e:  # no aggregated curve here yet, or the PoE is beyond it
-                    gaps.append(Gap(*common, runs=0, planned=0, needs=str(e)))
+                    gaps.append(Gap(*common, runs=0, planned=0, needs=str(e), disagg_engine=engine))
                     continue
                 if plan.keys:
-                    gaps.append(Gap(*common, runs=len(plan.keys), planned=plan.total_runs))
+                    gaps.append(Gap(*common, runs=len(plan.keys), planned=plan.total_runs, disagg_engine=engine))
     return gaps
 
 
@@ -105,7 +113,7 @@ def fill_requests(gaps: list[Gap], max_runs: int) -> list[dict[str, Any]]:
         if total and total + gap.runs > max_runs:
             break
         total += gap.runs
-        key = (gap.entry, gap.vs30)
+        key = (gap.entry, gap.vs30)  # an entry has one engine
         conf = requests.setdefault(
             key,
             {
@@ -115,6 +123,7 @@ def fill_requests(gaps: list[Gap], max_runs: int) -> list[dict[str, Any]]:
                 "imts": list(gap.imts),
                 "poes": list(gap.poes),
                 "leaves": list(gap.leaves),
+                "disagg_engine": gap.disagg_engine,
             },
         )
         conf["sites"].append(gap.site)
@@ -147,7 +156,7 @@ def coverage_fill(manifest: str, max_runs: int, config: Config) -> CoverageFill:
     from hazflow.openquake.runner import engine_version
 
     path = Path(manifest)
-    requests = load_manifest(path if path.is_absolute() else PROJECT_ROOT / path)
+    requests = load_manifest(path if path.is_absolute() else PROJECT_ROOT / path, config.disagg_engine)
     models = {r.model.name for r in requests}
     if config.hazard_curves and len(models) > 1:
         raise BadRequest(

@@ -1,12 +1,14 @@
-"""Disaggregation planning: a request expanded into OpenQuake runs, their keys and batches.
+"""Disaggregation planning: a request expanded into runs, passes, their keys and batches.
 
 A request asks for *jobs*: leaf x site x VS30 x IMT x PoE (NSHM: 49 x 35 x 1 x 5 x 7 = 60,025).
-The IMTs of one leaf/site/VS30/PoE share one OpenQuake *run* (their levels in `iml_disagg`), so
-NSHM is 12,005 runs. Each run's key hashes its leaf's part once and its target's part once, so
-planning a million jobs takes seconds. Runs the ledger has as finished are skipped (unless
-forced); the rest are cut into at most `batch_cap` contiguous batches, each a sensible amount of
-work for one worker task. The plan is kept in the store under a content-derived id; Airflow's
-XComs carry only that id and batch numbers.
+The IMTs of one leaf/site/VS30/PoE form one *run*, the ledger's unit with its own key (NSHM: 12,005).
+Runs are computed in *passes* (`hazflow.plan.passes`): with the `hazardlib` engine, every PoE and IMT
+of a leaf x VS30 x site group in one OpenQuake process (NSHM: 49 x 7 = 343 processes); with `oq`,
+one `oq engine --run` per run. Each run's key hashes its leaf's part once and its target's part
+once, so planning a million jobs takes seconds. Runs the ledger has as finished are skipped (unless
+forced); the passes of the rest are cut into at most `batch_cap` contiguous batches, each a sensible
+amount of work for one worker task. The plan is kept in the store under a content-derived id;
+Airflow's XComs carry only that id and batch numbers.
 """
 
 from __future__ import annotations
@@ -25,20 +27,22 @@ from hazflow.config import Config
 from hazflow.exceptions import BadRequest, DataIntegrityError
 from hazflow.model.logic_tree import HazardModel, load_model
 from hazflow.model.sites import Site
+from hazflow.openquake.engines import SITES_PER_PASS
 from hazflow.plan.batches import DEFAULT_BATCH_CAP, batch_bounds, batch_label
 from hazflow.plan.fields import validate_batch_cap
 from hazflow.plan.imtl import levels_at_poes
 from hazflow.plan.jobs import JobSpec, canonical, disagg_job, job_key, leaf_hasher, run_label, target_part
+from hazflow.plan.passes import DisaggPass
 from hazflow.plan.request import DisaggRequest
 from hazflow.store import Store
 from hazflow.store.records import FINISHED_STATES
 
 logger = logging.getLogger(__name__)
 
-# One batch is one worker task (an ECS task on an M5 in production). NSHM's request for one VS30
-# makes batches of 24 runs under the default cap; 64 runs (320 NSHM jobs at the published 1-4 min
-# each) is the most one task should hold, or a retry of it costs hours.
-MAX_RUNS_PER_BATCH = 64
+# One batch is one worker task (an ECS task on an M5 in production), which runs its passes several
+# at a time. 64 OpenQuake processes (64 `oq engine` runs, 320 NSHM jobs at the published 1-4 min each)
+# is the most one task should hold, or a retry of it costs hours.
+MAX_PASSES_PER_BATCH = 64
 
 
 @dataclass(frozen=True)
@@ -93,53 +97,76 @@ def _levels(store: HazardCurves, request: DisaggRequest, site: Site, vs30: float
 
 @dataclass(frozen=True)
 class DisaggPlan:
-    """The runs a request needs that are not yet done, in batches; JSON-able for the store."""
+    """The runs a request needs that are not yet done, in passes and batches; JSON-able for the store."""
 
     plan_id: str
     request: dict[str, Any]  # DisaggRequest.to_conf()
     oq_version: str
     force: bool
+    engine: str  # "hazardlib" or "oq"
     groups: tuple[Group, ...]
     runs: tuple[tuple[int, int], ...]  # (leaf index, group index) of each run to do
     keys: tuple[str, ...]  # the job key of each run to do ("" when planned without levels)
-    batches: tuple[tuple[int, int], ...]  # [start, stop) into `runs`
+    passes: tuple[tuple[int, ...], ...]  # indices into `runs`: the runs each OpenQuake process computes
+    batches: tuple[tuple[int, int], ...]  # [start, stop) into `passes`
     jobs: int  # leaf x site x VS30 x IMT x PoE of the whole request
     total_runs: int
     skipped: int  # runs the ledger already has as finished
 
-    def batch_runs(self, batch: int) -> range:
+    def batch_passes(self, batch: int) -> range:
         start, stop = self.batches[batch]
         return range(start, stop)
+
+    def batch_runs(self, batch: int) -> list[int]:
+        """The runs of one batch, pass by pass."""
+        return [run for p in self.batch_passes(batch) for run in self.passes[p]]
 
     def run_label(self, run: int) -> str:
         leaf, group = self.runs[run]
         g = self.groups[group]
         return run_label(g.site.id, g.vs30, self.request["imts"], g.poe, self.request["leaves"][leaf])
 
-    def batch_label(self, batch: int) -> str:
-        """`WLG vs30=400 PGA,SA(0.5) 10%/50yr CRU-1 (+23 more)`: how the UI names a mapped batch."""
-        runs = self.batch_runs(batch)
-        return batch_label(self.run_label(runs.start), len(runs))
+    def pass_label(self, p: int) -> str:
+        """`WLG,CHC vs30=400 PGA,SA(0.5) 10%,2%/50yr CRU-1`; a one-run pass is named as its run."""
+        runs = self.passes[p]
+        if len(runs) == 1:
+            return self.run_label(runs[0])
+        groups = [self.groups[self.runs[r][1]] for r in runs]
+        sites = ",".join(dict.fromkeys(g.site.id for g in groups))
+        poes = ",".join(f"{poe * 100:g}%" for poe in dict.fromkeys(g.poe for g in groups))
+        leaf = self.request["leaves"][self.runs[runs[0]][0]]
+        return f"{sites} vs30={groups[0].vs30:g} {','.join(self.request['imts'])} {poes}/50yr {leaf}"
 
-    def specs(self, batch: int, model: HazardModel | None = None) -> list[JobSpec]:
-        """The job specs of one batch, rebuilt from the plan and checked against the planned keys."""
+    def batch_label(self, batch: int) -> str:
+        """`WLG vs30=400 PGA,SA(0.5) 10%,2%/50yr CRU-1 (+23 more)`: how the UI names a mapped batch."""
+        passes = self.batch_passes(batch)
+        return batch_label(self.pass_label(passes.start), len(passes))
+
+    def passes_of(self, batch: int, model: HazardModel | None = None) -> list[DisaggPass]:
+        """The passes of one batch, their job specs rebuilt from the plan and checked against the planned keys."""
         model = model or load_model(self.request["model"])
         leaves = [model.leaf(i, "leaves") for i in self.request["leaves"]]
         out = []
-        for run in self.batch_runs(batch):
-            leaf, group = self.runs[run]
-            g = self.groups[group]
-            if g.imls is None:
-                raise DataIntegrityError(f"plan {self.plan_id} was made without levels: it cannot be run")
-            spec = disagg_job(
-                model, leaves[leaf], g.vs30, g.site, g.poe, dict(zip(self.request["imts"], g.imls, strict=True)), self.oq_version
-            )
-            if spec.key != self.keys[run]:
-                raise DataIntegrityError(
-                    f"{spec.label}: key {spec.key} differs from the planned {self.keys[run]} (did the model change since planning?)"
-                )
-            out.append(spec)
+        for p in self.batch_passes(batch):
+            specs = []
+            for run in self.passes[p]:
+                leaf, group = self.runs[run]
+                g = self.groups[group]
+                if g.imls is None:
+                    raise DataIntegrityError(f"plan {self.plan_id} was made without levels: it cannot be run")
+                imls = dict(zip(self.request["imts"], g.imls, strict=True))
+                spec = disagg_job(model, leaves[leaf], g.vs30, g.site, g.poe, imls, self.oq_version, self.engine)
+                if spec.key != self.keys[run]:
+                    raise DataIntegrityError(
+                        f"{spec.label}: key {spec.key} differs from the planned {self.keys[run]} (did the model change since planning?)"
+                    )
+                specs.append(spec)
+            out.append(DisaggPass(tuple(specs)))
         return out
+
+    def specs(self, batch: int, model: HazardModel | None = None) -> list[JobSpec]:
+        """The job specs of one batch (every run of its passes)."""
+        return [job for p in self.passes_of(batch, model) for job in p.jobs]
 
     def to_document(self) -> dict[str, Any]:
         return {
@@ -149,10 +176,12 @@ class DisaggPlan:
             "request": self.request,
             "oq_version": self.oq_version,
             "force": self.force,
+            "engine": self.engine,
             "sites": [vars(s) for s in {g.site.code: g.site for g in self.groups}.values()],
             "groups": [[g.site.code, g.vs30, g.poe, None if g.imls is None else list(g.imls)] for g in self.groups],
             "runs": [list(r) for r in self.runs],
             "keys": list(self.keys),
+            "passes": [list(p) for p in self.passes],
             "batches": [list(b) for b in self.batches],
             "jobs": self.jobs,
             "total_runs": self.total_runs,
@@ -167,9 +196,11 @@ class DisaggPlan:
             request=doc["request"],
             oq_version=doc["oq_version"],
             force=bool(doc["force"]),
+            engine=str(doc["engine"]),
             groups=tuple(Group(sites[c], float(v), float(p), None if i is None else tuple(i)) for c, v, p, i in doc["groups"]),
             runs=tuple((int(a), int(b)) for a, b in doc["runs"]),
             keys=tuple(doc["keys"]),
+            passes=tuple(tuple(int(r) for r in p) for p in doc["passes"]),
             batches=tuple((int(a), int(b)) for a, b in doc["batches"]),
             jobs=int(doc["jobs"]),
             total_runs=int(doc["total_runs"]),
@@ -183,12 +214,17 @@ def plan_disagg(
     oq_version: str,
     force: bool = False,
     batch_cap: int = DEFAULT_BATCH_CAP,
-    max_runs_per_batch: int = MAX_RUNS_PER_BATCH,
+    max_passes_per_batch: int = MAX_PASSES_PER_BATCH,
     curves: HazardCurves | None = None,
+    sites_per_pass: int = SITES_PER_PASS,
+    min_passes_per_batch: int = 1,
 ) -> DisaggPlan:
-    """Levels (from `curves`, by default the store's aggregated curves), keys, skips and batches for
-    `request`. With `store=None`: the shape of the work only (no levels, hence no keys and nothing
-    skipped), e.g. to see NSHM's production plan here."""
+    """Levels (from `curves`, by default the store's aggregated curves), keys, skips, passes and
+    batches for `request`. With `store=None`: the shape of the work only (no levels, hence no keys
+    and nothing skipped), e.g. to see NSHM's production plan here.
+
+    Batches hold at least `min_passes_per_batch` passes where there are enough (a worker running
+    that many at once, e.g. an ECS task on an 8-vCPU M5), otherwise one pass per mapped instance."""
     batch_cap = validate_batch_cap(batch_cap)
     groups = read_groups(None if store is None else (curves or store), request)
     n_leaves = len(request.leaves)
@@ -200,11 +236,13 @@ def plan_disagg(
         keys = _keys(request, groups, oq_version)
         states = {} if force else store.ledger_states(keys)
         todo = [i for i, key in enumerate(keys) if states.get(key) not in FINISHED_STATES]
-    batches = _batches(len(todo), batch_cap, max_runs_per_batch, request)
+    passes = _passes([runs[i] for i in todo], groups, request, sites_per_pass)
+    count = min(batch_cap, math.ceil(len(passes) / max(1, min_passes_per_batch)))
+    batches = _batches(len(passes), count, max_passes_per_batch, request)
     todo_keys = [keys[i] for i in todo]
     identity = {
         "request": request.to_conf(), "oq": oq_version, "force": force, "cap": batch_cap,
-        "levels": store is not None, "keys": todo_keys,
+        "levels": store is not None, "keys": todo_keys, "passes": passes, "batches": batches,
     }  # fmt: skip
     plan_id = "disagg-" + hashlib.sha256(canonical(identity)).hexdigest()[:16]
     return DisaggPlan(
@@ -212,9 +250,11 @@ def plan_disagg(
         request=request.to_conf(),
         oq_version=oq_version,
         force=force,
+        engine=request.disagg_engine,
         groups=tuple(groups),
         runs=tuple(runs[i] for i in todo),
         keys=tuple(todo_keys),
+        passes=tuple(tuple(p) for p in passes),
         batches=tuple(batches),
         jobs=request.jobs,
         total_runs=len(runs),
@@ -228,7 +268,16 @@ def _keys(request: DisaggRequest, groups: list[Group], oq_version: str) -> list[
     g0 = groups[0]
     hashers = [
         leaf_hasher(
-            disagg_job(model, leaf, g0.vs30, g0.site, g0.poe, dict(zip(imts, g0.imls or (), strict=True)), oq_version).leaf_part()
+            disagg_job(
+                model,
+                leaf,
+                g0.vs30,
+                g0.site,
+                g0.poe,
+                dict(zip(imts, g0.imls or (), strict=True)),
+                oq_version,
+                request.disagg_engine,
+            ).leaf_part()
         )
         for leaf in request.leaves
     ]
@@ -239,22 +288,39 @@ def _keys(request: DisaggRequest, groups: list[Group], oq_version: str) -> list[
     return keys
 
 
-def _batches(n: int, cap: int, max_runs: int, request: DisaggRequest) -> list[tuple[int, int]]:
-    """At most `cap` contiguous near-equal batches, refused (with how to split) past `max_runs` runs each."""
-    bounds = batch_bounds(n, cap)
-    if bounds and max(stop - start for start, stop in bounds) > max_runs:
-        raise BadRequest("batch_cap", _split_advice(n, cap, max_runs, request))
+def _passes(runs: list[tuple[int, int]], groups: list[Group], request: DisaggRequest, sites_per_pass: int) -> list[list[int]]:
+    """The runs (indices into `runs`) of each pass: with `hazardlib`, one leaf x VS30 x group of
+    `sites_per_pass` sites (by position in the request), every PoE; with `oq`, one run each. Ordered
+    by VS30, site group and leaf, so that a batch holds neighbouring passes."""
+    if request.disagg_engine == "oq":
+        return [[i] for i in range(len(runs))]
+    site_position = {site.code: i for i, site in enumerate(request.sites)}
+    vs30_position = {vs30: i for i, vs30 in enumerate(request.vs30s)}
+    by_pass: dict[tuple[int, int, int], list[int]] = {}
+    for i, (leaf, group) in enumerate(runs):
+        g = groups[group]
+        by_pass.setdefault((vs30_position[g.vs30], site_position[g.site.code] // sites_per_pass, leaf), []).append(i)
+    return [by_pass[k] for k in sorted(by_pass)]
+
+
+def _batches(n: int, count: int, max_passes: int, request: DisaggRequest) -> list[tuple[int, int]]:
+    """`count` contiguous near-equal batches of `n` passes, refused (with how to split) past `max_passes` each."""
+    bounds = batch_bounds(n, max(1, count))
+    if bounds and max(stop - start for start, stop in bounds) > max_passes:
+        raise BadRequest("batch_cap", _split_advice(n, count, max_passes, request))
     return bounds
 
 
-def _split_advice(n: int, cap: int, max_runs: int, request: DisaggRequest) -> str:
-    fits = cap * max_runs
+def _split_advice(n: int, cap: int, max_passes: int, request: DisaggRequest) -> str:
+    fits = cap * max_passes
     head = (
-        f"{n:,} OpenQuake runs to do ({request.jobs:,} jobs) do not fit one DAG run: {cap} batches of at most "
-        f"{max_runs} runs hold {fits:,}."
+        f"{n:,} OpenQuake processes to do ({request.jobs:,} jobs, engine {request.disagg_engine}) do not fit one DAG run: "
+        f"{cap} batches of at most {max_passes} hold {fits:,}."
     )
     if len(request.vs30s) > 1 and math.ceil(n / len(request.vs30s)) <= fits:
-        return f"{head} Split it: one DAG run per VS30 ({len(request.vs30s)} runs of about {n // len(request.vs30s):,} OpenQuake runs)."
+        return (
+            f"{head} Split it: one DAG run per VS30 ({len(request.vs30s)} runs of about {n // len(request.vs30s):,} processes)."
+        )
     parts = math.ceil(n / fits)
     if len(request.sites) >= parts:
         return f"{head} Split it: the sites into {parts} groups, one DAG run each, per VS30."
@@ -269,13 +335,14 @@ class BatchRef:
     batch: int
     label: str
     runs: int
+    passes: int
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BatchRef:
-        return cls(str(data["plan_id"]), int(data["batch"]), str(data["label"]), int(data["runs"]))
+        return cls(str(data["plan_id"]), int(data["batch"]), str(data["label"]), int(data["runs"]), int(data["passes"]))
 
 
 @dataclass(frozen=True)
@@ -289,6 +356,8 @@ class PlannedRequest:
     jobs: int
     runs: int
     skipped: int
+    passes: int  # OpenQuake processes to start
+    engine: str
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self)) | {"batches": [b.to_dict() for b in self.batches]}
@@ -296,27 +365,35 @@ class PlannedRequest:
 
 def plan_disagg_realizations(params: Mapping[str, Any], config: Config) -> PlannedRequest:
     """Validate a request (Params or command line), read each target's level, key every run, skip
-    those done (unless `force`), cut the rest into at most `batch_cap` batches and keep the plan in
-    the store. With `runner` ecs the store must be one the containers reach; checked here, before
-    any compute."""
+    those done (unless `force`), group the rest into passes, cut those into at most `batch_cap`
+    batches and keep the plan in the store. The engine is the request's `disagg_engine`, by default
+    the deployment's (`HAZFLOW_DISAGG_ENGINE`). With `runner` ecs the store must be one the
+    containers reach (checked here, before any compute) and a batch fills an ECS task's cores."""
     from hazflow.openquake.runner import engine_version
 
-    request = DisaggRequest.parse(params, runnable=True)
+    request = DisaggRequest.parse({"disagg_engine": config.disagg_engine} | dict(params), runnable=True)
+    per_batch = 1
     if params.get("runner") == "ecs":
-        from hazflow.run.ecs import require_reachable_store
+        from hazflow.run.ecs import EcsSettings, require_reachable_store
 
         require_reachable_store(config)
+        per_batch = EcsSettings.from_env().oq_parallel
     store = config.open_store()
     curves = config.curves_source(request.model.settings.levels)
     force, cap = bool(params.get("force", False)), params.get("batch_cap", DEFAULT_BATCH_CAP)
-    plan = plan_disagg(request, store, engine_version(config.oq_python), force=force, batch_cap=cap, curves=curves)
+    oq_version = engine_version(config.oq_python)
+    plan = plan_disagg(request, store, oq_version, force=force, batch_cap=cap, curves=curves, min_passes_per_batch=per_batch)
     store.put_plan(plan.plan_id, plan.to_document())
-    refs = tuple(BatchRef(plan.plan_id, i, plan.batch_label(i), len(plan.batch_runs(i))) for i in range(len(plan.batches)))
+    refs = tuple(
+        BatchRef(plan.plan_id, i, plan.batch_label(i), len(plan.batch_runs(i)), len(plan.batch_passes(i)))
+        for i in range(len(plan.batches))
+    )
     logger.info(
-        "plan %s: %d jobs = %d OpenQuake runs; %d already done, %d to do in %d batch(es)",
-        plan.plan_id, plan.jobs, plan.total_runs, plan.skipped, len(plan.keys), len(refs),
+        "plan %s: %d jobs = %d runs; %d already done, %d to do in %d %s pass(es), %d batch(es)",
+        plan.plan_id, plan.jobs, plan.total_runs, plan.skipped, len(plan.keys), len(plan.passes), plan.engine, len(refs),
     )  # fmt: skip
-    return PlannedRequest(plan.plan_id, refs, request.to_conf(), plan.jobs, plan.total_runs, plan.skipped)
+    conf = {k: v for k, v in request.to_conf().items() if k != "disagg_engine"}  # the aggregation reads rows, whatever made them
+    return PlannedRequest(plan.plan_id, refs, conf, plan.jobs, plan.total_runs, plan.skipped, len(plan.passes), plan.engine)
 
 
 def load_plan(plan_id: str, store: Store) -> DisaggPlan:

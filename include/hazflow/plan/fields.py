@@ -127,6 +127,13 @@ def validate_gmms(model: HazardModel, gmms: Any, field: str = "gmms") -> tuple[s
     return tuple(ids)
 
 
+def validate_choice(value: Any, field: str, choices: Sequence[str]) -> str:
+    """One of `choices`."""
+    if value not in choices:
+        raise BadRequest(field, f"expected one of {', '.join(choices)}, got {value!r}")
+    return str(value)
+
+
 def validate_count(value: Any, field: str, least: int = 1, most: int | None = None, what: str = "number") -> int:
     """A whole number in [least, most]."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):

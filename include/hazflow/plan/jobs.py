@@ -17,6 +17,7 @@ from typing import Any, Literal
 from hazflow.model.logic_tree import HazardModel, Leaf
 from hazflow.model.settings import CalcSettings
 from hazflow.model.sites import Site
+from hazflow.openquake.engines import DEFAULT_DISAGG_ENGINE
 
 JobKind = Literal["hazard", "disagg"]
 
@@ -74,6 +75,7 @@ class JobSpec:
     oq_version: str
     poe: float | None = None  # disagg: target probability of exceedance in 50 years
     imls: tuple[float, ...] = field(default=())  # disagg: the level of each IMT, in the order of `imts`
+    engine: str = "oq"  # disagg: "hazardlib" (one pass for all PoEs) or "oq" (`oq engine --run` per PoE)
 
     @property
     def key(self) -> str:
@@ -89,8 +91,9 @@ class JobSpec:
         return run_label(self.sites[0].id, self.vs30, self.imts, float(self.poe or 0.0), self.leaf)
 
     def leaf_part(self) -> dict[str, Any]:
-        """What every job of one leaf shares (sources, GMM branches, settings, OpenQuake version)."""
-        return {
+        """What every job of one leaf shares (sources, GMM branches, settings, OpenQuake version and,
+        for a disaggregation, the engine that computes it)."""
+        part = {
             "kind": self.kind,
             "model": self.model,
             "leaf": self.leaf,
@@ -100,6 +103,7 @@ class JobSpec:
             "settings": self.settings.to_dict(),
             "oq_version": self.oq_version,
         }
+        return part | {"engine": self.engine} if self.kind == "disagg" else part
 
     def target_part(self) -> dict[str, Any]:
         """What differs between the jobs of one leaf (sites, VS30, IMTs and, for a disaggregation, the targets)."""
@@ -132,6 +136,7 @@ class JobSpec:
             oq_version=data["oq_version"],
             poe=data.get("poe"),
             imls=tuple(float(x) for x in data.get("imls", ())),
+            engine=str(data.get("engine", "oq")),
         )
 
 
@@ -169,8 +174,17 @@ def hazard_job(
 
 
 def disagg_job(
-    model: HazardModel, leaf: Leaf, vs30: float, site: Site, poe: float, imls: dict[str, float], oq_version: str
+    model: HazardModel,
+    leaf: Leaf,
+    vs30: float,
+    site: Site,
+    poe: float,
+    imls: dict[str, float],
+    oq_version: str,
+    engine: str = DEFAULT_DISAGG_ENGINE,
 ) -> JobSpec:
-    """The disaggregation of one leaf at one site, VS30 and PoE; the IMTs share the run (iml_disagg)."""
+    """The disaggregation of one leaf at one site, VS30 and PoE at the level of each IMT (g), computed
+    by `engine` (the one-pass `hazardlib`, or `oq engine --run` with the IMTs in `iml_disagg`)."""
     imts = tuple(imls)
-    return _job(model, leaf, "disagg", vs30, (site,), imts, oq_version, poe=float(poe), imls=tuple(float(imls[i]) for i in imts))
+    levels = tuple(float(imls[i]) for i in imts)
+    return _job(model, leaf, "disagg", vs30, (site,), imts, oq_version, poe=float(poe), imls=levels, engine=engine)

@@ -4,7 +4,7 @@ validated by one parser before any compute. Every error names the field at fault
 | request | fields (beyond model, sites, vs30s, imts, leaves) | serves |
 | --- | --- | --- |
 | `HazardRequest` | | hazard_realizations |
-| `DisaggRequest` | poes | disagg_realizations, coverage manifests |
+| `DisaggRequest` | poes, disagg_engine | disagg_realizations, coverage manifests |
 | `HazardAggregationRequest` | gmms, quantiles | hazard_aggregation |
 | `DisaggAggregationRequest` | gmms, quantiles, poes, samples | disagg_aggregation |
 """
@@ -19,8 +19,10 @@ from hazflow.exceptions import BadRequest
 from hazflow.model.logic_tree import HazardModel, Leaf, load_model
 from hazflow.model.nshm import DEFAULT_QUANTILES
 from hazflow.model.sites import Site, resolve_sites
+from hazflow.openquake.engines import DEFAULT_DISAGG_ENGINE, DISAGG_ENGINES
 from hazflow.plan.fields import (
     non_empty,
+    validate_choice,
     validate_count,
     validate_gmms,
     validate_imts,
@@ -46,9 +48,12 @@ PARSERS: dict[str, Callable[[Any, HazardModel], Any]] = {
     "gmms": lambda value, model: validate_gmms(model, value),
     "quantiles": lambda value, model: validate_quantiles(value),
     "samples": lambda value, model: validate_count(value, "samples", 1, what="number of samples"),
+    "disagg_engine": lambda value, model: validate_choice(value, "disagg_engine", DISAGG_ENGINES),
 }
 # Fields a request may leave out.
-DEFAULTS: dict[str, Any] = {"leaves": None, "gmms": None, "quantiles": DEFAULT_QUANTILES, "samples": 10_000}
+DEFAULTS: dict[str, Any] = {
+    "leaves": None, "gmms": None, "quantiles": DEFAULT_QUANTILES, "samples": 10_000, "disagg_engine": DEFAULT_DISAGG_ENGINE,
+}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -119,6 +124,7 @@ class DisaggRequest(Request):
     """Disaggregation realizations at each PoE (in 50 years) of every leaf x site x VS30 x IMT."""
 
     poes: tuple[float, ...]
+    disagg_engine: str  # "hazardlib" (one pass per leaf x VS30 x site group) or "oq" (`oq engine --run` per run)
 
     @property
     def jobs(self) -> int:

@@ -1,9 +1,9 @@
-"""Run one batch of job specs: the work of one mapped task, or of one ECS task.
+"""Run one batch of disaggregation passes: the work of one mapped task, or of one ECS task.
 
-A batch runs up to `Config.oq_parallel` OpenQuake jobs at once (each single-process on its own
-core), so a worker with several cores is used whole. A failed job does not stop the others: each
-is recorded in the ledger, then the failures are raised together, so a retry of the batch runs only
-what failed (the ledger skips what already ran).
+A batch runs up to `Config.oq_parallel` passes at once (each an OpenQuake process on its own core),
+so a worker with several cores is used whole. A failed pass does not stop the others: each of its
+jobs is recorded in the ledger as failed, then the failures are raised together, so a retry of the
+batch runs only what failed (the ledger skips what already ran).
 """
 
 from __future__ import annotations
@@ -16,8 +16,11 @@ from typing import Any
 from hazflow.config import Config
 from hazflow.exceptions import HazflowError, OpenQuakeError
 from hazflow.plan.jobs import JobSpec
-from hazflow.run.job import Outcome, run_job
+from hazflow.plan.passes import DisaggPass
+from hazflow.run.job import Outcome
+from hazflow.run.passes import run_pass
 from hazflow.store import Store
+from hazflow.store.records import RAN_STATES
 
 
 @dataclass(frozen=True)
@@ -42,21 +45,32 @@ class Failure:
 
 
 def run_each(
-    specs: Sequence[JobSpec], store: Store, config: Config, force: bool = False
+    passes: Sequence[DisaggPass], store: Store, config: Config, force: bool = False
 ) -> tuple[list[Outcome], list[tuple[JobSpec, HazflowError]]]:
-    """OpenQuake for every spec not yet run (all when forced), `config.oq_parallel` at a time;
-    (outcomes, failures), in the order of `specs`. Nothing is raised for a failed job."""
+    """Every pass, `config.oq_parallel` at a time: (outcomes of the jobs that ran or were done,
+    (job, error) of the jobs of failed passes), in the order of the passes. Nothing is raised."""
 
-    def one(spec: JobSpec) -> Outcome | HazflowError:
+    def one(p: DisaggPass) -> list[Outcome] | HazflowError:
         try:
-            return run_job(spec, store, config, force=force)
-        except HazflowError as e:  # recorded as failed in the ledger by run_job
+            return run_pass(p, store, config, force=force)
+        except HazflowError as e:  # each job recorded as failed in the ledger by run_pass
             return e
 
-    with ThreadPoolExecutor(max_workers=max(1, min(config.oq_parallel, len(specs) or 1))) as pool:
-        results = list(pool.map(one, specs))
-    failed = [(spec, r) for spec, r in zip(specs, results, strict=True) if isinstance(r, HazflowError)]
-    return [r for r in results if isinstance(r, Outcome)], failed
+    with ThreadPoolExecutor(max_workers=max(1, min(config.oq_parallel, len(passes) or 1))) as pool:
+        results = list(pool.map(one, passes))
+    outcomes: list[Outcome] = []
+    failed: list[tuple[JobSpec, HazflowError]] = []
+    for p, result in zip(passes, results, strict=True):
+        if not isinstance(result, HazflowError):
+            outcomes += result
+            continue
+        for job in p.jobs:  # a job the ledger had as run before the pass failed stays done
+            entry = store.ledger_get(job.key)
+            if entry is not None and entry.state in RAN_STATES and not force:
+                outcomes.append(Outcome.of(job, entry, skipped=True))
+            else:
+                failed.append((job, result))
+    return outcomes, failed
 
 
 def batch_failure(failures: Sequence[Failure], total: int) -> OpenQuakeError:
@@ -68,9 +82,9 @@ def batch_failure(failures: Sequence[Failure], total: int) -> OpenQuakeError:
     )
 
 
-def run_batch(specs: Sequence[JobSpec], store: Store, config: Config, force: bool = False) -> list[Outcome]:
-    """`run_each`, raising one `OpenQuakeError` for the batch if any run failed."""
-    outcomes, failed = run_each(specs, store, config, force)
+def run_batch(passes: Sequence[DisaggPass], store: Store, config: Config, force: bool = False) -> list[Outcome]:
+    """`run_each`, raising one `OpenQuakeError` for the batch if any pass failed."""
+    outcomes, failed = run_each(passes, store, config, force)
     if failed:
-        raise batch_failure([Failure.of(s, e) for s, e in failed], len(specs)) from failed[0][1]
+        raise batch_failure([Failure.of(s, e) for s, e in failed], len(outcomes) + len(failed)) from failed[0][1]
     return outcomes

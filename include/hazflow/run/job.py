@@ -23,9 +23,15 @@ from hazflow.plan.jobs import JobSpec
 from hazflow.store import LedgerEntry, Store
 from hazflow.store.records import RAN_STATES, LedgerState
 
-HDF5_NAME = "calc.hdf5"
+HDF5_NAME = "calc.hdf5"  # a hazard job's datastore
 LOG_NAME = "oq.log"
 INPUT_NAMES = ("job.ini", "source_model_logic_tree.xml", "gsim_logic_tree.xml", "site_model.csv")
+
+
+def datastore_name(spec: JobSpec) -> str:
+    """The artifact name of a job's datastore: `calc.hdf5` (hazard), `calc-<site code>.hdf5`
+    (disaggregation: one per site, also where a pass computed several sites)."""
+    return HDF5_NAME if spec.kind == "hazard" else f"calc-{spec.sites[0].code}.hdf5"
 
 
 @dataclass(frozen=True)
@@ -39,16 +45,23 @@ class Outcome:
     oq_seconds: float = 0.0
     hdf5_bytes: int = 0
     rows: int = 0
+    pass_key: str = ""  # the OpenQuake process that computed it (its pass; its own key when alone)
 
     def to_dict(self) -> dict[str, object]:
         return dict(vars(self))
 
+    @classmethod
+    def of(cls, spec: JobSpec, entry: LedgerEntry, skipped: bool) -> Outcome:
+        """What the ledger says of a job."""
+        where = entry.artifact_key or entry.job_key
+        return cls(spec.key, spec.label, entry.state, skipped, entry.oq_seconds, entry.hdf5_bytes, entry.rows, where)
 
-def _now() -> str:
+
+def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _new_entry(spec: JobSpec, state: LedgerState, **kw: Any) -> LedgerEntry:
+def new_entry(spec: JobSpec, state: LedgerState, **kw: Any) -> LedgerEntry:
     """A ledger entry for `spec` in `state`, with its provenance; `kw` sets timings, sizes, errors."""
     return LedgerEntry(
         job_key=spec.key,
@@ -62,6 +75,7 @@ def _new_entry(spec: JobSpec, state: LedgerState, **kw: Any) -> LedgerEntry:
         state=state,
         oq_version=spec.oq_version,
         settings_digest=spec.settings.digest(),
+        engine=spec.engine,
         spec=spec.to_json(),
         **kw,
     )
@@ -71,10 +85,10 @@ def run_job(spec: JobSpec, store: Store, config: Config, force: bool = False) ->
     """Run OpenQuake for `spec` unless the ledger says it has run; keep its artifacts; record `ran`."""
     existing = store.ledger_get(spec.key)
     if existing and existing.state in RAN_STATES and not force:
-        return Outcome(spec.key, spec.label, existing.state, True, existing.oq_seconds, existing.hdf5_bytes, existing.rows)
+        return Outcome.of(spec, existing, skipped=True)
     model = load_model(spec.model)
     attempts = (existing.attempts if existing else 0) + 1
-    started = _now()
+    started = now()
     config.work_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"{spec.key}.", dir=config.work_dir) as tmp:
         jobdir = Path(tmp)
@@ -82,26 +96,29 @@ def run_job(spec: JobSpec, store: Store, config: Config, force: bool = False) ->
             job_ini = render_job(spec, model, jobdir)
             result = run_openquake(job_ini, config.openquake())
         except HazflowError as e:
-            failed = _new_entry(spec, "failed", attempts=attempts, started_at=started, finished_at=_now(), error=str(e)[-4000:])
+            failed = new_entry(spec, "failed", attempts=attempts, started_at=started, finished_at=now(), error=str(e)[-4000:])
             store.ledger_record(failed)
             raise
         files = {name: jobdir / name for name in INPUT_NAMES}
         files[LOG_NAME] = result.log
         hdf5_bytes = 0
         if result.hdf5 is not None:
-            files[HDF5_NAME] = result.hdf5
+            files[datastore_name(spec)] = result.hdf5
             hdf5_bytes = result.hdf5.stat().st_size
         where = store.put_artifacts(spec.key, files)
-    entry = _new_entry(
+    entry = new_entry(
         spec,
         "ran",
         empty=result.state == "no_ruptures",
         attempts=attempts,
         started_at=started,
-        finished_at=_now(),
+        finished_at=now(),
         oq_seconds=round(result.seconds, 3),
+        cpu_seconds=round(result.usage.cpu_seconds, 3),
+        max_rss_mb=round(result.usage.max_rss_mb, 1),
+        pass_jobs=1,
         hdf5_bytes=hdf5_bytes,
         artifacts=where,
     )
     store.ledger_record(entry)
-    return Outcome(spec.key, spec.label, "ran", False, entry.oq_seconds, hdf5_bytes)
+    return Outcome.of(spec, entry, skipped=False)

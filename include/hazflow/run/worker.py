@@ -2,10 +2,11 @@
 
     python -m hazflow.run.worker run-batch <batch spec uri>
 
-A batch spec (a local path or s3://) names the job specs of one batch of a plan. The worker runs
-them with the same code as the local runner (`hazflow.run.batch.run_each`: render, `oq engine --run`,
-artifacts into the store, a `ran` ledger entry per job), then writes a result manifest beside the
-spec: what ran, what was skipped, what failed and why, on which host, when. Ingest happens
+A batch spec (a local path or s3://) holds the passes of one batch of a plan, each a list of job
+specs checked against their keys. The worker runs them with the same code as the local runner
+(`hazflow.run.batch.run_each`: render, one OpenQuake process per pass, artifacts into the store, a
+`ran` ledger entry per job), then writes a result manifest beside the spec: what ran, what was
+skipped, what failed and why (per job), on which host, when. Ingest happens
 elsewhere (on an Airflow worker, never on the OpenQuake node) from the ledger and the artifacts.
 
 The store is the one `Config.from_env()` describes (HAZFLOW_STORE_BACKEND, HAZFLOW_STORE_ROOT, ...):
@@ -30,6 +31,7 @@ from hazflow.config import Config
 from hazflow.exceptions import BadRequest, HazflowError, OpenQuakeError
 from hazflow.plan.disagg import BatchRef
 from hazflow.plan.jobs import JobSpec
+from hazflow.plan.passes import DisaggPass
 from hazflow.run.batch import Failure, batch_failure, run_each
 from hazflow.store import documents
 
@@ -45,18 +47,22 @@ def _now() -> str:
 
 @dataclass(frozen=True)
 class BatchSpec:
-    """The job specs of one batch of a plan, as a worker anywhere receives them."""
+    """The passes of one batch of a plan, as a worker anywhere receives them."""
 
     plan_id: str
     batch: int
     label: str
-    jobs: tuple[JobSpec, ...]
+    passes: tuple[DisaggPass, ...]
     force: bool = False
 
+    @property
+    def jobs(self) -> tuple[JobSpec, ...]:
+        return tuple(job for p in self.passes for job in p.jobs)
+
     def to_json(self) -> bytes:
-        jobs = [{"key": s.key, "label": s.label, "spec": s.to_dict()} for s in self.jobs]
+        passes = [p.to_dict() | {"label": p.label} for p in self.passes]
         document = {"format": SPEC_FORMAT, "plan_id": self.plan_id, "batch": self.batch, "label": self.label, "force": self.force}
-        return json.dumps(document | {"jobs": jobs}, indent=1, sort_keys=True).encode()
+        return json.dumps(document | {"passes": passes}, indent=1, sort_keys=True).encode()
 
     @classmethod
     def from_json(cls, data: bytes, uri: str) -> BatchSpec:
@@ -68,19 +74,15 @@ class BatchSpec:
         if not isinstance(document, dict) or document.get("format") != SPEC_FORMAT:
             found = document.get("format") if isinstance(document, dict) else type(document).__name__
             raise BadRequest(f"{uri}: format", f"expected {SPEC_FORMAT!r}, found {found!r}")
-        for name, kind in (("plan_id", str), ("batch", int), ("label", str), ("force", bool), ("jobs", list)):
+        for name, kind in (("plan_id", str), ("batch", int), ("label", str), ("force", bool), ("passes", list)):
             if not isinstance(document.get(name), kind):
                 raise BadRequest(f"{uri}: {name}", f"missing or not a {kind.__name__}")
-        jobs = []
-        for i, job in enumerate(document["jobs"]):
-            try:
-                spec = JobSpec.from_dict(job["spec"])
-            except (KeyError, TypeError, ValueError) as e:
-                raise BadRequest(f"{uri}: jobs[{i}]", f"not a job spec ({type(e).__name__}: {e})") from None
-            if spec.key != job.get("key"):  # the key is a content hash: a changed spec is not the planned job
-                raise BadRequest(f"{uri}: jobs[{i}].key", f"{job.get('key')!r} is not the key of its spec ({spec.key})")
-            jobs.append(spec)
-        return cls(document["plan_id"], document["batch"], document["label"], tuple(jobs), document["force"])
+        passes = []
+        for i, p in enumerate(document["passes"]):
+            if not isinstance(p, dict) or not isinstance(p.get("jobs"), list):
+                raise BadRequest(f"{uri}: passes[{i}]", "not a pass: expected an object with a list of jobs")
+            passes.append(DisaggPass.from_dict(p, f"{uri}: passes[{i}]"))
+        return cls(document["plan_id"], document["batch"], document["label"], tuple(passes), document["force"])
 
 
 @dataclass(frozen=True)
@@ -165,7 +167,7 @@ def run_batch_spec(uri: str, config: Config) -> Manifest:
     spec = read_spec(uri, config)
     store = config.open_store()
     started, start = _now(), time.monotonic()
-    outcomes, failed = run_each(spec.jobs, store, config, force=spec.force)
+    outcomes, failed = run_each(spec.passes, store, config, force=spec.force)
     manifest = Manifest(
         spec_uri=uri,
         plan_id=spec.plan_id,
@@ -188,7 +190,7 @@ def stage_planned_batch(ref: BatchRef, force: bool, config: Config) -> str:
     from hazflow.plan.disagg import load_plan
 
     plan = load_plan(ref.plan_id, config.open_store())
-    return stage_batch(BatchSpec(plan.plan_id, ref.batch, ref.label, tuple(plan.specs(ref.batch)), force), config)
+    return stage_batch(BatchSpec(plan.plan_id, ref.batch, ref.label, tuple(plan.passes_of(ref.batch)), force), config)
 
 
 def finish_batch(ref: BatchRef, uri: str, manifest: Manifest) -> dict[str, Any]:

@@ -42,6 +42,11 @@ class LedgerEntry:
     settings_digest: str = ""
     error: str = ""
     spec: str = ""  # the job spec as JSON
+    engine: str = ""  # what computed it: "oq" (`oq engine --run`) or "hazardlib" (a one-pass disaggregation)
+    artifact_key: str = ""  # where its files are kept: its pass's key ("": its own key)
+    pass_jobs: int = 0  # jobs its OpenQuake process computed (1: alone); oq_seconds and hdf5_bytes are its share
+    cpu_seconds: float = 0.0  # its share of the process's CPU seconds (user + system)
+    max_rss_mb: float = 0.0  # the process's peak resident memory
 
     def to_json(self) -> str:
         """The entry as every backend keeps it."""

@@ -1,0 +1,125 @@
+"""One pass of OpenQuake over a leaf's ruptures per site: every PoE and IMT of a site disaggregated
+from one calculation, the sites of a pass in turn in one process. Runs in the OpenQuake venv, as a
+subprocess, like `oq engine --run`:
+
+    python -m hazflow.openquake.onepass pass.json
+
+The engine's disaggregation calculator disaggregates at one level per IMT (`iml_disagg`), so one
+engine run per target PoE rebuilds the leaf's ruptures, their contexts and the ground-motion means
+and standard deviations every time. Yet the function that does the work,
+`openquake.hazardlib.calc.disagg.Disaggregator.disagg_by_magi`, takes several levels per IMT, and
+the calculator hands it whatever its `hmap3` dataset (sites, IMTs, levels) holds. This module runs
+the engine's own calculator (preclassical, classical with the rupture contexts it stores, the
+disaggregation tasks, the projections of `save_disagg_results`) with `hmap3` widened to every level
+of the site: it adds no disaggregation arithmetic of its own. Each site's datastore is the engine's
+layout with P levels per IMT: `disagg-rlzs/<kind>` (site, *bins, imt, level, Z), `hmap3` (site, imt,
+level). One calculation per site, not one for all sites: see `hazflow.openquake.engines`.
+
+`pass.json` (written by `hazflow.openquake.render.render_pass`): the job.ini, the IMTs, and per site
+its code, coordinates, site model file and levels (g, shape (IMTs, PoEs)). The pass writes
+`result.json` beside it: per site its state (`done`, or `no_ruptures` when every source is beyond
+the cut-off) and its datastore. Exit status 0 when every site finished, 1 otherwise.
+
+Imports only the standard library, numpy and OpenQuake: it must run in OpenQuake's own Python.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hazflow.openquake.engines import NO_RUPTURE_MARKERS, PASS_FORMAT, PASS_RESULT
+
+logger = logging.getLogger("hazflow.openquake.onepass")
+
+
+class _Heard(logging.Handler):
+    """Remembers whether OpenQuake said a site is beyond every source's cut-off."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.no_ruptures = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if any(marker in record.getMessage() for marker in NO_RUPTURE_MARKERS):
+            self.no_ruptures = True
+
+
+def levels_for(lon: float, lat: float, imts: Sequence[str], site: dict[str, Any], pass_imts: Sequence[str]) -> np.ndarray:
+    """The site's levels (1, M, P) in the calculator's IMT order, after checking it is the calculator's site."""
+    if (round(float(lon), 3), round(float(lat), 3)) != (round(site["lon"], 3), round(site["lat"], 3)):
+        raise ValueError(f"the calculation's site ({lon}, {lat}) is not {site['code']}")
+    levels = np.asarray(site["levels"], dtype=float)
+    if levels.ndim != 2 or levels.shape[0] != len(pass_imts) or levels.shape[1] < 1:
+        raise ValueError(f"{site['code']}: levels of shape {levels.shape}, expected ({len(pass_imts)}, n_poes)")
+    return levels[[list(pass_imts).index(imt) for imt in imts]][None]
+
+
+def run_site(job_ini: Path, site: dict[str, Any], pass_imts: Sequence[str]) -> dict[str, Any]:
+    """One site's calculation, every level at once; its state and datastore."""
+    from openquake.calculators.disaggregation import DisaggregationCalculator
+    from openquake.commonlib import logs, readinput
+
+    class OnePassDisaggregation(DisaggregationCalculator):
+        """The engine's calculator, with every level of the site in `hmap3`."""
+
+        def compute(self) -> Any:
+            levels = levels_for(self.sitecol.lons[0], self.sitecol.lats[0], self.imts, site, pass_imts)
+            N, M, P = levels.shape
+            for name in ("hmap3", "poe4"):  # written by full_disaggregation for one level per IMT
+                del self.datastore[name]
+            self.datastore["hmap3"] = levels
+            self.datastore["poe4"] = np.zeros((N, M, P, self.Z))
+            self.shapedic["P"] = P
+            self.poes_disagg = (None,) * P
+            return super().compute()
+
+    params = readinput.get_params(str(job_ini), {"site_model_file": site["site_model"]})
+    heard = _Heard()
+    log = logs.init(params)
+    with log:
+        logging.getLogger().addHandler(heard)  # after entering: the log context replaces the root handlers
+        calc = OnePassDisaggregation(log.get_oqparam(), log.calc_id)
+        try:
+            calc.run(shutdown=False)
+        except Exception:
+            if heard.no_ruptures:  # beyond every cut-off: an empty, valid result, whatever followed
+                return {"code": site["code"], "state": "no_ruptures", "datastore": None}
+            raise
+        state = "no_ruptures" if heard.no_ruptures else "done"
+        return {"code": site["code"], "state": state, "datastore": str(calc.datastore.filename)}
+
+
+def run(pass_file: str) -> list[dict[str, Any]]:
+    """Every site of the pass in turn; the result of each, also written to `result.json`."""
+    from openquake.commonlib import logs
+
+    path = Path(pass_file).resolve()
+    document = json.loads(path.read_text())
+    if document.get("format") != PASS_FORMAT:
+        raise ValueError(f"{path}: not a {PASS_FORMAT} pass")
+    logs.dbcmd("upgrade_db")  # the job's own database (openquake.cfg), created as `oq engine --run` creates it
+    results = []
+    for site in document["sites"]:
+        results.append(run_site(path.parent / document["job_ini"], site, document["imts"]))
+        logger.warning("site %s: %s", site["code"], results[-1]["state"])
+        (path.parent / PASS_RESULT).write_text(json.dumps({"sites": results}, indent=1))
+    return results
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m hazflow.openquake.onepass", description=__doc__.split("\n\n")[0])
+    parser.add_argument("pass_file", help="the pass.json render_pass wrote")
+    results = run(parser.parse_args(argv).pass_file)
+    return 0 if len(results) and all(r["state"] in {"done", "no_ruptures"} for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
