@@ -31,9 +31,10 @@ conf='{"model": "DEMO", "sites": ["WLG", "CHC", "AKL"], "vs30s": [400], "imts": 
 run_dag hazard_realizations "$conf"
 run_dag hazard_aggregation "$conf"
 
-# 6 leaves x 3 sites x 2 PoEs = 36 OpenQuake runs (both IMTs in each). `airflow dags test` runs one
-# task at a time, so 6 batches of 6 let each batch run HAZFLOW_OQ_PARALLEL (= the cores) jobs at once.
-run_dag disagg_realizations '{"model": "DEMO", "sites": ["WLG", "CHC", "AKL"], "vs30s": [400], "imts": ["PGA", "SA(0.5)"], "poes": [0.1, 0.02], "leaves": ["all"], "batch_cap": 6}'
+# 6 leaves x 3 sites x 2 PoEs = 36 runs (both IMTs in each), computed by the one-pass engine in 6
+# passes (one per leaf: every site, PoE and IMT). `airflow dags test` runs one task at a time, so one
+# batch holds them all: HAZFLOW_OQ_PARALLEL (= the cores) OpenQuake processes, 3 passes each.
+run_dag disagg_realizations '{"model": "DEMO", "sites": ["WLG", "CHC", "AKL"], "vs30s": [400], "imts": ["PGA", "SA(0.5)"], "poes": [0.1, 0.02], "leaves": ["all"], "batch_cap": 1}'
 
 # disagg_realizations started disagg_aggregation for exactly its realization set; without a
 # scheduler that run waits queued, so run it here at its logical date with its conf.

@@ -54,3 +54,22 @@ def test_parallel_jobs_setting(value, ok):
             Config.from_env({"HAZFLOW_OQ_PARALLEL": value})
     else:
         assert Config.from_env({"HAZFLOW_OQ_PARALLEL": value}).oq_parallel == ok
+
+
+def test_passes_share_processes_by_sites_and_keep_their_order(demo, oq_version):
+    from hazflow.run.batch import lanes
+
+    def pass_of(leaf: str, sites: list[str], engine: str = "hazardlib") -> DisaggPass:
+        return DisaggPass(tuple(
+            disagg_job(demo, demo.leaf(leaf), 400, site, 0.1, {"PGA": 0.3}, oq_version, engine) for site in resolve_sites(sites)
+        ))  # fmt: skip
+
+    passes = [
+        pass_of("CRU-1", ["WLG", "CHC", "AKL"]),
+        pass_of("CRU-2", ["WLG"]),
+        pass_of("CRU-3", ["CHC"]),
+        pass_of("HIK-1", ["WLG", "AKL"]),
+    ]
+    assert lanes(passes, 2) == [[0, 2], [1, 3]]  # largest first, each to the lighter lane: 3 + 1 sites, 2 + 1
+    assert lanes(passes, 8) == [[0], [1], [2], [3]] and lanes([], 2) == []
+    assert lanes([pass_of("CRU-1", ["WLG"], "oq"), pass_of("CRU-2", ["WLG"], "oq")], 1) == [[0], [1]]  # oq: one job each

@@ -2,7 +2,7 @@
 from one calculation, the sites of a pass in turn in one process. Runs in the OpenQuake venv, as a
 subprocess, like `oq engine --run`:
 
-    python -m hazflow.openquake.onepass pass.json
+    python -m hazflow.openquake.onepass pass.json [pass.json ...]
 
 The engine's disaggregation calculator disaggregates at one level per IMT (`iml_disagg`), so one
 engine run per target PoE rebuilds the leaf's ruptures, their contexts and the ground-motion means
@@ -11,14 +11,22 @@ and standard deviations every time. Yet the function that does the work,
 the calculator hands it whatever its `hmap3` dataset (sites, IMTs, levels) holds. This module runs
 the engine's own calculator (preclassical, classical with the rupture contexts it stores, the
 disaggregation tasks, the projections of `save_disagg_results`) with `hmap3` widened to every level
-of the site: it adds no disaggregation arithmetic of its own. Each site's datastore is the engine's
+of the site: it adds no disaggregation arithmetic of its own. One thing is left out: the hazard
+curves the classical step computes on the way (a second evaluation of every GMM for every rupture
+context). A one-pass disaggregation never reads them: its levels come from hazflow's plan, not from
+the curves, and every realization is disaggregated, so the curves would only order them (`best_rlzs`,
+which the reader undoes). The pass's process therefore makes `ContextMaker.update` count the contexts,
+as the engine's checks need, without computing their probabilities (about a third of a DEMO site's
+CPU). The tests compare every stored bin with `oq engine --run` per level. Each site's datastore is the engine's
 layout with P levels per IMT: `disagg-rlzs/<kind>` (site, *bins, imt, level, Z), `hmap3` (site, imt,
 level). One calculation per site, not one for all sites: see `hazflow.openquake.engines`.
 
 `pass.json` (written by `hazflow.openquake.render.render_pass`): the job.ini, the IMTs, and per site
-its code, coordinates, site model file and levels (g, shape (IMTs, PoEs)). The pass writes
+its code, coordinates, site model file and levels (g, shape (IMTs, PoEs)). Each pass writes
 `result.json` beside it: per site its state (`done`, or `no_ruptures` when every source is beyond
-the cut-off) and its datastore. Exit status 0 when every site finished, 1 otherwise.
+the cut-off) and its datastore, and the pass's wall and CPU seconds; or the error that stopped it.
+Several passes run in turn in one process, so OpenQuake's start-up (about 5 s of imports) is paid
+once. Exit status 0 when every pass finished, 1 otherwise.
 
 Imports only the standard library, numpy and OpenQuake: it must run in OpenQuake's own Python.
 """
@@ -29,6 +37,8 @@ import argparse
 import json
 import logging
 import sys
+import time
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +48,20 @@ import numpy as np
 from hazflow.openquake.engines import NO_RUPTURE_MARKERS, PASS_FORMAT, PASS_RESULT
 
 logger = logging.getLogger("hazflow.openquake.onepass")
+
+
+def _count_contexts_only(self: Any, pmap: Any, ctx: Any, rup_mutex: Any = None) -> None:
+    """`ContextMaker.update` without the hazard curve: the context count the engine's checks read
+    (`cfactor`, as `gen_poes` keeps it), no ground-motion evaluation, no probabilities."""
+    self.cfactor += [len(ctx), 1]
+
+
+def skip_hazard_curves() -> None:
+    """In this process, let the classical step build and store rupture contexts without computing
+    hazard curves from them (see the module's docstring)."""
+    from openquake.hazardlib.contexts import ContextMaker
+
+    ContextMaker.update = _count_contexts_only
 
 
 class _Heard(logging.Handler):
@@ -93,32 +117,49 @@ def run_site(job_ini: Path, site: dict[str, Any], pass_imts: Sequence[str]) -> d
             if heard.no_ruptures:  # beyond every cut-off: an empty, valid result, whatever followed
                 return {"code": site["code"], "state": "no_ruptures", "datastore": None}
             raise
-        state = "no_ruptures" if heard.no_ruptures else "done"
-        return {"code": site["code"], "state": state, "datastore": str(calc.datastore.filename)}
+        # beyond every cut-off: OpenQuake says so, and stores no rupture context for the site
+        empty = heard.no_ruptures or "rup/grp_id" not in calc.datastore or len(calc.datastore["rup/grp_id"]) == 0
+        return {"code": site["code"], "state": "no_ruptures" if empty else "done", "datastore": str(calc.datastore.filename)}
 
 
-def run(pass_file: str) -> list[dict[str, Any]]:
-    """Every site of the pass in turn; the result of each, also written to `result.json`."""
+def run(pass_file: Path) -> dict[str, Any]:
+    """Every site of one pass in turn; the result (each site's state and datastore, the pass's wall and
+    CPU seconds in this process), also written to `result.json` beside `pass.json`."""
+    start, cpu = time.monotonic(), time.process_time()
+    document = json.loads(pass_file.read_text())
+    if document.get("format") != PASS_FORMAT:
+        raise ValueError(f"{pass_file}: not a {PASS_FORMAT} pass")
+    sites = []
+    for site in document["sites"]:
+        sites.append(run_site(pass_file.parent / document["job_ini"], site, document["imts"]))
+        logger.warning("%s: site %s %s", pass_file.parent.name, site["code"], sites[-1]["state"])
+    return {"sites": sites, "seconds": time.monotonic() - start, "cpu_seconds": time.process_time() - cpu}
+
+
+def run_all(pass_files: Sequence[str]) -> bool:
+    """The passes in turn, in one process (OpenQuake's start-up paid once); a pass that fails leaves
+    its error in its `result.json` and the next one runs. Whether every pass finished."""
     from openquake.commonlib import logs
 
-    path = Path(pass_file).resolve()
-    document = json.loads(path.read_text())
-    if document.get("format") != PASS_FORMAT:
-        raise ValueError(f"{path}: not a {PASS_FORMAT} pass")
-    logs.dbcmd("upgrade_db")  # the job's own database (openquake.cfg), created as `oq engine --run` creates it
-    results = []
-    for site in document["sites"]:
-        results.append(run_site(path.parent / document["job_ini"], site, document["imts"]))
-        logger.warning("site %s: %s", site["code"], results[-1]["state"])
-        (path.parent / PASS_RESULT).write_text(json.dumps({"sites": results}, indent=1))
-    return results
+    logs.dbcmd("upgrade_db")  # the process's own database (openquake.cfg), created as `oq engine --run` creates it
+    skip_hazard_curves()
+    ok = True
+    for name in pass_files:
+        path = Path(name).resolve()
+        try:
+            result = run(path)
+        except Exception:  # noqa: BLE001 - this pass fails, not the others; the error goes to its result
+            result = {"error": traceback.format_exc(limit=8)[-4000:]}
+            logger.error("%s failed:\n%s", path, result["error"])
+            ok = False
+        (path.parent / PASS_RESULT).write_text(json.dumps(result, indent=1))
+    return ok
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m hazflow.openquake.onepass", description=__doc__.split("\n\n")[0])
-    parser.add_argument("pass_file", help="the pass.json render_pass wrote")
-    results = run(parser.parse_args(argv).pass_file)
-    return 0 if len(results) and all(r["state"] in {"done", "no_ruptures"} for r in results) else 1
+    parser.add_argument("pass_files", nargs="+", help="the pass.json files render_pass wrote, run in turn")
+    return 0 if run_all(parser.parse_args(argv).pass_files) else 1
 
 
 if __name__ == "__main__":

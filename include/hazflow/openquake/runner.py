@@ -159,20 +159,40 @@ def run_job(job_ini: Path, config: OpenQuakeConfig) -> RunResult:
     return RunResult("done", hdf5, log, usage.seconds, usage)
 
 
-def run_pass(pass_file: Path, config: OpenQuakeConfig) -> PassResult:
-    """Run the one-pass disaggregation of `pass.json` (`hazflow.openquake.onepass`) in its folder; raise
-    `OpenQuakeError` with the log tail unless every site finished."""
-    passdir = pass_file.parent
-    env = _environment(passdir, config)
+def run_passes(pass_files: Sequence[Path], workdir: Path, config: OpenQuakeConfig) -> list[PassResult | OpenQuakeError]:
+    """Run one-pass disaggregations (`hazflow.openquake.onepass`) in turn in one OpenQuake process
+    started in `workdir` (OpenQuake's start-up paid once); per pass its result, or the error that
+    stopped it (with its traceback, or the process's log tail). The process's CPU seconds are
+    apportioned: each pass its own, plus an equal share of the start-up."""
+    env = _environment(workdir, config)
     env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])  # hazflow's own package, for OpenQuake's Python
-    cmd = [str(config.python), "-m", "hazflow.openquake.onepass", str(pass_file)]
-    code, usage = _run(cmd, passdir, env, config, f"pass {pass_file}")
-    log = passdir / "oq.log"
-    result = passdir / PASS_RESULT
-    sites = json.loads(result.read_text())["sites"] if result.exists() else []
-    wanted = [site["code"] for site in json.loads(pass_file.read_text())["sites"]]
-    if code != 0 or [s["code"] for s in sites] != wanted:
-        raise _failure(f"pass {pass_file}", code, log)
-    return PassResult(
-        tuple(SiteResult(s["code"], s["state"], Path(s["datastore"]) if s["datastore"] else None) for s in sites), log, usage
-    )
+    cmd = [str(config.python), "-m", "hazflow.openquake.onepass", *map(str, pass_files)]
+    limit = OpenQuakeConfig(config.python, config.timeout_s * len(pass_files), config.numba_cache_dir)  # per pass
+    what = f"pass {pass_files[0].parent.name}" + (f" and {len(pass_files) - 1} more" if len(pass_files) > 1 else "")
+    code, usage = _run(cmd, workdir, env, limit, what)
+    log = workdir / "oq.log"
+    results = [json.loads(r.read_text()) if (r := f.parent / PASS_RESULT).exists() else None for f in pass_files]
+    finished = [r for r in results if r is not None and "sites" in r]
+    startup = max(0.0, usage.cpu_seconds - sum(r["cpu_seconds"] for r in finished)) / len(pass_files)
+    out: list[PassResult | OpenQuakeError] = []
+    for pass_file, result in zip(pass_files, results, strict=True):
+        wanted = [site["code"] for site in json.loads(pass_file.read_text())["sites"]]
+        if result is None or "sites" not in result or [s["code"] for s in result["sites"]] != wanted:
+            error = _failure(f"pass {pass_file.parent.name}", code, log)
+            out.append(OpenQuakeError(error.message, (result or {}).get("error") or error.log_tail))
+            continue
+        sites = tuple(
+            SiteResult(s["code"], s["state"], Path(s["datastore"]) if s["datastore"] else None) for s in result["sites"]
+        )
+        share = Usage(result["seconds"], result["cpu_seconds"] + startup, usage.max_rss_mb)
+        out.append(PassResult(sites, log, share))
+    return out
+
+
+def run_pass(pass_file: Path, config: OpenQuakeConfig) -> PassResult:
+    """Run the one-pass disaggregation of `pass.json` in its folder; raise `OpenQuakeError` with the
+    log tail unless every site finished."""
+    (result,) = run_passes([pass_file], pass_file.parent, config)
+    if isinstance(result, OpenQuakeError):
+        raise result
+    return result

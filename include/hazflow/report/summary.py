@@ -44,8 +44,8 @@ def modal_bin(mean: DisaggAggregate) -> ModalBin:
 
 def summarise_outcomes(outcomes: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
     """Counts by state of jobs run and ingested (`Outcome.to_dict()` plus `openquake_ran`); the
-    jobs OpenQuake computed in this DAG run (not reused), the OpenQuake processes that did it
-    (passes), their seconds and HDF5 bytes."""
+    jobs OpenQuake computed in this DAG run (not reused), the passes that did it, their seconds and
+    HDF5 bytes."""
     outcomes = list(outcomes)
     states = Counter(o["state"] for o in outcomes)
     ran = [o for o in outcomes if o["openquake_ran"]]
@@ -53,7 +53,7 @@ def summarise_outcomes(outcomes: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "jobs": len(outcomes),
         "states": dict(sorted(states.items())),
         "openquake_runs": len(ran),
-        "openquake_processes": len({o.get("pass_key") or o["job_key"] for o in ran}),
+        "openquake_passes": len({o.get("pass_key") or o["job_key"] for o in ran}),
         "reused": len(outcomes) - len(ran),
         "oq_seconds": round(sum(o["oq_seconds"] for o in ran), 1),
         "hdf5_bytes": sum(o["hdf5_bytes"] for o in ran),
@@ -77,9 +77,9 @@ def summarise_disagg_request(plan_id: str, ingested: Iterable[Mapping[str, Any]]
         "skipped": plan.skipped,  # finished before this DAG run: not planned
         "to_do": len(plan.keys),
         "states": dict(sorted(counts.items())),  # of the runs to do, from the ledger
-        "passes": len(plan.passes),  # OpenQuake processes planned for them
+        "passes": len(plan.passes),  # OpenQuake passes planned for them
         "engine": plan.engine,
-    } | {k: ran[k] for k in ("openquake_runs", "openquake_processes", "reused", "oq_seconds", "hdf5_bytes", "rows_ingested")}
+    } | {k: ran[k] for k in ("openquake_runs", "openquake_passes", "reused", "oq_seconds", "hdf5_bytes", "rows_ingested")}
     logger.info("disagg_realizations summary: %s", result)
     unfinished = [plan.run_label(i) for i, k in enumerate(plan.keys) if states.get(k) not in FINISHED_STATES]
     if unfinished:

@@ -18,7 +18,7 @@ from hazflow.exceptions import HazflowError, OpenQuakeError
 from hazflow.plan.jobs import JobSpec
 from hazflow.plan.passes import DisaggPass
 from hazflow.run.job import Outcome
-from hazflow.run.passes import run_pass
+from hazflow.run.passes import run_passes
 from hazflow.store import Store
 from hazflow.store.records import RAN_STATES
 
@@ -44,25 +44,46 @@ class Failure:
         return cls(str(data["job_key"]), str(data["label"]), str(data["error"]), str(data.get("log_tail", "")))
 
 
+def lanes(passes: Sequence[DisaggPass], count: int) -> list[list[int]]:
+    """The passes (indices) of each of at most `count` OpenQuake processes running side by side: the
+    largest passes first, each to the lane with least work (in sites), each lane in pass order.
+    Engine `oq` passes get a lane each (one `oq engine --run` per job, scheduled as they come)."""
+    if not passes:
+        return []
+    if any(p.engine == "oq" for p in passes):
+        return [[i] for i in range(len(passes))]
+    work = [0] * min(count, len(passes))
+    members: list[list[int]] = [[] for _ in work]
+    for i in sorted(range(len(passes)), key=lambda i: -len(passes[i].sites)):
+        lane = work.index(min(work))
+        work[lane] += len(passes[i].sites)
+        members[lane].append(i)
+    return sorted((sorted(m) for m in members if m), key=lambda m: m[0])
+
+
 def run_each(
     passes: Sequence[DisaggPass], store: Store, config: Config, force: bool = False
 ) -> tuple[list[Outcome], list[tuple[JobSpec, HazflowError]]]:
-    """Every pass, `config.oq_parallel` at a time: (outcomes of the jobs that ran or were done,
-    (job, error) of the jobs of failed passes), in the order of the passes. Nothing is raised."""
+    """Every pass, in `config.oq_parallel` OpenQuake processes at a time (the passes of one process in
+    turn): (outcomes of the jobs that ran or were done, (job, error) of the jobs of failed passes),
+    in the order of the passes. Nothing is raised."""
+    results: list[list[Outcome] | HazflowError | None] = [None] * len(passes)
 
-    def one(p: DisaggPass) -> list[Outcome] | HazflowError:
+    def one(lane: list[int]) -> None:
         try:
-            return run_pass(p, store, config, force=force)
-        except HazflowError as e:  # each job recorded as failed in the ledger by run_pass
-            return e
+            for i, result in zip(lane, run_passes([passes[i] for i in lane], store, config, force=force), strict=True):
+                results[i] = result
+        except HazflowError as e:  # not a pass's own failure: the whole lane failed
+            for i in lane:
+                results[i] = e
 
     with ThreadPoolExecutor(max_workers=max(1, min(config.oq_parallel, len(passes) or 1))) as pool:
-        results = list(pool.map(one, passes))
+        list(pool.map(one, lanes(passes, config.oq_parallel)))
     outcomes: list[Outcome] = []
     failed: list[tuple[JobSpec, HazflowError]] = []
     for p, result in zip(passes, results, strict=True):
         if not isinstance(result, HazflowError):
-            outcomes += result
+            outcomes += result or []
             continue
         for job in p.jobs:  # a job the ledger had as run before the pass failed stays done
             entry = store.ledger_get(job.key)
