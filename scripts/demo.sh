@@ -24,6 +24,7 @@ run_dag() {
   [ "$status" -eq 0 ] || { echo "$1 failed: see $last_log" >&2; exit "$status"; }
   last_run=$(python -m hazflow_airflow.runs latest "$1")
   echo "$1 summary: $(python -m hazflow_airflow.runs xcom "$1" summary --run-id "$last_run" | cut -c1-400)"
+  echo "$1 wall seconds (the run, each task): $(python -m hazflow_airflow.runs seconds "$1" --run-id "$last_run")"
 }
 
 start=$(date +%s)

@@ -9,6 +9,7 @@ which replaces the queued run by the executed one, with its conf):
     python -m hazflow_airflow.runs queued disagg_aggregation [--run-id RUN_ID]   # LOGICAL_DATE<TAB>CONF per run
     python -m hazflow_airflow.runs latest disagg_realizations                     # its latest run id
     python -m hazflow_airflow.runs xcom disagg_aggregation summary --run-id RUN_ID  # the task's value, as JSON
+    python -m hazflow_airflow.runs seconds disagg_realizations --run-id RUN_ID      # the run's and its tasks' seconds
 """
 
 from __future__ import annotations
@@ -57,6 +58,24 @@ def task_value(dag_id: str, task_id: str, run_id: str, key: str = "return_value"
         return None if row is None else XComModel.deserialize_value(row)
 
 
+def run_seconds(dag_id: str, run_id: str) -> dict[str, float]:
+    """Wall seconds of a run (`dag_run`: start to end) and of each of its tasks by task id (a mapped
+    task: the sum over its instances, which `airflow dags test` runs one at a time); empty if the run
+    is unknown or unfinished."""
+    from airflow.models import DagRun, TaskInstance
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        run = session.query(DagRun).filter_by(dag_id=dag_id, run_id=run_id).one_or_none()
+        if run is None or run.start_date is None or run.end_date is None:
+            return {}
+        seconds = {"dag_run": (run.end_date - run.start_date).total_seconds()}
+        for ti in session.query(TaskInstance).filter_by(dag_id=dag_id, run_id=run_id):
+            if ti.start_date and ti.end_date:
+                seconds[ti.task_id] = seconds.get(ti.task_id, 0.0) + (ti.end_date - ti.start_date).total_seconds()
+        return seconds
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m hazflow_airflow.runs", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -72,6 +91,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     xcom.add_argument("task_id")
     xcom.add_argument("--run-id", required=True)
     xcom.add_argument("--key", default="return_value")
+    seconds = sub.add_parser("seconds", help="wall seconds of a run and of each of its tasks, as JSON")
+    seconds.add_argument("dag_id")
+    seconds.add_argument("--run-id", required=True)
     args = parser.parse_args(argv)
     if args.command == "queued":
         for logical_date, conf in queued_runs(args.dag_id, args.run_id):
@@ -81,6 +103,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         if run_id is None:
             return 1
         print(run_id)
+    elif args.command == "seconds":
+        print(json.dumps({task: round(s, 1) for task, s in run_seconds(args.dag_id, args.run_id).items()}))
     else:
         print(json.dumps(task_value(args.dag_id, args.task_id, args.run_id, args.key)))
     return 0

@@ -57,13 +57,11 @@ class DagTest:
             tis = session.query(TaskInstance).filter_by(dag_id=self.dag_id, run_id=self.run_id)
             return {ti.task_id if ti.map_index < 0 else f"{ti.task_id}[{ti.map_index}]": str(ti.state) for ti in tis}
 
-    def seconds(self) -> float:
-        from airflow.models import DagRun
-        from airflow.utils.session import create_session
+    def seconds(self) -> dict[str, float]:
+        """Wall seconds of this run (`dag_run`) and of each of its tasks (`plan`, `run`, ...)."""
+        from hazflow_airflow.runs import run_seconds
 
-        with create_session() as session:
-            run = session.query(DagRun).filter_by(dag_id=self.dag_id, run_id=self.run_id).one()
-            return (run.end_date - run.start_date).total_seconds()
+        return run_seconds(self.dag_id, self.run_id)
 
 
 def dags_test(
