@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import subprocess
 import sys
@@ -61,3 +62,33 @@ def test_ecs_cost_model_counts_the_nshm_request_with_the_planner():
     assert "engine hazardlib: 343 OpenQuake processes in 43 batches of 7-8 = 43 ECS tasks" in out.stdout
     # 343 passes of 5 sites x 4 min x (0.95 + 7 x 0.05) = 26 min each, 8 at once per task: 43 x (2 + 26) min = 20.1 h
     assert re.search(r"^\s+hazardlib\s+4\s+20\s+10\s+28\s", out.stdout, re.M), out.stdout
+    # measured ratio 14.0: a pass of 35 runs x 4 min / 14 = 10 min, one per lane: 43 x (2 + 10) min = 8.6 h
+    assert re.search(r"^\s*hazardlib-m\s+4\s+9\s+4\s+12\s", out.stdout, re.M), out.stdout
+
+
+@pytest.mark.openquake
+def test_disagg_engine_benchmark_runs_both_engines_and_compares_every_bin():
+    """One leaf, one site, one PoE, one IMT: both engines run for real and their stored bins agree."""
+    out = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "bench" / "disagg_engine.py"),
+         "--sites", "WLG", "--imts", "PGA", "--poes", "0.1", "--leaves", "SLAB-1"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    lines = dict(line.split(": ", 1) for line in out.stdout.splitlines() if ": " in line)
+    assert lines.get("runs", "").startswith("1 "), out.stdout + out.stderr[-3000:]
+    assert (lines["oq_passes"], lines["hazardlib_passes"], lines["hazardlib_processes"]) == ("1", "1", "1")
+    assert float(lines["max_rel_diff"]) <= 1e-6  # the engines agree whatever the speed
+    assert float(lines["oq_cpu_s"]) > 0 and float(lines["hazardlib_cpu_s"]) > 0
+    assert lines["verdict"].startswith(("met", "not met"))  # one run gains little: the verdict is reported, not asserted
+
+
+def test_demo_disagg_benchmark_times_the_demos_own_request():
+    """bench/demo_disagg.py reads its request from scripts/demo.sh, so it times what `make demo` runs."""
+    sys.path.insert(0, str(PROJECT_ROOT / "bench"))
+    try:
+        import demo_disagg
+    finally:
+        sys.path.remove(str(PROJECT_ROOT / "bench"))
+    request = demo_disagg.demo_request()
+    assert request["poes"] == [0.1, 0.02] and request["sites"] == ["WLG", "CHC", "AKL"] and request["leaves"] == ["all"]
+    assert json.dumps(request) in (PROJECT_ROOT / "scripts" / "demo.sh").read_text()
