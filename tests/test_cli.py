@@ -62,7 +62,11 @@ def test_plan_run_ledger_show(config, monkeypatch, tmp_path):
     assert out.returncode == 0, out.stderr
     (ran,) = json.loads(out.stdout)
     assert (ran["job"], ran["openquake_ran"], ran["state"], ran["rows"]) == ("SLAB-1 vs30=400", True, "done", 2)
-    assert run(["ledger", "--model", "DEMO"], config).value["states"] == {"done": 1}
+    ledger = run(["ledger", "--model", "DEMO"], config)
+    assert ledger.value["states"] == {"done": 1}
+    header, _, row = ledger.text.splitlines()[:3]
+    assert header.split()[:10] == ["kind", "model", "leaf", "sites", "vs30", "imts", "poe", "state", "engine", "oq_s"]
+    assert row.split()[:8] == ["hazard", "DEMO", "SLAB-1", "-41.300~174.780", "400", "PGA", "done", "oq"]  # no PoE: a hazard job
     shown = run(["show", "WLG"], config)
     assert shown.status == 0 and shown.value["site"]["name"] == "Wellington" and not shown.value["site"]["backarc"]
     assert {r["gmm"].split("(")[0] for c in shown.value["curves"] for r in c["realizations"]} >= {"Atkinson2022SSlab"}

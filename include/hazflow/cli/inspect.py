@@ -18,11 +18,29 @@ def ledger(args: argparse.Namespace, config: Config) -> Output:
     """The job ledger, filtered; every entry with its provenance (the job spec itself left out)."""
     entries = config.open_store().ledger_list(model=args.model, kind=args.kind, state=args.state)
     rows = [
-        (e.kind, e.model, e.leaf, f"{e.vs30:g}", ",".join(e.imts), f"{e.poe:g}" if e.poe else "", e.state,
-         f"{e.oq_seconds:.1f}", f"{e.hdf5_bytes / 1e3:.0f}", e.rows, e.finished_at, e.job_key)
+        (e.kind, e.model, e.leaf, ",".join(e.sites) if len(e.sites) < 4 else f"{len(e.sites)} sites", f"{e.vs30:g}",
+         ",".join(e.imts), f"{e.poe:g}" if e.poe else "", e.state, e.engine or "oq", f"{e.oq_seconds:.1f}",
+         f"{e.cpu_seconds:.1f}", f"{e.hdf5_bytes / 1e3:.0f}", e.rows, e.finished_at, e.job_key)
         for e in entries
     ]  # fmt: skip
-    header = ("kind", "model", "leaf", "vs30", "imts", "poe", "state", "oq_s", "kB", "rows", "finished", "key")
+    # oq_s, cpu_s and kB of a job computed in a pass are its share of the pass's (`pass_jobs`)
+    header = (
+        "kind",
+        "model",
+        "leaf",
+        "sites",
+        "vs30",
+        "imts",
+        "poe",
+        "state",
+        "engine",
+        "oq_s",
+        "cpu_s",
+        "kB",
+        "rows",
+        "finished",
+        "key",
+    )
     counts = dict(sorted(Counter(e.state for e in entries).items()))
     text = (
         (table(rows, header) if rows else "the ledger is empty")
