@@ -34,10 +34,10 @@ def z2pt5(vs30: float) -> float:
 def render_job(spec: JobSpec, model: HazardModel, jobdir: Path) -> Path:
     """Write the inputs of `spec` into `jobdir` (which must exist) and return the job.ini path."""
     _render_sources(spec, model, jobdir)
-    (jobdir / "site_model.csv").write_text(_site_model(spec.vs30, spec.sites))
-    job_ini = jobdir / "job.ini"
-    job_ini.write_text(_job_ini(spec))
-    return job_ini
+    (jobdir / "site_model.csv").write_text(site_model(spec.vs30, spec.sites))
+    path = jobdir / "job.ini"
+    path.write_text(job_ini(spec))
+    return path
 
 
 def render_pass(p: DisaggPass, model: HazardModel, passdir: Path) -> Path:
@@ -50,10 +50,10 @@ def render_pass(p: DisaggPass, model: HazardModel, passdir: Path) -> Path:
     sites = []
     for i, site in enumerate(p.sites):
         name = f"site_model_{i}.csv"
-        (passdir / name).write_text(_site_model(p.vs30, (site,)))
+        (passdir / name).write_text(site_model(p.vs30, (site,)))
         sites.append({"code": site.code, "lon": site.lon, "lat": site.lat, "site_model": name, "levels": p.levels(site)})
     (passdir / "job.ini").write_text(
-        _job_ini(first).replace("site_model_file = site_model.csv", "site_model_file = site_model_0.csv")
+        job_ini(first).replace("site_model_file = site_model.csv", "site_model_file = site_model_0.csv")
     )
     document = {"format": PASS_FORMAT, "job_ini": "job.ini", "imts": list(p.imts), "sites": sites}
     (passdir / "pass.json").write_text(json.dumps(document, indent=1))
@@ -61,18 +61,22 @@ def render_pass(p: DisaggPass, model: HazardModel, passdir: Path) -> Path:
 
 
 def _render_sources(spec: JobSpec, model: HazardModel, jobdir: Path) -> None:
-    """The leaf's NRML files and the two logic trees of one leaf and its region's GMM branches."""
+    """The leaf's NRML files and the two logic trees of one leaf and its region's GMM branches,
+    after checking that they are still what the job's key was made of."""
+    from hazflow.openquake.inputs import check_inputs
+
+    check_inputs(spec, model)
     sources = model.source_paths(model.leaf(spec.leaf))
     local_names = []
     for i, src in enumerate(sources):
         name = f"src{i}_{src.name}"
         shutil.copyfile(src, jobdir / name)
         local_names.append(name)
-    (jobdir / "source_model_logic_tree.xml").write_text(_source_logic_tree(local_names))
-    (jobdir / "gsim_logic_tree.xml").write_text(_gsim_logic_tree(spec))
+    (jobdir / "source_model_logic_tree.xml").write_text(source_logic_tree(local_names))
+    (jobdir / "gsim_logic_tree.xml").write_text(gsim_logic_tree(spec))
 
 
-def _source_logic_tree(files: list[str]) -> str:
+def source_logic_tree(files: list[str]) -> str:
     return (
         NRML_HEAD
         + '  <logicTree logicTreeID="SLT">\n'
@@ -84,7 +88,7 @@ def _source_logic_tree(files: list[str]) -> str:
     )
 
 
-def _gsim_logic_tree(spec: JobSpec) -> str:
+def gsim_logic_tree(spec: JobSpec) -> str:
     branches = "".join(
         f'      <logicTreeBranch branchID="g{i}">\n'
         f"        <uncertaintyModel>{escape(uncertainty)}</uncertaintyModel>\n"
@@ -101,14 +105,14 @@ def _gsim_logic_tree(spec: JobSpec) -> str:
     )
 
 
-def _site_model(vs30: float, sites: tuple[Site, ...]) -> str:
+def site_model(vs30: float, sites: tuple[Site, ...]) -> str:
     rows = ["lon,lat,vs30,z1pt0,z2pt5,vs30measured,backarc,custom_site_id"]
     for site in sites:
         rows.append(f"{site.lon:.3f},{site.lat:.3f},{vs30:g},{z1pt0(vs30)},{z2pt5(vs30)},1,{int(site.backarc)},{site.id[:8]}")
     return "\n".join(rows) + "\n"
 
 
-def _job_ini(spec: JobSpec) -> str:
+def job_ini(spec: JobSpec) -> str:
     s = spec.settings
     # OpenQuake rejects a cut-off for a region that is not in the GMM logic tree of the job.
     max_dist = {spec.trt: [tuple(p) for p in s.maximum_distance[spec.trt]]}

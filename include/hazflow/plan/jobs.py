@@ -1,7 +1,9 @@
 """Job specs: everything one OpenQuake run needs, and its key.
 
 The key is a content hash of the spec (model, leaf and its sources, the GMM branches of its region,
-sites and their parameters, VS30, IMTs, targets, calculation settings and the OpenQuake version),
+sites and their parameters, VS30, IMTs, targets, calculation settings, the OpenQuake version and,
+for a disaggregation, the engine) and of what OpenQuake reads beyond it (the bytes of the source
+files and the inputs as hazflow renders them: `hazflow.openquake.inputs`),
 so the same work is never done twice and changed work never reuses an old result. It hashes the
 leaf's part, then the target's part: the planner hashes a leaf's part once for all its jobs.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from hazflow.model.logic_tree import HazardModel, Leaf
@@ -76,6 +78,7 @@ class JobSpec:
     poe: float | None = None  # disagg: target probability of exceedance in 50 years
     imls: tuple[float, ...] = field(default=())  # disagg: the level of each IMT, in the order of `imts`
     engine: str = "oq"  # disagg: "hazardlib" (one pass for all PoEs) or "oq" (`oq engine --run` per PoE)
+    inputs: str = ""  # digest of what OpenQuake reads beyond these fields (hazflow.openquake.inputs)
 
     @property
     def key(self) -> str:
@@ -102,6 +105,7 @@ class JobSpec:
             "gmms": [list(g) for g in self.gmms],
             "settings": self.settings.to_dict(),
             "oq_version": self.oq_version,
+            "inputs": self.inputs,
         }
         return part | {"engine": self.engine} if self.kind == "disagg" else part
 
@@ -137,6 +141,7 @@ class JobSpec:
             poe=data.get("poe"),
             imls=tuple(float(x) for x in data.get("imls", ())),
             engine=str(data.get("engine", "oq")),
+            inputs=str(data.get("inputs", "")),
         )
 
 
@@ -150,7 +155,9 @@ def _job(
     oq_version: str,
     **targets: Any,
 ) -> JobSpec:
-    return JobSpec(
+    from hazflow.openquake.inputs import inputs_digest  # renders a probe job: imported when a job is built
+
+    spec = JobSpec(
         kind=kind,
         model=model.name,
         leaf=leaf.id,
@@ -164,6 +171,7 @@ def _job(
         oq_version=oq_version,
         **targets,
     )
+    return replace(spec, inputs=inputs_digest(spec, model))
 
 
 def hazard_job(
