@@ -15,12 +15,16 @@ SHOWN_POES = (0.1, 0.02)
 
 
 def ledger(args: argparse.Namespace, config: Config) -> Output:
-    """The job ledger, filtered; every entry with its provenance (the job spec itself left out)."""
+    """The job ledger, filtered; every entry with its provenance (the job spec itself left out) and,
+    for a job that repeats an earlier job's target, what changed since (`hazflow.store.reruns`)."""
+    from hazflow.store.reruns import rerun_reasons
+
     entries = config.open_store().ledger_list(model=args.model, kind=args.kind, state=args.state)
+    why = rerun_reasons(entries)
     rows = [
         (e.kind, e.model, e.leaf, ",".join(e.sites) if len(e.sites) < 4 else f"{len(e.sites)} sites", f"{e.vs30:g}",
          ",".join(e.imts), f"{e.poe:g}" if e.poe else "", e.state, e.engine or "oq", f"{e.oq_seconds:.1f}",
-         f"{e.cpu_seconds:.1f}", f"{e.hdf5_bytes / 1e3:.0f}", e.rows, e.finished_at, e.job_key)
+         f"{e.cpu_seconds:.1f}", f"{e.hdf5_bytes / 1e3:.0f}", e.rows, e.finished_at, e.job_key, why.get(e.job_key, ""))
         for e in entries
     ]  # fmt: skip
     # oq_s, cpu_s and kB of a job computed in a pass are its share of the pass's (`pass_jobs`)
@@ -40,6 +44,7 @@ def ledger(args: argparse.Namespace, config: Config) -> Output:
         "rows",
         "finished",
         "key",
+        "rerun because",
     )
     counts = dict(sorted(Counter(e.state for e in entries).items()))
     text = (
@@ -47,7 +52,12 @@ def ledger(args: argparse.Namespace, config: Config) -> Output:
         + f"\n\n{len(entries)} job(s): "
         + ", ".join(f"{n} {s}" for s, n in counts.items())
     )
-    value = {"entries": [{k: v for k, v in asdict(e).items() if k != "spec"} for e in entries], "states": counts}
+    value = {
+        "entries": [
+            {k: v for k, v in asdict(e).items() if k != "spec"} | {"rerun_because": why.get(e.job_key, "")} for e in entries
+        ],
+        "states": counts,
+    }
     return Output(value, text)
 
 
