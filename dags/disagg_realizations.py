@@ -93,11 +93,12 @@ def disagg_realizations():
     # ledger, so a retry would count the same.
     @task(trigger_rule="all_done", outlets=[DISAGG_REALIZATIONS], multiple_outputs=True, retries=0)
     def summary(ingested: list[list[dict]], **context) -> dict:
+        from hazflow.exceptions import DataIntegrityError
         from hazflow_airflow.tasks import summarise_disagg_realizations
 
         planned = context["ti"].xcom_pull(task_ids="plan", key="plan")
         if planned is None:  # fail, not skip: the run must end failed and start no aggregation
-            raise RuntimeError("plan failed (see its log): nothing was run")
+            raise DataIntegrityError("no plan: the plan task failed (see its log) and nothing was run")
         result = summarise_disagg_realizations(
             planned["plan_id"], [ingested[i] for i in range(len(ingested))]
         )  # no probe past the end

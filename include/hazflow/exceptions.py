@@ -55,3 +55,44 @@ class TransientError(HazflowError):
 class DeploymentError(HazflowError):
     """The deployment is wrong (an ECS cluster or task definition that does not exist, access
     denied, a runner the store cannot serve). Retrying cannot fix it: never retried."""
+
+
+# The closed set of classes a failure keeps across a process boundary (a worker's manifest, an ECS
+# task), most severe first: the least retryable decides what the retry policy sees for a batch.
+BOUNDARY_CLASSES: tuple[type[HazflowError], ...] = (
+    DataIntegrityError,
+    BadRequest,
+    DeploymentError,
+    StorageError,
+    OpenQuakeError,
+    TransientError,
+)
+_BY_NAME = {cls.__name__: cls for cls in BOUNDARY_CLASSES}
+
+
+def boundary_class(error: BaseException) -> str:
+    """The name of the class `error` crosses a process boundary as: the first of `BOUNDARY_CLASSES` it
+    is an instance of (`IncompleteWriteError` is a `TransientError`); anything else failed inside
+    OpenQuake's run and is an `OpenQuakeError`."""
+    for cls in BOUNDARY_CLASSES:
+        if isinstance(error, cls):
+            return cls.__name__
+    return OpenQuakeError.__name__
+
+
+def most_severe(names: list[str]) -> str:
+    """Of the class names of a batch's failures, the one the batch fails as (see `BOUNDARY_CLASSES`)."""
+    return min(names, key=lambda name: BOUNDARY_CLASSES.index(_BY_NAME[name]))
+
+
+def rebuild(name: str, message: str, log_tail: str = "", where: str = "failures") -> HazflowError:
+    """The error of class `name` (one of `BOUNDARY_CLASSES`) with `message`; a name outside the set is
+    a `DataIntegrityError` naming `where` (a manifest from another hazflow must not pass as retried)."""
+    cls = _BY_NAME.get(name)
+    if cls is None:
+        return DataIntegrityError(f"{where}: unknown error class {name!r}; known: {', '.join(_BY_NAME)}")
+    if cls is OpenQuakeError:
+        return OpenQuakeError(message, log_tail)
+    if cls is BadRequest:
+        return BadRequest(where, message)
+    return cls(message)

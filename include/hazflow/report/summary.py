@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from hazflow.exceptions import HazflowError
+from hazflow.exceptions import DataIntegrityError
 from hazflow.store import DisaggAggregate, Store
 from hazflow.store.records import FINISHED_STATES
 
@@ -84,7 +84,9 @@ def summarise_disagg_request(plan_id: str, ingested: Iterable[Mapping[str, Any]]
     unfinished = [plan.run_label(i) for i, k in enumerate(plan.keys) if states.get(k) not in FINISHED_STATES]
     if unfinished:
         shown = ", ".join(unfinished[:10]) + (f" (+{len(unfinished) - 10} more)" if len(unfinished) > 10 else "")
-        raise HazflowError(f"{len(unfinished)} of {len(plan.keys)} runs did not finish: {shown}; see `python -m hazflow ledger`")
+        raise DataIntegrityError(
+            f"{len(unfinished)} of {len(plan.keys)} runs did not finish: {shown}; see `python -m hazflow ledger`"
+        )
     return result
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from hazflow.config import Config
-from hazflow.exceptions import HazflowError, OpenQuakeError
+from hazflow.exceptions import HazflowError, OpenQuakeError, boundary_class, most_severe, rebuild
 from hazflow.plan.jobs import JobSpec
 from hazflow.plan.passes import DisaggPass
 from hazflow.run.job import Outcome
@@ -25,23 +25,33 @@ from hazflow.store.records import RAN_STATES
 
 @dataclass(frozen=True)
 class Failure:
-    """One job of a batch that failed: what a manifest records and a batch error lists."""
+    """One job of a batch that failed: what a manifest records and a batch error lists. `error_class`
+    is one of `hazflow.exceptions.BOUNDARY_CLASSES`, so that the class of what went wrong inside a
+    worker reaches the retry policy outside it."""
 
     job_key: str
     label: str
     error: str
     log_tail: str = ""
+    error_class: str = OpenQuakeError.__name__
 
     @classmethod
     def of(cls, spec: JobSpec, error: BaseException) -> Failure:
-        return cls(spec.key, spec.label, getattr(error, "message", str(error)), getattr(error, "log_tail", ""))
+        message = error.message if isinstance(error, OpenQuakeError) else str(error)
+        return cls(spec.key, spec.label, message, getattr(error, "log_tail", ""), boundary_class(error))
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Failure:
-        return cls(str(data["job_key"]), str(data["label"]), str(data["error"]), str(data.get("log_tail", "")))
+        return cls(
+            str(data["job_key"]),
+            str(data["label"]),
+            str(data["error"]),
+            str(data.get("log_tail", "")),
+            str(data.get("error_class", OpenQuakeError.__name__)),
+        )
 
 
 def lanes(passes: Sequence[DisaggPass], count: int) -> list[list[int]]:
@@ -94,17 +104,19 @@ def run_each(
     return outcomes, failed
 
 
-def batch_failure(failures: Sequence[Failure], total: int) -> OpenQuakeError:
-    """One error for a batch's failed runs: all their labels, the first one's message and log tail."""
-    first = failures[0]
-    labels = ", ".join(f.label for f in failures)
-    return OpenQuakeError(
-        f"{len(failures)} of {total} OpenQuake runs failed ({labels}); first: {first.label}: {first.error}", first.log_tail
-    )
+def batch_failure(failures: Sequence[Failure], total: int) -> HazflowError:
+    """One error for a batch's failed runs, of the most severe class among them (a data-integrity
+    error fails the batch at once even if another run only timed out): every failed run with its
+    class, then the first failure of that class with its message and log tail."""
+    name = most_severe([f.error_class for f in failures])
+    first = next(f for f in failures if f.error_class == name)
+    listed = ", ".join(f"{f.label} [{f.error_class}]" for f in failures)
+    message = f"{len(failures)} of {total} OpenQuake runs failed ({listed}); first {name}: {first.label}: {first.error}"
+    return rebuild(name, message, first.log_tail, where=f"batch of {first.label}")
 
 
 def run_batch(passes: Sequence[DisaggPass], store: Store, config: Config, force: bool = False) -> list[Outcome]:
-    """`run_each`, raising one `OpenQuakeError` for the batch if any pass failed."""
+    """`run_each`, raising one error for the batch if any pass failed (`batch_failure`)."""
     outcomes, failed = run_each(passes, store, config, force)
     if failed:
         raise batch_failure([Failure.of(s, e) for s, e in failed], len(outcomes) + len(failed)) from failed[0][1]

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from hazflow.config import Config
-from hazflow.exceptions import DeploymentError, StorageError, TransientError
+from hazflow.exceptions import DataIntegrityError, DeploymentError, StorageError, TransientError
 from hazflow.plan.disagg import BatchRef
 from hazflow.run.worker import finish_batch, read_manifest
 from hazflow.store.aws.errors import error_code, is_transient
@@ -142,7 +142,8 @@ def task_result(ref: BatchRef, uri: str, started: datetime, config: Config) -> d
     be this attempt's (written since `started`), with the batch's OpenQuake failures raised."""
     manifest = read_manifest(uri, config)
     if not manifest.started_since(started):
-        raise RuntimeError(f"the ECS task ended without writing its manifest ({uri}: only an earlier attempt's is there)")
+        # the task exited 0 (a failed worker raises through the operator), yet its manifest is not there
+        raise DataIntegrityError(f"the ECS task ended without writing its manifest ({uri}: only an earlier attempt's is there)")
     return finish_batch(ref, uri, manifest)
 
 

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from hazflow.config import Config
-from hazflow.exceptions import HazflowError, OpenQuakeError
+from hazflow.exceptions import HazflowError
 from hazflow.model.logic_tree import load_model
 from hazflow.openquake.engines import PASS_RESULT
 from hazflow.openquake.render import render_pass
@@ -86,14 +86,14 @@ def _compute(
         workdir = Path(tmp)
         try:
             files = [render_pass(p, load_model(p.jobs[0].model), _folder(workdir, i)) for i, p in enumerate(passes)]
-            results: list[PassResult | OpenQuakeError] = run_openquake_passes(files, workdir, config.openquake())
-        except HazflowError as e:  # the process itself failed (rendering, time limit): every pass fails
-            results = [e if isinstance(e, OpenQuakeError) else OpenQuakeError(str(e))] * len(passes)
+            results: list[PassResult | HazflowError] = list(run_openquake_passes(files, workdir, config.openquake()))
+        except HazflowError as e:  # the process itself failed (rendering, time limit): every pass fails, as e's class
+            results = [e] * len(passes)
         out: list[dict[str, Outcome] | HazflowError] = []
         for p, result, tries, folder in zip(
             passes, results, attempts, (_folder(workdir, i) for i in range(len(passes))), strict=True
         ):
-            if isinstance(result, OpenQuakeError):
+            if isinstance(result, HazflowError):
                 error = f"pass {p.key} ({p.label}): {result}"[-4000:]
                 for job in p.jobs:
                     store.ledger_record(

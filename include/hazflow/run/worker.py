@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from hazflow.config import Config
-from hazflow.exceptions import BadRequest, HazflowError, OpenQuakeError
+from hazflow.exceptions import BadRequest, HazflowError
 from hazflow.plan.disagg import BatchRef
 from hazflow.plan.jobs import JobSpec
 from hazflow.plan.passes import DisaggPass
@@ -114,8 +114,9 @@ class Manifest:
         earlier attempt at the same spec); `skew_s` allows for the clocks of two hosts."""
         return datetime.fromisoformat(self.started_at) >= when - timedelta(seconds=skew_s)
 
-    def error(self) -> OpenQuakeError:
-        """The batch's failures as one error, as the local runner raises it."""
+    def error(self) -> HazflowError:
+        """The batch's failures as one error of the most severe class among them, as the local
+        runner raises it (`hazflow.run.batch.batch_failure`)."""
         return batch_failure(self.failures, len(self.outcomes) + len(self.failures))
 
     def to_json(self) -> bytes:
@@ -195,7 +196,7 @@ def stage_planned_batch(ref: BatchRef, force: bool, config: Config) -> str:
 
 def finish_batch(ref: BatchRef, uri: str, manifest: Manifest) -> dict[str, Any]:
     """What the `run` step returns (the XCom `ingest` maps over), from the worker's manifest;
-    raises the batch's OpenQuake failures."""
+    raises the batch's failures as one error of their most severe class."""
     if not manifest.ok:
         raise manifest.error()
     return ref.to_dict() | {"ran": manifest.ran, "spec": uri}

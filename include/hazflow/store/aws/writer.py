@@ -44,7 +44,11 @@ class IncompleteWriteError(TransientError):
             f"{missing} of {total} items did not land in {table} after every retry (last: {last_error}); "
             "rerun the write: keys are deterministic, nothing is duplicated"
         )
-        self.table, self.missing, self.total = table, missing, total
+        self.table, self.missing, self.total, self.last_error = table, missing, total, last_error
+
+    def __reduce__(self) -> tuple[type[IncompleteWriteError], tuple[str, int, int, str]]:
+        """Pickled by its fields, as it is built (an Airflow task's error crosses processes)."""
+        return (type(self), (self.table, self.missing, self.total, self.last_error))
 
 
 @dataclass
@@ -121,9 +125,11 @@ def write_items(
     backoff: Backoff = Backoff(),
     progress: Callable[[int, int], None] | None = None,
     seed: int | None = None,
+    delete: bool = False,
 ) -> WriteReport:
-    """Put every item into `table`; raise `IncompleteWriteError` if any did not land, `StorageError` at
-    once on a permanent error."""
+    """Put every item into `table` (with `delete`: delete the item of every key in `items`, each a
+    dict of the key attributes only), with the same paging, retries and accounting; raise
+    `IncompleteWriteError` if any did not land, `StorageError` at once on a permanent error."""
     batches = pages(items, key_names)
     report = WriteReport(table, sum(len(p) for p in batches))
     stats = _Stats(report, progress)
@@ -132,7 +138,9 @@ def write_items(
     missing, last_error = 0, ""
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
         futures = [
-            pool.submit(_write_page, client, table, page, backoff, stats, stop, random.Random(None if seed is None else seed + i))
+            pool.submit(
+                _write_page, client, table, page, backoff, stats, stop, random.Random(None if seed is None else seed + i), delete
+            )
             for i, page in enumerate(batches)
         ]
         try:
@@ -152,10 +160,17 @@ def write_items(
 
 
 def _write_page(
-    client: Any, table: str, page: list[Item], backoff: Backoff, stats: _Stats, stop: threading.Event, rng: random.Random
+    client: Any,
+    table: str,
+    page: list[Item],
+    backoff: Backoff,
+    stats: _Stats,
+    stop: threading.Event,
+    rng: random.Random,
+    delete: bool = False,
 ) -> tuple[int, str]:
     """Write one page until every item landed or the attempts are spent; (items left, last error)."""
-    pending = [{"PutRequest": {"Item": item}} for item in page]
+    pending = [{"DeleteRequest": {"Key": item}} if delete else {"PutRequest": {"Item": item}} for item in page]
     last_error = ""
     for attempt in range(backoff.attempts):
         if stop.is_set():
