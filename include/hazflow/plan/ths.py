@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Sequence
 from functools import cached_property
 from typing import Any
@@ -54,9 +53,7 @@ class ThsHazardCurves:
                 region=self.region,
                 endpoint_override=host or None,
                 scheme=scheme or "https",
-                access_key=os.environ.get("AWS_ACCESS_KEY_ID"),
-                secret_key=os.environ.get("AWS_SECRET_ACCESS_KEY"),
-            )
+            )  # credentials from the AWS SDK's default chain: variables (session token included), profile, role
             path = self.uri.removeprefix("s3://")
         try:
             return ds.dataset(path, format="parquet", partitioning="hive", filesystem=filesystem)

@@ -80,6 +80,18 @@ def test_a_rewrite_replaces_and_never_duplicates(moto_endpoint, fault_proxy):
     assert set(stored(moto_endpoint, table).values()) == {"2"} and len(stored(moto_endpoint, table)) == 300
 
 
+def test_deletes_land_exactly_through_injected_faults(moto_endpoint, fault_proxy):
+    """The aws store drops a job's stale rows with the same writer: every key deleted, no other."""
+    table = make_table(moto_endpoint)
+    write_items(dynamodb_client(moto_endpoint), table, items(600), ("pk", "sk"), seed=4)
+    proxy = fault_proxy(unprocessed=0.25, failures=0.08)
+    doomed = [{"pk": i["pk"], "sk": i["sk"]} for i in items(600)[::2]]
+    report = write_items(dynamodb_client(proxy.url), table, doomed, ("pk", "sk"), backoff=FAST, seed=5, delete=True)
+    assert report.items == 300 and proxy.counts["held_back"] > 0 and proxy.counts["failed"] > 0
+    left = stored(moto_endpoint, table)
+    assert sorted(left) == sorted((i["pk"]["S"], i["sk"]["S"]) for i in items(600)[1::2])
+
+
 def test_exhausted_retries_say_how_many_items_did_not_land(moto_endpoint, fault_proxy):
     table = make_table(moto_endpoint)
     proxy = fault_proxy(unprocessed=1.0, failures=0.0)  # DynamoDB keeps answering "not now"

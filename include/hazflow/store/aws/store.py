@@ -112,17 +112,37 @@ class AwsStore(Store):
         try:
             for model in self.models.values():
                 if not model.exists():
-                    model.create_table(wait=True)
+                    self._create_table(model)
             try:
                 self.s3.head_bucket(Bucket=self.bucket)
             except Exception as e:  # noqa: BLE001
                 if error_code(e) not in {"404", "NoSuchBucket", "NotFound"}:
                     raise
-                where = {} if self.region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": self.region}}
-                self.s3.create_bucket(Bucket=self.bucket, **where)  # us-east-1 takes no location constraint
+                self._create_bucket()
         except Exception as e:  # noqa: BLE001
             raise _wrapped(e, "creating the aws store's tables and bucket") from e
         self._ready = True
+
+    def _create_table(self, model: Any) -> None:
+        """Create a table and wait until it is active. Two first writers on a fresh stage both find it
+        missing: the second one's `ResourceInUseException` means it is being created, which is what
+        it wanted, so it waits for it too."""
+        try:
+            model.create_table(wait=True)
+        except Exception as e:  # noqa: BLE001
+            if error_code(e.__cause__ or e) != "ResourceInUseException" and "ResourceInUseException" not in str(e):
+                raise
+        self.dynamodb.get_waiter("table_exists").wait(TableName=model.Meta.table_name, WaiterConfig={"Delay": 1})
+
+    def _create_bucket(self) -> None:
+        """Create the bucket and wait until it exists; another writer's `BucketAlreadyOwnedByYou` is success."""
+        where = {} if self.region == "us-east-1" else {"CreateBucketConfiguration": {"LocationConstraint": self.region}}
+        try:
+            self.s3.create_bucket(Bucket=self.bucket, **where)  # us-east-1 takes no location constraint
+        except Exception as e:  # noqa: BLE001
+            if error_code(e) != "BucketAlreadyOwnedByYou":
+                raise
+        self.s3.get_waiter("bucket_exists").wait(Bucket=self.bucket, WaiterConfig={"Delay": 1})
 
     def _query(self, table: str, part: str, prefix: str) -> list[Any]:
         model = self.models[table]
@@ -148,13 +168,10 @@ class AwsStore(Store):
             write_items(self.dynamodb, self.models[table].Meta.table_name, [i.serialize() for i in items], ("partition", "sort"))
 
     def _delete(self, table: str, items: Iterable[Any]) -> None:
-        model = self.models[table]
-        try:
-            with model.batch_write() as batch:
-                for item in items:
-                    batch.delete(item)
-        except Exception as e:  # noqa: BLE001
-            raise _wrapped(e, f"delete from {model.Meta.table_name}") from e
+        """Delete items by key through the batch writer (its retries, and no item silently left)."""
+        keys = [{"partition": {"S": i.partition}, "sort": {"S": i.sort}} for i in items]
+        if keys:
+            write_items(self.dynamodb, self.models[table].Meta.table_name, keys, ("partition", "sort"), delete=True)
 
     def _item(self, table: str, part: str, sort: str, record: Any, **attributes: str) -> Any:
         data = encode(record)
