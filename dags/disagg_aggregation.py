@@ -9,7 +9,9 @@ small, otherwise seeded sampling with a convergence report).
 Every target gets a **closure check**: the sum over bins of the mean, as a probability, divided
 by the target's annual PoE. Near 1 means the disaggregation accounts for the hazard at the level
 read off the mean hazard curve. It is stored with the aggregate, returned in the summary and
-printed in the plot's title with the modal bin.
+printed in the plot's title with the modal bin. A closure further from 1 than `closure_tolerance`
+(default 5 %) is flagged in the summary (`closure_outside`), the plot title and the stored
+provenance; with `fail_on_closure` the run then fails, naming those targets (after storing them).
 
 `plan` checks every needed realization is stored and lists exactly which are missing. Targets
 are mapped one per instance, or in at most 512 batches for larger requests (NSHM: 35 sites x
@@ -23,6 +25,7 @@ from airflow.sdk import dag, task
 from hazflow_airflow.labels import TEMPLATE as LABEL
 from hazflow_airflow.labels import set_label
 from hazflow_airflow.params import (
+    closure_params,
     gmms_param,
     imts_param,
     leaves_param,
@@ -51,6 +54,7 @@ from hazflow_airflow.policies import DAG_DEFAULTS
         "gmms": gmms_param(),
         "quantiles": quantiles_param(),
         "samples": samples_param(),
+        **closure_params(),
     },
 )
 def disagg_aggregation():
@@ -68,10 +72,10 @@ def disagg_aggregation():
         return aggregate_disagg_batch(batch, context["params"])
 
     @task
-    def summary(batches: list[list[dict]]) -> dict:
+    def summary(batches: list[list[dict]], **context) -> dict:
         from hazflow_airflow.tasks import summarise_disagg_aggregation
 
-        return summarise_disagg_aggregation(list(batches))
+        return summarise_disagg_aggregation(list(batches), context["params"])
 
     summary(aggregate.expand(batch=plan()))
 

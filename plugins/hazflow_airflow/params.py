@@ -84,6 +84,21 @@ def samples_param() -> Param:
     )
 
 
+def closure_params() -> dict[str, Param]:
+    return {
+        "closure_tolerance": Param(
+            0.05,
+            type="number",
+            exclusiveMinimum=0,
+            exclusiveMaximum=1,
+            description="A target whose closure (disaggregated / target PoE) is further than this from 1 is flagged.",
+        ),
+        "fail_on_closure": Param(
+            False, type="boolean", description="Fail the run, naming the targets, when a closure is outside the tolerance."
+        ),
+    }
+
+
 def runner_param() -> Param:
     return Param(
         os.environ.get("HAZFLOW_RUNNER", "local"),  # the deployment's choice; a run may pick the other

@@ -115,10 +115,10 @@ def aggregate_disagg_batch(batch: list[XCom], params: Mapping[str, Any]) -> list
     return [r.to_dict() for r in aggregate_disagg_batch(params, [DisaggTarget.from_dict(t) for t in batch], config())]
 
 
-def summarise_disagg_aggregation(batches: list[list[XCom]]) -> XCom:
+def summarise_disagg_aggregation(batches: list[list[XCom]], params: Mapping[str, Any]) -> XCom:
     from hazflow.report.summary import summarise_disagg_aggregation
 
-    return summarise_disagg_aggregation(batches)
+    return summarise_disagg_aggregation(batches, float(params["closure_tolerance"]), bool(params["fail_on_closure"]))
 
 
 # --- coverage_backfill ---

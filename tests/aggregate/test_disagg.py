@@ -81,3 +81,43 @@ def test_missing_and_inconsistent_realizations(config, demo):
     rows[3] = DisaggRealization(**{**vars(rows[3]), "iml": 0.31})
     with pytest.raises(DataIntegrityError, match="different levels"):
         component_matrix(demo, tree, rows, "t")
+
+
+def _batch(config, demo, tolerance=None, fail=None):
+    """`aggregate_disagg_batch` of one WLG target on synthetic realizations (closure about 0.08)."""
+    from hazflow.aggregate.disagg import DisaggTarget, aggregate_disagg_batch
+
+    site = resolve_sites(["WLG"])[0]
+    store = _store(config, _realizations(demo, site))
+    params = {"model": "DEMO", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA"], "poes": [0.1], "quantiles": [0.5]}
+    params |= {k: v for k, v in {"closure_tolerance": tolerance, "fail_on_closure": fail}.items() if v is not None}
+    results = aggregate_disagg_batch(params, [DisaggTarget(site, 400.0, "PGA", 0.1)], config)
+    return store, site, [r.to_dict() for r in results]
+
+
+@pytest.mark.parametrize("tolerance, ok", [(None, False), (0.05, False), (0.9999, True)])
+def test_a_closure_outside_the_tolerance_is_flagged_in_result_provenance_and_plot(config, demo, tolerance, ok):
+    import json
+
+    from hazflow.report.plots import closure_flag
+
+    store, site, results = _batch(config, demo, tolerance)
+    assert results[0]["closure"] < 0.1 and results[0]["closure_ok"] is ok  # 0.08: far from 1
+    for stat in store.get_disagg_aggregates("DEMO", site.code, 400.0, "PGA", 0.1):
+        prov = json.loads(stat.provenance)
+        assert prov["closure_ok"] is ok and prov["closure_tolerance"] == (tolerance or 0.05)
+    mean = next(a for a in store.get_disagg_aggregates("DEMO", site.code, 400.0, "PGA", 0.1) if a.agg == "mean")
+    assert closure_flag(mean) == ("" if ok else f" OUTSIDE 1 +- {tolerance or 0.05:g}")
+    assert len(store.reports("disagg/DEMO")) == 1
+
+
+def test_the_summary_lists_targets_outside_and_fail_on_closure_names_them(config, demo):
+    from hazflow.report.summary import summarise_disagg_aggregation
+
+    _, _, results = _batch(config, demo)
+    summary = summarise_disagg_aggregation([results], 0.05)
+    assert summary["closure_outside"] == [results[0]["label"]] and summary["closure_tolerance"] == 0.05
+    with pytest.raises(DataIntegrityError, match=r"1 of 1 target\(s\) have a closure outside 1 \+- 0.05: WLG vs30=400 PGA"):
+        summarise_disagg_aggregation([results], 0.05, fail_on_closure=True)
+    closed = [r | {"closure": 1.01, "closure_ok": True} for r in results]
+    assert summarise_disagg_aggregation([closed], 0.05, fail_on_closure=True)["closure_outside"] == []

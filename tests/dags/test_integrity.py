@@ -87,7 +87,9 @@ def test_params_validate_their_defaults(dagbag):
      ("disagg_realizations", {"poes": [0.1, 0.1]}, "poes"), ("disagg_realizations", {"batch_cap": 2000}, "batch_cap"),
      ("disagg_realizations", {"batch_cap": 0}, "batch_cap"), ("disagg_realizations", {"runner": "cloud"}, "runner"),
      ("disagg_realizations", {"leaves": []}, "leaves"), ("coverage_backfill", {"max_runs": 0}, "max_runs"),
-     ("coverage_backfill", {"manifest": ""}, "manifest"), ("coverage_backfill", {"runner": "cloud"}, "runner")],
+     ("coverage_backfill", {"manifest": ""}, "manifest"), ("coverage_backfill", {"runner": "cloud"}, "runner"),
+     ("disagg_aggregation", {"closure_tolerance": 1.5}, "closure_tolerance"),
+     ("disagg_aggregation", {"fail_on_closure": "yes"}, "fail_on_closure")],
 )  # fmt: skip
 def test_params_reject_bad_form_values(dagbag, dag_id, conf, bad):
     from airflow.sdk.exceptions import ParamValidationError

@@ -69,6 +69,7 @@ def test_every_kind_goes_through_the_one_parser_and_back(kind):
 def test_aggregation_defaults_and_the_subset_tree():
     request = DisaggAggregationRequest.parse({"model": "DEMO", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA"], "poes": [0.1]})
     assert request.gmms is None and len(request.quantiles) == 17 and request.samples == 10_000
+    assert request.closure_tolerance == 0.05 and request.fail_on_closure is False
     assert len(request.leaves) == 6
     subset = HazardAggregationRequest.parse(
         {"model": "DEMO", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA"], "leaves": ["CRU-1", "HIK-1", "SLAB-1"]}
@@ -87,6 +88,10 @@ def test_aggregation_defaults_and_the_subset_tree():
         (HazardAggregationRequest, {"quantiles": [1.5]}, "quantiles"),
         (DisaggAggregationRequest, {"samples": 0}, "samples"),
         (DisaggAggregationRequest, {"samples": 2.5}, "samples"),
+        (DisaggAggregationRequest, {"closure_tolerance": 1.5}, "closure_tolerance"),
+        (DisaggAggregationRequest, {"closure_tolerance": 0}, "closure_tolerance"),
+        (DisaggAggregationRequest, {"closure_tolerance": "5%"}, "closure_tolerance"),
+        (DisaggAggregationRequest, {"fail_on_closure": "false"}, "fail_on_closure"),
     ],
 )
 def test_missing_and_bad_fields_are_named(kind, changes, field):

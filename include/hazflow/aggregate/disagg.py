@@ -35,7 +35,7 @@ from hazflow.model.sites import Site
 from hazflow.plan.batches import split
 from hazflow.plan.imtl import annual_poe
 from hazflow.plan.jobs import target_label
-from hazflow.plan.request import DisaggAggregationRequest
+from hazflow.plan.request import DEFAULT_CLOSURE_TOLERANCE, DisaggAggregationRequest
 from hazflow.store import DisaggAggregate, DisaggRealization, Store
 
 logger = logging.getLogger(__name__)
@@ -74,6 +74,7 @@ class DisaggTargetResult:
     method: str  # how the quantiles were computed
     modal: str  # the modal TRT-Mag-Dist-Eps bin
     plot: str  # where the plot is kept
+    closure_ok: bool = True  # |closure - 1| <= the request's closure_tolerance
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -132,6 +133,11 @@ def closure(mean_prob: np.ndarray, poe: float, investigation_time: float = 1.0) 
     return float(-np.expm1(-total_rate * investigation_time) / annual_poe(poe))
 
 
+def closure_ok(closure_value: float, tolerance: float) -> bool:
+    """Whether a closure is within `tolerance` (relative, e.g. 0.05) of 1."""
+    return bool(abs(closure_value - 1.0) <= tolerance)
+
+
 def aggregate_disagg(
     store: Store,
     model: HazardModel,
@@ -143,15 +149,22 @@ def aggregate_disagg(
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
     n_samples: int = 10_000,
     seed: int = 42,
+    closure_tolerance: float = DEFAULT_CLOSURE_TOLERANCE,
 ) -> tuple[list[DisaggAggregate], Aggregate]:
-    """Compute, check closure and store the statistics of one disaggregation target."""
+    """Compute, check closure and store the statistics of one disaggregation target; the closure, the
+    tolerance it was judged by and the verdict go into every statistic's provenance."""
     target = f"{model.name} {target_label(site.id, vs30, imt, poe)}"
     rows = store.get_disagg_realizations(model.name, site.code, vs30, imt, poe)
     iml, probs = component_matrix(model, tree, rows, target)
     result = aggregate(tree, probs, model.settings.investigation_time, tuple(quantiles), n_samples=n_samples, seed=seed)
     closed = closure(result.stats["mean"], poe, model.settings.investigation_time)
     shape = (len(model.trts), -1, *[len(e) - 1 for e in list(common_edges(model.settings).values())[1:]])
-    prov = provenance(tree, rows, result, seed=seed if result.method == "sampling" else None)
+    ok = closure_ok(closed, closure_tolerance)
+    if not ok:
+        logger.warning("%s: closure %.4f is outside 1 +- %g", target, closed, closure_tolerance)
+    prov = provenance(
+        tree, rows, result, seed=seed if result.method == "sampling" else None, closure_tolerance=closure_tolerance, closure_ok=ok
+    )
     out = [
         DisaggAggregate(
             model.name,
@@ -195,11 +208,15 @@ def aggregate_disagg_batch(
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for t in targets:
-            rows, result = aggregate_disagg(store, r.model, tree, t.site, t.vs30, t.imt, t.poe, r.quantiles, r.samples)
+            rows, result = aggregate_disagg(
+                store, r.model, tree, t.site, t.vs30, t.imt, t.poe, r.quantiles, r.samples, closure_tolerance=r.closure_tolerance
+            )
             mean = next(row for row in rows if row.agg == "mean")
             png = plot_disaggregation(mean, t.site, Path(tmp) / "d.png")
             where = store.put_report(disagg_plot_name(r.model.name, t.site, t.vs30, t.imt, t.poe), png)
-            done = DisaggTargetResult(t.label, mean.iml, round(mean.closure, 4), result.method, modal_bin(mean).describe(), where)
+            ok = closure_ok(mean.closure, r.closure_tolerance)
+            modal = modal_bin(mean).describe()
+            done = DisaggTargetResult(t.label, mean.iml, round(mean.closure, 4), result.method, modal, where, ok)
             logger.info("%s: IML %.4g g, closure %.4f, modal bin %s", t.label, done.iml, done.closure, done.modal)
             results.append(done)
     return results

@@ -27,15 +27,18 @@ def aggregate_hazard(args: argparse.Namespace, config: Config) -> Output:
 def aggregate_disagg(args: argparse.Namespace, config: Config) -> Output:
     """disagg_aggregation here: statistics of the stored disaggregations by bin, closure, plots."""
     from hazflow.aggregate.disagg import aggregate_disagg_batch, plan_disagg_aggregation
+    from hazflow.plan.request import DEFAULT_CLOSURE_TOLERANCE
     from hazflow.report.summary import summarise_disagg_aggregation
 
     params = params_of(args)
     batches = [
         [r.to_dict() for r in aggregate_disagg_batch(params, batch, config)] for batch in plan_disagg_aggregation(params, config)
-    ]
-    summary = summarise_disagg_aggregation(batches)
+    ]  # the plan validated every field, closure_tolerance included
+    tolerance = float(params.get("closure_tolerance", DEFAULT_CLOSURE_TOLERANCE))
+    summary = summarise_disagg_aggregation(batches, tolerance, bool(params.get("fail_on_closure", False)))
+    outside = set(summary["closure_outside"])
     rows = [
-        (label, f"{closure:.4f}", summary["modal"][label], summary["method"][label])
+        (label, f"{closure:.4f}" + (" OUTSIDE" if label in outside else ""), summary["modal"][label], summary["method"][label])
         for label, closure in summary["closure"].items()
     ]
     return Output(summary, table(rows, ("target", "closure", "modal bin", "quantiles")))
@@ -47,5 +50,5 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=aggregate_hazard)
 
     p = sub.add_parser("aggregate-disagg", help="disagg_aggregation here: statistics of stored disaggregations, closure, plots")
-    add_request(p, ("model", "sites", "vs30s", "imts", "poes", "leaves", "gmms", "quantiles", "samples"))
+    add_request(p, ("model", "sites", "vs30s", "imts", "poes", "leaves", "gmms", "quantiles", "samples", "closure_tolerance"))
     p.set_defaults(func=aggregate_disagg)

@@ -40,6 +40,13 @@ def add_request(parser: argparse.ArgumentParser, names: Sequence[str], sites: Se
         parser.add_argument(
             "--samples", type=int, default=10_000, help="composites sampled when the tree is too large to enumerate"
         )
+    if "closure_tolerance" in names:
+        parser.add_argument(
+            "--closure-tolerance", type=float, default=None, help="flag a closure further than this from 1 (default 0.05)"
+        )
+        parser.add_argument(
+            "--fail-on-closure", action="store_true", default=None, help="exit 1 naming the targets whose closure is outside it"
+        )
     if "batch_cap" in names:
         parser.add_argument(
             "--batch-cap",
@@ -72,6 +79,8 @@ def params_of(args: argparse.Namespace) -> dict[str, Any]:
         "gmms",
         "quantiles",
         "samples",
+        "closure_tolerance",
+        "fail_on_closure",
         "batch_cap",
         "force",
         "disagg_engine",

@@ -134,6 +134,20 @@ def validate_choice(value: Any, field: str, choices: Sequence[str]) -> str:
     return str(value)
 
 
+def validate_tolerance(value: Any, field: str = "closure_tolerance") -> float:
+    """A relative tolerance in (0, 1): 0.05 accepts a closure within 5 % of 1."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < float(value) < 1:
+        raise BadRequest(field, f"expected a fraction in (0, 1) such as 0.05, got {value!r}")
+    return float(value)
+
+
+def validate_flag(value: Any, field: str) -> bool:
+    """true or false (JSON booleans; no strings, so that "false" is not taken for true)."""
+    if not isinstance(value, bool):
+        raise BadRequest(field, f"expected true or false, got {value!r}")
+    return value
+
+
 def validate_count(value: Any, field: str, least: int = 1, most: int | None = None, what: str = "number") -> int:
     """A whole number in [least, most]."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):

@@ -24,11 +24,13 @@ from hazflow.plan.fields import (
     non_empty,
     validate_choice,
     validate_count,
+    validate_flag,
     validate_gmms,
     validate_imts,
     validate_leaves,
     validate_poes,
     validate_quantiles,
+    validate_tolerance,
     validate_vs30s,
 )
 from hazflow.plan.jobs import JobSpec, hazard_job
@@ -37,6 +39,7 @@ if TYPE_CHECKING:
     from hazflow.aggregate.tree import CompositeTree
 
 R = TypeVar("R", bound="Request")
+DEFAULT_CLOSURE_TOLERANCE = 0.05  # a disaggregation whose closure is further than 5 % from 1 is flagged
 
 # Each field's validator, in the order fields are checked (so the first error is always the same one).
 PARSERS: dict[str, Callable[[Any, HazardModel], Any]] = {
@@ -49,10 +52,13 @@ PARSERS: dict[str, Callable[[Any, HazardModel], Any]] = {
     "quantiles": lambda value, model: validate_quantiles(value),
     "samples": lambda value, model: validate_count(value, "samples", 1, what="number of samples"),
     "disagg_engine": lambda value, model: validate_choice(value, "disagg_engine", DISAGG_ENGINES),
+    "closure_tolerance": lambda value, model: validate_tolerance(value),
+    "fail_on_closure": lambda value, model: validate_flag(value, "fail_on_closure"),
 }
 # Fields a request may leave out.
 DEFAULTS: dict[str, Any] = {
     "leaves": None, "gmms": None, "quantiles": DEFAULT_QUANTILES, "samples": 10_000, "disagg_engine": DEFAULT_DISAGG_ENGINE,
+    "closure_tolerance": DEFAULT_CLOSURE_TOLERANCE, "fail_on_closure": False,
 }  # fmt: skip
 
 
@@ -157,3 +163,5 @@ class DisaggAggregationRequest(HazardAggregationRequest):
 
     poes: tuple[float, ...]
     samples: int
+    closure_tolerance: float  # a target whose closure is further than this from 1 is flagged
+    fail_on_closure: bool  # and then the run fails, naming the targets

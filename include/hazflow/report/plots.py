@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -71,6 +72,14 @@ def hazard_plot_name(model: str, site: Site, vs30: float, imt: str) -> str:
     return f"hazard/{model}/{site.id}/{model}-{site.id}-vs{vs30:g}-{imt}.png"
 
 
+def closure_flag(mean: DisaggAggregate) -> str:
+    """What the title adds when the closure was judged outside its tolerance (from the provenance)."""
+    prov = json.loads(mean.provenance or "{}")
+    if prov.get("closure_ok", True):
+        return ""
+    return f" OUTSIDE 1 +- {prov['closure_tolerance']:g}"
+
+
 def plot_disaggregation(mean: DisaggAggregate, site: Site, path: Path) -> Path:
     """Magnitude-distance contributions (% of the total) as a heat map, epsilon as stacked colours
     per distance bin, and the target, level, closure and modal bin in the title."""
@@ -115,8 +124,9 @@ def plot_disaggregation(mean: DisaggAggregate, site: Site, path: Path) -> Path:
     mode = modal_bin(mean)
     fig.suptitle(
         f"{mean.model} {site.name} ({site.code}) VS30={mean.vs30:g}  {mean.imt} {mean.poe:.0%} in 50 yr  IML={mean.iml:.3g} g  "
-        f"closure={mean.closure:.3f}\nmodal bin: {mode.trt}, M{mode.mag:.2f}, {mode.dist:g} km, eps {mode.eps:.2f}",
+        f"closure={mean.closure:.3f}{closure_flag(mean)}\nmodal bin: {mode.trt}, M{mode.mag:.2f}, {mode.dist:g} km, eps {mode.eps:.2f}",
         fontsize=10,
+        color="firebrick" if closure_flag(mean) else "black",
     )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -99,11 +99,26 @@ def summarise_hazard_aggregation(batches: Sequence[Mapping[str, Any]]) -> dict[s
     }
 
 
-def summarise_disagg_aggregation(batches: Sequence[Sequence[Mapping[str, Any]]]) -> dict[str, Any]:
-    """Per target label: closure and modal bin, with the method and level (`DisaggTargetResult.to_dict()`)."""
+def summarise_disagg_aggregation(
+    batches: Sequence[Sequence[Mapping[str, Any]]], closure_tolerance: float = 0.05, fail_on_closure: bool = False
+) -> dict[str, Any]:
+    """Per target label: closure and modal bin, with the method and level (`DisaggTargetResult.to_dict()`),
+    and the targets whose closure is outside 1 +- `closure_tolerance`; with `fail_on_closure`, a
+    `DataIntegrityError` naming them (raised after every target was aggregated, stored and plotted)."""
     results = [r for batch in batches for r in batch]
+    outside = [r["label"] for r in results if not r.get("closure_ok", True)]
+    if outside:
+        logger.warning("closure outside 1 +- %g: %s", closure_tolerance, ", ".join(outside))
+    if outside and fail_on_closure:
+        shown = ", ".join(f"{r['label']} ({r['closure']:.4f})" for r in results if r["label"] in outside)
+        raise DataIntegrityError(
+            f"{len(outside)} of {len(results)} target(s) have a closure outside 1 +- {closure_tolerance:g}: {shown}; "
+            "their statistics and plots are stored and flagged"
+        )
     return {
         "targets": len(results),
+        "closure_tolerance": closure_tolerance,
+        "closure_outside": outside,
         "closure": {r["label"]: r["closure"] for r in results},
         "modal": {r["label"]: r["modal"] for r in results},
         "iml": {r["label"]: r["iml"] for r in results},
