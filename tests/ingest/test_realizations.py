@@ -12,6 +12,7 @@ import pytest
 from hazflow.config import Config
 from hazflow.exceptions import DataIntegrityError, OpenQuakeError
 from hazflow.ingest.realizations import ingest_job
+from hazflow.plan.jobs import respec
 from hazflow.plan.request import HazardRequest
 from hazflow.run.job import HDF5_NAME, datastore_name, run_job
 from hazflow.store import LedgerEntry
@@ -82,7 +83,7 @@ def test_a_failed_run_is_in_the_ledger_and_raises(config, demo, oq_version):
     spec = HazardRequest.parse({"model": "DEMO", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA"], "leaves": ["SLAB-1"]}).jobs(
         oq_version
     )[0]
-    bad = replace(spec, gmms=(("[NoSuchGMPE2099]", 1.0),))
+    bad = respec(spec, demo, gmms=(("[NoSuchGMPE2099]", 1.0),))
     store = config.open_store()
     with pytest.raises(OpenQuakeError):
         run_job(bad, store, config)

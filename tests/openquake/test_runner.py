@@ -1,12 +1,11 @@
 from __future__ import annotations
 
-from dataclasses import replace
-
 import pytest
 
 from hazflow.exceptions import OpenQuakeError
 from hazflow.openquake.render import render_job
 from hazflow.openquake.runner import OpenQuakeConfig, run_job
+from hazflow.plan.jobs import respec
 from hazflow.plan.request import HazardRequest
 
 pytestmark = pytest.mark.openquake
@@ -31,7 +30,7 @@ def test_a_failure_carries_the_log_tail(demo, base_config, oq_version, tmp_path)
     spec = HazardRequest.parse({"model": "DEMO", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA"], "leaves": ["SLAB-1"]}).jobs(
         oq_version
     )[0]
-    bad = replace(spec, gmms=(("[NoSuchGMPE2099]", 1.0),))
+    bad = respec(spec, demo, gmms=(("[NoSuchGMPE2099]", 1.0),))
     with pytest.raises(OpenQuakeError, match="failed with exit code 1") as info:
         run_job(render_job(bad, demo, tmp_path), base_config.openquake())
     assert "NoSuchGMPE2099" in info.value.log_tail

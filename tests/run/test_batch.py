@@ -9,7 +9,7 @@ import pytest
 from hazflow.exceptions import BadRequest, OpenQuakeError
 from hazflow.ingest.realizations import ingest_batch
 from hazflow.model.sites import resolve_sites
-from hazflow.plan.jobs import disagg_job
+from hazflow.plan.jobs import disagg_job, respec
 from hazflow.plan.passes import DisaggPass
 from hazflow.run.batch import run_batch
 
@@ -21,9 +21,11 @@ def test_a_failed_run_spares_the_batch_and_a_rerun_repeats_only_it(config, demo,
     site = resolve_sites(["WLG"])[0]
     good = disagg_job(demo, demo.leaf("SLAB-1"), 400, site, 0.1, {"PGA": 0.3}, oq_version, engine)
     bad = disagg_job(demo, demo.leaf("HIK-1"), 400, site, 0.1, {"PGA": 0.3}, oq_version, engine)
-    bad = replace(bad, settings=bad.settings.with_overrides(rupture_mesh_spacing=0.0))  # OpenQuake refuses it
+    bad = respec(bad, demo, settings=bad.settings.with_overrides(rupture_mesh_spacing=0.0))  # OpenQuake refuses it
     store, parallel = config.open_store(), replace(config, oq_parallel=2)
-    with pytest.raises(OpenQuakeError, match=r"1 of 2 OpenQuake runs failed \(WLG vs30=400 PGA 10%/50yr HIK-1\)") as info:
+    with pytest.raises(
+        OpenQuakeError, match=r"1 of 2 OpenQuake runs failed \(WLG vs30=400 PGA 10%/50yr HIK-1 \[OpenQuakeError\]\)"
+    ) as info:
         run_batch([DisaggPass((good,)), DisaggPass((bad,))], store, parallel)
     assert info.value.log_tail  # the failing job's own log
     assert store.ledger_get(good.key).state == "ran" and store.ledger_get(bad.key).state == "failed"

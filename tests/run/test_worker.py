@@ -16,7 +16,7 @@ from hazflow.exceptions import BadRequest, StorageError
 from hazflow.ingest.realizations import ingest_batch
 from hazflow.model.sites import resolve_sites
 from hazflow.openquake.engines import SITES_PER_PASS
-from hazflow.plan.jobs import JobSpec, disagg_job
+from hazflow.plan.jobs import JobSpec, disagg_job, respec
 from hazflow.plan.passes import DisaggPass, group_into_passes
 from hazflow.run.worker import BatchSpec, Manifest, main, manifest_uri, read_manifest, run_batch_spec, spec_uri, stage_batch
 from hazflow.store import documents
@@ -93,14 +93,16 @@ def test_a_demo_batch_runs_locally_writes_its_manifest_and_a_rerun_runs_nothing(
 
 
 @pytest.mark.openquake
-def test_a_failed_job_is_in_the_manifest_and_the_exit_status(two_jobs, config, monkeypatch):
-    bad = replace(two_jobs[1], settings=two_jobs[1].settings.with_overrides(rupture_mesh_spacing=0.0))  # OpenQuake refuses it
+def test_a_failed_job_is_in_the_manifest_and_the_exit_status(two_jobs, config, demo, monkeypatch):
+    bad = respec(
+        two_jobs[1], demo, settings=two_jobs[1].settings.with_overrides(rupture_mesh_spacing=0.0)
+    )  # OpenQuake refuses it
     uri = stage_batch(BatchSpec("plan-fail", 0, "label", passes(two_jobs[0], bad)), config)
     for name, value in {"HAZFLOW_STORE_ROOT": str(config.store_root), "HAZFLOW_WORK_DIR": str(config.work_dir)}.items():
         monkeypatch.setenv(name, value)
     assert main(["run-batch", uri]) == 1
     manifest = read_manifest(uri, config)
-    assert "1 of 2 OpenQuake runs failed (WLG vs30=400 PGA 10%/50yr HIK-1)" in str(manifest.error())
+    assert "1 of 2 OpenQuake runs failed (WLG vs30=400 PGA 10%/50yr HIK-1 [OpenQuakeError])" in str(manifest.error())
     assert [f.label for f in manifest.failures] == [bad.label] and manifest.failures[0].log_tail
     assert manifest.ran == {two_jobs[0].key: True}
 

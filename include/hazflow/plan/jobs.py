@@ -155,8 +155,6 @@ def _job(
     oq_version: str,
     **targets: Any,
 ) -> JobSpec:
-    from hazflow.openquake.inputs import inputs_digest  # renders a probe job: imported when a job is built
-
     spec = JobSpec(
         kind=kind,
         model=model.name,
@@ -171,7 +169,17 @@ def _job(
         oq_version=oq_version,
         **targets,
     )
-    return replace(spec, inputs=inputs_digest(spec, model))
+    return respec(spec, model)
+
+
+def respec(spec: JobSpec, model: HazardModel, **changes: Any) -> JobSpec:
+    """`spec` with `changes` and its inputs digest recomputed, so that a spec changed after it was
+    built (another setting, GMM branch or level) names what OpenQuake will read: the worker refuses
+    a spec whose digest is not that of its inputs."""
+    from hazflow.openquake.inputs import inputs_digest  # renders a probe job: imported when a job is built
+
+    changed = replace(spec, **changes)
+    return replace(changed, inputs=inputs_digest(changed, model))
 
 
 def hazard_job(
