@@ -93,6 +93,7 @@ def test_an_error_crosses_as_its_nearest_boundary_class(error, name):
         (["StorageError", "DeploymentError"], "DeploymentError"),
         (["TransientError"], "TransientError"),
         (["BadRequest", "DataIntegrityError"], "DataIntegrityError"),
+        (["TransientError", "KeyboardInterrupt"], "KeyboardInterrupt"),
     ],
 )
 def test_a_batch_fails_as_its_most_severe_class(names, worst):

@@ -81,8 +81,9 @@ def boundary_class(error: BaseException) -> str:
 
 
 def most_severe(names: list[str]) -> str:
-    """Of the class names of a batch's failures, the one the batch fails as (see `BOUNDARY_CLASSES`)."""
-    return min(names, key=lambda name: BOUNDARY_CLASSES.index(_BY_NAME[name]))
+    """Of the class names of a batch's failures, the one the batch fails as (see `BOUNDARY_CLASSES`);
+    a name outside the set comes first (`rebuild` makes it a `DataIntegrityError`)."""
+    return min(names, key=lambda name: BOUNDARY_CLASSES.index(_BY_NAME[name]) if name in _BY_NAME else -1)
 
 
 def rebuild(name: str, message: str, log_tail: str = "", where: str = "failures") -> HazflowError:
@@ -90,7 +91,7 @@ def rebuild(name: str, message: str, log_tail: str = "", where: str = "failures"
     a `DataIntegrityError` naming `where` (a manifest from another hazflow must not pass as retried)."""
     cls = _BY_NAME.get(name)
     if cls is None:
-        return DataIntegrityError(f"{where}: unknown error class {name!r}; known: {', '.join(_BY_NAME)}")
+        return DataIntegrityError(f"{where}: unknown error class {name!r} (known: {', '.join(_BY_NAME)}): {message}")
     if cls is OpenQuakeError:
         return OpenQuakeError(message, log_tail)
     if cls is BadRequest:

@@ -239,3 +239,14 @@ def test_a_batch_with_a_transient_and_a_data_integrity_failure_fails_at_once():
     )
     assert "first DataIntegrityError: WLG ... HIK-1: not a datastore" in str(error)
     assert [Failure.from_dict(f.to_dict()) for f in failures] == failures
+
+
+def test_a_manifest_failure_of_an_unknown_class_fails_the_batch_as_data_integrity():
+    """A manifest written by another hazflow (or edited) cannot make a failure pass as retryable."""
+    from hazflow.exceptions import DataIntegrityError
+    from hazflow.run.batch import Failure, batch_failure
+
+    failures = [Failure("k1", "CRU-1", "busy", "", "TransientError"), Failure("k2", "HIK-1", "?", "", "SomeNewError")]
+    error = batch_failure([Failure.from_dict(f.to_dict()) for f in failures], 2)
+    assert isinstance(error, DataIntegrityError) and "unknown error class 'SomeNewError'" in str(error)
+    assert "CRU-1 [TransientError], HIK-1 [SomeNewError]" in str(error)  # every failure still listed
