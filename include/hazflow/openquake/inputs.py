@@ -57,7 +57,18 @@ def inputs_digest(spec: JobSpec, model: HazardModel) -> str:
 
     leaf = model.leaf(spec.leaf)
     sources = source_digests(model, leaf)
-    memo = (model.name, model.source_dir, spec.kind, spec.engine, spec.settings.digest(), spec.gmms, spec.oq_version, sources)
+    memo = (
+        model.name,
+        model.source_dir,
+        spec.leaf,
+        spec.trt,
+        spec.kind,
+        spec.engine,
+        spec.settings.digest(),
+        spec.gmms,
+        spec.oq_version,
+        sources,
+    )
     if memo in _leaf_digests:
         return _leaf_digests[memo]
     probe = replace(
