@@ -116,9 +116,11 @@ def aggregate_disagg_batch(batch: list[XCom], params: Mapping[str, Any]) -> list
 
 
 def summarise_disagg_aggregation(batches: list[list[XCom]], params: Mapping[str, Any]) -> XCom:
+    from hazflow.plan.request import DisaggAggregationRequest
     from hazflow.report.summary import summarise_disagg_aggregation
 
-    return summarise_disagg_aggregation(batches, float(params["closure_tolerance"]), bool(params["fail_on_closure"]))
+    r = DisaggAggregationRequest.parse(params, runnable=False)
+    return summarise_disagg_aggregation(batches, r.closure_tolerance, r.fail_on_closure)
 
 
 # --- coverage_backfill ---

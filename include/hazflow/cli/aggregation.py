@@ -27,15 +27,15 @@ def aggregate_hazard(args: argparse.Namespace, config: Config) -> Output:
 def aggregate_disagg(args: argparse.Namespace, config: Config) -> Output:
     """disagg_aggregation here: statistics of the stored disaggregations by bin, closure, plots."""
     from hazflow.aggregate.disagg import aggregate_disagg_batch, plan_disagg_aggregation
-    from hazflow.plan.request import DEFAULT_CLOSURE_TOLERANCE
+    from hazflow.plan.request import DisaggAggregationRequest
     from hazflow.report.summary import summarise_disagg_aggregation
 
     params = params_of(args)
     batches = [
         [r.to_dict() for r in aggregate_disagg_batch(params, batch, config)] for batch in plan_disagg_aggregation(params, config)
-    ]  # the plan validated every field, closure_tolerance included
-    tolerance = float(params.get("closure_tolerance", DEFAULT_CLOSURE_TOLERANCE))
-    summary = summarise_disagg_aggregation(batches, tolerance, bool(params.get("fail_on_closure", False)))
+    ]
+    r = DisaggAggregationRequest.parse(params, runnable=False)
+    summary = summarise_disagg_aggregation(batches, r.closure_tolerance, r.fail_on_closure)
     outside = set(summary["closure_outside"])
     rows = [
         (label, f"{closure:.4f}" + (" OUTSIDE" if label in outside else ""), summary["modal"][label], summary["method"][label])

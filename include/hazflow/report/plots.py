@@ -121,12 +121,12 @@ def plot_disaggregation(mean: DisaggAggregate, site: Site, path: Path) -> Path:
     ax_eps.set_ylabel("% contribution")
     ax_eps.set_title("distance x epsilon")
     ax_eps.legend(title="epsilon", fontsize=7, ncol=2)
-    mode = modal_bin(mean)
+    mode, flag = modal_bin(mean), closure_flag(mean)
     fig.suptitle(
         f"{mean.model} {site.name} ({site.code}) VS30={mean.vs30:g}  {mean.imt} {mean.poe:.0%} in 50 yr  IML={mean.iml:.3g} g  "
-        f"closure={mean.closure:.3f}{closure_flag(mean)}\nmodal bin: {mode.trt}, M{mode.mag:.2f}, {mode.dist:g} km, eps {mode.eps:.2f}",
+        f"closure={mean.closure:.3f}{flag}\nmodal bin: {mode.trt}, M{mode.mag:.2f}, {mode.dist:g} km, eps {mode.eps:.2f}",
         fontsize=10,
-        color="firebrick" if closure_flag(mean) else "black",
+        color="firebrick" if flag else "black",
     )
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

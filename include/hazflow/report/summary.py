@@ -100,7 +100,7 @@ def summarise_hazard_aggregation(batches: Sequence[Mapping[str, Any]]) -> dict[s
 
 
 def summarise_disagg_aggregation(
-    batches: Sequence[Sequence[Mapping[str, Any]]], closure_tolerance: float = 0.05, fail_on_closure: bool = False
+    batches: Sequence[Sequence[Mapping[str, Any]]], closure_tolerance: float, fail_on_closure: bool
 ) -> dict[str, Any]:
     """Per target label: closure and modal bin, with the method and level (`DisaggTargetResult.to_dict()`),
     and the targets whose closure is outside 1 +- `closure_tolerance`; with `fail_on_closure`, a

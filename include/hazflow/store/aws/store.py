@@ -130,7 +130,7 @@ class AwsStore(Store):
         try:
             model.create_table(wait=True)
         except Exception as e:  # noqa: BLE001
-            if error_code(e.__cause__ or e) != "ResourceInUseException" and "ResourceInUseException" not in str(e):
+            if error_code(_cause(e)) != "ResourceInUseException":
                 raise
         self.dynamodb.get_waiter("table_exists").wait(TableName=model.Meta.table_name, WaiterConfig={"Delay": 1})
 
