@@ -118,8 +118,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise SystemExit(f"{engine}: not every job finished: {summary.get('states')}")
             figures[engine] = {
                 "dag_run_s": seconds["dag_run"],
-                "run_task_s": seconds["run"],
-                "rest_s": seconds["dag_run"] - seconds["run"],
+                "run_task_s": seconds["local.run"],
+                "rest_s": seconds["dag_run"] - seconds["local.run"],
                 "openquake_runs": summary["openquake_runs"],
                 "openquake_passes": summary["openquake_passes"],
                 "cpu_s": cpu_seconds(env, engine),

@@ -11,10 +11,15 @@ IMTs together), each at the level read off the model's **aggregated mean hazard 
 - `plan` validates everything before any compute (sites, VS30s, IMTs, PoEs, leaves, the curves
   and their range), keys every run, skips runs the ledger has as finished (unless `force`), groups
   the rest into passes and cuts those into at most `batch_cap` batches. The plan is kept in the store.
-- `run` (pool `openquake`) writes the batch spec and runs its passes with the worker entrypoint:
-  here (`runner` local) or as an ECS task on M5 capacity (`runner` ecs, which needs the aws store).
-  `ingest` (pool `store_writes`) then stores their realizations on the Airflow worker. Each mapped
-  instance is labelled with its first pass.
+- `runner` branches to one task group per runner. Each writes the batch spec and runs its passes with
+  the worker entrypoint, then `ingest` (pool `store_writes`) stores their realizations on the Airflow
+  worker. Each mapped instance is labelled with its first pass.
+  - **local**: `run` (pool `openquake`) runs the worker on this Airflow worker.
+  - **ecs** (needs the aws store): `stage` writes the spec and the RunTask overrides; `run_task`, the
+    Amazon provider's `EcsRunTaskOperator`, runs the worker as an ECS task on M5 capacity and
+    *defers* while it runs (the triggerer waits; killing the Airflow task stops the ECS task; a retry
+    reattaches to a task still running); `collect` reads the task's manifest and raises its
+    failures by class.
 - `summary` counts the request by ledger state and fails if a run did not finish; then
   `start_aggregation` starts `disagg_aggregation` for exactly this realization set, and the
   `disagg_realizations` asset gets an event.
@@ -25,8 +30,9 @@ Re-triggering a finished request runs no OpenQuake process.
 from __future__ import annotations
 
 from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
-from airflow.sdk import Asset, dag, task
+from airflow.sdk import Asset, TaskGroup, dag, task
 
+from hazflow_airflow.ecs import BatchEcsRunTaskOperator
 from hazflow_airflow.labels import TEMPLATE as LABEL
 from hazflow_airflow.labels import set_label
 from hazflow_airflow.params import (
@@ -74,13 +80,36 @@ def disagg_realizations():
         context["ti"].xcom_push(key="plan", value={k: v for k, v in planned.items() if k != "batches"})
         return planned["batches"]
 
+    @task.branch(retries=0)
+    def runner(**context) -> str:
+        from hazflow_airflow.runners import first_task
+
+        return first_task(context["params"]["runner"])
+
     @task(map_index_template=LABEL, pool="openquake")
     def run(batch: dict, **context) -> dict:
-        from hazflow_airflow.runners import run_with_runner
+        from hazflow_airflow.runners import run_local
 
         set_label(batch["label"])
-        params = context["params"]
-        return run_with_runner(batch, params["runner"], bool(params["force"]), context)
+        return run_local(batch, bool(context["params"]["force"]))
+
+    @task(map_index_template=LABEL)
+    def stage(batch: dict, **context) -> dict:
+        from hazflow_airflow.runners import stage_for_ecs
+
+        set_label(batch["label"])
+        return stage_for_ecs(batch, bool(context["params"]["force"]))
+
+    # After every ECS task has ended, failed or not; run_task did the retrying, so none here.
+    @task(map_index_template=LABEL, trigger_rule="all_done", retries=0)
+    def collect(batch: dict, **context) -> dict:
+        from hazflow_airflow.runners import collect_from_ecs
+
+        set_label(batch["label"])
+        ti = context["ti"]
+        ended = ti.xcom_pull(task_ids="ecs.run_task", map_indexes=ti.map_index)
+        failure = ti.xcom_pull(task_ids="ecs.run_task", map_indexes=ti.map_index, key="failure")
+        return collect_from_ecs(batch, ended, failure)
 
     @task(map_index_template=LABEL, pool="store_writes")
     def ingest(ran: dict, **context) -> list[dict]:
@@ -92,20 +121,33 @@ def disagg_realizations():
     # Runs once every batch has finished, failed or not, to count them. No retries: it reads the
     # ledger, so a retry would count the same.
     @task(trigger_rule="all_done", outlets=[DISAGG_REALIZATIONS], multiple_outputs=True, retries=0)
-    def summary(ingested: list[list[dict]], **context) -> dict:
+    def summary(local: list[list[dict]], ecs: list[list[dict]], **context) -> dict:
         from hazflow.exceptions import DataIntegrityError
         from hazflow_airflow.tasks import summarise_disagg_realizations
 
         planned = context["ti"].xcom_pull(task_ids="plan", key="plan")
         if planned is None:  # fail, not skip: the run must end failed and start no aggregation
             raise DataIntegrityError("no plan: the plan task failed (see its log) and nothing was run")
-        result = summarise_disagg_realizations(
-            planned["plan_id"], [ingested[i] for i in range(len(ingested))]
-        )  # no probe past the end
+        ingested = [*(local[i] for i in range(len(local))), *(ecs[i] for i in range(len(ecs)))]  # no probe past the end
+        result = summarise_disagg_realizations(planned["plan_id"], ingested)  # the runner not taken ingested nothing
         context["outlet_events"][DISAGG_REALIZATIONS].extra = {"plan_id": result["plan_id"], "conf": planned["aggregation_conf"]}
         return result | {"aggregation_conf": planned["aggregation_conf"]}
 
-    done = summary(ingest.expand(ran=run.expand(batch=plan())))
+    batches = plan()
+    route = runner()
+    with TaskGroup("local", tooltip="OpenQuake on this Airflow worker"):
+        ran_here = run.expand(batch=batches)
+        ingested_here = ingest.expand(ran=ran_here)
+    with TaskGroup("ecs", tooltip="OpenQuake as ECS tasks on M5 capacity; waits in the triggerer"):
+        staged = stage.expand(batch=batches)
+        ecs_task = BatchEcsRunTaskOperator.partial(task_id="run_task", aws_conn_id=None, map_index_template=LABEL).expand_kwargs(
+            staged
+        )  # aws_conn_id None: boto3's own chain (the worker's role in AWS)
+        ran_on_ecs = collect.expand(batch=batches)
+        ecs_task >> ran_on_ecs
+        ingested_on_ecs = ingest.expand(ran=ran_on_ecs)
+    batches >> route >> [ran_here, staged]
+    done = summary(ingested_here, ingested_on_ecs)
     start_aggregation = TriggerDagRunOperator(
         task_id="start_aggregation",
         trigger_dag_id="disagg_aggregation",

@@ -1,67 +1,66 @@
-"""The `run` step of disagg_realizations: one batch, on this worker or as an ECS task on M5.
+"""The runner steps of disagg_realizations: where a batch's OpenQuake passes run.
 
-Both runners stage the batch spec under the store root and end with the worker's result manifest
-(`hazflow.run.worker`). In between, `local` runs the worker's function in this process; `ecs` starts
-the same entrypoint as the command of an ECS task through the Amazon provider's
-`EcsRunTaskOperator` (capacity provider, awslogs, reattach, waiter) and waits for it. The operator
-is built when the task runs, not when the DAG file is parsed, so parsing never imports boto3. The
-runner is the DAG run's `runner` Param, whose default is the deployment's HAZFLOW_RUNNER.
+The choice is a branch in the graph (`first_task`), one task group per runner:
+- `local.run` runs the worker's function on this Airflow worker (`run_local`);
+- `ecs.stage` writes the batch spec and returns the operator arguments of its ECS task
+  (`stage_for_ecs`), `ecs.run_task` (`hazflow_airflow.ecs.BatchEcsRunTaskOperator`) runs the same
+  worker entrypoint as that task's command, and `ecs.collect` reads the task's manifest
+  (`collect_from_ecs`).
+Both end with the same `run` XCom (`hazflow.run.worker.finish_batch`) for their group's `ingest`.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from airflow.providers.amazon.aws.operators.ecs import EcsRunTaskOperator
-
-    from hazflow.config import Config
+from hazflow_airflow.tasks import XCom, config
 
 RUNNERS = ("local", "ecs")
+FIRST_TASKS = {"local": "local.run", "ecs": "ecs.stage"}
 
 
-def run_with_runner(batch: dict[str, Any], runner: str, force: bool, context: Any) -> dict[str, Any]:
-    """Run one batch with `runner`; the `run` XCom from the worker's manifest, failures raised by class."""
+def first_task(runner: str) -> str:
+    """The task the branch follows for `runner` (the Param's enum is `RUNNERS`)."""
+    return FIRST_TASKS[runner]
+
+
+def run_local(batch: XCom, force: bool) -> XCom:
+    """Stage the batch spec and run it in this process; its `run` XCom, failures raised by class."""
     from hazflow.plan.disagg import BatchRef
-    from hazflow.run.ecs import task_result
-    from hazflow.run.worker import run_planned_batch, stage_planned_batch
-    from hazflow_airflow.tasks import config
+    from hazflow.run.worker import run_planned_batch
+
+    return run_planned_batch(BatchRef.from_dict(batch), force, config())
+
+
+def stage_for_ecs(batch: XCom, force: bool) -> dict[str, Any]:
+    """Stage the batch spec where the ECS task reads it; the `BatchEcsRunTaskOperator` arguments of
+    its task: the deployment's ECS settings, the RunTask overrides (worker command, environment)."""
+    from hazflow.plan.disagg import BatchRef
+    from hazflow.run.ecs import EcsSettings, run_task_overrides
+    from hazflow.run.worker import stage_planned_batch
 
     ref, c = BatchRef.from_dict(batch), config()
-    if runner == "local":
-        return run_planned_batch(ref, force, c)
-    uri = stage_planned_batch(ref, force, c)
-    return task_result(ref, uri, run_on_ecs(uri, c, context), c)
+    uri, settings = stage_planned_batch(ref, force, c), EcsSettings.from_env()
+    return settings.operator_arguments() | {
+        "overrides": run_task_overrides(uri, c, settings),
+        "spec_uri": uri,
+        "batch_label": ref.label,
+        "region_name": c.aws_region,
+    }
 
 
-def run_on_ecs(uri: str, config: Config, context: Any) -> datetime:
-    """Start the worker for the batch spec at `uri` as an ECS task and wait for it; when this attempt
-    started. A failure is raised as the retry policy should see it (`hazflow.run.ecs.task_failure`)."""
-    from hazflow.run.ecs import task_failure
+def collect_from_ecs(batch: XCom, ended: XCom | None, failure: XCom | None) -> XCom:
+    """The `run` XCom of a batch whose ECS task ended: from its manifest if `ecs.run_task` returned
+    `ended` (`{"ecs_task_arn", "spec_uri"}`); otherwise its recorded failure, raised by class."""
+    from hazflow.exceptions import OpenQuakeError, rebuild
+    from hazflow.plan.disagg import BatchRef
+    from hazflow.run.ecs import task_result
 
-    started = datetime.now(UTC)
-    try:
-        ecs_operator(uri, config, context["ti"].task_id).execute(context)
-    except Exception as e:  # noqa: BLE001 - classified for the retry policy
-        failure = task_failure(e, uri, started, config)
-        if failure is e:
-            raise
-        raise failure from e
-    return started
-
-
-def ecs_operator(uri: str, config: Config, task_id: str) -> EcsRunTaskOperator:
-    """The provider's operator for one batch spec, with the deployment's ECS settings."""
-    from airflow.providers.amazon.aws.operators.ecs import EcsRunTaskOperator
-
-    from hazflow.run.ecs import EcsSettings, run_task_overrides
-
-    settings = EcsSettings.from_env()
-    return EcsRunTaskOperator(
-        task_id=task_id,
-        overrides=run_task_overrides(uri, config, settings),
-        aws_conn_id=None,  # boto3's own chain: the worker's role in AWS, AWS_* variables elsewhere
-        region_name=config.aws_region,
-        **settings.operator_arguments(),
-    )
+    ref = BatchRef.from_dict(batch)
+    if ended is None:
+        if failure is None:  # stopped by a user, or failed before it could say why
+            raise OpenQuakeError(
+                f"the ECS task of batch {ref.label} did not succeed and recorded no failure (see ecs.run_task's log)"
+            )
+        raise rebuild(str(failure["error_class"]), str(failure["message"]), where=f"ECS task of batch {ref.label}")
+    return task_result(ref, ended["spec_uri"], ended["ecs_task_arn"], config())

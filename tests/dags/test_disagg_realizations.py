@@ -14,7 +14,7 @@ def test_runs_ingests_and_summarises(disaggregated):
     conf, store_root, run = disaggregated
     planned = run.xcom("plan", key="plan")
     assert (planned["jobs"], planned["runs"], planned["skipped"], len(run.xcom("plan"))) == (3, 3, 0, 3)
-    for task in ("run", "ingest"):
+    for task in ("local.run", "local.ingest"):
         assert run.labels(task) == [f"WLG vs30=400 PGA 10%/50yr {leaf}" for leaf in conf["leaves"]]
     summary = run.summary()
     assert summary["jobs"] == summary["runs"] == summary["to_do"] == summary["openquake_runs"] == 3
@@ -24,8 +24,10 @@ def test_runs_ingests_and_summarises(disaggregated):
     assert summary["rows_ingested"] == 7
     assert run.states()["start_aggregation"] == "success" and run.code == 0
     seconds = run.seconds()  # what the demo and bench/demo_disagg.py report: the run's and each task's wall time
-    assert {"dag_run", "plan", "run", "ingest", "summary", "start_aggregation"} <= seconds.keys()
-    assert 0 < seconds["run"] < seconds["dag_run"] and seconds["plan"] + seconds["run"] + seconds["ingest"] <= seconds["dag_run"]
+    assert {"dag_run", "plan", "runner", "local.run", "local.ingest", "summary", "start_aggregation"} <= seconds.keys()
+    assert 0 < seconds["local.run"] < seconds["dag_run"]
+    assert seconds["plan"] + seconds["local.run"] + seconds["local.ingest"] <= seconds["dag_run"]
+    assert run.states()["ecs.stage"] == "skipped"  # the branch took the local runner
 
 
 def test_retriggering_a_finished_request_runs_no_openquake_job(disaggregated):
@@ -35,7 +37,7 @@ def test_retriggering_a_finished_request_runs_no_openquake_job(disaggregated):
         assert run.code == 0, run.log[-3000:]
         summary = run.summary()
         assert (summary["skipped"], summary["to_do"], summary["openquake_runs"]) == (3, 0, 0)
-        assert run.labels("run") == []  # nothing mapped: the plan has no batch
+        assert run.labels("local.run") == []  # nothing mapped: the plan has no batch
         assert triggered_run(run) is not None  # the aggregation is still started (it is idempotent)
         print(f"re-triggered run took {run.seconds()['dag_run']:.1f} s")  # reported, not asserted
     finally:
@@ -61,5 +63,5 @@ def test_a_bad_request_fails_at_plan_before_any_run(disaggregated):
     assert "imts: no aggregated mean hazard curve of DEMO for WLG vs30=400 SA(1.5): run hazard_aggregation first" in run.log
     states = run.states()
     assert states["plan"] == "failed" and states.get("start_aggregation") != "success"
-    assert not any(task.startswith("run[") for task in states)
+    assert not any(task.startswith(("local.run[", "ecs.stage[")) for task in states)
     assert len(open_store("local", str(store_root)).ledger_list()) == before

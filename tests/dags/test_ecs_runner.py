@@ -72,6 +72,21 @@ def test_each_batch_runs_as_an_ecs_task_and_its_results_are_ingested(ecs, aws_en
             assert task.started_by  # reattach's key: a retried task instance finds this task instead of starting another
             assert "hazflow.run.worker: batch" in task.output and "0 failed" in task.output
         assert "hazflow.run.worker: batch" in run.log  # the container's CloudWatch lines, in the Airflow task log
+        states = run.states()
+        assert {k: v for k, v in states.items() if k.startswith("local.")} == {"local.run": "skipped", "local.ingest": "skipped"}
+        assert {states[f"ecs.{t}[{i}]"] for t in ("stage", "run_task", "collect", "ingest") for i in (0, 1)} == {"success"}
+        # each waited in the trigger (StoppingTaskDoneTrigger), not on a worker, and resumed from it
+        assert run.log.count("new_state=deferred") == 2 and run.log.count("[DAG TEST] Trigger completed") == 2
+        assert "StoppingTaskDoneTrigger" in run.log
+        ended = [run.xcom("ecs.run_task", map_index=i) for i in (0, 1)]
+        assert sorted(e["ecs_task_arn"] for e in ended) == sorted(t.arn for t in ecs.ran)  # collect read those tasks' manifests
+        assert run.labels("ecs.run_task") == run.labels("ecs.collect") == [b["label"] for b in run.xcom("plan")]
+        for i, e in enumerate(ended):  # the overrides as the UI shows them: rendered for each mapped instance
+            rendered = rendered_fields(run, "ecs.run_task", i)
+            assert rendered["spec_uri"] == e["spec_uri"]
+            assert rendered["overrides"]["containerOverrides"][0]["command"] == [
+                f"python -m hazflow.run.worker run-batch {e['spec_uri']}"
+            ]
         summary = run.summary()
         assert (summary["openquake_runs"], summary["states"], summary["rows_ingested"]) == (3, {"done": 3}, 7)
         store = open_store("aws", env["HAZFLOW_STORE_ROOT"], stage="ecs", endpoint_url=ecs.url)
@@ -92,15 +107,29 @@ def test_ecs_needs_the_aws_store_and_says_so_at_plan(hazard_aggregated):
     run = dags_test("disagg_realizations", conf | {"poes": [0.1], "runner": "ecs"}, local_root)
     assert run.code == 1
     assert "runner ecs: the OpenQuake containers reach the store only through AWS" in run.log
-    assert run.states()["plan"] == "failed" and not any(task.startswith("run[") for task in run.states())
+    assert run.states()["plan"] == "failed" and not any(task.startswith(("local.run[", "ecs.stage[")) for task in run.states())
+
+
+def rendered_fields(run, task_id: str, map_index: int) -> dict:
+    from airflow.models.renderedtifields import RenderedTaskInstanceFields
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        row = (
+            session.query(RenderedTaskInstanceFields)
+            .filter_by(dag_id=run.dag_id, run_id=run.run_id, task_id=task_id, map_index=map_index)
+            .one()
+        )
+        return dict(row.rendered_fields)
 
 
 class _TaskInstance:
-    """What EcsRunTaskOperator reads of its task instance: reattach's key, and the XCom it pushes."""
+    """What EcsRunTaskOperator reads of its task instance: reattach's key, and the XComs it pushes."""
 
-    dag_id, task_id, run_id, map_index = "disagg_realizations", "run", "manual__test", 0
+    dag_id, task_id, run_id = "disagg_realizations", "ecs.run_task", "manual__test"
 
-    def __init__(self) -> None:
+    def __init__(self, map_index: int = 0) -> None:
+        self.map_index = map_index
         self.xcoms: dict[str, object] = {}
 
     def xcom_push(self, key: str, value: object) -> None:
@@ -109,41 +138,108 @@ class _TaskInstance:
 
 @pytest.fixture
 def on_moto(ecs, monkeypatch, tmp_path):
-    """The operator's clients on the in-process moto; a config whose store is a bucket there."""
+    """The operator's clients on the in-process moto; the Airflow side's store a bucket there."""
     import boto3
 
     from hazflow.config import Config
 
-    monkeypatch.setenv("AWS_ENDPOINT_URL", ecs.url)
-    monkeypatch.setenv("HAZFLOW_ECS_WAITER_DELAY", "1")
     bucket = f"ops-{tmp_path.name.lower().replace('_', '-')}"[:60]
+    env = {
+        "AWS_ENDPOINT_URL": ecs.url, "HAZFLOW_ECS_WAITER_DELAY": "1", "HAZFLOW_STORE_BACKEND": "aws",
+        "HAZFLOW_STORE_ROOT": f"s3://{bucket}/h", "HAZFLOW_AWS_STAGE": "ops", "HAZFLOW_AWS_ENDPOINT": ecs.url,
+        "HAZFLOW_WORK_DIR": str(tmp_path),
+    }  # fmt: skip
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
     boto3.client("s3", endpoint_url=ecs.url, region_name="ap-southeast-2").create_bucket(
         Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "ap-southeast-2"}
     )
-    return Config(store_backend="aws", store_root=f"s3://{bucket}/h", aws_stage="ops", aws_endpoint=ecs.url, work_dir=tmp_path)
+    return Config.from_env()
+
+
+def operator(config, uri: str, map_index: int = 0):
+    """The DAG's `ecs.run_task` instance for the batch spec at `uri`, with the arguments `ecs.stage` gives it."""
+    from hazflow.run.ecs import EcsSettings, run_task_overrides
+    from hazflow_airflow.ecs import BatchEcsRunTaskOperator
+
+    settings = EcsSettings.from_env()
+    arguments = settings.operator_arguments() | {
+        "overrides": run_task_overrides(uri, config, settings),
+        "region_name": config.aws_region,
+    }
+    return BatchEcsRunTaskOperator(task_id="run_task", spec_uri=uri, batch_label="batch 0", aws_conn_id=None, **arguments)
+
+
+def staged(config, name: str = "plan") -> str:
+    from hazflow.run.worker import BatchSpec, stage_batch
+
+    return stage_batch(BatchSpec(name, 0, "batch 0", ()), config)
+
+
+def run_trigger(trigger) -> dict:
+    """What the triggerer does with the operator's trigger: run it to its event."""
+    import asyncio
+
+    async def first_event():
+        async for event in trigger.run():
+            return event.payload
+
+    return asyncio.run(first_event())
+
+
+def test_the_operator_defers_and_a_retry_reattaches_to_the_running_task(ecs, on_moto):
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from hazflow_airflow.ecs import STOP_REASON, StoppingTaskDoneTrigger
+
+    uri, ti = staged(on_moto, "reattach"), _TaskInstance(map_index=7)
+    ecs.hold = True  # the task keeps running, as an OpenQuake batch does for hours
+    try:
+        with pytest.raises(TaskDeferred) as first:
+            operator(on_moto, uri).execute({"ti": ti})
+        trigger = first.value.trigger
+        assert isinstance(trigger, StoppingTaskDoneTrigger) and trigger.task_arn in ecs.running()
+        assert first.value.method_name == "execute_complete"
+
+        with pytest.raises(TaskDeferred) as retried:  # the next try of the same task instance
+            operator(on_moto, uri).execute({"ti": _TaskInstance(map_index=7)})
+        assert retried.value.trigger.task_arn == trigger.task_arn  # reattached: no second RunTask
+        assert [arn for arn in ecs.running() if ecs._tasks()[arn].started_by == ecs._tasks()[trigger.task_arn].started_by] == [
+            trigger.task_arn
+        ]
+
+        import asyncio
+
+        asyncio.run(trigger.on_kill())  # what the triggerer calls when a user kills the deferred task
+        assert trigger.task_arn not in ecs.running() and ecs.stopped_reason(trigger.task_arn) == STOP_REASON
+    finally:
+        ecs.hold = False
 
 
 def test_a_missing_cluster_fails_at_once_as_a_deployment_error(on_moto, monkeypatch):
     from hazflow.exceptions import DeploymentError
-    from hazflow.run.worker import BatchSpec, stage_batch
-    from hazflow_airflow.runners import run_on_ecs
 
     monkeypatch.setenv("HAZFLOW_ECS_CLUSTER", "no-such-cluster")
-    uri = stage_batch(BatchSpec("plan", 0, "label", ()), on_moto)
-    with pytest.raises(DeploymentError, match="ECS ClusterNotFoundException"):
-        run_on_ecs(uri, on_moto, {"ti": _TaskInstance()})
-
-
-def test_a_worker_that_cannot_read_its_spec_fails_the_task_with_its_cloudwatch_lines(ecs, on_moto):
-    from hazflow.run.worker import spec_uri
-    from hazflow.store import documents
-    from hazflow_airflow.runners import run_on_ecs
-
-    uri = spec_uri(on_moto.store_root, "plan", 0)
-    documents.write_bytes(uri, b'{"format": "something else"}', ecs.url)
     ti = _TaskInstance()
-    with pytest.raises(
-        Exception, match=r"(?s)This task is not in success state.*bad batch spec or configuration: .*0000.json: format"
-    ):
-        run_on_ecs(uri, on_moto, {"ti": ti})
-    assert ecs.ran[-1].exit_code == 2 and ti.xcoms["ecs_task_arn"] == ecs.ran[-1].arn
+    with pytest.raises(DeploymentError, match="ECS ClusterNotFoundException"):
+        operator(on_moto, staged(on_moto, "nocluster")).execute({"ti": ti})
+    assert ti.xcoms["failure"]["error_class"] == "DeploymentError"  # for ecs.collect, after the last try
+
+
+def test_a_worker_that_cannot_read_its_spec_fails_as_a_bad_request_through_the_trigger(ecs, on_moto):
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from hazflow.exceptions import BadRequest
+    from hazflow.run.worker import read_manifest, spec_uri
+    from hazflow.store import documents
+
+    uri = spec_uri(on_moto.store_root, "badspec", 0)
+    documents.write_bytes(uri, b'{"format": "something else"}', ecs.url)
+    ti, op = _TaskInstance(), operator(on_moto, uri)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute({"ti": ti})
+    event = run_trigger(deferred.value.trigger)
+    with pytest.raises(BadRequest, match=r"0000.json: format"):  # the worker's class, from its manifest; not retried
+        getattr(op, deferred.value.method_name)({"ti": ti}, event)
+    assert ecs.ran[-1].exit_code == 2 and read_manifest(uri, on_moto).ecs_task_arn == ecs.ran[-1].arn
+    assert ti.xcoms["ecs_task_arn"] == ecs.ran[-1].arn and ti.xcoms["failure"]["error_class"] == "BadRequest"

@@ -83,3 +83,48 @@ class EcsTaskFailToStart(Exception):
 )  # fmt: skip
 def test_ecs_failures_are_classified_for_the_retry_policy(error, expected):
     assert isinstance(classify_ecs_error(error), expected)
+
+
+def _manifest(tmp_path, arn: str, failures=()):
+    from hazflow.run.batch import Failure
+    from hazflow.run.worker import Manifest, manifest_uri
+
+    spec = str(tmp_path / "0000.json")
+    failures = tuple(Failure(f"k{i}", f"job {i}", "it broke", "", name) for i, name in enumerate(failures))
+    manifest = Manifest(spec, "p", 0, "batch 0", "ip-10-0-0-1", "2026-11-26T00:00:00+00:00", "", 1.0, (), failures, arn)
+    (tmp_path / manifest_uri("0000.json")).write_bytes(manifest.to_json())
+    return spec, Config(store_root=tmp_path)
+
+
+@pytest.mark.parametrize(
+    "failures, raised",
+    [(("TransientError",), "TransientError"), (("OpenQuakeError", "DataIntegrityError"), "DataIntegrityError"), ((), None)],
+)
+def test_the_manifest_of_the_task_waited_for_decides_the_class(tmp_path, failures, raised):
+    from hazflow.plan.disagg import BatchRef
+    from hazflow.run.ecs import task_failure, task_result
+
+    spec, config = _manifest(tmp_path, "arn:task/this", failures)
+    ecs_error = Exception("This task is not in success state")
+    failure = task_failure(ecs_error, spec, "arn:task/this", config)
+    assert (type(failure).__name__ if failure is not ecs_error else None) == raised
+    ref = BatchRef("p", 0, "batch 0", 1, 1)
+    if raised:
+        with pytest.raises(type(failure)):
+            task_result(ref, spec, "arn:task/this", config)
+    else:
+        assert task_result(ref, spec, "arn:task/this", config)["spec"] == spec
+
+
+def test_a_manifest_another_task_left_is_never_taken_for_this_tasks(tmp_path):
+    from hazflow.exceptions import DataIntegrityError
+    from hazflow.plan.disagg import BatchRef
+    from hazflow.run.ecs import task_failure, task_result
+
+    spec, config = _manifest(tmp_path, "arn:task/earlier-attempt", ("DataIntegrityError",))
+    throttled = ClientError({"Error": {"Code": "ThrottlingException", "Message": "slow down"}}, "RunTask")
+    assert isinstance(task_failure(throttled, spec, "arn:task/this", config), TransientError)  # the ECS error, classified
+    with pytest.raises(
+        DataIntegrityError, match="arn:task/this ended without writing its manifest .* of ECS task arn:task/earlier"
+    ):
+        task_result(BatchRef("p", 0, "batch 0", 1, 1), spec, "arn:task/this", config)

@@ -18,7 +18,17 @@ from hazflow.model.sites import resolve_sites
 from hazflow.openquake.engines import SITES_PER_PASS
 from hazflow.plan.jobs import JobSpec, disagg_job, respec
 from hazflow.plan.passes import DisaggPass, group_into_passes
-from hazflow.run.worker import BatchSpec, Manifest, main, manifest_uri, read_manifest, run_batch_spec, spec_uri, stage_batch
+from hazflow.run.worker import (
+    BatchSpec,
+    Manifest,
+    ecs_task_arn,
+    main,
+    manifest_uri,
+    read_manifest,
+    run_batch_spec,
+    spec_uri,
+    stage_batch,
+)
 from hazflow.store import documents
 
 
@@ -159,15 +169,33 @@ def test_the_container_command_runs_a_demo_batch_against_moto_and_its_results_in
     assert len(rows) == sum(o.rows for o in ingested)
 
 
-def test_a_manifest_knows_whether_it_is_of_this_attempt():
-    from datetime import UTC, datetime, timedelta
+def test_the_manifest_names_the_ecs_task_from_the_container_metadata_endpoint():
+    from tests.support.ecs_agent import TaskMetadata
 
-    now = datetime.now(UTC)
-    manifest = Manifest("s", "p", 0, "l", "host", (now - timedelta(minutes=2)).isoformat(timespec="seconds"), "", 1.0)
-    assert manifest.started_since(now - timedelta(minutes=3)) and not manifest.started_since(now)
-    assert Manifest("s", "p", 0, "l", "h", now.isoformat(timespec="seconds"), "", 1.0).started_since(
-        now
-    )  # seconds, within the skew
+    metadata = TaskMetadata()
+    try:
+        arn = "arn:aws:ecs:ap-southeast-2:123456789012:task/hazflow/0123abcd"
+        assert ecs_task_arn({"ECS_CONTAINER_METADATA_URI_V4": metadata.uri(arn)}) == arn
+        assert ecs_task_arn({}) == ""  # not on ECS
+        unknown = metadata.uri(arn).rsplit("/", 1)[0] + "/no-such-task"
+        assert ecs_task_arn({"ECS_CONTAINER_METADATA_URI_V4": unknown}) == ""  # the endpoint does not answer: logged, not fatal
+    finally:
+        metadata.server.shutdown()
+
+
+def test_a_worker_that_fails_as_a_whole_records_the_class_in_its_manifest(tmp_path, monkeypatch):
+    """An unreadable spec fails the worker before any job; the manifest still carries the class, so
+    the Airflow side raises BadRequest (fail now), not a generic error the policy would retry."""
+    path = tmp_path / "batches" / "p" / "0000.json"
+    path.parent.mkdir(parents=True)
+    path.write_text('{"format": "something else"}')
+    for name, value in {"HAZFLOW_STORE_ROOT": str(tmp_path / "store"), "HAZFLOW_WORK_DIR": str(tmp_path / "work")}.items():
+        monkeypatch.setenv(name, value)
+    assert main(["run-batch", str(path)]) == 2
+    manifest = read_manifest(str(path), Config.from_env())
+    assert [f.error_class for f in manifest.failures] == ["BadRequest"] and manifest.batch == -1
+    with pytest.raises(BadRequest, match="0000.json: format"):
+        raise manifest.error()
 
 
 def test_a_job_whose_inputs_changed_since_planning_fails_the_batch_as_data_integrity_across_the_process(two_jobs, config):

@@ -4,9 +4,11 @@ the ECS agent that moto does not have.
 moto answers RunTask, DescribeTasks, ListTasks and StopTask over real HTTP but runs no container.
 `EcsAgent` does the agent's part: for each task the operator started, it runs the task's command
 override (`bash -c`, as the OpenQuake image's entrypoint does) with the task's environment
-override, sends its output to the task's CloudWatch log stream, and marks the container and task
-STOPPED with the command's exit code. It must share moto's process to set those states, hence the
-in-process `ThreadedMotoServer`.
+override and the task metadata endpoint ECS gives every container, sends its output to the task's
+CloudWatch log stream, and marks the container and task STOPPED with the command's exit code. A
+StopTask while the command runs terminates it, as ECS does. With `hold` set, new tasks stay RUNNING
+without running anything until they are stopped (to kill or reattach to a running task). It must
+share moto's process to set those states, hence the in-process `ThreadedMotoServer`.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +46,33 @@ class Started:
     output: str
 
 
+class TaskMetadata:
+    """The container task metadata endpoint (`$ECS_CONTAINER_METADATA_URI_V4/task` -> `{"TaskARN": ...}`)."""
+
+    def __init__(self) -> None:
+        self.arns: dict[str, str] = {}  # task id -> ARN
+        arns = self.arns
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                task_id, _, leaf = self.path.strip("/").partition("/")
+                body = json.dumps({"TaskARN": arns[task_id]}).encode() if leaf == "task" and task_id in arns else b""
+                self.send_response(200 if body else 404)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def uri(self, arn: str) -> str:
+        task_id = arn.rsplit("/", 1)[-1]
+        self.arns[task_id] = arn
+        return f"http://127.0.0.1:{self.server.server_address[1]}/{task_id}"
+
+
 @dataclass
 class EcsAgent:
     settings: EcsSettings
@@ -50,6 +80,8 @@ class EcsAgent:
     workdir: Path
     ran: list[Started] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
+    hold: bool = False  # leave new tasks RUNNING, running nothing, until they are stopped
+    metadata: TaskMetadata = field(default_factory=TaskMetadata)
 
     @staticmethod
     def _backend() -> Any:
@@ -64,26 +96,47 @@ class EcsAgent:
         seen: set[str] = set()
         while not self.stop.is_set():
             for arn, task in list(self._tasks().items()):
-                if arn not in seen and task.desired_status == "RUNNING":
+                if arn not in seen and task.desired_status == "RUNNING" and not self.hold:
                     seen.add(arn)
-                    self.run(arn, task)
+                    threading.Thread(target=self.run, args=(arn, task), daemon=True).start()
             time.sleep(0.2)
+
+    def running(self) -> list[str]:
+        """ARNs of the tasks moto has as RUNNING (what ListTasks desiredStatus=RUNNING answers)."""
+        return [arn for arn, task in self._tasks().items() if task.desired_status == "RUNNING"]
+
+    def stopped_reason(self, arn: str) -> str:
+        return str(self._tasks()[arn].stopped_reason)
 
     def run(self, arn: str, task: Any) -> None:
         override = next(c for c in task.overrides.get("containerOverrides", []) if c["name"] == self.settings.container)
         environment = {e["name"]: e["value"] for e in override.get("environment", [])}
         env = {**os.environ, **DUMMY_CREDENTIALS, **environment, "PATH": f"{PROJECT_ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"}
         env["HAZFLOW_WORK_DIR"] = str(self.workdir / arn.rsplit("/", 1)[-1])  # the container's own disk
-        done = subprocess.run(
-            ["bash", "-c", *override["command"]], env=env, capture_output=True, text=True, timeout=900, cwd=PROJECT_ROOT
-        )
-        output = done.stdout + done.stderr
+        env["ECS_CONTAINER_METADATA_URI_V4"] = self.metadata.uri(arn)
+        process = subprocess.Popen(
+            ["bash", "-c", *override["command"]], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=PROJECT_ROOT
+        )  # fmt: skip
+        reader = threading.Thread(target=lambda: setattr(process, "output", process.stdout.read()), daemon=True)  # type: ignore[union-attr]
+        reader.start()
+        deadline = time.monotonic() + 900
+        while process.poll() is None:
+            if task.desired_status == "STOPPED" or time.monotonic() > deadline:  # StopTask: ECS stops the container
+                process.terminate()
+            time.sleep(0.2)
+        reader.join()
+        output = getattr(process, "output", "")
         self._log(arn, output)
-        self._backend().stop_task(self.settings.cluster, arn, "Essential container in task exited")  # frees its CPU and memory
         container = task.containers[0]
-        container.last_status, container.exitCode = "STOPPED", done.returncode
+        container.last_status, container.exitCode = "STOPPED", process.returncode  # before the task: what the waiter reads
+        if task.desired_status != "STOPPED":
+            self._backend().stop_task(
+                self.settings.cluster, arn, "Essential container in task exited"
+            )  # frees its CPU and memory
         self.ran.append(
-            Started(arn, task.started_by, task.capacity_provider_name, override["command"], environment, done.returncode, output)
+            Started(
+                arn, task.started_by, task.capacity_provider_name, override["command"], environment, process.returncode, output
+            )
         )
 
     def _log(self, arn: str, output: str) -> None:
@@ -100,14 +153,14 @@ class EcsAgent:
 
 
 def set_up_ecs(url: str, settings: EcsSettings) -> None:
-    """Cluster, an M5 container instance, the capacity provider, the worker's task definition, its log group."""
+    """Cluster, two M5 container instances, the capacity provider, the worker's task definition, its log group."""
     import boto3
 
     ec2, ecs = (boto3.client(s, endpoint_url=url, region_name=REGION) for s in ("ec2", "ecs"))
     ecs.create_cluster(clusterName=settings.cluster)
-    instance = ec2.run_instances(ImageId="ami-12c6146b", MinCount=1, MaxCount=1, InstanceType="m5.2xlarge")["Instances"][0]
-    identity = json.dumps({"instanceId": instance["InstanceId"], "instanceType": "m5.2xlarge"})
-    ecs.register_container_instance(cluster=settings.cluster, instanceIdentityDocument=identity)
+    for instance in ec2.run_instances(ImageId="ami-12c6146b", MinCount=2, MaxCount=2, InstanceType="m5.2xlarge")["Instances"]:
+        identity = json.dumps({"instanceId": instance["InstanceId"], "instanceType": "m5.2xlarge"})
+        ecs.register_container_instance(cluster=settings.cluster, instanceIdentityDocument=identity)  # room for 2 tasks at once
     asg = f"arn:aws:autoscaling:{REGION}:{ACCOUNT}:autoScalingGroup:0:autoScalingGroupName/{settings.capacity_provider}"
     ecs.create_capacity_provider(name=settings.capacity_provider, autoScalingGroupProvider={"autoScalingGroupArn": asg})
     ecs.put_cluster_capacity_providers(
@@ -147,5 +200,6 @@ def ecs_on_moto(workdir: Path, settings: EcsSettings | None = None) -> Iterator[
         yield agent
     finally:
         agent.stop.set()
+        agent.metadata.server.shutdown()
         state_manager.unset_transition("ecs::task")
         server.stop()

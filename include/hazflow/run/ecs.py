@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from hazflow.config import Config
@@ -137,23 +136,26 @@ def classify_ecs_error(exc: BaseException) -> BaseException:
     return exc
 
 
-def task_result(ref: BatchRef, uri: str, started: datetime, config: Config) -> dict[str, Any]:
-    """The `run` step's result once the ECS task of `uri` has ended: its worker's manifest, which must
-    be this attempt's (written since `started`), with the batch's OpenQuake failures raised."""
+def task_result(ref: BatchRef, uri: str, task_arn: str, config: Config) -> dict[str, Any]:
+    """The `run` step's result once the ECS task `task_arn` of spec `uri` has ended: its worker's
+    manifest, which must be that task's (not one an earlier attempt left), with the batch's OpenQuake
+    failures raised by class."""
     manifest = read_manifest(uri, config)
-    if not manifest.started_since(started):
-        # the task exited 0 (a failed worker raises through the operator), yet its manifest is not there
-        raise DataIntegrityError(f"the ECS task ended without writing its manifest ({uri}: only an earlier attempt's is there)")
+    if manifest.ecs_task_arn != task_arn:
+        written_by = f"ECS task {manifest.ecs_task_arn}" if manifest.ecs_task_arn else "a worker outside ECS"
+        raise DataIntegrityError(
+            f"ECS task {task_arn} ended without writing its manifest ({uri}: the one there is of {written_by})"
+        )
     return finish_batch(ref, uri, manifest)
 
 
-def task_failure(error: BaseException, uri: str, started: datetime, config: Config) -> BaseException:
-    """What to raise when the ECS task of `uri` failed: the worker's OpenQuake failures if this
-    attempt's manifest lists them (the ordinary retries), otherwise the ECS error classified."""
+def task_failure(error: BaseException, uri: str, task_arn: str | None, config: Config) -> BaseException:
+    """What to raise when ECS task `task_arn` of spec `uri` failed: its worker's failures, of their
+    most severe class, if its manifest lists them; otherwise the ECS error classified."""
     try:
-        manifest = read_manifest(uri, config)
+        manifest = read_manifest(uri, config) if task_arn else None
     except StorageError:
         manifest = None
-    if manifest is not None and manifest.started_since(started) and not manifest.ok:
+    if manifest is not None and manifest.ecs_task_arn == task_arn and not manifest.ok:
         return manifest.error()
     return classify_ecs_error(error)

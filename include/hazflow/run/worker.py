@@ -19,16 +19,17 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import platform
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from hazflow.config import Config
-from hazflow.exceptions import BadRequest, HazflowError
+from hazflow.exceptions import BadRequest, HazflowError, boundary_class
 from hazflow.plan.disagg import BatchRef
 from hazflow.plan.jobs import JobSpec
 from hazflow.plan.passes import DisaggPass
@@ -99,6 +100,7 @@ class Manifest:
     seconds: float
     outcomes: tuple[dict[str, Any], ...] = ()  # Outcome.to_dict() of each run that finished (ran or skipped)
     failures: tuple[Failure, ...] = field(default=())
+    ecs_task_arn: str = ""  # the ECS task that wrote it (from the container's task metadata); "" elsewhere
 
     @property
     def ok(self) -> bool:
@@ -108,11 +110,6 @@ class Manifest:
     def ran(self) -> dict[str, bool]:
         """job key -> whether OpenQuake ran it now (False: the ledger had it already)."""
         return {o["job_key"]: not o["skipped"] for o in self.outcomes}
-
-    def started_since(self, when: datetime, skew_s: float = 5.0) -> bool:
-        """Whether this manifest is of a worker started at or after `when` (not one left by an
-        earlier attempt at the same spec); `skew_s` allows for the clocks of two hosts."""
-        return datetime.fromisoformat(self.started_at) >= when - timedelta(seconds=skew_s)
 
     def error(self) -> HazflowError:
         """The batch's failures as one error of the most severe class among them, as the local
@@ -160,6 +157,28 @@ def read_manifest(spec: str, config: Config) -> Manifest:
     return Manifest.from_json(documents.read_bytes(uri, config.aws_endpoint, config.aws_region), uri)
 
 
+def ecs_task_arn(env: Mapping[str, str] | None = None) -> str:
+    """The ARN of the ECS task this process runs in, from the container's task metadata endpoint
+    (`$ECS_CONTAINER_METADATA_URI_V4/task`, which ECS sets in every container); "" outside ECS or if
+    the endpoint does not answer. The manifest records it, so the Airflow side knows the manifest is
+    of the ECS task it waited for and not one an earlier attempt left."""
+    import urllib.request
+
+    endpoint = (os.environ if env is None else env).get("ECS_CONTAINER_METADATA_URI_V4", "")
+    if not endpoint:
+        return ""
+    try:
+        with urllib.request.urlopen(f"{endpoint}/task", timeout=5) as answer:  # noqa: S310 - ECS's own link-local URI
+            return str(json.load(answer).get("TaskARN", ""))
+    except (OSError, ValueError) as e:
+        logger.warning("ECS task metadata at %s did not answer (%s): the manifest names no task", endpoint, e)
+        return ""
+
+
+def write_manifest(manifest: Manifest, config: Config) -> None:
+    documents.write_bytes(manifest_uri(manifest.spec_uri), manifest.to_json(), config.aws_endpoint, config.aws_region)
+
+
 def run_batch_spec(uri: str, config: Config) -> Manifest:
     """Run the jobs of the spec at `uri` not yet run (all if it says force); write and return the manifest.
 
@@ -180,9 +199,17 @@ def run_batch_spec(uri: str, config: Config) -> Manifest:
         seconds=round(time.monotonic() - start, 3),
         outcomes=tuple(o.to_dict() for o in outcomes),
         failures=tuple(Failure.of(s, e) for s, e in failed),
+        ecs_task_arn=ecs_task_arn(),
     )
-    documents.write_bytes(manifest_uri(uri), manifest.to_json(), config.aws_endpoint, config.aws_region)
+    write_manifest(manifest, config)
     return manifest
+
+
+def batch_error_manifest(uri: str, error: HazflowError, started: str) -> Manifest:
+    """The manifest of a worker that failed as a whole (its spec unreadable, the store unreachable):
+    one failure, of the error's class, so the class reaches the retry policy as a job's would."""
+    failure = Failure("", f"batch spec {uri}", str(error), getattr(error, "log_tail", ""), boundary_class(error))
+    return Manifest(uri, "", -1, "", platform.node(), started, _now(), 0.0, failures=(failure,), ecs_task_arn=ecs_task_arn())
 
 
 def stage_planned_batch(ref: BatchRef, force: bool, config: Config) -> str:
@@ -218,15 +245,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     run = commands.add_parser("run-batch", help="run the OpenQuake jobs of one batch spec and write its result manifest")
     run.add_argument("spec", help="batch spec: a local path or s3://bucket/key")
     args = parser.parse_args(argv)
+    started, config = _now(), None
     try:
         config = Config.from_env()
         manifest = run_batch_spec(args.spec, config)
-    except BadRequest as e:
-        logger.error("bad batch spec or configuration: %s", e)
-        return 2
     except HazflowError as e:
-        logger.error("%s", e)
-        return 1
+        bad = isinstance(e, BadRequest)
+        logger.error("%s%s", "bad batch spec or configuration: " if bad else "", e)
+        if config is not None:  # record the class where the Airflow side looks for it, if the store lets us
+            try:
+                write_manifest(batch_error_manifest(args.spec, e, started), config)
+            except HazflowError as unwritten:
+                logger.error("could not write the failure manifest either: %s", unwritten)
+        return 2 if bad else 1
     ran = sum(manifest.ran.values())
     logger.info(
         "batch %d of plan %s (%s): %d ran, %d already done, %d failed in %.1f s on %s; manifest %s",
