@@ -4,6 +4,7 @@ task's command by a stand-in ECS agent, and the results ingested on the Airflow 
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -243,3 +244,66 @@ def test_a_worker_that_cannot_read_its_spec_fails_as_a_bad_request_through_the_t
         getattr(op, deferred.value.method_name)({"ti": ti}, event)
     assert ecs.ran[-1].exit_code == 2 and read_manifest(uri, on_moto).ecs_task_arn == ecs.ran[-1].arn
     assert ti.xcoms["ecs_task_arn"] == ecs.ran[-1].arn and ti.xcoms["failure"]["error_class"] == "BadRequest"
+
+
+def test_under_a_scheduler_clearing_the_waiting_task_stops_its_ecs_task_and_the_rerun_ingests(ecs, aws_env, tmp_path):
+    """A real scheduler and triggerer: the ECS task instance defers to the triggerer; a user clears it
+    while its ECS task runs (what the UI's Clear does), so the trigger's on_kill stops that ECS task
+    (StopTask, with hazflow's reason); the rerun starts a fresh ECS task, resumes through the
+    triggerer when it stops, and the batch is ingested."""
+    import boto3
+
+    from hazflow_airflow.ecs import STOP_REASON
+    from tests.support.airflow_scheduler import airflow_standalone, wait_for
+
+    conf, env = aws_env
+    request = conf | {"poes": [0.02], "runner": "ecs", "batch_cap": 1}  # one batch, one ECS task; not run before
+    client = boto3.client("ecs", endpoint_url=ecs.url, region_name="ap-southeast-2")
+    before = set(ecs.running())
+    ecs.hold = True  # the ECS task "runs" until stopped, as a batch of OpenQuake runs does for hours
+    try:
+        with airflow_standalone(tmp_path / "airflow", env) as airflow:
+            airflow.cli("dags", "unpause", "disagg_realizations")
+            day = "2026-01-02T00:00:00+00:00"  # a logical date, which `tasks clear` selects runs by
+            airflow.cli(
+                "dags",
+                "trigger",
+                "disagg_realizations",
+                "--run-id",
+                "kill-test",
+                "--logical-date",
+                day,
+                "--conf",
+                json.dumps(request),
+            )
+
+            def deferred() -> bool:
+                states = airflow.task_states("disagg_realizations", "kill-test")
+                assert "failed" not in states.values(), (states, airflow.log()[-5000:])
+                return states.get("ecs.run_task[0]") == "deferred"
+
+            wait_for("ecs.run_task[0] to defer to the triggerer", deferred, 300, 2)
+            (first,) = set(ecs.running()) - before
+
+            airflow.cli("tasks", "clear", "disagg_realizations", "-t", "run_task", "-s", day, "-e", day, "-y")
+            wait_for("StopTask of the cleared task's ECS task", lambda: first not in ecs.running(), 120)
+            assert ecs.stopped_reason(first) == STOP_REASON
+            (stopped,) = client.describe_tasks(cluster=ecs.settings.cluster, tasks=[first])["tasks"]
+            assert stopped["lastStatus"] == "STOPPED" and stopped["stoppedReason"] == STOP_REASON
+
+            ecs.hold = False  # the rerun's ECS task now runs the worker to the end
+            wait_for(
+                "the run to end", lambda: airflow.run_state("disagg_realizations", "kill-test") in {"success", "failed"}, 600, 3
+            )
+            states = airflow.task_states("disagg_realizations", "kill-test")
+            assert airflow.run_state("disagg_realizations", "kill-test") == "success", (states, airflow.log()[-5000:])
+            assert {states[f"ecs.{t}[0]"] for t in ("stage", "run_task", "collect", "ingest")} == {"success"}
+            assert states["local.run"] == "skipped"
+            second = next(t for t in reversed(ecs.ran) if t.arn != first)
+            assert second.exit_code == 0 and "3 ran" in second.output  # the rerun ran the batch: one fresh ECS task
+            log = airflow.log()
+            assert "Trigger cancelled by user action, invoking on_kill" in log and f"Stopped ECS task {first}" in log
+    finally:
+        ecs.hold = False
+        for arn in set(ecs.running()) - before:  # nothing left for the agent to run after this test
+            client.stop_task(cluster=ecs.settings.cluster, task=arn, reason="test teardown")
