@@ -15,8 +15,8 @@ IMTs together), each at the level read off the model's **aggregated mean hazard 
   the worker entrypoint, then `ingest` (pool `store_writes`) stores their realizations on the Airflow
   worker. Each mapped instance is labelled with its first pass.
   - **local**: `run` (pool `openquake`) runs the worker on this Airflow worker.
-  - **ecs** (needs the aws store): `stage` writes the spec and the RunTask overrides; `run_task`, the
-    Amazon provider's `EcsRunTaskOperator`, runs the worker as an ECS task on M5 capacity and
+  - **ecs** (needs the aws store): `stage` writes the spec and the RunTask overrides; `run_task` (pool
+    `ecs_tasks`), the Amazon provider's `EcsRunTaskOperator`, runs the worker as an ECS task on M5 capacity and
     *defers* while it runs (the triggerer waits; killing the Airflow task stops the ECS task; a retry
     reattaches to a task still running); `collect` reads the task's manifest and raises its
     failures by class.
@@ -100,8 +100,9 @@ def disagg_realizations():
         set_label(batch["label"])
         return stage_for_ecs(batch, bool(context["params"]["force"]))
 
-    # After every ECS task has ended, failed or not; run_task did the retrying, so none here.
-    @task(map_index_template=LABEL, trigger_rule="all_done", retries=0)
+    # After every ECS task has ended, failed or not (skipped with the group when the branch took local);
+    # run_task did the retrying, so none here.
+    @task(map_index_template=LABEL, trigger_rule="none_skipped", retries=0)
     def collect(batch: dict, **context) -> dict:
         from hazflow_airflow.runners import collect_from_ecs
 
@@ -140,9 +141,11 @@ def disagg_realizations():
         ingested_here = ingest.expand(ran=ran_here)
     with TaskGroup("ecs", tooltip="OpenQuake as ECS tasks on M5 capacity; waits in the triggerer"):
         staged = stage.expand(batch=batches)
-        ecs_task = BatchEcsRunTaskOperator.partial(task_id="run_task", aws_conn_id=None, map_index_template=LABEL).expand_kwargs(
-            staged
-        )  # aws_conn_id None: boto3's own chain (the worker's role in AWS)
+        # aws_conn_id None: boto3's own chain (the worker's role in AWS); the pool counts deferred instances
+        one_task_per_batch = BatchEcsRunTaskOperator.partial(
+            task_id="run_task", aws_conn_id=None, map_index_template=LABEL, pool="ecs_tasks"
+        )
+        ecs_task = one_task_per_batch.expand_kwargs(staged)
         ran_on_ecs = collect.expand(batch=batches)
         ecs_task >> ran_on_ecs
         ingested_on_ecs = ingest.expand(ran=ran_on_ecs)

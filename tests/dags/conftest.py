@@ -15,6 +15,7 @@ import pytest
 
 from hazflow.config import PROJECT_ROOT
 
+ECS_BUCKET = "hazflow-ecs-test"
 SUBSET = {"model": "DEMO", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA"], "leaves": ["CRU-1", "HIK-1", "SLAB-1"]}
 
 
@@ -133,3 +134,40 @@ def disaggregated(disagg_realizations_run) -> tuple[dict, Path, DagTest]:
     conf, store_root, run = disagg_realizations_run
     assert run.code == 0, run.log[-3000:]
     return conf, store_root, run
+
+
+@pytest.fixture(scope="module")
+def ecs(tmp_path_factory):
+    """moto_server with hazflow's ECS deployment and a stand-in agent running its tasks (`tests.support.ecs_agent`)."""
+    from tests.support.ecs_agent import ecs_on_moto
+
+    with ecs_on_moto(tmp_path_factory.mktemp("containers")) as agent:
+        yield agent
+
+
+@pytest.fixture(scope="module")
+def aws_env(ecs, hazard_aggregated):
+    """The Airflow side on the aws store (moto), seeded with the aggregated curves the plan reads levels from."""
+    import boto3
+
+    from hazflow.store import open_store
+
+    conf, local_root, run = hazard_aggregated
+    assert run.code == 0, run.log[-3000:]
+    boto3.client("s3", endpoint_url=ecs.url, region_name="ap-southeast-2").create_bucket(
+        Bucket=ECS_BUCKET, CreateBucketConfiguration={"LocationConstraint": "ap-southeast-2"}
+    )
+    store = open_store("aws", f"s3://{ECS_BUCKET}/hazflow", stage="ecs", endpoint_url=ecs.url)
+    store.put_hazard_aggregates(open_store("local", str(local_root)).get_hazard_aggregates("DEMO", "-41.300~174.780", 400, "PGA"))
+    return conf, {
+        "HAZFLOW_STORE_BACKEND": "aws",
+        "HAZFLOW_STORE_ROOT": f"s3://{ECS_BUCKET}/hazflow",
+        "HAZFLOW_AWS_STAGE": "ecs",
+        "HAZFLOW_AWS_ENDPOINT": ecs.url,
+        "AWS_ENDPOINT_URL": ecs.url,  # the operator's boto3 clients (ECS, CloudWatch logs)
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "ap-southeast-2",
+        "HAZFLOW_ECS_WAITER_DELAY": "1",
+        "HAZFLOW_ECS_OQ_PARALLEL": "2",
+    }

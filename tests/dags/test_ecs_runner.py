@@ -4,51 +4,19 @@ task's command by a stand-in ECS agent, and the results ingested on the Airflow 
 
 from __future__ import annotations
 
-import json
 import re
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
 from hazflow.run.ecs import EcsSettings
 from hazflow.store import open_store
+from tests.dags.conftest import ECS_BUCKET as BUCKET
 from tests.dags.conftest import dags_test, drop_queued_run
-from tests.support.ecs_agent import ecs_on_moto
 
 pytestmark = [pytest.mark.airflow, pytest.mark.openquake]
-
-BUCKET = "hazflow-ecs-test"
-
-
-@pytest.fixture(scope="module")
-def ecs(tmp_path_factory):
-    with ecs_on_moto(tmp_path_factory.mktemp("containers")) as agent:
-        yield agent
-
-
-@pytest.fixture(scope="module")
-def aws_env(ecs, hazard_aggregated):
-    """The Airflow side on the aws store (moto), seeded with the aggregated curves the plan reads levels from."""
-    import boto3
-
-    conf, local_root, run = hazard_aggregated
-    assert run.code == 0, run.log[-3000:]
-    boto3.client("s3", endpoint_url=ecs.url, region_name="ap-southeast-2").create_bucket(
-        Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": "ap-southeast-2"}
-    )
-    store = open_store("aws", f"s3://{BUCKET}/hazflow", stage="ecs", endpoint_url=ecs.url)
-    store.put_hazard_aggregates(open_store("local", str(local_root)).get_hazard_aggregates("DEMO", "-41.300~174.780", 400, "PGA"))
-    return conf, {
-        "HAZFLOW_STORE_BACKEND": "aws",
-        "HAZFLOW_STORE_ROOT": f"s3://{BUCKET}/hazflow",
-        "HAZFLOW_AWS_STAGE": "ecs",
-        "HAZFLOW_AWS_ENDPOINT": ecs.url,
-        "AWS_ENDPOINT_URL": ecs.url,  # the operator's boto3 clients (ECS, CloudWatch logs)
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "ap-southeast-2",
-        "HAZFLOW_ECS_WAITER_DELAY": "1",
-        "HAZFLOW_ECS_OQ_PARALLEL": "2",
-    }
 
 
 def test_each_batch_runs_as_an_ecs_task_and_its_results_are_ingested(ecs, aws_env, tmp_path):
@@ -246,64 +214,85 @@ def test_a_worker_that_cannot_read_its_spec_fails_as_a_bad_request_through_the_t
     assert ti.xcoms["ecs_task_arn"] == ecs.ran[-1].arn and ti.xcoms["failure"]["error_class"] == "BadRequest"
 
 
-def test_under_a_scheduler_clearing_the_waiting_task_stops_its_ecs_task_and_the_rerun_ingests(ecs, aws_env, tmp_path):
-    """A real scheduler and triggerer: the ECS task instance defers to the triggerer; a user clears it
-    while its ECS task runs (what the UI's Clear does), so the trigger's on_kill stops that ECS task
-    (StopTask, with hazflow's reason); the rerun starts a fresh ECS task, resumes through the
-    triggerer when it stops, and the batch is ingested."""
-    import boto3
+@contextmanager
+def source_edited(path: Path) -> Iterator[None]:
+    """A model's source file edited (a comment added) while the block runs; its bytes restored after."""
+    original = path.read_bytes()
+    try:
+        path.write_bytes(original + b"\n<!-- edited while the campaign ran -->\n")
+        yield
+    finally:
+        path.write_bytes(original)
 
-    from hazflow_airflow.ecs import STOP_REASON
-    from tests.support.airflow_scheduler import airflow_standalone, wait_for
+
+@pytest.fixture
+def first_task(ecs):
+    """Change the world while the first ECS task the agent runs from now on runs, and only then:
+    `first_task(enter, leave)`; the agent's hooks are removed after the test."""
+    state: dict[str, object] = {}
+
+    def install(enter: Callable[[], None], leave: Callable[[], None]) -> None:
+        def before(arn: str) -> None:
+            if "arn" not in state:
+                state["arn"] = arn
+                enter()
+
+        def after(arn: str) -> None:
+            if state.get("arn") == arn:
+                leave()
+
+        ecs.before_run, ecs.after_run = before, after
+
+    yield install
+    ecs.before_run = ecs.after_run = None
+
+
+def test_a_transient_error_inside_the_ecs_worker_is_retried_and_the_retry_ingests(ecs, aws_env, tmp_path, first_task):
+    """DynamoDB is down while the first ECS task runs: its worker fails its jobs as TransientError and
+    says so in its manifest; the retry policy retries ecs.run_task, whose next ECS task runs the batch."""
+    from tests.support.fault_proxy import OutageProxy
 
     conf, env = aws_env
-    request = conf | {"poes": [0.02], "runner": "ecs", "batch_cap": 1}  # one batch, one ECS task; not run before
-    client = boto3.client("ecs", endpoint_url=ecs.url, region_name="ap-southeast-2")
-    before = set(ecs.running())
-    ecs.hold = True  # the ECS task "runs" until stopped, as a batch of OpenQuake runs does for hours
+    proxy = OutageProxy(ecs.url)  # the store's endpoint for the Airflow side and the workers alike
+    first_task(proxy.down.set, proxy.down.clear)
+    before = len(ecs.ran)
     try:
-        with airflow_standalone(tmp_path / "airflow", env) as airflow:
-            airflow.cli("dags", "unpause", "disagg_realizations")
-            day = "2026-01-02T00:00:00+00:00"  # a logical date, which `tasks clear` selects runs by
-            airflow.cli(
-                "dags",
-                "trigger",
-                "disagg_realizations",
-                "--run-id",
-                "kill-test",
-                "--logical-date",
-                day,
-                "--conf",
-                json.dumps(request),
-            )
-
-            def deferred() -> bool:
-                states = airflow.task_states("disagg_realizations", "kill-test")
-                assert "failed" not in states.values(), (states, airflow.log()[-5000:])
-                return states.get("ecs.run_task[0]") == "deferred"
-
-            wait_for("ecs.run_task[0] to defer to the triggerer", deferred, 300, 2)
-            (first,) = set(ecs.running()) - before
-
-            airflow.cli("tasks", "clear", "disagg_realizations", "-t", "run_task", "-s", day, "-e", day, "-y")
-            wait_for("StopTask of the cleared task's ECS task", lambda: first not in ecs.running(), 120)
-            assert ecs.stopped_reason(first) == STOP_REASON
-            (stopped,) = client.describe_tasks(cluster=ecs.settings.cluster, tasks=[first])["tasks"]
-            assert stopped["lastStatus"] == "STOPPED" and stopped["stoppedReason"] == STOP_REASON
-
-            ecs.hold = False  # the rerun's ECS task now runs the worker to the end
-            wait_for(
-                "the run to end", lambda: airflow.run_state("disagg_realizations", "kill-test") in {"success", "failed"}, 600, 3
-            )
-            states = airflow.task_states("disagg_realizations", "kill-test")
-            assert airflow.run_state("disagg_realizations", "kill-test") == "success", (states, airflow.log()[-5000:])
-            assert {states[f"ecs.{t}[0]"] for t in ("stage", "run_task", "collect", "ingest")} == {"success"}
-            assert states["local.run"] == "skipped"
-            second = next(t for t in reversed(ecs.ran) if t.arn != first)
-            assert second.exit_code == 0 and "3 ran" in second.output  # the rerun ran the batch: one fresh ECS task
-            log = airflow.log()
-            assert "Trigger cancelled by user action, invoking on_kill" in log and f"Stopped ECS task {first}" in log
+        run = dags_test(
+            "disagg_realizations", conf | {"poes": [0.05], "runner": "ecs", "batch_cap": 1}, tmp_path / "store",
+            env=env | {"HAZFLOW_AWS_ENDPOINT": proxy.url},
+        )  # fmt: skip
+        try:
+            assert run.code == 0, run.log[-4000:]
+            failed, retried = ecs.ran[before:]
+            assert failed.exit_code == 1 and "TransientError" in failed.output and proxy.refused > 0
+            assert retried.exit_code == 0 and "3 ran" in retried.output
+            assert "Retry policy decision" in run.log and "action=retry" in run.log and "reason=transient" in run.log
+            assert run.states()["ecs.run_task[0]"] == "success" and run.summary()["states"] == {"done": 3}
+        finally:
+            drop_queued_run(run)
     finally:
-        ecs.hold = False
-        for arn in set(ecs.running()) - before:  # nothing left for the agent to run after this test
-            client.stop_task(cluster=ecs.settings.cluster, task=arn, reason="test teardown")
+        proxy.close()
+
+
+def test_a_data_integrity_error_inside_the_ecs_worker_fails_at_once(ecs, aws_env, tmp_path, first_task):
+    """A source file is edited while the ECS task runs (after the plan keyed the jobs on its old bytes):
+    the worker refuses that leaf's job as DataIntegrityError; ecs.run_task fails without a retry and
+    ecs.collect raises the same class."""
+    from hazflow.model.logic_tree import MODELS_DIR
+
+    conf, env = aws_env
+    edit = source_edited(MODELS_DIR / "demo" / "sources" / "slab_background.xml")
+    first_task(edit.__enter__, lambda: edit.__exit__(None, None, None))
+    before = len(ecs.ran)
+    run = dags_test("disagg_realizations", conf | {"poes": [0.04], "runner": "ecs", "batch_cap": 1}, tmp_path / "store", env=env)
+    try:
+        assert run.code == 1
+        (only,) = ecs.ran[before:]  # no second ECS task: not retried
+        assert only.exit_code == 1 and "DataIntegrityError" in only.output
+        assert "what OpenQuake would read changed since the job was planned" in run.log
+        assert "action=fail" in run.log and "reason='data integrity'" in run.log and "action=retry" not in run.log
+        states = run.states()
+        assert states["ecs.run_task[0]"] == states["ecs.collect[0]"] == "failed"
+        assert run.xcom("ecs.run_task", key="failure", map_index=0)["error_class"] == "DataIntegrityError"
+    finally:
+        drop_queued_run(run)

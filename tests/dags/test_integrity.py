@@ -169,8 +169,10 @@ def test_disagg_realizations_shape(dagbag):
     ecs = tasks["ecs.run_task"]  # mapped with .partial().expand_kwargs() over what ecs.stage returns
     assert issubclass(ecs.operator_class, EcsRunTaskOperator) and ecs.upstream_task_ids == {"ecs.stage"}
     assert {"overrides", "spec_uri"} <= set(ecs.operator_class.template_fields)  # rendered, so the UI shows them
-    assert ecs.partial_kwargs["aws_conn_id"] is None
-    assert tasks["ecs.collect"].upstream_task_ids == {"plan", "ecs.run_task"} and tasks["ecs.collect"].trigger_rule == "all_done"
+    assert ecs.partial_kwargs["aws_conn_id"] is None and ecs.partial_kwargs["pool"] == "ecs_tasks"
+    assert (
+        tasks["ecs.collect"].upstream_task_ids == {"plan", "ecs.run_task"} and tasks["ecs.collect"].trigger_rule == "none_skipped"
+    )
     assert tasks["ecs.ingest"].upstream_task_ids == {"ecs.collect"}
     assert tasks["summary"].upstream_task_ids == {"local.ingest", "ecs.ingest"}
     assert tasks["summary"].trigger_rule == "all_done" and [a.name for a in tasks["summary"].outlets] == ["disagg_realizations"]
@@ -184,7 +186,8 @@ def test_the_pools_the_dags_name_are_set_up():
     import json
 
     pools = json.loads((DATA_DIR / "pools.json").read_text())
-    assert {"openquake", "store_writes"} <= set(pools) and all(p["slots"] >= 1 for p in pools.values())
+    assert {"openquake", "ecs_tasks", "store_writes"} <= set(pools) and pools["ecs_tasks"]["include_deferred"]
+    assert all(p["slots"] >= 1 for p in pools.values())
 
 
 def test_coverage_backfill_shape(dagbag):

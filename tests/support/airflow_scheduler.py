@@ -8,6 +8,7 @@ its own SQLite database, this project's DAGs, plugins and pools; the test drives
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sqlite3
@@ -48,6 +49,26 @@ class Standalone:
         """`task_id` or `task_id[map_index]` -> state, as the UI's grid shows them."""
         rows = self._query("SELECT task_id, map_index, state FROM task_instance WHERE dag_id = ? AND run_id = ?", dag_id, run_id)
         return {task if index < 0 else f"{task}[{index}]": str(state) for task, index, state in rows}
+
+    def try_number(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1) -> int:
+        rows = self._query(
+            "SELECT try_number FROM task_instance WHERE dag_id = ? AND run_id = ? AND task_id = ? AND map_index = ?",
+            dag_id, run_id, task_id, str(map_index),
+        )  # fmt: skip
+        return int(rows[0][0]) if rows else 0
+
+    def task_log(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1, attempt: int = 1) -> list[dict[str, Any]]:
+        """The JSON lines of one attempt's task log (what the UI's log view shows)."""
+        folder = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+        path = (folder / f"map_index={map_index}" if map_index >= 0 else folder) / f"attempt={attempt}.log"
+        return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
+
+    def retry_decision(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1, attempt: int = 1) -> tuple[str, str]:
+        """(action, reason) of the retry policy for a failed attempt."""
+        (decision,) = [
+            e for e in self.task_log(dag_id, run_id, task_id, map_index, attempt) if e.get("event") == "Retry policy decision"
+        ]
+        return decision["action"], decision["reason"]
 
     def log(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.home.rglob("*.log")))

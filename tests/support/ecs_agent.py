@@ -18,7 +18,7 @@ import os
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -81,6 +81,9 @@ class EcsAgent:
     ran: list[Started] = field(default_factory=list)
     stop: threading.Event = field(default_factory=threading.Event)
     hold: bool = False  # leave new tasks RUNNING, running nothing, until they are stopped
+    # what happens to the world while a task's command runs: called with the task's ARN before and after
+    before_run: Callable[[str], None] | None = None
+    after_run: Callable[[str], None] | None = None
     metadata: TaskMetadata = field(default_factory=TaskMetadata)
 
     @staticmethod
@@ -114,6 +117,8 @@ class EcsAgent:
         env = {**os.environ, **DUMMY_CREDENTIALS, **environment, "PATH": f"{PROJECT_ROOT / '.venv' / 'bin'}:{os.environ['PATH']}"}
         env["HAZFLOW_WORK_DIR"] = str(self.workdir / arn.rsplit("/", 1)[-1])  # the container's own disk
         env["ECS_CONTAINER_METADATA_URI_V4"] = self.metadata.uri(arn)
+        if self.before_run:
+            self.before_run(arn)
         process = subprocess.Popen(
             ["bash", "-c", *override["command"]], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=PROJECT_ROOT
         )  # fmt: skip
@@ -125,6 +130,8 @@ class EcsAgent:
                 process.terminate()
             time.sleep(0.2)
         reader.join()
+        if self.after_run:
+            self.after_run(arn)
         output = getattr(process, "output", "")
         self._log(arn, output)
         container = task.containers[0]

@@ -87,6 +87,65 @@ class FaultProxy:
         self.server.shutdown()
 
 
+class OutageProxy:
+    """Between the whole of hazflow (S3, DynamoDB) and moto_server: passes everything through, except
+    that while `down` is set every DynamoDB request is answered 500 InternalServerError (a regional
+    DynamoDB outage, which outlasts botocore's own retries). S3 still answers, so a worker can still
+    write its manifest."""
+
+    def __init__(self, upstream: str) -> None:
+        self.upstream = upstream.removeprefix("http://")
+        self.down = threading.Event()
+        self.refused = 0
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def _any(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0) or 0))
+                if proxy.down.is_set() and self.headers.get("X-Amz-Target", "").startswith("DynamoDB_"):
+                    proxy.refused += 1
+                    status, payload = (
+                        500,
+                        json.dumps(
+                            {"__type": "com.amazonaws.dynamodb.v20120810#InternalServerError", "message": "outage (injected)"}
+                        ).encode(),
+                    )
+                    headers = {"Content-Type": "application/x-amz-json-1.0", "x-amz-crc32": str(zlib.crc32(payload))}
+                else:
+                    status, headers, payload = proxy.forward(self.command, self.path, body, dict(self.headers))
+                self.send_response(status)
+                for name, value in headers.items():
+                    if name.lower() not in {"content-length", "transfer-encoding", "connection", "server", "date"}:
+                        self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(payload)
+
+            do_GET = do_PUT = do_POST = do_HEAD = do_DELETE = _any  # noqa: N815 - http.server's names
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def forward(self, method: str, path: str, body: bytes, headers: dict) -> tuple[int, dict[str, str], bytes]:
+        conn = http.client.HTTPConnection(self.upstream, timeout=60)
+        headers = {k: v for k, v in headers.items() if k.lower() not in {"host", "content-length", "connection"}}
+        conn.request(method, path, body=body if method not in {"GET", "HEAD"} or body else None, headers=headers)
+        response = conn.getresponse()
+        payload = response.read()
+        conn.close()
+        return response.status, dict(response.getheaders()), payload
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
 def add_round_trip(client: Any, seconds: float, operation: str = "BatchWriteItem") -> None:
     """Make every `operation` request of a botocore `client` wait `seconds` before it is sent, as the
     network to DynamoDB would. The wait is a sleep in the calling thread, so it costs no CPU that

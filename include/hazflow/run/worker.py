@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hazflow.config import Config
-from hazflow.exceptions import BadRequest, HazflowError, boundary_class
+from hazflow.exceptions import BadRequest, HazflowError, boundary_class, rebuild
 from hazflow.plan.disagg import BatchRef
 from hazflow.plan.jobs import JobSpec
 from hazflow.plan.passes import DisaggPass
@@ -113,7 +113,13 @@ class Manifest:
 
     def error(self) -> HazflowError:
         """The batch's failures as one error of the most severe class among them, as the local
-        runner raises it (`hazflow.run.batch.batch_failure`)."""
+        runner raises it (`hazflow.run.batch.batch_failure`); a worker that failed as a whole
+        (`batch_error_manifest`) as its one error."""
+        if len(self.failures) == 1 and not self.failures[0].job_key:
+            (whole,) = self.failures
+            return rebuild(
+                whole.error_class, f"the worker failed before running the batch: {whole.error}", whole.log_tail, whole.label
+            )
         return batch_failure(self.failures, len(self.outcomes) + len(self.failures))
 
     def to_json(self) -> bytes:
@@ -251,7 +257,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         manifest = run_batch_spec(args.spec, config)
     except HazflowError as e:
         bad = isinstance(e, BadRequest)
-        logger.error("%s%s", "bad batch spec or configuration: " if bad else "", e)
+        logger.error("%s%s", "bad batch spec or configuration: " if bad else f"{boundary_class(e)}: ", e)
         if config is not None:  # record the class where the Airflow side looks for it, if the store lets us
             try:
                 write_manifest(batch_error_manifest(args.spec, e, started), config)

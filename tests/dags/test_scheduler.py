@@ -1,0 +1,185 @@
+"""disagg_realizations under a real scheduler and triggerer (`airflow standalone`), on the aws store
+(moto) through a proxy that can take DynamoDB down: what `airflow dags test` cannot show. A user
+clears a deferred ECS task instance; errors raised inside the local runner's worker reach the retry
+policy by class (the ECS runner's: `test_ecs_runner.py`)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+
+from tests.dags.test_ecs_runner import source_edited
+from tests.support.airflow_scheduler import Standalone, airflow_standalone, wait_for
+from tests.support.fault_proxy import OutageProxy
+
+pytestmark = [pytest.mark.airflow, pytest.mark.openquake]
+DAY = "2026-01-02T00:00:00+00:00"  # logical dates, which `airflow tasks clear` selects runs by
+
+
+@pytest.fixture(scope="module")
+def outage(ecs) -> Iterator[OutageProxy]:
+    proxy = OutageProxy(ecs.url)
+    yield proxy
+    proxy.close()
+
+
+@pytest.fixture(scope="module")
+def airflow(aws_env, outage, tmp_path_factory) -> Iterator[Standalone]:
+    """One `airflow standalone` for the module, its store reached through the outage proxy."""
+    _, env = aws_env
+    with airflow_standalone(
+        tmp_path_factory.mktemp("scheduler") / "airflow", env | {"HAZFLOW_AWS_ENDPOINT": outage.url}
+    ) as running:
+        running.cli("dags", "unpause", "disagg_realizations")
+        yield running
+
+
+def trigger(airflow: Standalone, run_id: str, day: int, request: dict) -> None:
+    logical_date = f"2026-01-{day:02d}T00:00:00+00:00"
+    airflow.cli(
+        "dags",
+        "trigger",
+        "disagg_realizations",
+        "--run-id",
+        run_id,
+        "--logical-date",
+        logical_date,
+        "--conf",
+        json.dumps(request),
+    )
+
+
+def reaches(airflow: Standalone, run_id: str, task: str, wanted: set[str]) -> bool:
+    states = airflow.task_states("disagg_realizations", run_id)
+    assert not {"failed", "upstream_failed"} & set(states.values()) - wanted, (states, airflow.log()[-5000:])
+    return states.get(task) in wanted
+
+
+def ended(airflow: Standalone, run_id: str) -> str:
+    return wait_for(
+        f"run {run_id} to end",
+        lambda: (s := airflow.run_state("disagg_realizations", run_id)) in {"success", "failed"} and s,
+        600,
+        3,
+    )
+
+
+def test_clearing_the_waiting_ecs_task_instance_stops_its_ecs_task_and_the_rerun_ingests(ecs, aws_env, airflow):
+    """The ECS task instance defers to the triggerer; a user clears it while its ECS task runs (the UI's
+    Clear), so the trigger's on_kill stops that ECS task (StopTask, with hazflow's reason); the rerun
+    starts a fresh ECS task, resumes through the triggerer when it stops, and the batch is ingested."""
+    import boto3
+
+    from hazflow_airflow.ecs import STOP_REASON
+
+    conf, _ = aws_env
+    client = boto3.client("ecs", endpoint_url=ecs.url, region_name="ap-southeast-2")
+    before = set(ecs.running())
+    ecs.hold = True  # the ECS task "runs" until stopped, as a batch of OpenQuake runs does for hours
+    try:
+        trigger(airflow, "kill", 2, conf | {"poes": [0.02], "runner": "ecs", "batch_cap": 1})  # one batch: one ECS task
+        wait_for(
+            "ecs.run_task[0] to defer to the triggerer", lambda: reaches(airflow, "kill", "ecs.run_task[0]", {"deferred"}), 300, 2
+        )
+        (first,) = set(ecs.running()) - before
+
+        airflow.cli("tasks", "clear", "disagg_realizations", "-t", "run_task", "-s", DAY, "-e", DAY, "-y")
+        wait_for("StopTask of the cleared task's ECS task", lambda: first not in ecs.running(), 120)
+        (stopped,) = client.describe_tasks(cluster=ecs.settings.cluster, tasks=[first])["tasks"]
+        assert stopped["lastStatus"] == "STOPPED" and stopped["stoppedReason"] == STOP_REASON
+
+        ecs.hold = False  # the rerun's ECS task now runs the worker to the end
+        states = airflow.task_states("disagg_realizations", "kill")
+        assert ended(airflow, "kill") == "success", (airflow.task_states("disagg_realizations", "kill"), airflow.log()[-5000:])
+        states = airflow.task_states("disagg_realizations", "kill")
+        assert {states[f"ecs.{t}[0]"] for t in ("stage", "run_task", "collect", "ingest")} == {"success"}
+        assert states["local.run"] == "skipped"
+        second = next(t for t in reversed(ecs.ran) if t.arn != first)
+        assert second.exit_code == 0 and "3 ran" in second.output  # the rerun ran the batch: one fresh ECS task
+        log = airflow.log()
+        assert "Trigger cancelled by user action, invoking on_kill" in log and f"Stopped ECS task {first}" in log
+    finally:
+        ecs.hold = False
+        for arn in set(ecs.running()) - before:  # nothing left for the agent to run after this test
+            client.stop_task(cluster=ecs.settings.cluster, task=arn, reason="test teardown")
+
+
+def hold_openquake(airflow: Standalone, slots: int) -> None:
+    """Hold local.run back (no pool slot) while the test changes the world, then let it go."""
+    airflow.cli("pools", "set", "openquake", str(slots), "held by a test" if slots == 0 else "released by a test")
+
+
+def test_a_transient_error_inside_the_local_worker_is_retried_and_the_retry_ingests(aws_env, airflow, outage):
+    """DynamoDB is down while local.run's first try runs its batch: the try fails as TransientError,
+    the retry policy retries it, DynamoDB is back by then, and the retry runs and ingests the batch."""
+    conf, _ = aws_env
+    hold_openquake(airflow, 0)
+    try:
+        trigger(airflow, "transient", 3, conf | {"poes": [0.03], "runner": "local", "batch_cap": 1})
+        wait_for(
+            "local.run[0] to wait for a slot",
+            lambda: reaches(airflow, "transient", "local.run[0]", {"scheduled", "queued"}),
+            300,
+            2,
+        )
+        outage.down.set()
+        hold_openquake(airflow, 1)
+        wait_for(
+            "local.run[0] to fail its first try", lambda: reaches(airflow, "transient", "local.run[0]", {"up_for_retry"}), 300, 1
+        )
+    finally:
+        outage.down.clear()
+        hold_openquake(airflow, 1)
+    assert ended(airflow, "transient") == "success", (
+        airflow.task_states("disagg_realizations", "transient"),
+        airflow.log()[-5000:],
+    )
+    assert airflow.retry_decision("disagg_realizations", "transient", "local.run", 0, attempt=1) == ("retry", "transient")
+    first_try = airflow.task_log("disagg_realizations", "transient", "local.run", 0, attempt=1)
+    raised = [
+        e["error_detail"][0]["exc_type"] for e in first_try if e.get("error_detail")
+    ]  # what the task raised, its causes after
+    assert raised == ["TransientError"] and outage.refused > 0  # DynamoDB's error, as hazflow classified it
+    assert airflow.task_states("disagg_realizations", "transient")["local.ingest[0]"] == "success"
+    assert airflow.try_number("disagg_realizations", "transient", "local.run", 0) == 2
+
+
+def test_a_data_integrity_error_inside_the_local_worker_fails_at_once(aws_env, airflow):
+    """A source file is edited after the plan keyed the jobs on its old bytes and before local.run
+    rebuilds them: the edited leaf's job no longer has its planned key, a DataIntegrityError, and the
+    task fails on its first try (the policy does not retry), the run with it."""
+    from hazflow.model.logic_tree import MODELS_DIR
+
+    conf, _ = aws_env
+    hold_openquake(airflow, 0)
+    try:
+        trigger(airflow, "integrity", 4, conf | {"poes": [0.01], "runner": "local", "batch_cap": 1})
+        wait_for(
+            "local.run[0] to wait for a slot",
+            lambda: reaches(airflow, "integrity", "local.run[0]", {"scheduled", "queued"}),
+            300,
+            2,
+        )
+        with source_edited(MODELS_DIR / "demo" / "sources" / "slab_background.xml"):
+            hold_openquake(airflow, 1)
+            wait_for(
+                "local.run[0] to end",
+                lambda: reaches(airflow, "integrity", "local.run[0]", {"failed", "up_for_retry", "success", "upstream_failed"}),
+                300,
+                1,
+            )
+    finally:
+        hold_openquake(airflow, 1)
+    assert ended(airflow, "integrity") == "failed"
+    assert airflow.task_states("disagg_realizations", "integrity")["local.run[0]"] == "failed"
+    assert airflow.try_number("disagg_realizations", "integrity", "local.run", 0) == 1  # not retried
+    assert airflow.retry_decision("disagg_realizations", "integrity", "local.run", 0) == ("fail", "data integrity")
+    (raised,) = [
+        e["error_detail"][0]
+        for e in airflow.task_log("disagg_realizations", "integrity", "local.run", 0)
+        if e.get("error_detail")
+    ]
+    assert raised["exc_type"] == "DataIntegrityError" and "SLAB-1" in raised["exc_value"]  # the edited leaf's job
+    assert "did the model change since planning?" in raised["exc_value"]  # its key, recomputed from the new bytes
