@@ -18,6 +18,7 @@ import os
 import subprocess
 import threading
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -199,6 +200,8 @@ def ecs_on_moto(workdir: Path, settings: EcsSettings | None = None) -> Iterator[
     # Task states move only when the agent says so (moto would otherwise step them on each describe).
     state_manager.set_transition("ecs::task", {"progression": "manual", "times": 10**9})
     url = f"http://127.0.0.1:{port}"
+    # moto's backends are this process's: start from nothing (an earlier test module's cluster, log group, ...)
+    urllib.request.urlopen(urllib.request.Request(f"{url}/moto-api/reset", method="POST"), timeout=30).close()
     agent = EcsAgent(settings, url, workdir)
     try:
         set_up_ecs(url, settings)
