@@ -60,8 +60,8 @@ def task_value(dag_id: str, task_id: str, run_id: str, key: str = "return_value"
 
 def run_seconds(dag_id: str, run_id: str) -> dict[str, float]:
     """Wall seconds of a run (`dag_run`: start to end) and of each of its tasks by task id (a mapped
-    task: the sum over its instances, which `airflow dags test` runs one at a time); empty if the run
-    is unknown or unfinished."""
+    task: the sum over its instances, which `airflow dags test` runs one at a time; skipped tasks are
+    left out); empty if the run is unknown or unfinished."""
     from airflow.models import DagRun, TaskInstance
     from airflow.utils.session import create_session
 
@@ -71,7 +71,7 @@ def run_seconds(dag_id: str, run_id: str) -> dict[str, float]:
             return {}
         seconds = {"dag_run": (run.end_date - run.start_date).total_seconds()}
         for ti in session.query(TaskInstance).filter_by(dag_id=dag_id, run_id=run_id):
-            if ti.start_date and ti.end_date:
+            if ti.start_date and ti.end_date and ti.state != "skipped":  # not the runner group the branch skipped
                 seconds[ti.task_id] = seconds.get(ti.task_id, 0.0) + (ti.end_date - ti.start_date).total_seconds()
         return seconds
 
