@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 
 import pytest
 
@@ -106,42 +107,45 @@ def test_clearing_the_waiting_ecs_task_instance_stops_its_ecs_task_and_the_rerun
             client.stop_task(cluster=ecs.settings.cluster, task=arn, reason="test teardown")
 
 
-def hold_openquake(airflow: Standalone, slots: int) -> None:
-    """Hold local.run back (no pool slot) while the test changes the world, then let it go."""
-    airflow.cli("pools", "set", "openquake", str(slots), "held by a test" if slots == 0 else "released by a test")
+@contextmanager
+def local_run_held(airflow: Standalone, run_id: str, day: int, request: dict) -> Iterator[None]:
+    """Trigger `request` with the local runner (one batch) and hold local.run[0] back, with no
+    `openquake` pool slot, while the block changes the world after the plan; the slot is back when
+    the block ends, however it ends."""
+    hold = "held by a test"
+    airflow.cli("pools", "set", "openquake", "0", hold)
+    try:
+        trigger(airflow, run_id, day, request | {"runner": "local", "batch_cap": 1})
+        waiting = lambda: reaches(airflow, run_id, "local.run[0]", {"scheduled", "queued"})  # noqa: E731
+        wait_for(f"{run_id}: local.run[0] to wait for a slot", waiting, 300, 2)
+        yield
+    finally:
+        airflow.cli("pools", "set", "openquake", "1", "released by a test")
+
+
+def raised(airflow: Standalone, run_id: str, attempt: int = 1) -> list[dict]:
+    """What local.run[0] raised on `attempt` (type and message), from its task log."""
+    log = airflow.task_log("disagg_realizations", run_id, "local.run", 0, attempt)
+    return [e["error_detail"][0] for e in log if e.get("error_detail")]  # the raised error first, its causes after
 
 
 def test_a_transient_error_inside_the_local_worker_is_retried_and_the_retry_ingests(aws_env, airflow, outage):
     """DynamoDB is down while local.run's first try runs its batch: the try fails as TransientError,
     the retry policy retries it, DynamoDB is back by then, and the retry runs and ingests the batch."""
     conf, _ = aws_env
-    hold_openquake(airflow, 0)
     try:
-        trigger(airflow, "transient", 3, conf | {"poes": [0.03], "runner": "local", "batch_cap": 1})
-        wait_for(
-            "local.run[0] to wait for a slot",
-            lambda: reaches(airflow, "transient", "local.run[0]", {"scheduled", "queued"}),
-            300,
-            2,
-        )
-        outage.down.set()
-        hold_openquake(airflow, 1)
-        wait_for(
-            "local.run[0] to fail its first try", lambda: reaches(airflow, "transient", "local.run[0]", {"up_for_retry"}), 300, 1
-        )
+        with local_run_held(airflow, "transient", 3, conf | {"poes": [0.03]}):
+            outage.down.set()
+        first_try_failed = lambda: reaches(airflow, "transient", "local.run[0]", {"up_for_retry"})  # noqa: E731
+        wait_for("local.run[0] to fail its first try", first_try_failed, 300, 1)
     finally:
         outage.down.clear()
-        hold_openquake(airflow, 1)
     assert ended(airflow, "transient") == "success", (
         airflow.task_states("disagg_realizations", "transient"),
         airflow.log()[-5000:],
     )
     assert airflow.retry_decision("disagg_realizations", "transient", "local.run", 0, attempt=1) == ("retry", "transient")
-    first_try = airflow.task_log("disagg_realizations", "transient", "local.run", 0, attempt=1)
-    raised = [
-        e["error_detail"][0]["exc_type"] for e in first_try if e.get("error_detail")
-    ]  # what the task raised, its causes after
-    assert raised == ["TransientError"] and outage.refused > 0  # DynamoDB's error, as hazflow classified it
+    assert [e["exc_type"] for e in raised(airflow, "transient")] == ["TransientError"] and outage.refused > 0
     assert airflow.task_states("disagg_realizations", "transient")["local.ingest[0]"] == "success"
     assert airflow.try_number("disagg_realizations", "transient", "local.run", 0) == 2
 
@@ -153,33 +157,13 @@ def test_a_data_integrity_error_inside_the_local_worker_fails_at_once(aws_env, a
     from hazflow.model.logic_tree import MODELS_DIR
 
     conf, _ = aws_env
-    hold_openquake(airflow, 0)
-    try:
-        trigger(airflow, "integrity", 4, conf | {"poes": [0.01], "runner": "local", "batch_cap": 1})
-        wait_for(
-            "local.run[0] to wait for a slot",
-            lambda: reaches(airflow, "integrity", "local.run[0]", {"scheduled", "queued"}),
-            300,
-            2,
-        )
-        with source_edited(MODELS_DIR / "demo" / "sources" / "slab_background.xml"):
-            hold_openquake(airflow, 1)
-            wait_for(
-                "local.run[0] to end",
-                lambda: reaches(airflow, "integrity", "local.run[0]", {"failed", "up_for_retry", "success", "upstream_failed"}),
-                300,
-                1,
-            )
-    finally:
-        hold_openquake(airflow, 1)
-    assert ended(airflow, "integrity") == "failed"
+    with ExitStack() as edits:
+        with local_run_held(airflow, "integrity", 4, conf | {"poes": [0.01]}):
+            edits.enter_context(source_edited(MODELS_DIR / "demo" / "sources" / "slab_background.xml"))
+        assert ended(airflow, "integrity") == "failed"  # the source file stays edited until local.run has run
     assert airflow.task_states("disagg_realizations", "integrity")["local.run[0]"] == "failed"
     assert airflow.try_number("disagg_realizations", "integrity", "local.run", 0) == 1  # not retried
     assert airflow.retry_decision("disagg_realizations", "integrity", "local.run", 0) == ("fail", "data integrity")
-    (raised,) = [
-        e["error_detail"][0]
-        for e in airflow.task_log("disagg_realizations", "integrity", "local.run", 0)
-        if e.get("error_detail")
-    ]
-    assert raised["exc_type"] == "DataIntegrityError" and "SLAB-1" in raised["exc_value"]  # the edited leaf's job
-    assert "did the model change since planning?" in raised["exc_value"]  # its key, recomputed from the new bytes
+    (error,) = raised(airflow, "integrity")
+    assert error["exc_type"] == "DataIntegrityError" and "SLAB-1" in error["exc_value"]  # the edited leaf's job
+    assert "did the model change since planning?" in error["exc_value"]  # its key, recomputed from the new bytes
