@@ -15,12 +15,11 @@ from typing import Any
 
 from hazflow_airflow.tasks import XCom, config
 
-RUNNERS = ("local", "ecs")
 FIRST_TASKS = {"local": "local.run", "ecs": "ecs.stage"}
 
 
 def first_task(runner: str) -> str:
-    """The task the branch follows for `runner` (the Param's enum is `RUNNERS`)."""
+    """The task the branch follows for `runner`, one of the `runner` Param's values."""
     return FIRST_TASKS[runner]
 
 
