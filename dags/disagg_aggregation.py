@@ -3,8 +3,10 @@
 
 Aggregates stored disaggregation realizations over the model's logic tree for each target
 (site x VS30 x IMT x PoE): the exact mean by bin (TRT x magnitude x distance x epsilon, the
-model's regions on one common axis), std, cov and quantiles (full enumeration when the tree is
-small, otherwise seeded sampling with a convergence report).
+model's regions on one common axis), std, cov and exact quantiles (`quantile_method` auto: meet-in-the-middle, which selects each
+quantile from two enumerated halves of the tree without building its composites; enumeration for a
+tree that does not split; seeded sampling with a convergence report only when asked for or when a
+tree neither splits nor fits the enumeration budget). The summary says which method each target used.
 
 Every target gets a **closure check**: the sum over bins of the mean, as a probability, divided
 by the target's annual PoE. Near 1 means the disaggregation accounts for the hazard at the level
@@ -31,6 +33,7 @@ from hazflow_airflow.params import (
     leaves_param,
     model_param,
     poes_param,
+    quantile_method_param,
     quantiles_param,
     samples_param,
     sites_param,
@@ -53,6 +56,7 @@ from hazflow_airflow.policies import DAG_DEFAULTS
         "leaves": leaves_param(),
         "gmms": gmms_param(),
         "quantiles": quantiles_param(),
+        "quantile_method": quantile_method_param(),
         "samples": samples_param(),
         **closure_params(),
     },

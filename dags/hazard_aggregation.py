@@ -2,8 +2,9 @@
 ### hazard_aggregation
 
 Aggregates stored hazard-curve realizations over the model's logic tree for each site x VS30 and
-IMT: the exact mean (through marginal weights), std and cov of the rate, and weighted quantiles
-over the composite branches (NSHM's midpoint convention). These aggregated curves are the
+IMT: the exact mean (through marginal weights), std and cov of the rate, and exact weighted quantiles
+over the composite branches (NSHM's midpoint convention; `quantile_method` auto selects them by
+meet-in-the-middle without building the composites, as for disaggregations). These aggregated curves are the
 "hazard database" that IMTL lookups read. A plot per curve (mean, quantile band, 10 % and 2 % in
 50 years marked) is kept with the store's reports.
 
@@ -18,7 +19,16 @@ from airflow.sdk import dag, task
 
 from hazflow_airflow.labels import TEMPLATE as LABEL
 from hazflow_airflow.labels import set_label
-from hazflow_airflow.params import gmms_param, imts_param, leaves_param, model_param, quantiles_param, sites_param, vs30s_param
+from hazflow_airflow.params import (
+    gmms_param,
+    imts_param,
+    leaves_param,
+    model_param,
+    quantile_method_param,
+    quantiles_param,
+    sites_param,
+    vs30s_param,
+)
 from hazflow_airflow.policies import DAG_DEFAULTS
 
 
@@ -35,6 +45,7 @@ from hazflow_airflow.policies import DAG_DEFAULTS
         "leaves": leaves_param(),
         "gmms": gmms_param(),
         "quantiles": quantiles_param(),
+        "quantile_method": quantile_method_param(),
     },
 )
 def hazard_aggregation():

@@ -158,6 +158,6 @@ def test_the_chain_on_the_command_line(config):
     assert run(["disagg", *argv[:-2], "--poes", "0.1"], config).value["summary"]["states"] == {"done": 3}
     disagg = run(["aggregate-disagg", *argv, "--poes", "0.1"], config).value
     label = "WLG vs30=400 PGA 10%/50yr"
-    assert disagg["targets"] == 1 and disagg["method"][label] == "enumeration"
+    assert disagg["targets"] == 1 and disagg["method"][label] == "meet-in-the-middle"
     assert disagg["closure"][label] == pytest.approx(1.0, abs=0.02)  # the level came from this leaf's own mean curve
     assert disagg["plots"] == [store.report_uri("disagg/DEMO/WLG/DEMO-WLG-vs400-PGA-poe10.png")]

@@ -11,6 +11,7 @@ from typing import Any
 
 from airflow.sdk import Param
 
+from hazflow.aggregate.methods import DEFAULT_QUANTILE_METHOD, QUANTILE_METHODS
 from hazflow.model.nshm import DEFAULT_QUANTILES
 from hazflow.openquake.engines import DEFAULT_DISAGG_ENGINE, DISAGG_ENGINES
 from hazflow.plan.batches import DEFAULT_BATCH_CAP, MAX_MAP_LENGTH
@@ -79,8 +80,18 @@ def poes_param(default: list[float]) -> Param:
 
 
 def samples_param() -> Param:
+    return Param(10_000, type="integer", minimum=100, description="Composites sampled (seeded) when quantile_method is sampling.")
+
+
+def quantile_method_param() -> Param:
     return Param(
-        10_000, type="integer", minimum=100, description="Composites sampled (seeded) when the tree is too large to enumerate."
+        DEFAULT_QUANTILE_METHOD,
+        type="string",
+        enum=list(QUANTILE_METHODS),
+        description=(
+            "How quantiles are computed. auto: meet-in-the-middle (exact, without enumerating the composites) where the "
+            "tree's blocks split into two modest sides, as NSHM's do; else enumeration (exact); else sampling (seeded)."
+        ),
     )
 
 

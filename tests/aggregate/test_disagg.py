@@ -4,8 +4,9 @@ import numpy as np
 import pytest
 
 from hazflow.aggregate.disagg import AXES, aggregate_disagg, closure, common_edges, component_matrix
-from hazflow.aggregate.engine import exact_mean_rate
+from hazflow.aggregate.engine import composite_rates, exact_mean_rate
 from hazflow.aggregate.inputs import MissingRealizations
+from hazflow.aggregate.stats import weighted_quantiles
 from hazflow.aggregate.tree import build_tree
 from hazflow.exceptions import DataIntegrityError
 from hazflow.model.sites import resolve_sites
@@ -54,11 +55,17 @@ def test_stored_aggregate_mean_and_closure(config, demo):
     site = resolve_sites(["WLG"])[0]
     store = _store(config, _realizations(demo, site))
     tree = build_tree(demo)
-    out, result = aggregate_disagg(store, demo, tree, site, 400, "PGA", 0.1, quantiles=(0.5,))
+    out, result = aggregate_disagg(store, demo, tree, site, 400, "PGA", 0.1, quantiles=(0.5, 0.95))
     stats = {a.agg: a for a in out}
-    assert set(stats) == {"mean", "std", "cov", "0.5"} and result.method == "enumeration"
+    assert set(stats) == {"mean", "std", "cov", "0.5", "0.95"} and result.method == "meet-in-the-middle"
     _, probs = component_matrix(demo, tree, store.get_disagg_realizations("DEMO", site.code, 400, "PGA", 0.1), "t")
     np.testing.assert_allclose(stats["mean"].values.ravel(), -np.expm1(-exact_mean_rate(tree, probs)), rtol=1e-12)
+    # stored quantiles are full enumeration's (every composite, stable sort, midpoint convention)
+    composites = composite_rates(tree, -np.log1p(-probs))
+    enumerated = weighted_quantiles(composites, tree.composite_weights(), np.array([0.5, 0.95]))
+    stored = -np.log1p(-np.stack([stats["0.5"].values.ravel(), stats["0.95"].values.ravel()]))
+    assert np.all(np.abs(stored - enumerated) <= 1e-12 * np.maximum(enumerated, composites.max(axis=1)))
+    assert np.count_nonzero(enumerated[1]) >= 10  # the check is not on empty bins alone
     expected = (1 - np.exp(-(-np.log1p(-stats["mean"].values)).sum())) / annual_poe(0.1)
     assert stats["mean"].closure == pytest.approx(expected, rel=1e-9)
     assert store.get_disagg_aggregates("DEMO", site.code, 400.0, "PGA", 0.1)[0].closure == stats["mean"].closure

@@ -7,9 +7,9 @@ import itertools
 import numpy as np
 import pytest
 
-from hazflow.aggregate.engine import aggregate, composite_rates, exact_mean_rate
+from hazflow.aggregate.engine import aggregate, composite_rates, exact_mean_rate, quantile_method
 from hazflow.aggregate.stats import equal_weight_quantiles, weighted_quantiles
-from hazflow.aggregate.tree import build_tree
+from hazflow.aggregate.tree import Axis, CompositeTree, Term, build_tree
 from hazflow.exceptions import BadRequest
 from hazflow.model.logic_tree import GmmBranch, HazardModel, Leaf, SourceGroup
 from hazflow.model.nshm import DEFAULT_QUANTILES
@@ -100,15 +100,18 @@ def as_array(tree, components) -> np.ndarray:
     return np.stack([components[c] for c in tree.components])
 
 
+@pytest.mark.parametrize("method", ["auto", "enumeration"])
 @pytest.mark.parametrize("seed", range(8))
 @pytest.mark.parametrize("investigation_time", [1.0, 50.0])
-def test_every_statistic_matches_brute_force(seed, investigation_time):
+def test_every_statistic_matches_brute_force(seed, investigation_time, method):
     model = random_model(seed)
     components = random_components(model, seed)
     tree = build_tree(model)
-    result = aggregate(tree, as_array(tree, components), investigation_time)
+    result = aggregate(tree, as_array(tree, components), investigation_time, method=method)
     expected = brute_force(model, components, investigation_time, DEFAULT_QUANTILES)
-    assert result.method == "enumeration" and result.n_composites == len(tree.composite_weights())
+    # these trees have two blocks (crust A+D, interface B+C): auto takes meet-in-the-middle
+    assert result.method == {"auto": "meet-in-the-middle"}.get(method, method)
+    assert result.n_composites == len(tree.composite_weights())
     assert set(result.stats) == set(expected)
     for name, value in expected.items():
         np.testing.assert_allclose(result.stats[name], value, rtol=1e-9, atol=1e-300, err_msg=name)
@@ -163,7 +166,7 @@ def test_sampling_converges_to_the_exact_statistics():
     tree = build_tree(model)
     probs = as_array(tree, random_components(model, 5, n_bins=40))
     exact = aggregate(tree, probs)
-    sampled = aggregate(tree, probs, budget=0, n_samples=20_000, seed=7)
+    sampled = aggregate(tree, probs, n_samples=20_000, seed=7, method="sampling")
     assert sampled.method == "sampling" and sampled.n_samples == 20_000
     np.testing.assert_array_equal(sampled.stats["mean"], exact.stats["mean"])  # the mean stays exact
     assert 0 < sampled.convergence < 0.05
@@ -177,7 +180,7 @@ def test_sampling_converges_to_the_exact_statistics():
         below = ((values < x - 1e-15) * weights[:, None]).sum(axis=0)
         at_or_below = ((values <= x + 1e-15) * weights[:, None]).sum(axis=0)
         assert np.all(below - 0.02 - 1 / 20_000 <= q) and np.all(q <= at_or_below + 0.02)
-    again = aggregate(tree, probs, budget=0, n_samples=20_000, seed=7)
+    again = aggregate(tree, probs, n_samples=20_000, seed=7, method="sampling")
     np.testing.assert_array_equal(again.stats["0.9"], sampled.stats["0.9"])  # seeded: reproducible
 
 
@@ -194,6 +197,31 @@ def test_zero_everywhere_is_zero_not_nan():
     result = aggregate(tree, np.zeros((len(tree.components), 3)))
     for name, value in result.stats.items():
         np.testing.assert_array_equal(value, 0.0, err_msg=name)
+
+
+def one_block_tree() -> CompositeTree:
+    """One fault system, 3 source branches x 2 GMM branches: one block, nothing to split."""
+    axes = (
+        Axis("source:A", ("a1", "a2", "a3"), np.array([0.5, 0.3, 0.2])),
+        Axis("gmm:crust", ("g1", "g2"), np.array([0.6, 0.4])),
+    )
+    rows = np.arange(6).reshape(1, 3, 2)
+    return CompositeTree(axes, (Term(0, 1, ("A",), rows),), tuple((f"a{i}", f"g{j}") for i in (1, 2, 3) for j in (1, 2)), False)
+
+
+def test_auto_falls_back_by_tree_and_budget():
+    """Meet-in-the-middle where the blocks split; else enumeration within the budget, else sampling.
+    An unknown method, or meet-in-the-middle for a tree that cannot split, is refused by name."""
+    assert quantile_method(build_tree(random_model(2)), 7, 17) == "meet-in-the-middle"
+    tree = one_block_tree()
+    assert quantile_method(tree, 7, 17) == "enumeration"
+    assert quantile_method(tree, 7, 17, budget=6 * 7 - 1) == "sampling"
+    probs = np.random.default_rng(0).random((6, 7)) * 1e-3
+    assert aggregate(tree, probs).method == "enumeration"
+    with pytest.raises(BadRequest, match="do not split"):
+        aggregate(tree, probs, method="meet-in-the-middle")
+    with pytest.raises(BadRequest, match="unknown quantile method 'bootstrap'"):
+        aggregate(tree, probs, method="bootstrap")
 
 
 def test_bad_inputs():

@@ -52,7 +52,7 @@ def test_aggregates_are_the_engine_on_the_stored_rows(filled, demo):
     for a in stored:
         np.testing.assert_array_equal(a.values, expected.stats[a.agg])
     prov = json.loads(stored[0].provenance)
-    assert prov["components"] == 15 and prov["composites"] == 72 and prov["jobs"] == 6 and prov["method"] == "enumeration"
+    assert prov["components"] == 15 and prov["composites"] == 72 and prov["jobs"] == 6 and prov["method"] == "meet-in-the-middle"
     assert prov["settings_digest"] == demo.settings.digest() and prov["renormalised"] is False
     again = aggregate_hazard(store, demo, tree, site, 400, ["PGA"])
     assert len(store.get_hazard_aggregates("DEMO", site.code, 400.0)) == len(again) == 20

@@ -24,6 +24,7 @@ import numpy as np
 
 from hazflow.aggregate.engine import Aggregate, aggregate
 from hazflow.aggregate.inputs import in_tree_order, provenance, require_all
+from hazflow.aggregate.methods import DEFAULT_QUANTILE_METHOD
 from hazflow.aggregate.stats import prob_to_rate
 from hazflow.aggregate.tree import CompositeTree
 from hazflow.config import Config
@@ -150,13 +151,16 @@ def aggregate_disagg(
     n_samples: int = 10_000,
     seed: int = 42,
     closure_tolerance: float = DEFAULT_CLOSURE_TOLERANCE,
+    method: str = DEFAULT_QUANTILE_METHOD,
 ) -> tuple[list[DisaggAggregate], Aggregate]:
     """Compute, check closure and store the statistics of one disaggregation target; the closure, the
     tolerance it was judged by and the verdict go into every statistic's provenance."""
     target = f"{model.name} {target_label(site.id, vs30, imt, poe)}"
     rows = store.get_disagg_realizations(model.name, site.code, vs30, imt, poe)
     iml, probs = component_matrix(model, tree, rows, target)
-    result = aggregate(tree, probs, model.settings.investigation_time, tuple(quantiles), n_samples=n_samples, seed=seed)
+    result = aggregate(
+        tree, probs, model.settings.investigation_time, tuple(quantiles), n_samples=n_samples, seed=seed, method=method
+    )
     closed = closure(result.stats["mean"], poe, model.settings.investigation_time)
     shape = (len(model.trts), -1, *[len(e) - 1 for e in list(common_edges(model.settings).values())[1:]])
     ok = closure_ok(closed, closure_tolerance)
@@ -209,7 +213,17 @@ def aggregate_disagg_batch(
     with tempfile.TemporaryDirectory() as tmp:
         for t in targets:
             rows, result = aggregate_disagg(
-                store, r.model, tree, t.site, t.vs30, t.imt, t.poe, r.quantiles, r.samples, closure_tolerance=r.closure_tolerance
+                store,
+                r.model,
+                tree,
+                t.site,
+                t.vs30,
+                t.imt,
+                t.poe,
+                r.quantiles,
+                r.samples,
+                closure_tolerance=r.closure_tolerance,
+                method=r.quantile_method,
             )
             mean = next(row for row in rows if row.agg == "mean")
             png = plot_disaggregation(mean, t.site, Path(tmp) / "d.png")

@@ -4,9 +4,12 @@ Inputs are component probabilities (n_components, n_bins) over the investigation
 curve levels or disaggregation bins, the same engine for both. The mean rate is exact and linear
 (marginal weights, never the composite product). The std is exact too: blocks of linked axes are
 independent, so the variance is the sum of the blocks' variances, each enumerated (a few hundred
-values). Quantiles need the whole distribution: full enumeration of the composites when
-n_composites x n_bins fits the budget, otherwise seeded weighted sampling of composites (each
-axis drawn independently by its weights), with a convergence report on the mean.
+values). Quantiles need the whole distribution, and are exact too: the blocks are split into two
+sides, each enumerated, and each quantile is selected from the pairs without building them
+(`hazflow.aggregate.quantiles`, "meet-in-the-middle"). Full enumeration of the composites remains
+the reference, and the fallback for a tree that does not split; seeded weighted sampling (each
+axis drawn independently by its weights, with a convergence report on the mean) is the last
+resort for a tree that neither splits nor fits the enumeration budget, or when asked for.
 """
 
 from __future__ import annotations
@@ -15,6 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hazflow.aggregate.methods import DEFAULT_QUANTILE_METHOD, QUANTILE_METHODS
+from hazflow.aggregate.quantiles import choose_split, mitm_quantiles
 from hazflow.aggregate.stats import (
     equal_weight_quantiles,
     in_threads,
@@ -37,7 +42,7 @@ class Aggregate:
     `std` as a rate (per year) and `cov` = std / mean of the rate (0 where the mean is 0)."""
 
     stats: dict[str, np.ndarray] = field(repr=False)
-    method: str  # "enumeration" or "sampling"
+    method: str  # how the quantiles were computed: "meet-in-the-middle", "enumeration" or "sampling"
     n_composites: int
     n_samples: int = 0
     convergence: float | None = None  # sampling: max relative |sampled - exact| mean over bins with >= 1 % of the total
@@ -157,6 +162,27 @@ def sampled_rates(tree: CompositeTree, rates: np.ndarray, choices: np.ndarray) -
     return out
 
 
+def quantile_method(
+    tree: CompositeTree, n_bins: int, n_quantiles: int, asked: str = DEFAULT_QUANTILE_METHOD, budget: int = ENUMERATION_BUDGET
+) -> str:
+    """The method that computes the quantiles: the one asked for, or for `auto` meet-in-the-middle
+    when the tree's blocks split, else enumeration within the budget, else sampling."""
+    if asked not in QUANTILE_METHODS:
+        raise BadRequest("quantile_method", f"unknown quantile method {asked!r}; one of {', '.join(QUANTILE_METHODS)}")
+    sizes = [int(np.prod([tree.shape[a] for a in block])) for block in tree.blocks()]
+    splits = choose_split(sizes, n_quantiles) is not None
+    if asked == "meet-in-the-middle" and not splits:
+        raise BadRequest(
+            "quantile_method",
+            f"the tree's blocks (sizes {sizes}) do not split into two modest sides; use enumeration or sampling",
+        )
+    if asked != "auto":
+        return asked
+    if splits:
+        return "meet-in-the-middle"
+    return "enumeration" if tree.n_composites * n_bins <= budget else "sampling"
+
+
 def aggregate(
     tree: CompositeTree,
     probs: np.ndarray,
@@ -165,8 +191,10 @@ def aggregate(
     budget: int = ENUMERATION_BUDGET,
     n_samples: int = 10_000,
     seed: int = 42,
+    method: str = DEFAULT_QUANTILE_METHOD,
 ) -> Aggregate:
-    """Mean, std, cov and quantiles of the composite rates from component probabilities (n_components, n_bins)."""
+    """Mean, std, cov and quantiles of the composite rates from component probabilities
+    (n_components, n_bins); `method` chooses how the quantiles are computed (`quantile_method`)."""
     probs = np.asarray(probs, dtype=float)
     if probs.ndim != 2 or probs.shape[0] != len(tree.components):
         raise BadRequest("values", f"expected ({len(tree.components)}, n_bins) component values, got {probs.shape}")
@@ -176,6 +204,7 @@ def aggregate(
     if np.any((qs < 0) | (qs > 1)):
         raise BadRequest("quantiles", f"quantiles must lie in [0, 1], got {list(quantiles)}")
     n_bins = probs.shape[1]
+    method = quantile_method(tree, n_bins, len(qs), method, budget)  # checked before any compute
     mean = exact_mean_rate(tree, probs, investigation_time)
     live = np.flatnonzero(probs.any(axis=0))  # bins where some component is non-zero; the rest are 0
     rates = prob_to_rate(probs[:, live], investigation_time)  # (n_components, n_live): non-negative
@@ -187,12 +216,15 @@ def aggregate(
     stats = {"mean": rate_to_prob(mean, investigation_time), "std": std, "cov": cov}
     q_rates = np.zeros((len(qs), n_bins))
     n = tree.n_composites
-    if n * n_bins <= budget:
-        method, used, convergence = "enumeration", 0, None
+    used, convergence = 0, None
+    if method == "meet-in-the-middle":
+        if len(live) and len(qs):
+            q_rates[:, live] = mitm_quantiles(tree, rates, qs)
+    elif method == "enumeration":
         if len(live):
             q_rates[:, live] = enumerated_quantiles(tree, rates, qs)
     else:
-        method, used = "sampling", n_samples
+        used = n_samples
         choices = sample_composites(tree, n_samples, seed)
         step = max(1, CHUNK_ELEMENTS // n_samples)
         sampled_mean = np.zeros(n_bins)

@@ -18,6 +18,7 @@ import numpy as np
 
 from hazflow.aggregate.engine import aggregate
 from hazflow.aggregate.inputs import in_tree_order, provenance, require_all
+from hazflow.aggregate.methods import DEFAULT_QUANTILE_METHOD
 from hazflow.aggregate.tree import CompositeTree
 from hazflow.config import Config
 from hazflow.exceptions import DataIntegrityError
@@ -83,6 +84,7 @@ def aggregate_hazard(
     vs30: float,
     imts: Sequence[str],
     quantiles: Sequence[float] = DEFAULT_QUANTILES,
+    method: str = DEFAULT_QUANTILE_METHOD,
 ) -> list[HazardAggregate]:
     """Compute and store mean, std, cov and quantiles for each IMT at (site, VS30); returns what was stored."""
     out: list[HazardAggregate] = []
@@ -90,7 +92,9 @@ def aggregate_hazard(
         target = f"{model.name} {target_label(site.id, vs30, imt)}"
         rows = store.get_hazard_realizations(model.name, site.code, vs30, imt)
         levels, probs = component_array(tree, rows, target)
-        result = aggregate(tree, probs, investigation_time=model.settings.investigation_time, quantiles=tuple(quantiles))
+        result = aggregate(
+            tree, probs, investigation_time=model.settings.investigation_time, quantiles=tuple(quantiles), method=method
+        )
         prov = provenance(tree, rows, result)
         out += [
             HazardAggregate(model.name, site.code, float(vs30), imt, name, levels, values, prov)
@@ -136,7 +140,9 @@ def aggregate_hazard_batch(params: Mapping[str, Any], targets: Sequence[HazardTa
     statistics, plots = 0, []
     with tempfile.TemporaryDirectory() as tmp:
         for t in targets:
-            rows = aggregate_hazard(store, request.model, tree, t.site, t.vs30, request.imts, request.quantiles)
+            rows = aggregate_hazard(
+                store, request.model, tree, t.site, t.vs30, request.imts, request.quantiles, request.quantile_method
+            )
             statistics += len(rows)
             for imt in request.imts:
                 png = plot_hazard_curve([r for r in rows if r.imt == imt], t.site, Path(tmp) / "plot.png")

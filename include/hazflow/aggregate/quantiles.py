@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from math import log2, prod
+from typing import Literal
 
 import numpy as np
 
@@ -99,9 +100,10 @@ def side_of(tree: CompositeTree, axes: Sequence[int], rates: np.ndarray) -> Side
 
 
 @dataclass
-class _Bin:
-    """One bin's two sides, sorted: X by rate descending (so each quantile's searches go up Y),
-    Y by rate, with Y's cumulative weights `cwy` (n_y + 1,)."""
+class _Bins:
+    """Some bins' two sides, sorted per bin: X (B, n_x) by rate descending (so each quantile's
+    searches go up Y), Y (B, n_y) by rate, with weights, canonical index parts and Y's cumulative
+    weights `cwy` (B, n_y + 1). A *problem* is one (bin, quantile); `bins` (m,) says whose bin."""
 
     x: np.ndarray
     wx: np.ndarray
@@ -110,243 +112,309 @@ class _Bin:
     wy: np.ndarray
     cy: np.ndarray
     cwy: np.ndarray
+    ny: int = field(init=False)
+    _padded: np.ndarray = field(init=False, repr=False)
 
-    def count(self, v: np.ndarray, strict: bool) -> np.ndarray:
-        """(m, n_x): per quantile and X value, how many Y values make x + y < v (strict) or <= v."""
-        side = "left" if strict else "right"
-        y, x = self.y, self.x[None, :]
-        k = np.searchsorted(y, (v[:, None] - x).ravel(), side).reshape(len(v), len(self.x))
+    @classmethod
+    def of(cls, x: Side, y_other: Side, y_big: Side) -> _Bins:
+        """Sort each bin's sides; Y = y_other (+) y_big, built as runs of the sorted y_big."""
+        xv = np.ascontiguousarray(x.values.T)
+        ox = np.argsort(-xv, axis=1, kind="stable")
+        big = np.ascontiguousarray(y_big.values.T)
+        ob = np.argsort(big, axis=1, kind="stable")
+        n_bins, n_big = big.shape
+        y = (np.ascontiguousarray(y_other.values.T)[:, :, None] + np.take_along_axis(big, ob, axis=1)[:, None, :]).reshape(
+            n_bins, -1
+        )
+        oy = np.argsort(y, axis=1, kind="stable")
+        # position m of the unsorted Y is (other m // n_big, sorted big m % n_big)
+        flat = oy + (np.arange(n_bins) * y.shape[1])[:, None]
+        n_other = y.shape[1] // n_big
+        other = np.repeat(np.arange(n_other), n_big)[oy]
+        big_at = np.tile(np.arange(n_big), n_other)[oy]
+        big_index = ob.ravel()[(np.arange(n_bins) * n_big)[:, None] + big_at]
+        wy = y_other.weights[other] * y_big.weights[big_index]
+        cwy = np.zeros((n_bins, wy.shape[1] + 1))
+        np.cumsum(wy, axis=1, out=cwy[:, 1:])
+        return cls(
+            np.take_along_axis(xv, ox, axis=1),
+            x.weights[ox],
+            x.canonical[ox],
+            y.ravel()[flat],
+            wy,
+            y_other.canonical[other] + y_big.canonical[big_index],
+            cwy,
+        )
+
+    def __post_init__(self) -> None:
+        self.ny = self.y.shape[1]
+        # Y with a copy of its first and last value on either side, so that y_at takes k in [-1, n_y]
+        self._padded = np.concatenate((self.y[:, :1], self.y, self.y[:, -1:]), axis=1).ravel()
+
+    def y_at(self, bins: np.ndarray, k: np.ndarray) -> np.ndarray:
+        """Y values at indices k (m, n_x) in [-1, n_y] of each problem's bin (the end values beyond)."""
+        return self._padded[(bins * (self.ny + 2) + 1)[:, None] + k]
+
+    def count(self, bins: np.ndarray, v: np.ndarray, strict: bool) -> np.ndarray:
+        """(m, n_x): per problem and X value, how many Y values make x + y < v (strict) or <= v.
+        `bins` must be non-decreasing (problems grouped by bin)."""
+        side: Literal["left", "right"] = "left" if strict else "right"
+        x = self.x[bins]
+        queries = v[:, None] - x
+        k = np.empty(x.shape, dtype=np.intp)
+        edges = np.flatnonzero(np.diff(bins)) + 1
+        for start, stop in zip(np.r_[0, edges], np.r_[edges, len(bins)], strict=True):
+            k[start:stop] = np.searchsorted(self.y[bins[start]], queries[start:stop], side)
         vv = v[:, None]
         while True:  # the search compared y with v - x; correct it with the sums x + y themselves
-            below = y[np.maximum(k - 1, 0)]
+            below = self.y_at(bins, k - 1)
             total = x + below
             down = (k > 0) & ((total >= vv) if strict else (total > vv))
-            above = y[np.minimum(k, len(y) - 1)]
+            above = self.y_at(bins, k)
             total = x + above
-            up = (k < len(y)) & ((total < vv) if strict else (total <= vv))
+            up = (k < self.ny) & ((total < vv) if strict else (total <= vv))
             if not (down.any() or up.any()):
                 return k
             # jump over the whole run of equal y values: they give the same sum
-            k[down] = np.searchsorted(y, below[down], "left")
-            k[up] = np.searchsorted(y, above[up], "right")
+            jumps: tuple[tuple[np.ndarray, np.ndarray, Literal["left", "right"]], ...] = (
+                (down, below, "left"),
+                (up, above, "right"),
+            )
+            for bad, value, jump in jumps:
+                rows, cols = np.nonzero(bad)
+                for b in np.unique(bins[rows]):
+                    sel = bins[rows] == b
+                    k[rows[sel], cols[sel]] = np.searchsorted(self.y[b], value[rows[sel], cols[sel]], jump)
 
-    def weight(self, k: np.ndarray) -> np.ndarray:
+    def weight(self, bins: np.ndarray, k: np.ndarray) -> np.ndarray:
         """(m,) weight of the pairs counted by k (m, n_x)."""
-        return self.cwy[k] @ self.wx
+        return np.einsum("ij,ij->i", self.cwy.ravel()[(bins * (self.ny + 1))[:, None] + k], self.wx[bins])
 
-    def rate_at(self, i: np.ndarray, j: np.ndarray) -> np.ndarray:
-        return self.x[i] + self.y[j]
-
-    def pairs(self, starts: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Every pair in the ranges [starts, stops) of Y per (row, X value): row, X index, Y index."""
+    def pairs(self, bins: np.ndarray, starts: np.ndarray, stops: np.ndarray) -> tuple[np.ndarray, ...]:
+        """Every pair in the ranges [starts, stops) (m, n_x) of Y: its problem (0..m-1), rate,
+        weight and canonical index, in stable-sort order per problem (problem, rate, canonical)."""
         counts = np.maximum(stops - starts, 0).ravel()
         seg = np.repeat(np.arange(counts.size), counts)
         offsets = np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
-        j = starts.ravel()[seg] + offsets
-        return seg // len(self.x), seg % len(self.x), j
+        nx = starts.shape[1]
+        problem, i = seg // nx, seg % nx
+        b = bins[problem]
+        j = b * self.ny + starts.ravel()[seg] + offsets
+        rates = self.x[b, i] + self.y.ravel()[j]
+        weights = self.wx[b, i] * self.wy.ravel()[j]
+        canonical = self.cx[b, i] + self.cy.ravel()[j]
+        order = np.lexsort((canonical, rates, problem))
+        return problem[order], rates[order], weights[order], canonical[order]
 
-
-def prepare_bin(x: Side, y_other: Side, y_big: Side, b: int) -> _Bin:
-    """Sort one bin's sides; Y = y_other (+) y_big, built as runs of the sorted y_big."""
-    ox = np.argsort(-x.values[:, b], kind="stable")
-    big = y_big.values[:, b]
-    ob = np.argsort(big, kind="stable")
-    y = (y_other.values[:, b][:, None] + big[ob][None, :]).ravel()
-    oy = np.argsort(y, kind="stable")
-    wy = np.multiply.outer(y_other.weights, y_big.weights[ob]).ravel()[oy]
-    cy = np.add.outer(y_other.canonical, y_big.canonical[ob]).ravel()[oy]
-    return _Bin(
-        x.values[ox, b], x.weights[ox], x.canonical[ox], y[oy], wy, cy, np.concatenate(([0.0], np.cumsum(wy)))
-    )
-
-
-def bin_quantiles(data: _Bin, qs: np.ndarray) -> np.ndarray:
-    """Midpoint-convention weighted quantiles (Q,) of the pair rates x + y of one bin."""
-    nx, ny = len(data.x), len(data.y)
-    Q = len(qs)
-    full = np.full((1, nx), ny)
-    total = float(data.weight(full)[0])
-    t = np.asarray(qs, dtype=float) * total
-    w_max = float(data.wx.max() * data.wy.max())
-    # bracket (L, H] per quantile: the weight AL at or below L is <= t, the weight AH at or below H
-    # is > t (or H is the largest rate). Then the last pair whose midpoint position is <= t (the one
-    # np.interp starts from) is in the bracket or is the last pair at or below L, and the next pair
-    # is in the bracket or is the first pair above H, whose position is > AH > t.
-    lo = np.full(Q, -np.inf)
-    k_lo = np.zeros((Q, nx), dtype=np.intp)
-    a_lo = np.zeros(Q)
-    hi = np.full(Q, float(np.max(data.x + data.y[-1])))
-    k_hi = np.full((Q, nx), ny, dtype=np.intp)
-    a_hi = np.full(Q, total)
-    _start_from_grid(data, t, lo, k_lo, a_lo, hi, k_hi, a_hi)
-    # Illinois steps: regula falsi on the weight, halving the weight of an end kept twice running
-    s_lo, s_hi = t - a_lo, a_hi - t
-    last_up = np.zeros(Q, dtype=np.int8)  # +1: the last step moved H, -1: it moved L
-    pivot_next = np.zeros(Q, dtype=bool)
-    for _ in range(400):
-        counts = k_hi - k_lo
-        n_cand = counts.sum(axis=1)
-        has = counts > 0
-        first = np.where(has, data.x + data.y[np.minimum(k_lo, ny - 1)], np.inf).min(axis=1)
-        last = np.where(has, data.x + data.y[np.maximum(k_hi - 1, 0)], -np.inf).max(axis=1)
-        active = np.flatnonzero((n_cand > WINDOW) & (first < last))
-        if _TRACE: print(n_cand[:6], (a_hi-a_lo)[:6]/t[-1] if len(t) else 0)
-        if not len(active):
-            break
-        probe = _cuts(data, k_lo[active], k_hi[active], (t[active] - a_lo[active]) / (a_hi[active] - a_lo[active]))
-        pivot = pivot_next[active] | ~(probe > lo[active]) | ~(probe < hi[active])
-        if pivot.any():
-            probe[pivot] = _pivots(data, k_lo[active[pivot]], k_hi[active[pivot]], last[active[pivot]])
-        k = data.count(probe, strict=False)
-        a = data.weight(k)
-        up = a > t[active]
-        kept = np.where(up[:, None], k - k_lo[active], k_hi[active] - k).sum(axis=1)
-        pivot_next[active] = kept > _PIVOT_EVERY_STALL * n_cand[active]
-        u, d = active[up], active[~up]
-        hi[u], k_hi[u], a_hi[u] = probe[up], k[up], a[up]
-        lo[d], k_lo[d], a_lo[d] = probe[~up], k[~up], a[~up]
-        s_hi[u] = a_hi[u] - t[u]
-        s_lo[u] = np.where(last_up[u] == 1, 0.5 * s_lo[u], t[u] - a_lo[u])
-        s_lo[d] = t[d] - a_lo[d]
-        s_hi[d] = np.where(last_up[d] == -1, 0.5 * s_hi[d], a_hi[d] - t[d])
-        last_up[u], last_up[d] = 1, -1
-    else:  # pragma: no cover - each pivot step discards at least a quarter of the candidates
-        raise RuntimeError("quantile search did not converge")
-    return _interpolate_all(data, t, k_lo, a_lo, k_hi, a_hi, w_max)
+    def extreme_rate(self, bins: np.ndarray, k: np.ndarray, below: bool) -> np.ndarray:
+        """(m,) the largest pair rate among those counted by k (below=True), or the smallest of the
+        others; -inf / inf where there is none."""
+        if below:
+            return np.where(k > 0, self.x[bins] + self.y_at(bins, k - 1), -np.inf).max(axis=1)
+        return np.where(k < self.ny, self.x[bins] + self.y_at(bins, k), np.inf).min(axis=1)
 
 
 # Where the first counts go, in standard deviations from the mean: the composite distribution of a
 # bin is a sum of independent blocks, so its bulk is near these, and each quantile starts its search
 # from the two grid points around it (a few per cent of the weight) instead of the whole range.
-_GRID = np.array([-6, -4, -3, -2.5, -2, -1.5, -1.25, -1, -0.75, -0.5, -0.25, 0, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 2, 2.5, 3, 4, 6, 10])
-_TRACE = False
+_GRID = np.array(
+    [-6, -4, -3, -2.5, -2, -1.5, -1.25, -1, -0.75, -0.5, -0.25, 0, 0.25, 0.5, 0.75, 1, 1.25, 1.5, 2, 2.5, 3, 4, 6, 10]
+)
 
 
-def _start_from_grid(
-    data: _Bin, t: np.ndarray, lo: np.ndarray, k_lo: np.ndarray, a_lo: np.ndarray, hi: np.ndarray, k_hi: np.ndarray, a_hi: np.ndarray
-) -> None:
-    """Narrow every quantile's bracket (in place) with exact counts at a grid around the mean."""
-    wx, wy = data.wx / data.wx.sum(), data.wy / data.wy.sum()
-    mean_x, mean_y = wx @ data.x, wy @ data.y
-    std = float(np.sqrt(max(wx @ (data.x - mean_x) ** 2 + wy @ (data.y - mean_y) ** 2, 0.0)))
-    grid = np.unique(np.clip(mean_x + mean_y + std * _GRID, data.x.min() + data.y[0], hi[0]))
-    k = data.count(grid, strict=False)
-    a = data.weight(k)
-    below = np.searchsorted(a, t, side="right") - 1  # last grid point with weight <= t
-    has_lo = below >= 0
-    lo[has_lo], k_lo[has_lo], a_lo[has_lo] = grid[below[has_lo]], k[below[has_lo]], a[below[has_lo]]
-    above = below + 1  # first grid point with weight > t
-    has_hi = above < len(grid)
-    hi[has_hi], k_hi[has_hi], a_hi[has_hi] = grid[above[has_hi]], k[above[has_hi]], a[above[has_hi]]
+@dataclass
+class _Search:
+    """Every problem's bracket (lo, hi]: the weight a_lo of the pairs at or below lo is <= t, the
+    weight a_hi at or below hi is > t (or hi is the largest rate); k_lo, k_hi (m, n_x) count them.
+    Then the last pair whose midpoint position is <= t (where np.interp starts) is in the bracket
+    or is the last pair at or below lo, and the next pair is in the bracket or is the first above
+    hi, whose position is > a_hi > t."""
+
+    bins: np.ndarray
+    t: np.ndarray
+    lo: np.ndarray
+    k_lo: np.ndarray
+    a_lo: np.ndarray
+    hi: np.ndarray
+    k_hi: np.ndarray
+    a_hi: np.ndarray
+
+    def narrow(self, rows: np.ndarray, probe: np.ndarray, k: np.ndarray, a: np.ndarray) -> np.ndarray:
+        """Move an end of each given problem's bracket to its probe; whether it was the upper end."""
+        up = a > self.t[rows]
+        u, d = rows[up], rows[~up]
+        self.hi[u], self.k_hi[u], self.a_hi[u] = probe[up], k[up], a[up]
+        self.lo[d], self.k_lo[d], self.a_lo[d] = probe[~up], k[~up], a[~up]
+        return up
 
 
-def _cuts(data: _Bin, k_lo: np.ndarray, k_hi: np.ndarray, f: np.ndarray) -> np.ndarray:
-    """(m,) an estimate of each quantile's rate: every X row is cut where it holds the share f of its
-    candidates' weight (so the cuts hold exactly the weight sought), and the rates at the cuts,
-    weighted by the rows' candidate weights, give their median."""
-    lo_w, hi_w = data.cwy[k_lo], data.cwy[k_hi]
-    target = lo_w + f[:, None] * (hi_w - lo_w)
-    k = np.searchsorted(data.cwy, target.ravel(), "left").reshape(k_lo.shape) - 1
-    k = np.clip(k, k_lo, np.maximum(k_hi - 1, k_lo))
-    cut = np.where(k_hi > k_lo, data.x + data.y[np.minimum(k, len(data.y) - 1)], np.inf)
-    weight = (hi_w - lo_w) * data.wx
-    order = np.argsort(cut, axis=1)
-    cum = np.cumsum(np.take_along_axis(weight, order, axis=1), axis=1)
-    pick = (cum >= cum[:, -1:] / 2).argmax(axis=1)
-    return np.take_along_axis(cut, np.take_along_axis(order, pick[:, None], axis=1), axis=1)[:, 0]
+def bins_quantiles(data: _Bins, qs: np.ndarray) -> np.ndarray:
+    """Midpoint-convention weighted quantiles (B, Q) of the pair rates x + y of every bin."""
+    n_bins, nx = data.x.shape
+    ny, n_q = data.ny, len(qs)
+    every = np.arange(n_bins)
+    totals = data.weight(every, np.full((n_bins, nx), ny))
+    bins = np.repeat(every, n_q)
+    m = len(bins)
+    s = _Search(
+        bins,
+        (totals[:, None] * qs[None, :]).ravel(),
+        np.full(m, -np.inf),
+        np.zeros((m, nx), dtype=np.intp),
+        np.zeros(m),
+        np.repeat(data.extreme_rate(every, np.full((n_bins, nx), ny), below=True), n_q),
+        np.full((m, nx), ny, dtype=np.intp),
+        np.repeat(totals, n_q),
+    )
+    _start_from_grid(data, s, n_q)
+    pivot_next = np.zeros(m, dtype=bool)
+    todo = np.arange(m)
+    for _ in range(400):
+        counts = s.k_hi[todo] - s.k_lo[todo]
+        n_cand = counts.sum(axis=1)
+        first = data.extreme_rate(bins[todo], s.k_lo[todo], below=False)  # smallest candidate
+        last = data.extreme_rate(bins[todo], s.k_hi[todo], below=True)  # largest candidate
+        keep = (n_cand > WINDOW) & (first < last)
+        todo, n_cand, last = todo[keep], n_cand[keep], last[keep]
+        if not len(todo):
+            break
+        probe = _estimate(data, s, todo)
+        pivot = pivot_next[todo] | ~(probe > s.lo[todo]) | ~(probe < s.hi[todo])
+        if pivot.any():
+            probe[pivot] = _pivots(data, bins[todo[pivot]], s.k_lo[todo[pivot]], s.k_hi[todo[pivot]], last[pivot])
+        k = data.count(bins[todo], probe, strict=False)
+        a = data.weight(bins[todo], k)
+        k_lo_before, k_hi_before = s.k_lo[todo], s.k_hi[todo]
+        up = s.narrow(todo, probe, k, a)
+        kept = np.where(up[:, None], k - k_lo_before, k_hi_before - k).sum(axis=1)
+        pivot_next[todo] = kept > _PIVOT_EVERY_STALL * n_cand
+    else:  # pragma: no cover - each pivot step discards at least a quarter of the candidates
+        raise RuntimeError("quantile search did not converge")
+    w_max = data.wx.max(axis=1) * data.wy.max(axis=1)
+    return _interpolate_all(data, s, w_max[bins]).reshape(n_bins, n_q)
 
 
-def _pivots(data: _Bin, k_lo: np.ndarray, k_hi: np.ndarray, last: np.ndarray) -> np.ndarray:
-    """(m,) a candidate rate per quantile that leaves at least a quarter of its candidates on each
+def _start_from_grid(data: _Bins, s: _Search, n_q: int) -> None:
+    """Narrow every problem's bracket with exact counts at a grid around its bin's mean."""
+    wx = data.wx / data.wx.sum(axis=1, keepdims=True)
+    wy = data.wy / data.wy.sum(axis=1, keepdims=True)
+    mean_x, mean_y = (wx * data.x).sum(axis=1), (wy * data.y).sum(axis=1)
+    var = (wx * (data.x - mean_x[:, None]) ** 2).sum(axis=1) + (wy * (data.y - mean_y[:, None]) ** 2).sum(axis=1)
+    n_bins = len(mean_x)
+    lowest = data.extreme_rate(np.arange(n_bins), np.zeros_like(data.x, dtype=np.intp), below=False)
+    highest = s.hi[::n_q]
+    grid = np.clip((mean_x + mean_y)[:, None] + np.sqrt(var)[:, None] * _GRID[None, :], lowest[:, None], highest[:, None])
+    g_bins = np.repeat(np.arange(n_bins), len(_GRID))
+    k = data.count(g_bins, grid.ravel(), strict=False)
+    a = data.weight(g_bins, k).reshape(n_bins, len(_GRID))
+    below = (a[s.bins] <= s.t[:, None]).sum(axis=1) - 1  # last grid point with weight <= t
+    flat = s.bins * len(_GRID) + below
+    rows = np.flatnonzero(below >= 0)
+    s.lo[rows], s.k_lo[rows], s.a_lo[rows] = grid.ravel()[flat[rows]], k[flat[rows]], a.ravel()[flat[rows]]
+    rows = np.flatnonzero(below + 1 < len(_GRID))  # first grid point with weight > t
+    s.hi[rows], s.k_hi[rows], s.a_hi[rows] = grid.ravel()[flat[rows] + 1], k[flat[rows] + 1], a.ravel()[flat[rows] + 1]
+
+
+def _estimate(data: _Bins, s: _Search, rows: np.ndarray) -> np.ndarray:
+    """(m,) an estimate of each problem's quantile: every X row is cut where it holds the share f
+    of its candidates (f: the share of the bracket's weight below t), and the rates at the cuts,
+    weighted by the rows' candidate weights, are averaged."""
+    b, k_lo, k_hi = s.bins[rows], s.k_lo[rows], s.k_hi[rows]
+    f = (s.t[rows] - s.a_lo[rows]) / (s.a_hi[rows] - s.a_lo[rows])
+    counts = k_hi - k_lo
+    cut = k_lo + np.minimum((f[:, None] * counts).astype(np.intp), np.maximum(counts - 1, 0))
+    cwy = data.cwy.ravel()
+    base = (b * (data.ny + 1))[:, None]
+    weight = (cwy[base + k_hi] - cwy[base + k_lo]) * data.wx[b]
+    rate = data.x[b] + data.y_at(b, cut)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.einsum("ij,ij->i", weight, rate) / weight.sum(axis=1)
+
+
+def _pivots(data: _Bins, bins: np.ndarray, k_lo: np.ndarray, k_hi: np.ndarray, last: np.ndarray) -> np.ndarray:
+    """(m,) a candidate rate per problem that leaves at least a quarter of its candidates on each
     side: the count-weighted median of each X row's middle candidate. When that is the largest
     candidate rate, the largest rate below it instead (so the bracket always shrinks)."""
     counts = k_hi - k_lo
-    mid = data.x + data.y[np.minimum(k_lo + (counts - 1) // 2, len(data.y) - 1)]
-    mid = np.where(counts > 0, mid, np.inf)
+    mid = np.where(counts > 0, data.x[bins] + data.y_at(bins, k_lo + (counts - 1) // 2), np.inf)
     order = np.argsort(mid, axis=1)
     cum = np.cumsum(np.take_along_axis(counts, order, axis=1), axis=1)
     pick = (cum >= cum[:, -1:] / 2).argmax(axis=1)
     pivot = np.take_along_axis(mid, np.take_along_axis(order, pick[:, None], axis=1), axis=1)[:, 0]
-    top = pivot >= last
-    if top.any():
-        k = data.count(last[top], strict=True)  # pairs below the largest candidate rate
-        below = np.where(k > k_lo[top], data.x + data.y[np.maximum(k - 1, 0)], -np.inf)
-        pivot[top] = below.max(axis=1)
+    top = np.flatnonzero(pivot >= last)
+    if len(top):  # the largest rate below the largest candidate
+        k = data.count(bins[top], last[top], strict=True)
+        pivot[top] = np.where(k > k_lo[top], data.x[bins[top]] + data.y_at(bins[top], k - 1), -np.inf).max(axis=1)
     return pivot
 
 
-def _interpolate_all(
-    data: _Bin, t: np.ndarray, k_lo: np.ndarray, a_lo: np.ndarray, k_hi: np.ndarray, a_hi: np.ndarray, w_max: float
-) -> np.ndarray:
-    """Each quantile (Q,) from its bracket: the bracket's pairs sorted at their midpoint positions,
+def _interpolate_all(data: _Bins, s: _Search, w_max: np.ndarray) -> np.ndarray:
+    """Each problem's quantile from its bracket: the bracket's pairs at their midpoint positions,
     with the last pair at or below it and the first above it where the interpolation reaches them.
     Brackets of more than `WINDOW` pairs are runs of one rate, where only the run's first and last
     pairs (in canonical order) can matter, and only when t is within a pair's weight of an end."""
-    n_in = (k_hi - k_lo).sum(axis=1)
+    n_in = (s.k_hi - s.k_lo).sum(axis=1)
     run = n_in > WINDOW
-    out = np.empty(len(t))
-    if run.any():  # the rate of the run
-        out[run] = np.where(k_hi[run] > k_lo[run], data.x + data.y[np.maximum(k_hi[run] - 1, 0)], -np.inf).max(axis=1)
-    inside = run & (a_lo + w_max / 2 <= t) & (t < a_hi - w_max / 2)
+    out = np.empty(len(s.t))
+    out[run] = data.extreme_rate(s.bins[run], s.k_hi[run], below=True)  # the run's rate
     small = np.flatnonzero(~run)
-    q_of, i, j = data.pairs(k_lo[small], k_hi[small])
-    rates, weights, canonical = data.rate_at(i, j), data.wx[i] * data.wy[j], data.cx[i] + data.cy[j]
-    order = np.lexsort((canonical, rates, q_of))
-    rates, weights, q_of = rates[order], weights[order], q_of[order]
+    problem, rates, weights, _ = data.pairs(s.bins[small], s.k_lo[small], s.k_hi[small])
     cum = np.concatenate(([0.0], np.cumsum(weights)))
     ends = np.cumsum(n_in[small])
     starts = ends - n_in[small]
-    positions = a_lo[small][q_of] + (cum[1:] - cum[starts][q_of]) - weights / 2
-    for n, q in enumerate(small):
-        out[q] = _interp(data, t[q], rates[starts[n] : ends[n]], positions[starts[n] : ends[n]], k_lo[q], a_lo[q], k_hi[q], a_hi[q])
-    for q in np.flatnonzero(run & ~inside):
-        r, w, _ = _sorted_pairs(data, k_lo[q], k_hi[q])  # equal rates: only the first and last positions matter
-        out[q] = _interp(data, t[q], r[[0, -1]], np.array([a_lo[q] + w[0] / 2, a_hi[q] - w[-1] / 2]), k_lo[q], a_lo[q], k_hi[q], a_hi[q])
+    positions = s.a_lo[small][problem] + (cum[1:] - cum[starts][problem]) - weights / 2
+    t = s.t[small]
+    # np.interp's own steps: j, the last position <= t; the value at j if t is on it or j is the last
+    j = starts + np.bincount(problem, weights=positions <= t[problem], minlength=len(small)).astype(np.intp) - 1
+    inner = (j >= starts) & (j < ends - 1)
+    ji = j[inner]
+    p0, p1, r0, r1 = positions[ji], positions[ji + 1], rates[ji], rates[ji + 1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        value = (r1 - r0) / (p1 - p0) * (t[inner] - p0) + r0
+    out[small[inner]] = np.where(p0 == t[inner], r0, value)
+    extend = small[~inner]  # t before the first position or at/after the last: the neighbours
+    rest = np.flatnonzero(run & ~((s.a_lo + w_max / 2 <= s.t) & (s.t < s.a_hi - w_max / 2)))
+    if len(extend) or len(rest):
+        segments = {
+            int(q): (rates[starts[n] : ends[n]], positions[starts[n] : ends[n]])
+            for n, q in zip(np.flatnonzero(~inner), extend, strict=True)
+        }
+        for q in rest:  # a run of one rate near its end: only its first and last pair (canonical order) matter
+            _, r, w, _ = data.pairs(s.bins[q : q + 1], s.k_lo[q : q + 1], s.k_hi[q : q + 1])
+            segments[int(q)] = (r[[0, -1]], np.array([s.a_lo[q] + w[0] / 2, s.a_hi[q] - w[-1] / 2]))
+        which = np.array(sorted(segments), dtype=np.intp)
+        before = _neighbours(data, s.bins[which], s.k_lo[which], below=True)
+        after = _neighbours(data, s.bins[which], s.k_hi[which], below=False)
+        for n, q in enumerate(which):
+            r, p = segments[int(q)]
+            t_q = float(s.t[q])
+            if np.isfinite(before[0][n]) and (len(p) == 0 or t_q < p[0]):  # empty: t is the total, above every pair
+                r, p = np.r_[before[0][n], r], np.r_[s.a_lo[q] - before[1][n] / 2, p]
+            if np.isfinite(after[0][n]) and t_q >= p[-1]:
+                r, p = np.r_[r, after[0][n]], np.r_[p, s.a_hi[q] + after[1][n] / 2]
+            out[q] = np.interp(t_q, p, r)
     return out
 
 
-def _interp(
-    data: _Bin, t: float, rates: np.ndarray, positions: np.ndarray, k_lo: np.ndarray, a_lo: float, k_hi: np.ndarray, a_hi: float
-) -> float:
-    """np.interp over a bracket's sorted pairs, extended by the neighbouring pair where t lies beyond them."""
-    if len(positions) == 0 or t < positions[0]:  # empty: t is the total, the bracket above every pair
-        before = _neighbour(data, k_lo, below=True)
-        if before is not None:
-            rates, positions = np.r_[before[0], rates], np.r_[a_lo - before[1] / 2, positions]
-    if t >= positions[-1]:
-        after = _neighbour(data, k_hi, below=False)
-        if after is not None:
-            rates, positions = np.r_[rates, after[0]], np.r_[positions, a_hi + after[1] / 2]
-    return float(np.interp(t, positions, rates))
+def _neighbours(data: _Bins, bins: np.ndarray, k: np.ndarray, below: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Per problem, the pair just outside a bracket end: rates and weights (m,) of the last pair
+    (stable-sort order) at or below it (below=True, k counts the pairs at or below), or of the
+    first pair above it; rate -inf / inf where there is none."""
+    rate = data.extreme_rate(bins, k, below)
+    weight = np.zeros(len(bins))
+    some = np.flatnonzero(np.isfinite(rate))
+    if len(some):
+        if below:
+            start, stop = data.count(bins[some], rate[some], strict=True), k[some]
+        else:
+            start, stop = k[some], data.count(bins[some], rate[some], strict=False)
+        problem, _, weights, _ = data.pairs(bins[some], start, stop)
+        ends = np.searchsorted(problem, np.arange(len(some)), side="right")
+        weight[some] = weights[ends - 1] if below else weights[ends - (stop - start).sum(axis=1)]
+    return rate, weight
 
 
-def _sorted_pairs(data: _Bin, k_lo: np.ndarray, k_hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Rates, weights and canonical indices of the pairs in [k_lo, k_hi) per X value, in stable-sort order."""
-    _, i, j = data.pairs(k_lo[None, :], k_hi[None, :])
-    rates, weights, canonical = data.rate_at(i, j), data.wx[i] * data.wy[j], data.cx[i] + data.cy[j]
-    order = np.lexsort((canonical, rates))
-    return rates[order], weights[order], canonical[order]
-
-
-def _neighbour(data: _Bin, k: np.ndarray, below: bool) -> tuple[float, float] | None:
-    """The pair just outside a bracket end: (rate, weight) of the last pair (stable-sort order) at or
-    below it (below=True, k counts the pairs at or below), or of the first pair above it."""
-    ny = len(data.y)
-    if below:
-        has = k > 0
-        if not has.any():
-            return None
-        rate = float(np.where(has, data.x + data.y[np.maximum(k - 1, 0)], -np.inf).max())
-        start = data.count(np.array([rate]), strict=True)[0]
-        rates, weights, _ = _sorted_pairs(data, start, k)
-        return rate, float(weights[-1])
-    has = k < ny
-    if not has.any():
-        return None
-    rate = float(np.where(has, data.x + data.y[np.minimum(k, ny - 1)], np.inf).min())
-    stop = data.count(np.array([rate]), strict=False)[0]
-    rates, weights, _ = _sorted_pairs(data, k, stop)
-    return rate, float(weights[0])
+BIN_CHUNK = 64  # bins sorted and searched together (memory: about 40 bytes x n_y per bin)
 
 
 def mitm_quantiles(tree: CompositeTree, rates: np.ndarray, qs: np.ndarray, split: Split | None = None) -> np.ndarray:
@@ -358,12 +426,14 @@ def mitm_quantiles(tree: CompositeTree, rates: np.ndarray, qs: np.ndarray, split
     split = split or choose_split(sizes, len(qs))
     if split is None:
         raise ValueError(f"blocks of sizes {sizes} do not split into two sides of at most {MAX_SIDE} values")
-    x = side_of(tree, [a for k in split.small for a in blocks[k]], rates)
+    qs = np.asarray(qs, dtype=float)
+    small_axes = [a for k in split.small for a in blocks[k]]
     big = max(split.large, key=lambda k: sizes[k])
-    y_big = side_of(tree, blocks[big], rates)
-    others = [a for k in split.large if k != big for a in blocks[k]]
-    y_other = side_of(tree, others, rates) if others else Side.unit(rates.shape[1])
+    other_axes = [a for k in split.large if k != big for a in blocks[k]]
     out = np.empty((len(qs), rates.shape[1]))
-    for b in range(rates.shape[1]):
-        out[:, b] = bin_quantiles(prepare_bin(x, y_other, y_big, b), np.asarray(qs, dtype=float))
+    for start in range(0, rates.shape[1], BIN_CHUNK):
+        chunk = rates[:, start : start + BIN_CHUNK]
+        y_other = side_of(tree, other_axes, chunk) if other_axes else Side.unit(chunk.shape[1])
+        data = _Bins.of(side_of(tree, small_axes, chunk), y_other, side_of(tree, blocks[big], chunk))
+        out[:, start : start + chunk.shape[1]] = bins_quantiles(data, qs).T
     return out

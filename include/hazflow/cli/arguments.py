@@ -7,6 +7,7 @@ import argparse
 from collections.abc import Sequence
 from typing import Any
 
+from hazflow.aggregate.methods import QUANTILE_METHODS
 from hazflow.model.nshm import DEFAULT_QUANTILES
 from hazflow.openquake.engines import DISAGG_ENGINES
 from hazflow.plan.batches import DEFAULT_BATCH_CAP, MAX_MAP_LENGTH
@@ -36,6 +37,13 @@ def add_request(parser: argparse.ArgumentParser, names: Sequence[str], sites: Se
         parser.add_argument("--gmms", nargs="+", default=None, help="GMM branch ids (default: all)")
     if "quantiles" in names:
         parser.add_argument("--quantiles", nargs="*", type=float, default=list(DEFAULT_QUANTILES), help="besides mean, std, cov")
+    if "quantiles" in names:
+        parser.add_argument(
+            "--quantile-method",
+            choices=QUANTILE_METHODS,
+            default=None,
+            help="how quantiles are computed (default auto: meet-in-the-middle where the tree splits, else enumeration, else sampling)",
+        )
     if "samples" in names:
         parser.add_argument(
             "--samples", type=int, default=10_000, help="composites sampled when the tree is too large to enumerate"
@@ -79,6 +87,7 @@ def params_of(args: argparse.Namespace) -> dict[str, Any]:
         "gmms",
         "quantiles",
         "samples",
+        "quantile_method",
         "closure_tolerance",
         "fail_on_closure",
         "batch_cap",

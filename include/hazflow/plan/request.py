@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from hazflow.aggregate.methods import DEFAULT_QUANTILE_METHOD, QUANTILE_METHODS
 from hazflow.exceptions import BadRequest
 from hazflow.model.logic_tree import HazardModel, Leaf, load_model
 from hazflow.model.nshm import DEFAULT_QUANTILES
@@ -51,6 +52,7 @@ PARSERS: dict[str, Callable[[Any, HazardModel], Any]] = {
     "gmms": lambda value, model: validate_gmms(model, value),
     "quantiles": lambda value, model: validate_quantiles(value),
     "samples": lambda value, model: validate_count(value, "samples", 1, what="number of samples"),
+    "quantile_method": lambda value, model: validate_choice(value, "quantile_method", QUANTILE_METHODS),
     "disagg_engine": lambda value, model: validate_choice(value, "disagg_engine", DISAGG_ENGINES),
     "closure_tolerance": lambda value, model: validate_tolerance(value),
     "fail_on_closure": lambda value, model: validate_flag(value, "fail_on_closure"),
@@ -58,6 +60,7 @@ PARSERS: dict[str, Callable[[Any, HazardModel], Any]] = {
 # Fields a request may leave out.
 DEFAULTS: dict[str, Any] = {
     "leaves": None, "gmms": None, "quantiles": DEFAULT_QUANTILES, "samples": 10_000, "disagg_engine": DEFAULT_DISAGG_ENGINE,
+    "quantile_method": DEFAULT_QUANTILE_METHOD,
     "closure_tolerance": DEFAULT_CLOSURE_TOLERANCE, "fail_on_closure": False,
 }  # fmt: skip
 
@@ -149,6 +152,7 @@ class HazardAggregationRequest(Request):
 
     gmms: tuple[str, ...] | None  # None: every GMM branch
     quantiles: tuple[float, ...]
+    quantile_method: str  # hazflow.aggregate.methods: auto, meet-in-the-middle, enumeration or sampling
 
     def tree(self) -> CompositeTree:
         """The composite branches of the request's subset (weights renormalised where it is one)."""
