@@ -192,9 +192,11 @@ def aggregate(
     n_samples: int = 10_000,
     seed: int = 42,
     method: str = DEFAULT_QUANTILE_METHOD,
+    threads: int | None = None,
 ) -> Aggregate:
     """Mean, std, cov and quantiles of the composite rates from component probabilities
-    (n_components, n_bins); `method` chooses how the quantiles are computed (`quantile_method`)."""
+    (n_components, n_bins); `method` chooses how the quantiles are computed (`quantile_method`),
+    on up to `threads` threads (default: one per core)."""
     probs = np.asarray(probs, dtype=float)
     if probs.ndim != 2 or probs.shape[0] != len(tree.components):
         raise BadRequest("values", f"expected ({len(tree.components)}, n_bins) component values, got {probs.shape}")
@@ -219,10 +221,10 @@ def aggregate(
     used, convergence = 0, None
     if method == "meet-in-the-middle":
         if len(live) and len(qs):
-            q_rates[:, live] = mitm_quantiles(tree, rates, qs)
+            q_rates[:, live] = mitm_quantiles(tree, rates, qs, threads=threads)
     elif method == "enumeration":
         if len(live):
-            q_rates[:, live] = enumerated_quantiles(tree, rates, qs)
+            q_rates[:, live] = enumerated_quantiles(tree, rates, qs, threads)
     else:
         used = n_samples
         choices = sample_composites(tree, n_samples, seed)

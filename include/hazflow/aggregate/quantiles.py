@@ -23,6 +23,7 @@ number of pairs whose computed x + y is <= v (or < v).
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from math import log2, prod
@@ -30,11 +31,12 @@ from typing import Literal
 
 import numpy as np
 
+from hazflow.aggregate.stats import in_threads
 from hazflow.aggregate.tree import CompositeTree
 
 logger = logging.getLogger(__name__)
 
-WINDOW = 64  # pairs sorted at the end of a quantile's search
+WINDOW = 128  # pairs sorted at the end of a quantile's search
 MAX_SIDE = 2**17  # Y values per bin at most (sorted per bin); a tree needing more is not split
 _PIVOT_EVERY_STALL = 0.9  # an interpolation step that keeps more than this share of candidates is followed by a pivot step
 
@@ -103,17 +105,26 @@ def side_of(tree: CompositeTree, axes: Sequence[int], rates: np.ndarray) -> Side
 class _Bins:
     """Some bins' two sides, sorted per bin: X (B, n_x) by rate descending (so each quantile's
     searches go up Y), Y (B, n_y) by rate, with weights, canonical index parts and Y's cumulative
-    weights `cwy` (B, n_y + 1). A *problem* is one (bin, quantile); `bins` (m,) says whose bin."""
+    weights `cwy` (B, n_y + 1). A *problem* is one (bin, quantile); `bins` (m,) says whose bin.
+
+    Y is kept with a copy of its first and last value on either side (`padded`, B x (n_y + 2)), so
+    that `y_at` takes indices in [-1, n_y] without clipping. Y's canonical index parts are only
+    needed for the few pairs sorted at the end, so they are found from the sort orders then."""
 
     x: np.ndarray
     wx: np.ndarray
     cx: np.ndarray
-    y: np.ndarray
+    padded: np.ndarray
     wy: np.ndarray
-    cy: np.ndarray
     cwy: np.ndarray
+    oy: np.ndarray  # (B, n_y) position of each sorted Y value in the runs: other * n_big + sorted big
+    ob: np.ndarray  # (B, n_big) the big block's sort order
+    c_other: np.ndarray  # (n_other,) canonical parts of the other blocks' combinations
+    c_big: np.ndarray  # (n_big,) canonical parts of the big block's values
     ny: int = field(init=False)
-    _padded: np.ndarray = field(init=False, repr=False)
+    y: np.ndarray = field(init=False, repr=False)
+    _flat: np.ndarray = field(init=False, repr=False)
+    _runs: dict[int, _Runs] = field(init=False, repr=False, default_factory=dict)
 
     @classmethod
     def of(cls, x: Side, y_other: Side, y_big: Side) -> _Bins:
@@ -123,37 +134,55 @@ class _Bins:
         big = np.ascontiguousarray(y_big.values.T)
         ob = np.argsort(big, axis=1, kind="stable")
         n_bins, n_big = big.shape
-        y = (np.ascontiguousarray(y_other.values.T)[:, :, None] + np.take_along_axis(big, ob, axis=1)[:, None, :]).reshape(
-            n_bins, -1
-        )
+        y = np.ascontiguousarray(y_other.values.T)[:, :, None] + np.take_along_axis(big, ob, axis=1)[:, None, :]
+        y = y.reshape(n_bins, -1)
         oy = np.argsort(y, axis=1, kind="stable")
-        # position m of the unsorted Y is (other m // n_big, sorted big m % n_big)
-        flat = oy + (np.arange(n_bins) * y.shape[1])[:, None]
-        n_other = y.shape[1] // n_big
-        other = np.repeat(np.arange(n_other), n_big)[oy]
-        big_at = np.tile(np.arange(n_big), n_other)[oy]
-        big_index = ob.ravel()[(np.arange(n_bins) * n_big)[:, None] + big_at]
-        wy = y_other.weights[other] * y_big.weights[big_index]
-        cwy = np.zeros((n_bins, wy.shape[1] + 1))
+        ny = y.shape[1]
+        flat = oy + (np.arange(n_bins) * ny)[:, None]
+        padded = np.empty((n_bins, ny + 2))
+        padded[:, 1:-1] = y.ravel()[flat]
+        padded[:, 0], padded[:, -1] = padded[:, 1], padded[:, -2]
+        wy = (y_other.weights[None, :, None] * y_big.weights[ob][:, None, :]).ravel()[flat]
+        cwy = np.zeros((n_bins, ny + 1))
         np.cumsum(wy, axis=1, out=cwy[:, 1:])
         return cls(
             np.take_along_axis(xv, ox, axis=1),
             x.weights[ox],
             x.canonical[ox],
-            y.ravel()[flat],
+            padded,
             wy,
-            y_other.canonical[other] + y_big.canonical[big_index],
             cwy,
+            oy,
+            ob,
+            y_other.canonical,
+            y_big.canonical,
         )
 
     def __post_init__(self) -> None:
-        self.ny = self.y.shape[1]
-        # Y with a copy of its first and last value on either side, so that y_at takes k in [-1, n_y]
-        self._padded = np.concatenate((self.y[:, :1], self.y, self.y[:, -1:]), axis=1).ravel()
+        self.ny = self.padded.shape[1] - 2
+        self.y = self.padded[:, 1:-1]
+        self._flat = self.padded.ravel()
 
     def y_at(self, bins: np.ndarray, k: np.ndarray) -> np.ndarray:
         """Y values at indices k (m, n_x) in [-1, n_y] of each problem's bin (the end values beyond)."""
-        return self._padded[(bins * (self.ny + 2) + 1)[:, None] + k]
+        return self._flat[(bins * (self.ny + 2) + 1)[:, None] + k]
+
+    def runs(self, b: int) -> _Runs:
+        """Bin b's runs of equal Y values (cached: a chunk's quantiles near runs of ties share them)."""
+        if b not in self._runs:
+            y = self.y[b]
+            starts = np.r_[True, y[1:] != y[:-1]]
+            run_of = np.cumsum(starts) - 1
+            canonical = self.cy_at(np.full(self.ny, b), np.arange(self.ny))
+            order = np.lexsort((canonical, run_of))  # by run, then canonical
+            bounds = np.searchsorted(run_of[order], np.arange(run_of[-1] + 2))
+            self._runs[b] = _Runs(run_of, order[bounds[:-1]], order[bounds[1:] - 1], canonical)
+        return self._runs[b]
+
+    def cy_at(self, b: np.ndarray, j: np.ndarray) -> np.ndarray:
+        """Canonical index parts of sorted Y values j of bins b (both (n,))."""
+        other, big_at = np.divmod(self.oy[b, j], self.ob.shape[1])
+        return self.c_other[other] + self.c_big[self.ob[b, big_at]]
 
     def count(self, bins: np.ndarray, v: np.ndarray, strict: bool) -> np.ndarray:
         """(m, n_x): per problem and X value, how many Y values make x + y < v (strict) or <= v.
@@ -161,10 +190,7 @@ class _Bins:
         side: Literal["left", "right"] = "left" if strict else "right"
         x = self.x[bins]
         queries = v[:, None] - x
-        k = np.empty(x.shape, dtype=np.intp)
-        edges = np.flatnonzero(np.diff(bins)) + 1
-        for start, stop in zip(np.r_[0, edges], np.r_[edges, len(bins)], strict=True):
-            k[start:stop] = np.searchsorted(self.y[bins[start]], queries[start:stop], side)
+        k = _searchsorted_rows(self.y, bins, queries, side)
         vv = v[:, None]
         while True:  # the search compared y with v - x; correct it with the sums x + y themselves
             below = self.y_at(bins, k - 1)
@@ -199,10 +225,10 @@ class _Bins:
         nx = starts.shape[1]
         problem, i = seg // nx, seg % nx
         b = bins[problem]
-        j = b * self.ny + starts.ravel()[seg] + offsets
-        rates = self.x[b, i] + self.y.ravel()[j]
-        weights = self.wx[b, i] * self.wy.ravel()[j]
-        canonical = self.cx[b, i] + self.cy.ravel()[j]
+        j = starts.ravel()[seg] + offsets
+        rates = self.x[b, i] + self.y[b, j]
+        weights = self.wx[b, i] * self.wy[b, j]
+        canonical = self.cx[b, i] + self.cy_at(b, j)
         order = np.lexsort((canonical, rates, problem))
         return problem[order], rates[order], weights[order], canonical[order]
 
@@ -270,18 +296,24 @@ def bins_quantiles(data: _Bins, qs: np.ndarray) -> np.ndarray:
     pivot_next = np.zeros(m, dtype=bool)
     todo = np.arange(m)
     for _ in range(400):
-        counts = s.k_hi[todo] - s.k_lo[todo]
-        n_cand = counts.sum(axis=1)
-        first = data.extreme_rate(bins[todo], s.k_lo[todo], below=False)  # smallest candidate
-        last = data.extreme_rate(bins[todo], s.k_hi[todo], below=True)  # largest candidate
-        keep = (n_cand > WINDOW) & (first < last)
-        todo, n_cand, last = todo[keep], n_cand[keep], last[keep]
+        n_cand = (s.k_hi[todo] - s.k_lo[todo]).sum(axis=1)
+        todo, n_cand = todo[n_cand > WINDOW], n_cand[n_cand > WINDOW]
         if not len(todo):
             break
         probe = _estimate(data, s, todo)
-        pivot = pivot_next[todo] | ~(probe > s.lo[todo]) | ~(probe < s.hi[todo])
-        if pivot.any():
-            probe[pivot] = _pivots(data, bins[todo[pivot]], s.k_lo[todo[pivot]], s.k_hi[todo[pivot]], last[pivot])
+        pivot = np.flatnonzero(pivot_next[todo] | ~(probe > s.lo[todo]) | ~(probe < s.hi[todo]))
+        if len(pivot):  # stalled or outside the bracket: a pivot, unless the candidates are one run of ties
+            rows = todo[pivot]
+            first = data.extreme_rate(bins[rows], s.k_lo[rows], below=False)
+            last = data.extreme_rate(bins[rows], s.k_hi[rows], below=True)
+            run = first >= last
+            probe[pivot[~run]] = _pivots(data, bins[rows[~run]], s.k_lo[rows[~run]], s.k_hi[rows[~run]], last[~run])
+            if run.any():
+                alive = np.ones(len(todo), dtype=bool)
+                alive[pivot[run]] = False
+                todo, n_cand, probe = todo[alive], n_cand[alive], probe[alive]
+                if not len(todo):
+                    break
         k = data.count(bins[todo], probe, strict=False)
         a = data.weight(bins[todo], k)
         k_lo_before, k_hi_before = s.k_lo[todo], s.k_hi[todo]
@@ -317,18 +349,29 @@ def _start_from_grid(data: _Bins, s: _Search, n_q: int) -> None:
 
 def _estimate(data: _Bins, s: _Search, rows: np.ndarray) -> np.ndarray:
     """(m,) an estimate of each problem's quantile: every X row is cut where it holds the share f
-    of its candidates (f: the share of the bracket's weight below t), and the rates at the cuts,
-    weighted by the rows' candidate weights, are averaged."""
+    of its candidates' weight (f: the share of the bracket's weight below t, so the cuts hold the
+    weight sought), and the rates at the cuts, weighted by the rows' candidate weights, are averaged."""
     b, k_lo, k_hi = s.bins[rows], s.k_lo[rows], s.k_hi[rows]
     f = (s.t[rows] - s.a_lo[rows]) / (s.a_hi[rows] - s.a_lo[rows])
-    counts = k_hi - k_lo
-    cut = k_lo + np.minimum((f[:, None] * counts).astype(np.intp), np.maximum(counts - 1, 0))
     cwy = data.cwy.ravel()
     base = (b * (data.ny + 1))[:, None]
-    weight = (cwy[base + k_hi] - cwy[base + k_lo]) * data.wx[b]
+    w_lo, w_hi = cwy[base + k_lo], cwy[base + k_hi]
+    cut = _searchsorted_rows(data.cwy, b, w_lo + f[:, None] * (w_hi - w_lo), "left") - 1
+    cut = np.minimum(np.maximum(cut, k_lo), np.maximum(k_hi - 1, k_lo))
+    weight = (w_hi - w_lo) * data.wx[b]
     rate = data.x[b] + data.y_at(b, cut)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.einsum("ij,ij->i", weight, rate) / weight.sum(axis=1)
+
+
+def _searchsorted_rows(rows: np.ndarray, bins: np.ndarray, queries: np.ndarray, side: Literal["left", "right"]) -> np.ndarray:
+    """np.searchsorted of each problem's queries (m, n) in its bin's row of `rows` (B, n_row);
+    `bins` (m,) non-decreasing."""
+    out = np.empty(queries.shape, dtype=np.intp)
+    edges = np.flatnonzero(np.diff(bins)) + 1
+    for start, stop in zip(np.r_[0, edges], np.r_[edges, len(bins)], strict=True):
+        out[start:stop] = np.searchsorted(rows[bins[start]], queries[start:stop], side)
+    return out
 
 
 def _pivots(data: _Bins, bins: np.ndarray, k_lo: np.ndarray, k_hi: np.ndarray, last: np.ndarray) -> np.ndarray:
@@ -374,25 +417,36 @@ def _interpolate_all(data: _Bins, s: _Search, w_max: np.ndarray) -> np.ndarray:
     out[small[inner]] = np.where(p0 == t[inner], r0, value)
     extend = small[~inner]  # t before the first position or at/after the last: the neighbours
     rest = np.flatnonzero(run & ~((s.a_lo + w_max / 2 <= s.t) & (s.t < s.a_hi - w_max / 2)))
-    if len(extend) or len(rest):
-        segments = {
-            int(q): (rates[starts[n] : ends[n]], positions[starts[n] : ends[n]])
-            for n, q in zip(np.flatnonzero(~inner), extend, strict=True)
-        }
-        for q in rest:  # a run of one rate near its end: only its first and last pair (canonical order) matter
-            _, r, w, _ = data.pairs(s.bins[q : q + 1], s.k_lo[q : q + 1], s.k_hi[q : q + 1])
-            segments[int(q)] = (r[[0, -1]], np.array([s.a_lo[q] + w[0] / 2, s.a_hi[q] - w[-1] / 2]))
-        which = np.array(sorted(segments), dtype=np.intp)
-        before = _neighbours(data, s.bins[which], s.k_lo[which], below=True)
-        after = _neighbours(data, s.bins[which], s.k_hi[which], below=False)
-        for n, q in enumerate(which):
-            r, p = segments[int(q)]
-            t_q = float(s.t[q])
-            if np.isfinite(before[0][n]) and (len(p) == 0 or t_q < p[0]):  # empty: t is the total, above every pair
-                r, p = np.r_[before[0][n], r], np.r_[s.a_lo[q] - before[1][n] / 2, p]
-            if np.isfinite(after[0][n]) and t_q >= p[-1]:
-                r, p = np.r_[r, after[0][n]], np.r_[p, s.a_hi[q] + after[1][n] / 2]
-            out[q] = np.interp(t_q, p, r)
+    if not (len(extend) or len(rest)):
+        return out
+    segments = {
+        int(q): (rates[starts[n] : ends[n]], positions[starts[n] : ends[n]])
+        for n, q in zip(np.flatnonzero(~inner), extend, strict=True)
+    }
+    for q in rest:  # a run of one rate near its end: only its first and last pair (canonical order) matter
+        first = _end_weight(data, int(s.bins[q]), s.k_lo[q], s.k_hi[q], last=False)
+        final = _end_weight(data, int(s.bins[q]), s.k_lo[q], s.k_hi[q], last=True)
+        segments[int(q)] = (np.full(2, out[q]), np.array([s.a_lo[q] + first / 2, s.a_hi[q] - final / 2]))
+    which = np.array(sorted(segments), dtype=np.intp)
+    firsts = np.array([segments[int(q)][1][0] if len(segments[int(q)][1]) else np.inf for q in which])
+    lasts = np.array([segments[int(q)][1][-1] if len(segments[int(q)][1]) else -np.inf for q in which])
+    t_w = s.t[which]
+    need_before = t_w < firsts  # also where the bracket is empty (t is the total, above every pair)
+    need_after = t_w >= np.where(need_before & ~np.isfinite(lasts), -np.inf, lasts)
+    before_rate, before_weight = _neighbours(data, s.bins[which[need_before]], s.k_lo[which[need_before]], below=True)
+    after_rate, after_weight = _neighbours(data, s.bins[which[need_after]], s.k_hi[which[need_after]], below=False)
+    nb = na = 0
+    for n, q in enumerate(which):
+        r, p = segments[int(q)]
+        if need_before[n]:
+            if np.isfinite(before_rate[nb]):
+                r, p = np.r_[before_rate[nb], r], np.r_[s.a_lo[q] - before_weight[nb] / 2, p]
+            nb += 1
+        if need_after[n]:
+            if np.isfinite(after_rate[na]):
+                r, p = np.r_[r, after_rate[na]], np.r_[p, s.a_hi[q] + after_weight[na] / 2]
+            na += 1
+        out[q] = np.interp(float(s.t[q]), p, r)
     return out
 
 
@@ -403,24 +457,63 @@ def _neighbours(data: _Bins, bins: np.ndarray, k: np.ndarray, below: bool) -> tu
     rate = data.extreme_rate(bins, k, below)
     weight = np.zeros(len(bins))
     some = np.flatnonzero(np.isfinite(rate))
-    if len(some):
-        if below:
-            start, stop = data.count(bins[some], rate[some], strict=True), k[some]
-        else:
-            start, stop = k[some], data.count(bins[some], rate[some], strict=False)
-        problem, _, weights, _ = data.pairs(bins[some], start, stop)
-        ends = np.searchsorted(problem, np.arange(len(some)), side="right")
-        weight[some] = weights[ends - 1] if below else weights[ends - (stop - start).sum(axis=1)]
+    if not len(some):
+        return rate, weight
+    if below:
+        start, stop = data.count(bins[some], rate[some], strict=True), k[some]
+    else:
+        start, stop = k[some], data.count(bins[some], rate[some], strict=False)
+    sizes = (stop - start).sum(axis=1)
+    few = sizes <= WINDOW  # enumerate those; a run of ties (a rate shared by many pairs) by its Y runs
+    if few.any():
+        problem, _, weights, _ = data.pairs(bins[some[few]], start[few], stop[few])
+        ends = np.cumsum(sizes[few])
+        weight[some[few]] = weights[ends - 1] if below else weights[ends - sizes[few]]
+    for n in np.flatnonzero(~few):
+        weight[some[n]] = _end_weight(data, int(bins[some[n]]), start[n], stop[n], last=below)
     return rate, weight
+
+
+def _end_weight(data: _Bins, b: int, start: np.ndarray, stop: np.ndarray, last: bool) -> float:
+    """The weight of the last (or first) pair in canonical order among the pairs of one rate given
+    by Y ranges [start, stop) (n_x,) of bin b, without enumerating them: a range of pairs of one
+    rate is made of whole runs of equal Y values, and each run's first and last Y value in
+    canonical order are found once per bin."""
+    runs = data.runs(b)
+    rows = np.flatnonzero(stop > start)
+    r0, r1 = runs.run_of[start[rows]], runs.run_of[stop[rows] - 1]
+    pick = runs.last if last else runs.first
+    j = pick[r0]
+    for n in np.flatnonzero(r1 > r0):  # the range spans runs of different Y values (rounding): compare them
+        candidates = pick[r0[n] : r1[n] + 1]
+        c = runs.canonical[candidates]
+        j[n] = candidates[np.argmax(c) if last else np.argmin(c)]
+    canonical = data.cx[b, rows] + runs.canonical[j]
+    n = int(np.argmax(canonical) if last else np.argmin(canonical))
+    return float(data.wx[b, rows[n]] * data.wy[b, j[n]])
+
+
+@dataclass(frozen=True)
+class _Runs:
+    """One bin's runs of equal Y values: each Y value's run, each run's first and last Y index in
+    canonical order, and every Y value's canonical index part."""
+
+    run_of: np.ndarray
+    first: np.ndarray
+    last: np.ndarray
+    canonical: np.ndarray
 
 
 BIN_CHUNK = 64  # bins sorted and searched together (memory: about 40 bytes x n_y per bin)
 
 
-def mitm_quantiles(tree: CompositeTree, rates: np.ndarray, qs: np.ndarray, split: Split | None = None) -> np.ndarray:
+def mitm_quantiles(
+    tree: CompositeTree, rates: np.ndarray, qs: np.ndarray, split: Split | None = None, threads: int | None = None
+) -> np.ndarray:
     """Exact midpoint-convention weighted quantiles (Q, B) of the composite rates, from component
-    rates (n_components, B), without enumerating the composites. Raises ValueError for a tree
-    that does not split (see `choose_split`)."""
+    rates (n_components, B), without enumerating the composites. Chunks of bins go to `threads`
+    worker threads (default: one per core; numpy's sorts and searches release the GIL). Raises
+    ValueError for a tree that does not split (see `choose_split`)."""
     blocks = tree.blocks()
     sizes = [prod(tree.shape[a] for a in block) for block in blocks]
     split = split or choose_split(sizes, len(qs))
@@ -430,10 +523,17 @@ def mitm_quantiles(tree: CompositeTree, rates: np.ndarray, qs: np.ndarray, split
     small_axes = [a for k in split.small for a in blocks[k]]
     big = max(split.large, key=lambda k: sizes[k])
     other_axes = [a for k in split.large if k != big for a in blocks[k]]
-    out = np.empty((len(qs), rates.shape[1]))
-    for start in range(0, rates.shape[1], BIN_CHUNK):
-        chunk = rates[:, start : start + BIN_CHUNK]
+    n_bins = rates.shape[1]
+    workers = max(1, min(threads or os.cpu_count() or 1, n_bins))
+    size = max(1, min(BIN_CHUNK, -(-n_bins // workers)))
+    starts = list(range(0, n_bins, size))
+    out = np.empty((len(qs), n_bins))
+
+    def one(n: int) -> None:
+        chunk = rates[:, starts[n] : starts[n] + size]
         y_other = side_of(tree, other_axes, chunk) if other_axes else Side.unit(chunk.shape[1])
         data = _Bins.of(side_of(tree, small_axes, chunk), y_other, side_of(tree, blocks[big], chunk))
-        out[:, start : start + chunk.shape[1]] = bins_quantiles(data, qs).T
+        out[:, starts[n] : starts[n] + chunk.shape[1]] = bins_quantiles(data, qs).T
+
+    in_threads(one, len(starts), workers)
     return out
