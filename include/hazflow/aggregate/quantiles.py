@@ -489,8 +489,8 @@ def _end_weight(data: _Bins, b: int, start: np.ndarray, stop: np.ndarray, last: 
         c = runs.canonical[candidates]
         j[n] = candidates[np.argmax(c) if last else np.argmin(c)]
     canonical = data.cx[b, rows] + runs.canonical[j]
-    n = int(np.argmax(canonical) if last else np.argmin(canonical))
-    return float(data.wx[b, rows[n]] * data.wy[b, j[n]])
+    end = int(np.argmax(canonical) if last else np.argmin(canonical))
+    return float(data.wx[b, rows[end]] * data.wy[b, j[end]])
 
 
 @dataclass(frozen=True)
