@@ -229,8 +229,7 @@ class _Bins:
         rates = self.x[b, i] + self.y[b, j]
         weights = self.wx[b, i] * self.wy[b, j]
         canonical = self.cx[b, i] + self.cy_at(b, j)
-        order = np.lexsort((canonical, rates, problem))
-        return problem[order], rates[order], weights[order], canonical[order]
+        return _stable_order(problem, rates, weights, canonical)
 
     def extreme_rate(self, bins: np.ndarray, k: np.ndarray, below: bool) -> np.ndarray:
         """(m,) the largest pair rate among those counted by k (below=True), or the smallest of the
@@ -238,6 +237,31 @@ class _Bins:
         if below:
             return np.where(k > 0, self.x[bins] + self.y_at(bins, k - 1), -np.inf).max(axis=1)
         return np.where(k < self.ny, self.x[bins] + self.y_at(bins, k), np.inf).min(axis=1)
+
+
+def _stable_order(problem: np.ndarray, rates: np.ndarray, weights: np.ndarray, canonical: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The pairs (grouped by problem) in the order a stable sort of all composites gives: by
+    problem, rate, canonical index. One float sort on problem + the rate scaled into [0, 0.5) within
+    the problem (3.5 ms for 95,000 pairs; np.lexsort on three keys took 28 ms); rates closer than
+    2^-43 of the problem's span keep their input order, which moves an interpolated quantile by
+    less than that; exact ties are then put in canonical order with np.lexsort, for the problems
+    that have any."""
+    if not len(rates):
+        return problem, rates, weights, canonical
+    first = np.flatnonzero(np.r_[True, problem[1:] != problem[:-1]])  # the pairs come grouped by problem
+    size = np.diff(np.r_[first, len(problem)])
+    lo = np.repeat(np.minimum.reduceat(rates, first), size)
+    hi = np.repeat(np.maximum.reduceat(rates, first), size)
+    key = problem + 0.5 * (rates - lo) / np.where(hi > lo, hi - lo, 1.0)
+    order = np.argsort(key, kind="stable")
+    problem, rates, weights, canonical = problem[order], rates[order], weights[order], canonical[order]
+    tied = (rates[1:] == rates[:-1]) & (problem[1:] == problem[:-1])
+    if tied.any():
+        redo = np.isin(problem, np.unique(problem[1:][tied]))
+        sub = np.flatnonzero(redo)
+        fixed = sub[np.lexsort((canonical[sub], rates[sub], problem[sub]))]
+        problem[sub], rates[sub], weights[sub], canonical[sub] = problem[fixed], rates[fixed], weights[fixed], canonical[fixed]
+    return problem, rates, weights, canonical
 
 
 # Where the first counts go, in standard deviations from the mean: the composite distribution of a
@@ -348,17 +372,17 @@ def _start_from_grid(data: _Bins, s: _Search, n_q: int) -> None:
 
 
 def _estimate(data: _Bins, s: _Search, rows: np.ndarray) -> np.ndarray:
-    """(m,) an estimate of each problem's quantile: every X row is cut where it holds the share f
-    of its candidates' weight (f: the share of the bracket's weight below t, so the cuts hold the
-    weight sought), and the rates at the cuts, weighted by the rows' candidate weights, are averaged."""
+    """(m,) an estimate of each problem's quantile: every X row is cut at the share f of its
+    candidates (f: the share of the bracket's weight below t), and the rates at the cuts, weighted
+    by the rows' candidate weights, are averaged. (Cutting by weight instead needs a search per
+    row and converged no faster on NSHM-shaped data.)"""
     b, k_lo, k_hi = s.bins[rows], s.k_lo[rows], s.k_hi[rows]
     f = (s.t[rows] - s.a_lo[rows]) / (s.a_hi[rows] - s.a_lo[rows])
+    counts = k_hi - k_lo
+    cut = k_lo + np.minimum((f[:, None] * counts).astype(np.intp), np.maximum(counts - 1, 0))
     cwy = data.cwy.ravel()
     base = (b * (data.ny + 1))[:, None]
-    w_lo, w_hi = cwy[base + k_lo], cwy[base + k_hi]
-    cut = _searchsorted_rows(data.cwy, b, w_lo + f[:, None] * (w_hi - w_lo), "left") - 1
-    cut = np.minimum(np.maximum(cut, k_lo), np.maximum(k_hi - 1, k_lo))
-    weight = (w_hi - w_lo) * data.wx[b]
+    weight = (cwy[base + k_hi] - cwy[base + k_lo]) * data.wx[b]
     rate = data.x[b] + data.y_at(b, cut)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.einsum("ij,ij->i", weight, rate) / weight.sum(axis=1)
