@@ -144,7 +144,7 @@ class _Bins:
         padded[:, 0], padded[:, -1] = padded[:, 1], padded[:, -2]
         wy = (y_other.weights[None, :, None] * y_big.weights[ob][:, None, :]).ravel()[flat]
         cwy = np.zeros((n_bins, ny + 1))
-        np.cumsum(wy, axis=1, out=cwy[:, 1:])
+        cwy[:, 1:] = np.cumsum(wy.astype(np.longdouble), axis=1)  # rounded once: positions near runs of ties are sensitive
         return cls(
             np.take_along_axis(xv, ox, axis=1),
             x.weights[ox],
