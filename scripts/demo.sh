@@ -48,13 +48,13 @@ echo "== the chain took $(( $(date +%s) - start )) s"
 echo "== the ledger"
 python -m hazflow ledger --model DEMO --kind hazard
 python -m hazflow ledger --model DEMO --kind disagg | tail -1
-echo "== disaggregation summaries (closure: disaggregated / target annual PoE; modal bin)"
+echo "== disaggregation summaries (closure: disaggregated / target annual PoE; modal bin; how the quantiles were computed)"
 python -m hazflow_airflow.runs xcom disagg_aggregation summary --run-id "$last_run" > "$root/var/logs/disagg_aggregation-summary.json"
 python - "$root/var/logs/disagg_aggregation-summary.json" <<'EOF'
 import json, sys
 summary = json.load(open(sys.argv[1]))
 for label, closure in summary["closure"].items():
-    print(f"{label:30s} closure {closure:.4f}   modal bin: {summary['modal'][label]}")
+    print(f"{label:30s} closure {closure:.4f}   modal bin: {summary['modal'][label]}   quantiles: {summary['method'][label]}")
 EOF
 echo "== what the store holds for Wellington"
 python -m hazflow show WLG --model DEMO

@@ -212,6 +212,36 @@ class _Bins:
                     sel = bins[rows] == b
                     k[rows[sel], cols[sel]] = np.searchsorted(self.y[b], value[rows[sel], cols[sel]], jump)
 
+    def step(
+        self, bins: np.ndarray, v: np.ndarray, k_lo: np.ndarray, k_hi: np.ndarray, a_lo: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Counts (m, n_x) and weights (m,) of the pairs at or below probes v strictly inside each
+        problem's bracket: only the X rows that still hold candidates (k_lo < k_hi) are searched,
+        since the others count k_lo at any rate inside the bracket."""
+        k = k_lo.copy()
+        rows, cols = np.nonzero(k_hi > k_lo)  # row-major: grouped by problem, so by bin
+        b = bins[rows]
+        x = self.x[b, cols]
+        vv = v[rows]
+        found = _searchsorted_flat(self.y, b, vv - x, "right")
+        base = b * (self.ny + 2) + 1
+        while True:  # correct the search with the sums x + y themselves, as `count` does
+            below = self._flat[base + found - 1]
+            down = (found > 0) & (x + below > vv)
+            above = self._flat[base + found]
+            up = (found < self.ny) & (x + above <= vv)
+            if not (down.any() or up.any()):
+                break
+            for bad, value, jump in ((down, below, "left"), (up, above, "right")):
+                at = np.flatnonzero(bad)
+                if len(at):
+                    found[at] = _searchsorted_flat(self.y, b[at], value[at], jump)  # type: ignore[arg-type]
+        k[rows, cols] = found
+        cwy = self.cwy.ravel()
+        start = b * (self.ny + 1)
+        gained = self.wx[b, cols] * (cwy[start + found] - cwy[start + k_lo[rows, cols]])
+        return k, a_lo + np.bincount(rows, weights=gained, minlength=len(v))
+
     def weight(self, bins: np.ndarray, k: np.ndarray) -> np.ndarray:
         """(m,) weight of the pairs counted by k (m, n_x)."""
         return np.einsum("ij,ij->i", self.cwy.ravel()[(bins * (self.ny + 1))[:, None] + k], self.wx[bins])
@@ -338,8 +368,7 @@ def bins_quantiles(data: _Bins, qs: np.ndarray) -> np.ndarray:
                 todo, n_cand, probe = todo[alive], n_cand[alive], probe[alive]
                 if not len(todo):
                     break
-        k = data.count(bins[todo], probe, strict=False)
-        a = data.weight(bins[todo], k)
+        k, a = data.step(bins[todo], probe, s.k_lo[todo], s.k_hi[todo], s.a_lo[todo])
         k_lo_before, k_hi_before = s.k_lo[todo], s.k_hi[todo]
         up = s.narrow(todo, probe, k, a)
         kept = np.where(up[:, None], k - k_lo_before, k_hi_before - k).sum(axis=1)
@@ -372,20 +401,34 @@ def _start_from_grid(data: _Bins, s: _Search, n_q: int) -> None:
 
 
 def _estimate(data: _Bins, s: _Search, rows: np.ndarray) -> np.ndarray:
-    """(m,) an estimate of each problem's quantile: every X row is cut at the share f of its
-    candidates (f: the share of the bracket's weight below t), and the rates at the cuts, weighted
-    by the rows' candidate weights, are averaged. (Cutting by weight instead needs a search per
-    row and converged no faster on NSHM-shaped data.)"""
-    b, k_lo, k_hi = s.bins[rows], s.k_lo[rows], s.k_hi[rows]
+    """(m,) an estimate of each problem's quantile: every X row that holds candidates is cut at the
+    share f of them (f: the share of the bracket's weight below t), and the rates at the cuts,
+    weighted by the rows' candidate weights, are averaged. (Cutting by weight instead needs a
+    search per row and converged no faster on NSHM-shaped data.)"""
+    k_lo, k_hi = s.k_lo[rows], s.k_hi[rows]
     f = (s.t[rows] - s.a_lo[rows]) / (s.a_hi[rows] - s.a_lo[rows])
-    counts = k_hi - k_lo
-    cut = k_lo + np.minimum((f[:, None] * counts).astype(np.intp), np.maximum(counts - 1, 0))
+    r, c = np.nonzero(k_hi > k_lo)
+    b = s.bins[rows][r]
+    lo, hi = k_lo[r, c], k_hi[r, c]
+    cut = lo + np.minimum((f[r] * (hi - lo)).astype(np.intp), hi - lo - 1)
     cwy = data.cwy.ravel()
-    base = (b * (data.ny + 1))[:, None]
-    weight = (cwy[base + k_hi] - cwy[base + k_lo]) * data.wx[b]
-    rate = data.x[b] + data.y_at(b, cut)
+    start = b * (data.ny + 1)
+    weight = (cwy[start + hi] - cwy[start + lo]) * data.wx[b, c]
+    rate = data.x[b, c] + data._flat[b * (data.ny + 2) + 1 + cut]
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.einsum("ij,ij->i", weight, rate) / weight.sum(axis=1)
+        return np.bincount(r, weights=weight * rate, minlength=len(rows)) / np.bincount(r, weights=weight, minlength=len(rows))
+
+
+def _searchsorted_flat(rows: np.ndarray, bins: np.ndarray, queries: np.ndarray, side: Literal["left", "right"]) -> np.ndarray:
+    """np.searchsorted of each query (n,) in its bin's row of `rows` (B, n_row); `bins` (n,)
+    grouped (equal bins adjacent)."""
+    out = np.empty(len(queries), dtype=np.intp)
+    if not len(queries):
+        return out
+    edges = np.flatnonzero(np.diff(bins)) + 1
+    for start, stop in zip(np.r_[0, edges], np.r_[edges, len(bins)], strict=True):
+        out[start:stop] = np.searchsorted(rows[bins[start]], queries[start:stop], side)
+    return out
 
 
 def _searchsorted_rows(rows: np.ndarray, bins: np.ndarray, queries: np.ndarray, side: Literal["left", "right"]) -> np.ndarray:
