@@ -5,9 +5,10 @@ A composite's rate is the sum of one value from each independent block of linked
 values X (n_x) and the large group's Y (n_y); every composite is one pair, rate x + y, weight
 w_x w_y (NSHM_v1.0.4: X 108, Y 9,072 for 979,776 composites). With Y sorted, the weight of the
 pairs at or below a rate v is sum_i w_x[i] W_y(v - x[i]): n_x binary searches instead of 979,776
-sums (meet in the middle). For each quantile, a search on v (interpolation steps, and
-weighted-median pivot steps that always discard a quarter of the candidates) narrows a bracket
-(L, H] until at most `WINDOW` pairs lie in it, or only pairs of one rate. Those pairs, with the
+sums (meet in the middle). For each quantile, a search on v (exact counts at a grid around the
+mean, then estimate steps, and weighted-median pivot steps that always discard a quarter of the
+candidates) narrows a bracket (L, H] until at most `WINDOW` pairs lie in it, or only pairs of one
+rate. Those pairs, with the
 last pair at or below L and the first above H, are sorted as a stable sort of every composite
 orders them (by rate, then canonical index), placed at their midpoint positions from the exact
 weight at or below L, and interpolated as `np.interp` interpolates the whole sorted list
@@ -15,7 +16,7 @@ weight at or below L, and interpolated as `np.interp` interpolates the whole sor
 rounding of the sums (x + y here, the blocks in another order there).
 
 Y is built as runs: its largest block sorted, shifted by each value of its other blocks, so its
-stable sort merges runs (65 us for NSHM's 9,072 instead of 630 us). Counts use the searches only
+stable sort merges runs (65-200 us for NSHM's 9,072 instead of 630 us). Counts use the searches only
 as a first guess and are then corrected with the sums themselves, so `count(v)` is exactly the
 number of pairs whose computed x + y is <= v (or < v).
 """
@@ -38,7 +39,7 @@ logger = logging.getLogger(__name__)
 
 WINDOW = 128  # pairs sorted at the end of a quantile's search
 MAX_SIDE = 2**17  # Y values per bin at most (sorted per bin); a tree needing more is not split
-_PIVOT_EVERY_STALL = 0.9  # an interpolation step that keeps more than this share of candidates is followed by a pivot step
+_PIVOT_EVERY_STALL = 0.9  # an estimate step that keeps more than this share of candidates is followed by a pivot step
 
 
 @dataclass(frozen=True)
@@ -433,7 +434,8 @@ def _searchsorted_flat(rows: np.ndarray, bins: np.ndarray, queries: np.ndarray, 
 
 def _searchsorted_rows(rows: np.ndarray, bins: np.ndarray, queries: np.ndarray, side: Literal["left", "right"]) -> np.ndarray:
     """np.searchsorted of each problem's queries (m, n) in its bin's row of `rows` (B, n_row);
-    `bins` (m,) non-decreasing."""
+    `bins` (m,) non-decreasing. (The same loop as `_searchsorted_flat`, over problems rather than
+    entries: repeating `bins` per query to share it cost more than the loop.)"""
     out = np.empty(queries.shape, dtype=np.intp)
     edges = np.flatnonzero(np.diff(bins)) + 1
     for start, stop in zip(np.r_[0, edges], np.r_[edges, len(bins)], strict=True):
