@@ -161,3 +161,20 @@ def test_the_chain_on_the_command_line(config):
     assert disagg["targets"] == 1 and disagg["method"][label] == "meet-in-the-middle"
     assert disagg["closure"][label] == pytest.approx(1.0, abs=0.02)  # the level came from this leaf's own mean curve
     assert disagg["plots"] == [store.report_uri("disagg/DEMO/WLG/DEMO-WLG-vs400-PGA-poe10.png")]
+
+
+def test_aggregate_disagg_then_show_reads_the_stored_summary(config, demo, monkeypatch):
+    from hazflow.model.sites import resolve_sites
+    from tests.aggregate.test_disagg import _realizations, _store
+
+    monkeypatch.setenv("HAZFLOW_STORE_ROOT", str(config.store_root))
+    site = resolve_sites(["WLG"])[0]
+    _store(config, _realizations(demo, site))
+    argv = ["aggregate-disagg", "--model", "DEMO", "--sites", "WLG", "--vs30s", "400", "--imts", "PGA", "--poes", "0.1"]
+    run(argv, config)
+    shown = run(["show", "WLG", "--model", "DEMO"], config)
+    assert shown.status == 0 and shown.value["curves"] == []  # no hazard curves: the disaggregation alone
+    (summary,) = shown.value["disaggregations"]
+    assert summary["schema"] == "hazflow.disagg-summary/1" and summary["imt"] == "PGA" and summary["poe"] == 0.1
+    assert sum(summary["contributions"]["by_leaf"].values()) == pytest.approx(100.0)
+    assert f"mean M{summary['summary']['mean_mag']:.2f}" in shown.text and "fault systems: " in shown.text

@@ -55,7 +55,7 @@ def test_stored_aggregate_mean_and_closure(config, demo):
     site = resolve_sites(["WLG"])[0]
     store = _store(config, _realizations(demo, site))
     tree = build_tree(demo)
-    out, result = aggregate_disagg(store, demo, tree, site, 400, "PGA", 0.1, quantiles=(0.5, 0.95))
+    out, result, summary = aggregate_disagg(store, demo, tree, site, 400, "PGA", 0.1, quantiles=(0.5, 0.95))
     stats = {a.agg: a for a in out}
     assert set(stats) == {"mean", "std", "cov", "0.5", "0.95"} and result.method == "meet-in-the-middle"
     _, probs = component_matrix(demo, tree, store.get_disagg_realizations("DEMO", site.code, 400, "PGA", 0.1), "t")
@@ -69,6 +69,25 @@ def test_stored_aggregate_mean_and_closure(config, demo):
     expected = (1 - np.exp(-(-np.log1p(-stats["mean"].values)).sum())) / annual_poe(0.1)
     assert stats["mean"].closure == pytest.approx(expected, rel=1e-9)
     assert store.get_disagg_aggregates("DEMO", site.code, 400.0, "PGA", 0.1)[0].closure == stats["mean"].closure
+
+
+def test_the_summary_is_stored_with_the_target_and_adds_up(config, demo):
+    from hazflow.aggregate.stats import prob_to_rate
+    from hazflow.report.mre import summarise_mre
+    from hazflow.report.target_summary import stored_summaries
+
+    site = resolve_sites(["WLG"])[0]
+    store = _store(config, _realizations(demo, site))
+    out, _, summary = aggregate_disagg(store, demo, build_tree(demo), site, 400, "PGA", 0.1, quantiles=(0.5,))
+    mean = next(a for a in out if a.agg == "mean")
+    assert summary.mre == summarise_mre(mean) and summary.mre.closure == pytest.approx(mean.closure, rel=1e-12)
+    # the split of the mean over the tree is the stored mean's own total, leaf by leaf and by fault system
+    assert summary.contributions.total_rate == pytest.approx(float(prob_to_rate(mean.values, 1.0).sum()), rel=1e-9)
+    assert sum(summary.contributions.by_leaf.values()) == pytest.approx(100.0, abs=1e-9)
+    assert set(summary.contributions.by_leaf) == set(demo.leaf_ids)
+    assert sum(s.percent_of_mean for s in summary.contributions.by_fault_system.values()) == pytest.approx(100.0, abs=1e-9)
+    assert summary.contributions.method == "enumeration" and summary.target_stat == "mean"
+    assert stored_summaries(store, "DEMO", site) == [summary] == stored_summaries(store, None, site)
 
 
 def test_closure_is_one_when_the_bins_hold_the_target_poe():
@@ -115,7 +134,11 @@ def test_a_closure_outside_the_tolerance_is_flagged_in_result_provenance_and_plo
         assert prov["closure_ok"] is ok and prov["closure_tolerance"] == (tolerance or 0.05)
     mean = next(a for a in store.get_disagg_aggregates("DEMO", site.code, 400.0, "PGA", 0.1) if a.agg == "mean")
     assert closure_flag(mean) == ("" if ok else f" OUTSIDE 1 +- {tolerance or 0.05:g}")
-    assert len(store.reports("disagg/DEMO")) == 1
+    stem = "disagg/DEMO/WLG/DEMO-WLG-vs400-PGA-poe10"
+    kept = [f"{stem}-contributions.png", f"{stem}-mre.png", f"{stem}-summary.json", f"{stem}.png"]
+    assert store.reports("disagg/DEMO") == kept
+    assert results[0]["plots"] == [store.report_uri(n) for n in (kept[3], kept[1], kept[0])]
+    assert "mean M" in results[0]["summary"] and "fault systems:" in results[0]["summary"]
 
 
 def test_the_summary_lists_targets_outside_and_fail_on_closure_names_them(config, demo):

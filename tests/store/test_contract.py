@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from hazflow.exceptions import StorageError
 from hazflow.store import DisaggRealization, HazardAggregate, HazardRealization, LedgerEntry, open_store
 
 
@@ -239,3 +240,6 @@ def test_reports_are_listed_and_located(store, tmp_path):
     where = store.put_report("disagg/DEMO/WLG/a.png", png)
     assert store.reports("disagg/DEMO") == ["disagg/DEMO/WLG/a.png"] and store.reports("hazard") == []
     assert store.report_uri("disagg/DEMO/WLG/a.png") == where
+    assert store.read_report("disagg/DEMO/WLG/a.png") == b"\x89PNG"
+    with pytest.raises(StorageError, match="b.json"):
+        store.read_report("disagg/DEMO/WLG/b.json")

@@ -16,12 +16,13 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from hazflow.aggregate.contributions import component_rates, contributions
 from hazflow.aggregate.engine import Aggregate, aggregate
 from hazflow.aggregate.inputs import in_tree_order, provenance, require_all
 from hazflow.aggregate.methods import DEFAULT_QUANTILE_METHOD
@@ -37,6 +38,8 @@ from hazflow.plan.batches import split
 from hazflow.plan.imtl import annual_poe
 from hazflow.plan.jobs import target_label
 from hazflow.plan.request import DEFAULT_CLOSURE_TOLERANCE, DisaggAggregationRequest
+from hazflow.report.mre import summarise_mre
+from hazflow.report.target_summary import DisaggSummary, put_summary
 from hazflow.store import DisaggAggregate, DisaggRealization, Store
 
 logger = logging.getLogger(__name__)
@@ -76,6 +79,8 @@ class DisaggTargetResult:
     modal: str  # the modal TRT-Mag-Dist-Eps bin
     plot: str  # where the plot is kept
     closure_ok: bool = True  # |closure - 1| <= the request's closure_tolerance
+    summary: str = ""  # mean and modal M-R-eps, fault systems' shares (`DisaggSummary.describe`)
+    plots: list[str] = field(default_factory=list)  # every plot kept: M-R, M-R-eps bars, contributions
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -152,9 +157,10 @@ def aggregate_disagg(
     seed: int = 42,
     closure_tolerance: float = DEFAULT_CLOSURE_TOLERANCE,
     method: str = DEFAULT_QUANTILE_METHOD,
-) -> tuple[list[DisaggAggregate], Aggregate]:
-    """Compute, check closure and store the statistics of one disaggregation target; the closure, the
-    tolerance it was judged by and the verdict go into every statistic's provenance."""
+) -> tuple[list[DisaggAggregate], Aggregate, DisaggSummary]:
+    """Compute, check closure and store the statistics of one disaggregation target, and its summary
+    (M-R-eps of the mean, split over the logic tree); the closure, the tolerance it was judged by
+    and the verdict go into every statistic's provenance."""
     target = f"{model.name} {target_label(site.id, vs30, imt, poe)}"
     rows = store.get_disagg_realizations(model.name, site.code, vs30, imt, poe)
     iml, probs = component_matrix(model, tree, rows, target)
@@ -188,7 +194,22 @@ def aggregate_disagg(
         for name, values in result.stats.items()
     ]
     store.put_disagg_aggregates(out)
-    return out, result
+    mean = next(row for row in out if row.agg == "mean")
+    summary = DisaggSummary(
+        model.name,
+        site,
+        float(vs30),
+        imt,
+        float(poe),
+        iml,
+        "mean",
+        result.method,
+        summarise_mre(mean, model.settings.investigation_time),
+        contributions(tree, component_rates(probs, model.settings.investigation_time), seed=seed),
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        put_summary(store, summary, Path(tmp))
+    return out, result, summary
 
 
 def plan_disagg_aggregation(params: Mapping[str, Any], config: Config) -> list[list[DisaggTarget]]:
@@ -203,8 +224,8 @@ def plan_disagg_aggregation(params: Mapping[str, Any], config: Config) -> list[l
 def aggregate_disagg_batch(
     params: Mapping[str, Any], targets: Sequence[DisaggTarget], config: Config
 ) -> list[DisaggTargetResult]:
-    """Aggregate each target of a batch, store it with its closure, and keep its plot."""
-    from hazflow.report.plots import disagg_plot_name, plot_disaggregation
+    """Aggregate each target of a batch, store it with its closure and summary, and keep its plots."""
+    from hazflow.report.plots import disagg_plot_names, plot_contributions, plot_disaggregation, plot_mre_bars
     from hazflow.report.summary import modal_bin
 
     r = DisaggAggregationRequest.parse(params, runnable=False)
@@ -212,7 +233,7 @@ def aggregate_disagg_batch(
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for t in targets:
-            rows, result = aggregate_disagg(
+            rows, result, summary = aggregate_disagg(
                 store,
                 r.model,
                 tree,
@@ -226,11 +247,28 @@ def aggregate_disagg_batch(
                 method=r.quantile_method,
             )
             mean = next(row for row in rows if row.agg == "mean")
-            png = plot_disaggregation(mean, t.site, Path(tmp) / "d.png")
-            where = store.put_report(disagg_plot_name(r.model.name, t.site, t.vs30, t.imt, t.poe), png)
+            names = disagg_plot_names(r.model.name, t.site, t.vs30, t.imt, t.poe)
+            pngs = {
+                "mr": plot_disaggregation(mean, t.site, Path(tmp) / "mr.png", summary.mre),
+                "mre": plot_mre_bars(mean, summary.mre, t.site, Path(tmp) / "mre.png"),
+                "contributions": plot_contributions(summary, Path(tmp) / "contributions.png"),
+            }
+            where = {kind: store.put_report(names[kind], png) for kind, png in pngs.items()}
             ok = closure_ok(mean.closure, r.closure_tolerance)
             modal = modal_bin(mean).describe()
-            done = DisaggTargetResult(t.label, mean.iml, round(mean.closure, 4), result.method, modal, where, ok)
-            logger.info("%s: IML %.4g g, closure %.4f, modal bin %s", t.label, done.iml, done.closure, done.modal)
+            done = DisaggTargetResult(
+                t.label,
+                mean.iml,
+                round(mean.closure, 4),
+                result.method,
+                modal,
+                where["mr"],
+                ok,
+                summary.describe(),
+                list(where.values()),
+            )
+            logger.info(
+                "%s: IML %.4g g, closure %.4f, modal bin %s\n  %s", t.label, done.iml, done.closure, done.modal, done.summary
+            )
             results.append(done)
     return results

@@ -62,10 +62,11 @@ def ledger(args: argparse.Namespace, config: Config) -> Output:
 
 
 def show(args: argparse.Namespace, config: Config) -> Output:
-    """What the store holds for a site: each component realization's curve, with provenance, and the
-    target levels of the aggregated curves."""
+    """What the store holds for a site: each component realization's curve, with provenance, the
+    target levels of the aggregated curves, and each aggregated disaggregation's summary."""
     from hazflow.model.sites import resolve_sites
     from hazflow.plan.imtl import annual_poe_at_level
+    from hazflow.report.target_summary import stored_summaries
 
     site = resolve_sites([args.site], "site")[0]
     store = config.open_store()
@@ -90,9 +91,18 @@ def show(args: argparse.Namespace, config: Config) -> Output:
         lines.append(table(rows, ("leaf", "gmm", first, f"apoe@{args.level:g}g", "job", "oq")))
         if targets:
             lines.append(f"aggregated over the logic tree ({len(aggregates)} statistics): " + _describe_levels(targets))
-    if not held:
+    summaries = stored_summaries(store, args.model, site)
+    if summaries:
+        lines.append(f"\ndisaggregations aggregated over the logic tree ({len(summaries)} target(s)):")
+    for s in summaries:
+        lines.append(
+            f"{s.model} vs30={s.vs30:g} {s.imt} {s.poe:.0%}/50yr at {s.iml:.4g} g ({s.target_stat} curve), closure {s.mre.closure:.4f}:"
+            f"\n  {s.describe()}"
+        )
+    if not held and not summaries:
         lines = [f"no realizations stored for {site.id} ({site.code})"]
-    return Output({"site": vars(site), "curves": curves}, "\n".join(lines), 0 if held else 1)
+    value = {"site": vars(site), "curves": curves, "disaggregations": [s.to_dict() for s in summaries]}
+    return Output(value, "\n".join(lines), 0 if held or summaries else 1)
 
 
 def _target_levels(aggregates: dict[str, Any]) -> dict[str, dict[str, float] | None]:

@@ -11,7 +11,9 @@ import numpy as np
 from hazflow.exceptions import BadRequest
 from hazflow.model.sites import Site
 from hazflow.plan.imtl import annual_poe, level_at_poe
+from hazflow.report.mre import MreSummary
 from hazflow.report.summary import modal_bin
+from hazflow.report.target_summary import DisaggSummary
 from hazflow.store import DisaggAggregate, HazardAggregate
 
 TARGET_POES: tuple[float, ...] = (0.1, 0.02)
@@ -80,9 +82,10 @@ def closure_flag(mean: DisaggAggregate) -> str:
     return f" OUTSIDE 1 +- {prov['closure_tolerance']:g}"
 
 
-def plot_disaggregation(mean: DisaggAggregate, site: Site, path: Path) -> Path:
+def plot_disaggregation(mean: DisaggAggregate, site: Site, path: Path, summary: MreSummary | None = None) -> Path:
     """Magnitude-distance contributions (% of the total) as a heat map, epsilon as stacked colours
-    per distance bin, and the target, level, closure and modal bin in the title."""
+    per distance bin, and the target, level, closure, modal bin (and the summary's mean M, R and
+    eps) in the title."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -124,7 +127,8 @@ def plot_disaggregation(mean: DisaggAggregate, site: Site, path: Path) -> Path:
     mode, flag = modal_bin(mean), closure_flag(mean)
     fig.suptitle(
         f"{mean.model} {site.name} ({site.code}) VS30={mean.vs30:g}  {mean.imt} {mean.poe:.0%} in 50 yr  IML={mean.iml:.3g} g  "
-        f"closure={mean.closure:.3f}{flag}\nmodal bin: {mode.trt}, M{mode.mag:.2f}, {mode.dist:g} km, eps {mode.eps:.2f}",
+        f"closure={mean.closure:.3f}{flag}\nmodal bin: {mode.trt}, M{mode.mag:.2f}, {mode.dist:g} km, eps {mode.eps:.2f}"
+        + (f";  mean M{summary.mean_mag:.2f}, R {summary.mean_dist:.1f} km, eps {summary.mean_eps:.2f}" if summary else ""),
         fontsize=10,
         color="firebrick" if flag else "black",
     )
@@ -137,3 +141,119 @@ def plot_disaggregation(mean: DisaggAggregate, site: Site, path: Path) -> Path:
 
 def disagg_plot_name(model: str, site: Site, vs30: float, imt: str, poe: float) -> str:
     return f"disagg/{model}/{site.id}/{model}-{site.id}-vs{vs30:g}-{imt}-poe{poe * 100:g}.png"
+
+
+def _visible_range(weights: np.ndarray, keep: float = 0.999) -> tuple[int, int]:
+    """(first, last + 1) indices of the shortest prefix-and-suffix trimmed range holding `keep` of the total."""
+    c = np.cumsum(weights) / weights.sum()
+    first = int(np.searchsorted(c, (1.0 - keep) / 2))
+    last = int(np.searchsorted(c, 1.0 - (1.0 - keep) / 2)) + 1
+    return first, max(last, first + 1)
+
+
+def plot_mre_bars(mean: DisaggAggregate, summary: MreSummary, site: Site, path: Path) -> Path:
+    """The M-R-eps 3-D bar chart of disaggregation papers and the USGS tools: a column per
+    magnitude-distance bin, its height the % contribution, stacked by epsilon bin (blue negative,
+    red positive). Bins beyond the 99.9 % range of magnitude and distance, and columns under 0.2 %
+    of the tallest, are left out; an epsilon slice under 0.2 % of the tallest column is drawn in
+    the colour of the slice above it (so heights stay exact)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rates = mean.values.sum(axis=0)  # (Mag, Dist, Eps)
+    share = 100.0 * rates / rates.sum()
+    mag_e, dist_e, eps_e = mean.bin_edges["Mag"], mean.bin_edges["Dist"], mean.bin_edges["Eps"]
+    m0, m1 = _visible_range(share.sum(axis=(1, 2)))
+    d0, d1 = _visible_range(share.sum(axis=(0, 2)))
+    fig = plt.figure(figsize=(9, 7), dpi=110)
+    ax = fig.add_subplot(projection="3d")
+    colours = plt.cm.coolwarm(np.linspace(0, 1, len(eps_e) - 1))
+    columns = share.sum(axis=2)
+    smallest = 0.002 * columns.max()  # a slice thinner than this is drawn with the slice below it
+    slices: list[tuple[int, int, float, float, np.ndarray]] = []  # (dist, mag, bottom, height, colour)
+    for i, j in zip(*np.nonzero(columns[m0:m1, d0:d1] >= smallest), strict=True):
+        bottom, pending, first = 0.0, 0.0, len(slices)
+        for k in np.flatnonzero(share[m0 + i, d0 + j] > 0):
+            pending += float(share[m0 + i, d0 + j, k])
+            if pending >= smallest:
+                slices.append((int(j), int(i), bottom, pending, colours[k]))
+                bottom, pending = bottom + pending, 0.0
+        if pending > 0 and len(slices) > first:  # the last slices, too thin alone: onto the column's top slice
+            x, y, z, h, c = slices[-1]
+            slices[-1] = (x, y, z, h + pending, c)
+    xs, ys, zs, heights, cs = zip(*slices, strict=True)
+    ax.bar3d(xs, ys, zs, 0.8, 0.8, heights, color=cs, shade=True, linewidth=0)
+    ax.set_xticks(np.arange(d1 - d0 + 1)[:: max(1, (d1 - d0) // 8)])
+    ax.set_xticklabels([f"{dist_e[d0 + t]:g}" for t in ax.get_xticks().astype(int)], fontsize=7)
+    ax.set_yticks(np.arange(m1 - m0 + 1)[:: max(1, (m1 - m0) // 8)])
+    ax.set_yticklabels([f"{mag_e[m0 + t]:.1f}" for t in ax.get_yticks().astype(int)], fontsize=7)
+    ax.set_xlabel("rupture distance (km, bin edges)")
+    ax.set_ylabel("magnitude (bin edges)")
+    ax.set_zlabel("% contribution")
+    ax.view_init(elev=30, azim=-60)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=colours[k]) for k in range(0, len(eps_e) - 1, 2)]
+    ax.legend(handles, [f"{eps_e[k]:g}..{eps_e[k + 1]:g}" for k in range(0, len(eps_e) - 1, 2)], title="epsilon",
+              fontsize=7, loc="upper left", ncol=2)  # fmt: skip
+    mr = summary.modal_mr
+    ax.set_title(
+        f"{mean.model} {site.name} ({site.code}) VS30={mean.vs30:g}  {mean.imt} {mean.poe:.0%} in 50 yr  IML={mean.iml:.3g} g\n"
+        f"mean M{summary.mean_mag:.2f}  R {summary.mean_dist:.1f} km  eps {summary.mean_eps:.2f};  "
+        f"modal M{mr['mag']:.2f} {mr['dist']:g} km ({mr['percent']:.1f} %)",
+        fontsize=9,
+    )
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
+    plt.close(fig)
+    return path
+
+
+def plot_contributions(summary: DisaggSummary, path: Path, top_leaves: int = 12) -> Path:
+    """Left: each fault system's share of the mean rate (bar) and of each composite branch's rate
+    (10-90 % whisker, median dot). Right: the leaves (source branches) with the largest share."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    c, mre, site = summary.contributions, summary.mre, summary.site
+    names = sorted(c.by_fault_system, key=lambda n: c.by_fault_system[n].percent_of_mean)
+    fig, (ax, ax_leaf) = plt.subplots(1, 2, figsize=(12, 4.8), dpi=110, gridspec_kw={"width_ratios": [1, 1.2]})
+    y = np.arange(len(names))
+    shares = [c.by_fault_system[n] for n in names]
+    ax.barh(y, [s.percent_of_mean for s in shares], color="C0", alpha=0.6, label="share of the mean rate")
+    low = [s.percentiles.get("0.1", np.nan) for s in shares]
+    mid = [s.percentiles.get("0.5", np.nan) for s in shares]
+    high = [s.percentiles.get("0.9", np.nan) for s in shares]
+    ax.hlines(y, low, high, color="k", lw=2, label="10-90 % over composite branches")
+    ax.plot(mid, y, "o", color="k", ms=5, label="median")
+    ax.set_yticks(y, names)
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("% of the target's rate")
+    ax.set_title(f"fault systems ({c.method} of {c.composites:,} composite branches)", fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.grid(True, axis="x", alpha=0.3)
+    leaves = sorted(c.by_leaf.items(), key=lambda kv: kv[1])[-top_leaves:]
+    ax_leaf.barh(np.arange(len(leaves)), [v for _, v in leaves], color="C1")
+    ax_leaf.set_yticks(np.arange(len(leaves)), [k for k, _ in leaves], fontsize=7)
+    ax_leaf.set_xlabel("% of the mean rate")
+    ax_leaf.set_title(f"source branches (leaves): the {len(leaves)} largest of {len(c.by_leaf)}", fontsize=9)
+    ax_leaf.grid(True, axis="x", alpha=0.3)
+    fig.suptitle(
+        f"{summary.model} {site.name} ({site.code}) VS30={summary.vs30:g}  {summary.imt} {summary.poe:.0%} in 50 yr  "
+        f"IML={summary.iml:.3g} g\nmean M{mre.mean_mag:.2f}  R {mre.mean_dist:.1f} km  eps {mre.mean_eps:.2f}",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
+    plt.close(fig)
+    return path
+
+
+def disagg_plot_names(model: str, site: Site, vs30: float, imt: str, poe: float) -> dict[str, str]:
+    """Report names of a target's three plots: M-R heat map with eps, M-R-eps bars, contributions."""
+    stem = disagg_plot_name(model, site, vs30, imt, poe).removesuffix(".png")
+    return {"mr": f"{stem}.png", "mre": f"{stem}-mre.png", "contributions": f"{stem}-contributions.png"}

@@ -102,7 +102,8 @@ def summarise_hazard_aggregation(batches: Sequence[Mapping[str, Any]]) -> dict[s
 def summarise_disagg_aggregation(
     batches: Sequence[Sequence[Mapping[str, Any]]], closure_tolerance: float, fail_on_closure: bool
 ) -> dict[str, Any]:
-    """Per target label: closure and modal bin, with the method and level (`DisaggTargetResult.to_dict()`),
+    """Per target label: closure, modal bin, summary (mean and modal M-R-eps, fault systems' shares), with
+    the method and level (`DisaggTargetResult.to_dict()`),
     and the targets whose closure is outside 1 +- `closure_tolerance`; with `fail_on_closure`, a
     `DataIntegrityError` naming them (raised after every target was aggregated, stored and plotted)."""
     results = [r for batch in batches for r in batch]
@@ -123,5 +124,6 @@ def summarise_disagg_aggregation(
         "modal": {r["label"]: r["modal"] for r in results},
         "iml": {r["label"]: r["iml"] for r in results},
         "method": {r["label"]: r["method"] for r in results},
-        "plots": [r["plot"] for r in results],
+        "summary": {r["label"]: r.get("summary", "") for r in results},
+        "plots": [p for r in results for p in r.get("plots") or [r["plot"]]],
     }

@@ -90,5 +90,9 @@ class Store(ABC):
         """Names of the kept reports starting with `prefix`, sorted."""
 
     @abstractmethod
+    def read_report(self, name: str) -> bytes:
+        """The bytes of a kept report (a target's summary JSON, a plot); `StorageError` naming it if absent."""
+
+    @abstractmethod
     def report_uri(self, name: str) -> str:
         """Where a kept report is: a path (local) or an s3:// URI."""

@@ -341,6 +341,13 @@ class LocalStore(Store):
     def report_uri(self, name: str) -> str:
         return str(self.root / "reports" / name)
 
+    def read_report(self, name: str) -> bytes:
+        path = self.root / "reports" / name
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise StorageError(f"no report {name!r} at {path}") from None
+
     def artifact(self, job_key: str, name: str) -> Path:
         path = self._artifact_folder(job_key) / name
         if not path.exists():

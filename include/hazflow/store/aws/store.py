@@ -384,6 +384,9 @@ class AwsStore(Store):
     def report_uri(self, name: str) -> str:
         return f"s3://{self.bucket}/{self._key('reports', name)}"
 
+    def read_report(self, name: str) -> bytes:
+        return self._get_object(self._key("reports", name))
+
     def reports(self, prefix: str = "") -> list[str]:
         base = self._key("reports") + "/"
         return sorted(k[len(base) :] for k in self._list(base + prefix))
