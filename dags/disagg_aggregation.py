@@ -28,6 +28,7 @@ from hazflow_airflow.labels import TEMPLATE as LABEL
 from hazflow_airflow.labels import set_label
 from hazflow_airflow.params import (
     closure_params,
+    exports_param,
     gmms_param,
     imts_param,
     leaves_param,
@@ -59,6 +60,7 @@ from hazflow_airflow.policies import DAG_DEFAULTS
         "quantile_method": quantile_method_param(),
         "samples": samples_param(),
         **closure_params(),
+        "exports": exports_param(),
     },
 )
 def disagg_aggregation():
@@ -76,12 +78,19 @@ def disagg_aggregation():
         return aggregate_disagg_batch(batch, context["params"])
 
     @task
-    def summary(batches: list[list[dict]], **context) -> dict:
+    def export(batches: list[list[dict]], **context) -> dict:
+        from hazflow_airflow.tasks import export_disagg_aggregation
+
+        return export_disagg_aggregation(context["params"])
+
+    @task
+    def summary(batches: list[list[dict]], exported: dict, **context) -> dict:
         from hazflow_airflow.tasks import summarise_disagg_aggregation
 
-        return summarise_disagg_aggregation(list(batches), context["params"])
+        return summarise_disagg_aggregation(list(batches), exported, context["params"])
 
-    summary(aggregate.expand(batch=plan()))
+    batches = aggregate.expand(batch=plan())
+    summary(batches, export(batches))
 
 
 disagg_aggregation()

@@ -12,6 +12,7 @@ from typing import Any
 from airflow.sdk import Param
 
 from hazflow.aggregate.methods import DEFAULT_QUANTILE_METHOD, QUANTILE_METHODS
+from hazflow.export import FORMATS
 from hazflow.model.nshm import DEFAULT_QUANTILES
 from hazflow.openquake.engines import DEFAULT_DISAGG_ENGINE, DISAGG_ENGINES
 from hazflow.plan.batches import DEFAULT_BATCH_CAP, MAX_MAP_LENGTH
@@ -91,6 +92,19 @@ def quantile_method_param() -> Param:
         description=(
             "How quantiles are computed. auto: meet-in-the-middle (exact, without enumerating the composites) where the "
             "tree's blocks split into two modest sides, as NSHM's do; else enumeration (exact); else sampling (seeded)."
+        ),
+    )
+
+
+def exports_param() -> Param:
+    return Param(
+        list(FORMATS),
+        type="array",
+        items={"type": "string", "enum": list(FORMATS)},
+        uniqueItems=True,
+        description=(
+            "What the export task writes under exports/<model>/ in the store: json (per target: summary and bins), csv "
+            "(OpenQuake's disaggregation layout), parquet (toshi-hazard-store 2.x datasets). Empty: no export."
         ),
     )
 

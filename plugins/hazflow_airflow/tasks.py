@@ -115,12 +115,18 @@ def aggregate_disagg_batch(batch: list[XCom], params: Mapping[str, Any]) -> list
     return [r.to_dict() for r in aggregate_disagg_batch(params, [DisaggTarget.from_dict(t) for t in batch], config())]
 
 
-def summarise_disagg_aggregation(batches: list[list[XCom]], params: Mapping[str, Any]) -> XCom:
+def summarise_disagg_aggregation(batches: list[list[XCom]], exported: XCom, params: Mapping[str, Any]) -> XCom:
     from hazflow.plan.request import DisaggAggregationRequest
     from hazflow.report.summary import summarise_disagg_aggregation
 
     r = DisaggAggregationRequest.parse(params, runnable=False)
-    return summarise_disagg_aggregation(batches, r.closure_tolerance, r.fail_on_closure)
+    return summarise_disagg_aggregation(batches, r.closure_tolerance, r.fail_on_closure, exported)
+
+
+def export_disagg_aggregation(params: Mapping[str, Any]) -> XCom:
+    from hazflow.export.request import keep_export
+
+    return keep_export(params, config()).to_dict()
 
 
 # --- coverage_backfill ---

@@ -31,7 +31,15 @@ def test_the_run_disagg_realizations_started_aggregates_with_closure_and_plot(di
     assert set(aggs) == {"mean", "std", "cov"} | {f"{q:g}" for q in DEFAULT_QUANTILES}
     assert aggs["mean"].values.shape == (3, 25, 17, 16) and aggs["mean"].values.sum() > 0
     assert json.loads(aggs["mean"].provenance)["jobs"] == 3
-    assert store.reports("disagg/DEMO/WLG") == ["disagg/DEMO/WLG/DEMO-WLG-vs400-PGA-poe10.png"]
+    stem = "disagg/DEMO/WLG/DEMO-WLG-vs400-PGA-poe10"
+    kept = [f"{stem}-contributions.png", f"{stem}-mre.png", f"{stem}-summary.json", f"{stem}.png"]
+    assert store.reports("disagg/DEMO/WLG") == kept
+    assert "mean M" in summary["summary"]["WLG vs30=400 PGA 10%/50yr"]
+    # the export task kept the target's JSON and CSV, and the THS datasets, in the store
+    exports = summary["exports"]
+    assert (exports["json"], exports["csv"]) == (1, 1) and exports["parquet"] >= 2
+    assert exports["folder"] == store.report_uri("exports/DEMO")
+    assert store.reports("exports/DEMO/json") == ["exports/DEMO/json/WLG/DEMO-WLG-vs400-PGA-poe10.json"]
     assert triggered_run(realized) is None  # the queued run is the one that ran
 
 

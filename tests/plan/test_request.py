@@ -70,6 +70,8 @@ def test_aggregation_defaults_and_the_subset_tree():
     request = DisaggAggregationRequest.parse({"model": "DEMO", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA"], "poes": [0.1]})
     assert request.gmms is None and len(request.quantiles) == 17 and request.samples == 10_000
     assert request.closure_tolerance == 0.05 and request.fail_on_closure is False
+    assert request.exports == ("json", "csv", "parquet")
+    assert DisaggAggregationRequest.parse(request.to_conf() | {"exports": []}).exports == ()
     assert len(request.leaves) == 6
     subset = HazardAggregationRequest.parse(
         {"model": "DEMO", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA"], "leaves": ["CRU-1", "HIK-1", "SLAB-1"]}
@@ -92,6 +94,9 @@ def test_aggregation_defaults_and_the_subset_tree():
         (DisaggAggregationRequest, {"closure_tolerance": 0}, "closure_tolerance"),
         (DisaggAggregationRequest, {"closure_tolerance": "5%"}, "closure_tolerance"),
         (DisaggAggregationRequest, {"fail_on_closure": "false"}, "fail_on_closure"),
+        (DisaggAggregationRequest, {"exports": ["xlsx"]}, "exports"),
+        (DisaggAggregationRequest, {"exports": "json"}, "exports"),
+        (DisaggAggregationRequest, {"exports": ["json", "json"]}, "exports"),
     ],
 )
 def test_missing_and_bad_fields_are_named(kind, changes, field):

@@ -1,4 +1,4 @@
-"""Commands that aggregate over the logic tree: `aggregate-hazard`, `aggregate-disagg`.
+"""Commands that aggregate over the logic tree: `aggregate-hazard`, `aggregate-disagg`; and `export`.
 
 Each calls the same domain steps, in the same order, as the DAG it mirrors (plan, then each batch).
 """
@@ -6,6 +6,7 @@ Each calls the same domain steps, in the same order, as the DAG it mirrors (plan
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from hazflow.cli.arguments import add_request, params_of
 from hazflow.cli.output import Output, table
@@ -44,6 +45,20 @@ def aggregate_disagg(args: argparse.Namespace, config: Config) -> Output:
     return Output(summary, table(rows, ("target", "closure", "modal bin", "quantiles")))
 
 
+def export(args: argparse.Namespace, config: Config) -> Output:
+    """disagg_aggregation's `export` task here: JSON, OpenQuake CSV and toshi-hazard-store parquet
+    of the aggregated targets, under a folder."""
+    from hazflow.export.request import export_request
+
+    manifest = export_request(params_of(args), config, Path(args.dest), tuple(args.formats))
+    text = "\n".join(
+        [f"{manifest.targets} target(s) exported under {manifest.folder}:"]
+        + [f"  {kind}: {len(getattr(manifest, kind))} file(s)" for kind in ("json", "csv", "parquet")]
+        + [f"  hazard curves in the THS dataset: {manifest.hazard_curves}"]
+    )
+    return Output(manifest.to_dict(), text)
+
+
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("aggregate-hazard", help="hazard_aggregation here: statistics of stored hazard curves, plots")
     add_request(p, ("model", "sites", "vs30s", "imts", "leaves", "gmms", "quantiles"), sites=("WLG", "CHC", "AKL"))
@@ -52,3 +67,11 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("aggregate-disagg", help="disagg_aggregation here: statistics of stored disaggregations, closure, plots")
     add_request(p, ("model", "sites", "vs30s", "imts", "poes", "leaves", "gmms", "quantiles", "samples", "closure_tolerance"))
     p.set_defaults(func=aggregate_disagg)
+
+    from hazflow.export import FORMATS
+
+    p = sub.add_parser("export", help="JSON, OpenQuake CSV and toshi-hazard-store parquet of aggregated disaggregations")
+    add_request(p, ("model", "sites", "vs30s", "imts", "poes", "leaves", "gmms"))
+    p.add_argument("--dest", required=True, help="folder to write json/, csv/ and ths/ under")
+    p.add_argument("--formats", nargs="+", default=list(FORMATS), choices=FORMATS)
+    p.set_defaults(func=export)

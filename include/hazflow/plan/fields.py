@@ -134,6 +134,16 @@ def validate_choice(value: Any, field: str, choices: Sequence[str]) -> str:
     return str(value)
 
 
+def validate_choices(value: Any, field: str, choices: Sequence[str]) -> tuple[str, ...]:
+    """A list of distinct `choices`, possibly empty, in the order given."""
+    if isinstance(value, str) or not isinstance(value, (list, tuple)):
+        raise BadRequest(field, f"expected a list of {', '.join(choices)}, got {value!r}")
+    chosen = tuple(validate_choice(v, field, choices) for v in value)
+    if len(set(chosen)) != len(chosen):
+        raise BadRequest(field, f"repeated value in {list(value)}")
+    return chosen
+
+
 def validate_tolerance(value: Any, field: str = "closure_tolerance") -> float:
     """A relative tolerance in (0, 1): 0.05 accepts a closure within 5 % of 1."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < float(value) < 1:

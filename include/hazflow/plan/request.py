@@ -6,7 +6,7 @@ validated by one parser before any compute. Every error names the field at fault
 | `HazardRequest` | | hazard_realizations |
 | `DisaggRequest` | poes, disagg_engine | disagg_realizations, coverage manifests |
 | `HazardAggregationRequest` | gmms, quantiles | hazard_aggregation |
-| `DisaggAggregationRequest` | gmms, quantiles, poes, samples | disagg_aggregation |
+| `DisaggAggregationRequest` | gmms, quantiles, poes, samples, closure, exports | disagg_aggregation |
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from hazflow.aggregate.methods import DEFAULT_QUANTILE_METHOD, QUANTILE_METHODS
 from hazflow.exceptions import BadRequest
+from hazflow.export import FORMATS
 from hazflow.model.logic_tree import HazardModel, Leaf, load_model
 from hazflow.model.nshm import DEFAULT_QUANTILES
 from hazflow.model.sites import Site, resolve_sites
@@ -24,6 +25,7 @@ from hazflow.openquake.engines import DEFAULT_DISAGG_ENGINE, DISAGG_ENGINES
 from hazflow.plan.fields import (
     non_empty,
     validate_choice,
+    validate_choices,
     validate_count,
     validate_flag,
     validate_gmms,
@@ -56,12 +58,13 @@ PARSERS: dict[str, Callable[[Any, HazardModel], Any]] = {
     "disagg_engine": lambda value, model: validate_choice(value, "disagg_engine", DISAGG_ENGINES),
     "closure_tolerance": lambda value, model: validate_tolerance(value),
     "fail_on_closure": lambda value, model: validate_flag(value, "fail_on_closure"),
+    "exports": lambda value, model: validate_choices(value, "exports", FORMATS),
 }
 # Fields a request may leave out.
 DEFAULTS: dict[str, Any] = {
     "leaves": None, "gmms": None, "quantiles": DEFAULT_QUANTILES, "samples": 10_000, "disagg_engine": DEFAULT_DISAGG_ENGINE,
     "quantile_method": DEFAULT_QUANTILE_METHOD,
-    "closure_tolerance": DEFAULT_CLOSURE_TOLERANCE, "fail_on_closure": False,
+    "closure_tolerance": DEFAULT_CLOSURE_TOLERANCE, "fail_on_closure": False, "exports": FORMATS,
 }  # fmt: skip
 
 
@@ -169,3 +172,4 @@ class DisaggAggregationRequest(HazardAggregationRequest):
     samples: int
     closure_tolerance: float  # a target whose closure is further than this from 1 is flagged
     fail_on_closure: bool  # and then the run fails, naming the targets
+    exports: tuple[str, ...]  # formats the `export` task writes (hazflow.export.FORMATS); () for none

@@ -100,7 +100,10 @@ def summarise_hazard_aggregation(batches: Sequence[Mapping[str, Any]]) -> dict[s
 
 
 def summarise_disagg_aggregation(
-    batches: Sequence[Sequence[Mapping[str, Any]]], closure_tolerance: float, fail_on_closure: bool
+    batches: Sequence[Sequence[Mapping[str, Any]]],
+    closure_tolerance: float,
+    fail_on_closure: bool,
+    exported: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Per target label: closure, modal bin, summary (mean and modal M-R-eps, fault systems' shares), with
     the method and level (`DisaggTargetResult.to_dict()`),
@@ -126,4 +129,12 @@ def summarise_disagg_aggregation(
         "method": {r["label"]: r["method"] for r in results},
         "summary": {r["label"]: r.get("summary", "") for r in results},
         "plots": [p for r in results for p in r.get("plots") or [r["plot"]]],
+        "exports": _exports(exported),
     }
+
+
+def _exports(manifest: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Where the export task kept its files and how many of each kind (`ExportManifest.to_dict()`)."""
+    if not manifest or not manifest.get("folder"):
+        return {}
+    return {"folder": manifest["folder"]} | {k: len(manifest[k]) for k in ("json", "csv", "parquet")}
