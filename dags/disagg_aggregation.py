@@ -28,6 +28,7 @@ from hazflow_airflow.labels import TEMPLATE as LABEL
 from hazflow_airflow.labels import set_label
 from hazflow_airflow.params import (
     closure_params,
+    epsilon_star_param,
     exports_param,
     gmms_param,
     imts_param,
@@ -61,6 +62,7 @@ from hazflow_airflow.policies import DAG_DEFAULTS
         "samples": samples_param(),
         **closure_params(),
         "exports": exports_param(),
+        "epsilon_star": epsilon_star_param(),
     },
 )
 def disagg_aggregation():

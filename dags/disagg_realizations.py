@@ -38,6 +38,7 @@ from hazflow_airflow.labels import set_label
 from hazflow_airflow.params import (
     batch_cap_param,
     disagg_engine_param,
+    epsilon_star_param,
     force_param,
     imts_param,
     leaves_param,
@@ -66,6 +67,7 @@ DISAGG_REALIZATIONS = Asset(name="disagg_realizations")
         "poes": poes_param([0.1, 0.02]),
         "leaves": leaves_param(),
         "disagg_engine": disagg_engine_param(),
+        "epsilon_star": epsilon_star_param(),
         "runner": runner_param(),
         "batch_cap": batch_cap_param(),
         "force": force_param(),

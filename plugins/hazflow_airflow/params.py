@@ -146,6 +146,18 @@ def batch_cap_param() -> Param:
     )
 
 
+def epsilon_star_param() -> Param:
+    return Param(
+        False,
+        type="boolean",
+        description=(
+            "Disaggregate by epsilon* (OpenQuake's epsilon_star: the epsilon of each rupture's ground motion at the target "
+            "level) instead of the epsilon of every exceeding ground motion. A calculation setting: in every job key. The "
+            "aggregation of such realizations needs it set too."
+        ),
+    )
+
+
 def disagg_engine_param() -> Param:
     return Param(
         os.environ.get("HAZFLOW_DISAGG_ENGINE", DEFAULT_DISAGG_ENGINE),  # the deployment's choice; a run may pick the other

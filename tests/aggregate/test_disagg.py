@@ -25,7 +25,21 @@ def _realizations(demo, site, iml=0.3, scale=1.0):
         values[0, rng.integers(25), rng.integers(17), rng.integers(16)] = scale * rng.uniform(1e-5, 1e-4)
         rows.append(
             DisaggRealization(
-                "DEMO", leaf, gmm, site.code, 400.0, "PGA", 0.1, iml, AXES, (trt,), edges, values, f"j-{leaf}", "3.26.2", "d"
+                "DEMO",
+                leaf,
+                gmm,
+                site.code,
+                400.0,
+                "PGA",
+                0.1,
+                iml,
+                AXES,
+                (trt,),
+                edges,
+                values,
+                f"j-{leaf}",
+                "3.26.2",
+                demo.settings.digest(),
             )
         )
     return rows
@@ -151,3 +165,14 @@ def test_the_summary_lists_targets_outside_and_fail_on_closure_names_them(config
         summarise_disagg_aggregation([results], 0.05, fail_on_closure=True)
     closed = [r | {"closure": 1.01, "closure_ok": True} for r in results]
     assert summarise_disagg_aggregation([closed], 0.05, fail_on_closure=True)["closure_outside"] == []
+
+
+def test_realizations_of_other_settings_are_refused_naming_epsilon_star(demo):
+    from dataclasses import replace
+
+    site = resolve_sites(["WLG"])[0]
+    star = replace(demo, settings=demo.settings.with_overrides(epsilon_star=True))
+    rows = _realizations(demo, site)  # computed without epsilon*
+    with pytest.raises(DataIntegrityError, match=r"not the request's [0-9a-f]{16} \(epsilon_star=true\)"):
+        component_matrix(star, build_tree(star), rows, "t")
+    component_matrix(demo, build_tree(demo), rows, "t")  # with the settings they had

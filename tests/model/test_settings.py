@@ -27,6 +27,18 @@ def test_every_setting_changes_the_digest():
     base = CalcSettings().digest()
     assert CalcSettings(rupture_mesh_spacing=5).digest() != base
     assert CalcSettings(levels=NSHM_LEVELS[:-1]).digest() != base
+    assert CalcSettings(epsilon_star=True).digest() != base
+
+
+def test_epsilon_star_left_unset_keeps_the_digest_of_settings_before_it_existed():
+    """Results computed before `epsilon_star` existed keep their keys: the default is not in the hashed data."""
+    import hashlib
+    from dataclasses import asdict
+
+    earlier = {k: v for k, v in json.loads(json.dumps(asdict(CalcSettings()))).items() if k != "epsilon_star"}
+    assert CalcSettings().digest() == hashlib.sha256(json.dumps(earlier, sort_keys=True).encode()).hexdigest()[:16]
+    star = CalcSettings(epsilon_star=True)
+    assert star.to_dict()["epsilon_star"] is True and CalcSettings.from_dict(star.to_dict()) == star
 
 
 @pytest.mark.parametrize(
@@ -37,6 +49,7 @@ def test_every_setting_changes_the_digest():
         ({"dist_edges": [0]}, "settings.dist_edges"),
         ({"investigation_time": 0}, "investigation_time"),
         ({"truncation_level": "x"}, "invalid value"),
+        ({"epsilon_star": "true"}, "settings.epsilon_star"),
     ],
 )
 def test_bad_settings(data, message):

@@ -4,6 +4,7 @@ import configparser
 import csv
 import json
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 
 import pytest
 
@@ -66,5 +67,10 @@ def test_disaggregation_job(demo, tmp_path):
     edges = json.loads(ini["disaggregation"]["disagg_bin_edges"])
     assert edges["dist"] == list(demo.settings.dist_edges) and len(edges["eps"]) == 17
     assert "TRT_Mag_Dist_Eps" in ini["disaggregation"]["disagg_outputs"].split()
-    assert "poes_disagg" not in ini["disaggregation"]
+    assert "poes_disagg" not in ini["disaggregation"] and "epsilon_star" not in ini["disaggregation"]
+    star = replace(demo, settings=demo.settings.with_overrides(epsilon_star=True))
+    starred = disagg_job(star, star.leaf("CRU-3"), 750, site, 0.02, {"PGA": 0.61, "SA(3.0)": 0.12}, "3.26.2")
+    assert starred.key != spec.key
+    (tmp_path / "star").mkdir()
+    assert _ini(render_job(starred, star, tmp_path / "star"))["disaggregation"]["epsilon_star"] == "true"
     assert "intensity_measure_types_and_levels" not in ini["calculation"]

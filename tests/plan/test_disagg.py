@@ -204,9 +204,14 @@ def test_the_task_keeps_its_plan_and_returns_only_small_descriptors(store, confi
         "plan_id": out["plan_id"], "batch": 1, "label": "WLG vs30=400 PGA,SA(0.5) 2%/50yr CRU-1 (+5 more)", "runs": 6, "passes": 6
     }  # fmt: skip
     assert out["aggregation_conf"] == {
-        "model": "DEMO", "sites": ["WLG", "CHC"], "vs30s": [400.0], "imts": ["PGA", "SA(0.5)"], "poes": [0.1, 0.02],
+        "model": "DEMO",
+        "sites": ["WLG", "CHC"],
+        "vs30s": [400.0],
+        "imts": ["PGA", "SA(0.5)"],
+        "poes": [0.1, 0.02],
         "leaves": ["CRU-1", "CRU-2", "CRU-3", "HIK-1", "HIK-2", "SLAB-1"],
-    }  # fmt: skip
+        "epsilon_star": False,
+    }  # fmt: skip  (the realizations' calculation setting: the aggregation checks it)
     assert len(store.get_plan(out["plan_id"])["keys"]) == 24
 
 
@@ -233,3 +238,11 @@ def test_the_task_plans_one_pass_per_leaf_by_default(store, config, monkeypatch)
 def test_the_engine_is_in_every_key(store):
     one_pass, reference = plan_disagg(demo_request(disagg_engine="hazardlib"), store, OQ), plan_disagg(demo_request(), store, OQ)
     assert len(one_pass.keys) == len(reference.keys) == 24 and not set(one_pass.keys) & set(reference.keys)
+
+
+def test_an_epsilon_star_plan_rebuilds_its_specs_with_the_setting(store, demo):
+    """The batches of a kept plan are rebuilt from its request: epsilon_star must survive that (the keys say so)."""
+    plans = {star: plan_disagg(demo_request(leaves=["CRU-1"], epsilon_star=star), store, OQ) for star in (False, True)}
+    rebuilt = DisaggPlan.from_document(plans[True].to_document()).specs(0)  # the model loaded by name, then the setting
+    assert [s.key for s in rebuilt] == list(plans[True].keys)[: len(rebuilt)] and all(s.settings.epsilon_star for s in rebuilt)
+    assert set(plans[True].keys).isdisjoint(plans[False].keys)

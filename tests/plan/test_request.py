@@ -95,6 +95,8 @@ def test_aggregation_defaults_and_the_subset_tree():
         (DisaggAggregationRequest, {"closure_tolerance": "5%"}, "closure_tolerance"),
         (DisaggAggregationRequest, {"fail_on_closure": "false"}, "fail_on_closure"),
         (DisaggAggregationRequest, {"exports": ["xlsx"]}, "exports"),
+        (DisaggRequest, {"epsilon_star": "yes"}, "epsilon_star"),
+        (DisaggAggregationRequest, {"epsilon_star": 1}, "epsilon_star"),
         (DisaggAggregationRequest, {"exports": "json"}, "exports"),
         (DisaggAggregationRequest, {"exports": ["json", "json"]}, "exports"),
     ],
@@ -112,3 +114,12 @@ def test_planning_needs_no_source_files_but_running_does():
     assert DisaggRequest.parse(nshm, runnable=False).jobs == 49
     with pytest.raises(BadRequest, match="cannot be fetched here"):
         DisaggRequest.parse(nshm)
+
+
+def test_epsilon_star_is_a_calculation_setting_of_the_request():
+    params = {"model": "DEMO", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA"], "poes": [0.1]}
+    plain, star = DisaggRequest.parse(params), DisaggRequest.parse(params | {"epsilon_star": True})
+    assert not plain.model.settings.epsilon_star and star.model.settings.epsilon_star and star.epsilon_star
+    assert star.to_conf()["epsilon_star"] is True and DisaggRequest.parse(star.to_conf()) == star
+    # the aggregation started for those realizations reads the same setting
+    assert DisaggAggregationRequest.parse(star.to_conf()).model.settings == star.model.settings

@@ -98,6 +98,12 @@ def component_matrix(
     imls = {round(r.iml, 12) for r in chosen}
     if len(imls) != 1:
         raise DataIntegrityError(f"{target}: realizations disaggregated at different levels {sorted(imls)}")
+    digests = {r.settings_digest for r in chosen}
+    if digests != {model.settings.digest()}:
+        raise DataIntegrityError(
+            f"{target}: realizations computed with settings {sorted(digests)}, not the request's {model.settings.digest()} "
+            f"(epsilon_star={str(model.settings.epsilon_star).lower()}); disaggregate again, or aggregate with the settings they had"
+        )
     edges = common_edges(model.settings)
     trts = model.trts
     shape = (len(trts), len(edges["Mag"]) - 1, len(edges["Dist"]) - 1, len(edges["Eps"]) - 1)
@@ -204,6 +210,7 @@ def aggregate_disagg(
         iml,
         "mean",
         result.method,
+        model.settings.epsilon_star,
         summarise_mre(mean, model.settings.investigation_time),
         contributions(tree, component_rates(probs, model.settings.investigation_time), seed=seed),
     )
@@ -248,9 +255,10 @@ def aggregate_disagg_batch(
             )
             mean = next(row for row in rows if row.agg == "mean")
             names = disagg_plot_names(r.model.name, t.site, t.vs30, t.imt, t.poe)
+            eps_name = "epsilon*" if summary.epsilon_star else "epsilon"
             pngs = {
-                "mr": plot_disaggregation(mean, t.site, Path(tmp) / "mr.png", summary.mre),
-                "mre": plot_mre_bars(mean, summary.mre, t.site, Path(tmp) / "mre.png"),
+                "mr": plot_disaggregation(mean, t.site, Path(tmp) / "mr.png", summary.mre, eps_name),
+                "mre": plot_mre_bars(mean, summary.mre, t.site, Path(tmp) / "mre.png", eps_name),
                 "contributions": plot_contributions(summary, Path(tmp) / "contributions.png"),
             }
             where = {kind: store.put_report(names[kind], png) for kind, png in pngs.items()}

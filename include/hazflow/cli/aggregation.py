@@ -65,13 +65,28 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=aggregate_hazard)
 
     p = sub.add_parser("aggregate-disagg", help="disagg_aggregation here: statistics of stored disaggregations, closure, plots")
-    add_request(p, ("model", "sites", "vs30s", "imts", "poes", "leaves", "gmms", "quantiles", "samples", "closure_tolerance"))
+    add_request(
+        p,
+        (
+            "model",
+            "sites",
+            "vs30s",
+            "imts",
+            "poes",
+            "leaves",
+            "gmms",
+            "quantiles",
+            "samples",
+            "closure_tolerance",
+            "epsilon_star",
+        ),
+    )
     p.set_defaults(func=aggregate_disagg)
 
     from hazflow.export import FORMATS
 
     p = sub.add_parser("export", help="JSON, OpenQuake CSV and toshi-hazard-store parquet of aggregated disaggregations")
-    add_request(p, ("model", "sites", "vs30s", "imts", "poes", "leaves", "gmms"))
+    add_request(p, ("model", "sites", "vs30s", "imts", "poes", "leaves", "gmms", "epsilon_star"))
     p.add_argument("--dest", required=True, help="folder to write json/, csv/ and ths/ under")
     p.add_argument("--formats", nargs="+", default=list(FORMATS), choices=FORMATS)
     p.set_defaults(func=export)

@@ -55,6 +55,13 @@ def add_request(parser: argparse.ArgumentParser, names: Sequence[str], sites: Se
         parser.add_argument(
             "--fail-on-closure", action="store_true", default=None, help="exit 1 naming the targets whose closure is outside it"
         )
+    if "epsilon_star" in names:
+        parser.add_argument(
+            "--epsilon-star",
+            action="store_true",
+            default=None,
+            help="disaggregate by epsilon* (OpenQuake's epsilon_star), a calculation setting in every job key",
+        )
     if "batch_cap" in names:
         parser.add_argument(
             "--batch-cap",
@@ -90,6 +97,7 @@ def params_of(args: argparse.Namespace) -> dict[str, Any]:
         "quantile_method",
         "closure_tolerance",
         "fail_on_closure",
+        "epsilon_star",
         "batch_cap",
         "force",
         "disagg_engine",

@@ -57,6 +57,9 @@ class CalcSettings:
     mag_edges: tuple[float, ...] = NSHM_MAG_EDGES
     dist_edges: tuple[float, ...] = NSHM_DIST_EDGES
     eps_edges: tuple[float, ...] = NSHM_EPS_EDGES
+    # Disaggregate by epsilon* (OpenQuake's `epsilon_star`: the epsilon of the ground motion at the
+    # target level, one per rupture) instead of by the epsilon of every exceeding ground motion.
+    epsilon_star: bool = False
 
     def __post_init__(self) -> None:
         # Normalise types so that a spec's key survives a JSON round trip (400 and 400.0 hash differently).
@@ -66,6 +69,9 @@ class CalcSettings:
                 value = {str(t): tuple((float(m), float(d)) for m, d in pairs) for t, pairs in value.items()}
             elif f.name == "random_seed":
                 value = int(value)
+            elif f.name == "epsilon_star":
+                if not isinstance(value, bool):
+                    raise BadRequest("settings.epsilon_star", f"expected true or false, got {value!r}")
             elif isinstance(value, (list, tuple)):
                 value = tuple(float(x) for x in value)
             else:
@@ -91,7 +97,12 @@ class CalcSettings:
             raise BadRequest("settings", f"invalid value: {e}") from None
 
     def to_dict(self) -> dict[str, Any]:
-        return json.loads(json.dumps(asdict(self)))
+        """As JSON data; `epsilon_star` only when set, so that the digests and job keys of every result
+        computed before the setting existed stay what they were."""
+        data = json.loads(json.dumps(asdict(self)))
+        if not self.epsilon_star:
+            del data["epsilon_star"]
+        return data
 
     def digest(self) -> str:
         """Content hash of the settings (16 hex characters)."""

@@ -162,6 +162,7 @@ def job_ini(spec: JobSpec) -> str:
             f"disagg_outputs = {' '.join(_disagg_outputs())}",
             "num_rlzs_disagg = 0",
             "max_sites_disagg = 1",
+            *(["epsilon_star = true"] if s.epsilon_star else []),
             "",
             "[output]",
             "individual_rlzs = true",

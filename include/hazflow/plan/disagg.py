@@ -33,7 +33,7 @@ from hazflow.plan.fields import validate_batch_cap
 from hazflow.plan.imtl import levels_at_poes
 from hazflow.plan.jobs import JobSpec, canonical, disagg_job, job_key, leaf_hasher, run_label, target_part
 from hazflow.plan.passes import DisaggPass
-from hazflow.plan.request import DisaggRequest
+from hazflow.plan.request import DisaggRequest, with_request_settings
 from hazflow.store import Store
 from hazflow.store.records import FINISHED_STATES
 
@@ -144,7 +144,7 @@ class DisaggPlan:
 
     def passes_of(self, batch: int, model: HazardModel | None = None) -> list[DisaggPass]:
         """The passes of one batch, their job specs rebuilt from the plan and checked against the planned keys."""
-        model = model or load_model(self.request["model"])
+        model = with_request_settings(model or load_model(self.request["model"]), self.request)
         leaves = [model.leaf(i, "leaves") for i in self.request["leaves"]]
         out = []
         for p in self.batch_passes(batch):

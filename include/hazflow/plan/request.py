@@ -4,15 +4,15 @@ validated by one parser before any compute. Every error names the field at fault
 | request | fields (beyond model, sites, vs30s, imts, leaves) | serves |
 | --- | --- | --- |
 | `HazardRequest` | | hazard_realizations |
-| `DisaggRequest` | poes, disagg_engine | disagg_realizations, coverage manifests |
+| `DisaggRequest` | poes, disagg_engine, epsilon_star | disagg_realizations, coverage manifests |
 | `HazardAggregationRequest` | gmms, quantiles | hazard_aggregation |
-| `DisaggAggregationRequest` | gmms, quantiles, poes, samples, closure, exports | disagg_aggregation |
+| `DisaggAggregationRequest` | gmms, quantiles, poes, samples, closure, exports, epsilon_star | disagg_aggregation |
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from hazflow.aggregate.methods import DEFAULT_QUANTILE_METHOD, QUANTILE_METHODS
@@ -59,13 +59,26 @@ PARSERS: dict[str, Callable[[Any, HazardModel], Any]] = {
     "closure_tolerance": lambda value, model: validate_tolerance(value),
     "fail_on_closure": lambda value, model: validate_flag(value, "fail_on_closure"),
     "exports": lambda value, model: validate_choices(value, "exports", FORMATS),
+    "epsilon_star": lambda value, model: validate_flag(value, "epsilon_star"),
 }
 # Fields a request may leave out.
 DEFAULTS: dict[str, Any] = {
     "leaves": None, "gmms": None, "quantiles": DEFAULT_QUANTILES, "samples": 10_000, "disagg_engine": DEFAULT_DISAGG_ENGINE,
     "quantile_method": DEFAULT_QUANTILE_METHOD,
     "closure_tolerance": DEFAULT_CLOSURE_TOLERANCE, "fail_on_closure": False, "exports": FORMATS,
+    "epsilon_star": False,
 }  # fmt: skip
+# Request fields that are calculation settings: they override the model's (`with_request_settings`),
+# so they enter every job key and every result's settings digest.
+SETTING_FIELDS: tuple[str, ...] = ("epsilon_star",)
+
+
+def with_request_settings(model: HazardModel, params: Mapping[str, Any]) -> HazardModel:
+    """`model` with the calculation settings a request sets (`SETTING_FIELDS`, already validated)."""
+    overrides = {name: params[name] for name in SETTING_FIELDS if name in params and params[name] is not None}
+    if not overrides or all(getattr(model.settings, k) == v for k, v in overrides.items()):
+        return model
+    return replace(model, settings=model.settings.with_overrides(**overrides))
 
 
 @dataclass(frozen=True)
@@ -113,6 +126,7 @@ def parse_request(cls: type[R], params: Mapping[str, Any], runnable: bool = True
         if name not in params and name not in DEFAULTS:
             raise BadRequest(name, "missing")
         values[name] = parse(params.get(name, DEFAULTS.get(name)), model)
+    values["model"] = with_request_settings(model, values)
     request = cls(**values)
     if runnable:
         for leaf in request.leaves:  # a missing source file fails now, not after other leaves ran
@@ -137,6 +151,7 @@ class DisaggRequest(Request):
 
     poes: tuple[float, ...]
     disagg_engine: str  # "hazardlib" (one pass per leaf x VS30 x site group) or "oq" (`oq engine --run` per run)
+    epsilon_star: bool  # disaggregate by epsilon* (a calculation setting: in the key and the settings digest)
 
     @property
     def jobs(self) -> int:
@@ -173,3 +188,4 @@ class DisaggAggregationRequest(HazardAggregationRequest):
     closure_tolerance: float  # a target whose closure is further than this from 1 is flagged
     fail_on_closure: bool  # and then the run fails, naming the targets
     exports: tuple[str, ...]  # formats the `export` task writes (hazflow.export.FORMATS); () for none
+    epsilon_star: bool  # the realizations to aggregate were disaggregated by epsilon* (checked)

@@ -82,7 +82,9 @@ def closure_flag(mean: DisaggAggregate) -> str:
     return f" OUTSIDE 1 +- {prov['closure_tolerance']:g}"
 
 
-def plot_disaggregation(mean: DisaggAggregate, site: Site, path: Path, summary: MreSummary | None = None) -> Path:
+def plot_disaggregation(
+    mean: DisaggAggregate, site: Site, path: Path, summary: MreSummary | None = None, eps_name: str = "epsilon"
+) -> Path:
     """Magnitude-distance contributions (% of the total) as a heat map, epsilon as stacked colours
     per distance bin, and the target, level, closure, modal bin (and the summary's mean M, R and
     eps) in the title."""
@@ -122,8 +124,8 @@ def plot_disaggregation(mean: DisaggAggregate, site: Site, path: Path, summary: 
     ax_eps.set_xticks(centres[::2], [f"{dist_e[i]:g}" for i in centres[::2]], rotation=45)
     ax_eps.set_xlabel("distance bin (lower edge, km)")
     ax_eps.set_ylabel("% contribution")
-    ax_eps.set_title("distance x epsilon")
-    ax_eps.legend(title="epsilon", fontsize=7, ncol=2)
+    ax_eps.set_title(f"distance x {eps_name}")
+    ax_eps.legend(title=eps_name, fontsize=7, ncol=2)
     mode, flag = modal_bin(mean), closure_flag(mean)
     fig.suptitle(
         f"{mean.model} {site.name} ({site.code}) VS30={mean.vs30:g}  {mean.imt} {mean.poe:.0%} in 50 yr  IML={mean.iml:.3g} g  "
@@ -151,7 +153,7 @@ def _visible_range(weights: np.ndarray, keep: float = 0.999) -> tuple[int, int]:
     return first, max(last, first + 1)
 
 
-def plot_mre_bars(mean: DisaggAggregate, summary: MreSummary, site: Site, path: Path) -> Path:
+def plot_mre_bars(mean: DisaggAggregate, summary: MreSummary, site: Site, path: Path, eps_name: str = "epsilon") -> Path:
     """The M-R-eps 3-D bar chart of disaggregation papers and the USGS tools: a column per
     magnitude-distance bin, its height the % contribution, stacked by epsilon bin (blue negative,
     red positive). Bins beyond the 99.9 % range of magnitude and distance, and columns under 0.2 %
@@ -194,7 +196,7 @@ def plot_mre_bars(mean: DisaggAggregate, summary: MreSummary, site: Site, path: 
     ax.set_zlabel("% contribution")
     ax.view_init(elev=30, azim=-60)
     handles = [plt.Rectangle((0, 0), 1, 1, color=colours[k]) for k in range(0, len(eps_e) - 1, 2)]
-    ax.legend(handles, [f"{eps_e[k]:g}..{eps_e[k + 1]:g}" for k in range(0, len(eps_e) - 1, 2)], title="epsilon",
+    ax.legend(handles, [f"{eps_e[k]:g}..{eps_e[k + 1]:g}" for k in range(0, len(eps_e) - 1, 2)], title=eps_name,
               fontsize=7, loc="upper left", ncol=2)  # fmt: skip
     mr = summary.modal_mr
     ax.set_title(

@@ -34,6 +34,7 @@ class DisaggSummary:
     iml: float
     target_stat: str  # the statistic of the aggregated hazard curve the level was read from
     quantile_method: str
+    epsilon_star: bool  # the Eps axis is epsilon* (OpenQuake's epsilon_star), and so is the mean epsilon
     mre: MreSummary
     contributions: Contributions
 
@@ -52,6 +53,7 @@ class DisaggSummary:
             "iml": self.iml,
             "target_stat": self.target_stat,
             "quantile_method": self.quantile_method,
+            "epsilon_star": self.epsilon_star,
             "summary": self.mre.to_dict(),
             "contributions": self.contributions.to_dict(),
         }
@@ -67,6 +69,7 @@ class DisaggSummary:
             float(data["iml"]),
             data["target_stat"],
             data["quantile_method"],
+            bool(data.get("epsilon_star", False)),
             MreSummary.from_dict(data["summary"]),
             Contributions.from_dict(data["contributions"]),
         )
@@ -79,7 +82,8 @@ class DisaggSummary:
             + ")"
             for name, s in sorted(self.contributions.by_fault_system.items(), key=lambda kv: -kv[1].percent_of_mean)
         )
-        return f"{self.mre.describe()}\n  fault systems: {fs}"
+        star = "by epsilon* (eps is epsilon*): " if self.epsilon_star else ""
+        return f"{star}{self.mre.describe()}\n  fault systems: {fs}"
 
 
 def disagg_summary_name(model: str, site: Site, vs30: float, imt: str, poe: float) -> str:
