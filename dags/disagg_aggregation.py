@@ -39,6 +39,7 @@ from hazflow_airflow.params import (
     quantiles_param,
     samples_param,
     sites_param,
+    target_stat_param,
     vs30s_param,
 )
 from hazflow_airflow.policies import DAG_DEFAULTS
@@ -63,6 +64,7 @@ from hazflow_airflow.policies import DAG_DEFAULTS
         **closure_params(),
         "exports": exports_param(),
         "epsilon_star": epsilon_star_param(),
+        "target_stat": target_stat_param(),
     },
 )
 def disagg_aggregation():

@@ -46,6 +46,7 @@ from hazflow_airflow.params import (
     poes_param,
     runner_param,
     sites_param,
+    target_stat_param,
     vs30s_param,
 )
 from hazflow_airflow.policies import DAG_DEFAULTS
@@ -68,6 +69,7 @@ DISAGG_REALIZATIONS = Asset(name="disagg_realizations")
         "leaves": leaves_param(),
         "disagg_engine": disagg_engine_param(),
         "epsilon_star": epsilon_star_param(),
+        "target_stat": target_stat_param(),
         "runner": runner_param(),
         "batch_cap": batch_cap_param(),
         "force": force_param(),

@@ -146,6 +146,18 @@ def batch_cap_param() -> Param:
     )
 
 
+def target_stat_param() -> Param:
+    return Param(
+        "mean",
+        type="string",
+        pattern=r"^(mean|0(\.[0-9]+)?|1(\.0+)?)$",
+        description=(
+            "The statistic of the aggregated hazard curve each target level is read from: mean (default), or a stored "
+            "quantile such as 0.5 (NSHM's target_aggr). The aggregation of those realizations needs the same value."
+        ),
+    )
+
+
 def epsilon_star_param() -> Param:
     return Param(
         False,

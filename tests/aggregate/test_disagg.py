@@ -176,3 +176,32 @@ def test_realizations_of_other_settings_are_refused_naming_epsilon_star(demo):
     with pytest.raises(DataIntegrityError, match=r"not the request's [0-9a-f]{16} \(epsilon_star=true\)"):
         component_matrix(star, build_tree(star), rows, "t")
     component_matrix(demo, build_tree(demo), rows, "t")  # with the settings they had
+
+
+def test_a_median_target_is_aggregated_as_such_and_judged_against_the_mean_curve(config, demo):
+    """Realizations at the median curve's level: the aggregation needs target_stat 0.5 to take them, and judges
+    the closure against the mean curve's PoE at that level (the mean disaggregation holds the mean hazard)."""
+    import json
+    from dataclasses import replace
+
+    from hazflow.aggregate.disagg import required_targets
+    from hazflow.plan.imtl import annual_poe_at_level
+    from hazflow.store import HazardAggregate
+
+    site = resolve_sites(["WLG"])[0]
+    store = _store(config, [replace(r, target_stat="0.5") for r in _realizations(demo, site)])
+    tree = build_tree(demo)
+    with pytest.raises(DataIntegrityError, match="read off the 0.5 hazard curve, not the request's target_stat mean"):
+        aggregate_disagg(store, demo, tree, site, 400, "PGA", 0.1, quantiles=(0.5,))
+    with pytest.raises(DataIntegrityError, match="no aggregated mean hazard curve to judge the closure of a 0.5 target"):
+        required_targets(store, demo, tree, [site], [400.0], ["PGA"], [0.1], "0.5")  # before any compute
+    levels = np.asarray(demo.settings.levels)
+    mean_curve = 1e-2 * np.exp(-4 * levels)
+    store.put_hazard_aggregates([HazardAggregate("DEMO", site.code, 400.0, "PGA", "mean", levels, mean_curve)])
+    out, _, summary = aggregate_disagg(store, demo, tree, site, 400, "PGA", 0.1, quantiles=(0.5,), target_stat="0.5")
+    mean = next(a for a in out if a.agg == "mean")
+    reference = annual_poe_at_level(levels, mean_curve, 0.3)
+    assert mean.closure == pytest.approx(closure(mean.values, 0.1) * annual_poe(0.1) / reference, rel=1e-12)
+    prov = json.loads(mean.provenance)
+    assert prov["target_stat"] == "0.5" and prov["closure_reference_annual_poe"] == pytest.approx(reference, rel=1e-12)
+    assert summary.target_stat == "0.5" and summary.mre.closure == pytest.approx(mean.closure, rel=1e-9)

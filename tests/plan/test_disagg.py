@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -203,15 +205,11 @@ def test_the_task_keeps_its_plan_and_returns_only_small_descriptors(store, confi
     assert out["batches"][1] == {
         "plan_id": out["plan_id"], "batch": 1, "label": "WLG vs30=400 PGA,SA(0.5) 2%/50yr CRU-1 (+5 more)", "runs": 6, "passes": 6
     }  # fmt: skip
+    # the request's realization set, with the settings and target statistic the aggregation checks
     assert out["aggregation_conf"] == {
-        "model": "DEMO",
-        "sites": ["WLG", "CHC"],
-        "vs30s": [400.0],
-        "imts": ["PGA", "SA(0.5)"],
-        "poes": [0.1, 0.02],
-        "leaves": ["CRU-1", "CRU-2", "CRU-3", "HIK-1", "HIK-2", "SLAB-1"],
-        "epsilon_star": False,
-    }  # fmt: skip  (the realizations' calculation setting: the aggregation checks it)
+        "model": "DEMO", "sites": ["WLG", "CHC"], "vs30s": [400.0], "imts": ["PGA", "SA(0.5)"], "poes": [0.1, 0.02],
+        "leaves": ["CRU-1", "CRU-2", "CRU-3", "HIK-1", "HIK-2", "SLAB-1"], "epsilon_star": False, "target_stat": "mean",
+    }  # fmt: skip
     assert len(store.get_plan(out["plan_id"])["keys"]) == 24
 
 
@@ -246,3 +244,30 @@ def test_an_epsilon_star_plan_rebuilds_its_specs_with_the_setting(store, demo):
     rebuilt = DisaggPlan.from_document(plans[True].to_document()).specs(0)  # the model loaded by name, then the setting
     assert [s.key for s in rebuilt] == list(plans[True].keys)[: len(rebuilt)] and all(s.settings.epsilon_star for s in rebuilt)
     assert set(plans[True].keys).isdisjoint(plans[False].keys)
+
+
+def test_target_stat_reads_the_levels_off_that_statistic(store, demo):
+    """target_stat = 0.5: each level is read off the aggregated median curve (NSHM's target_aggr)."""
+    levels = np.asarray(demo.settings.levels)
+    medians = {}
+    for site, scale in (("-41.300~174.780", 0.02), ("-43.530~172.630", 0.01)):
+        for imt, k in (("PGA", 6.0), ("SA(0.5)", 4.0)):
+            medians[(site, imt)] = curve(levels, scale, k)
+            store.put_hazard_aggregates([HazardAggregate("DEMO", site, 400.0, imt, "0.5", levels, medians[(site, imt)])])
+    mean_plan = plan_disagg(demo_request(), store, OQ)
+    median_plan = plan_disagg(demo_request(target_stat=0.5), store, OQ)
+    for g in median_plan.groups:
+        expected = [levels_at_poes(levels, medians[(g.site.code, imt)], [g.poe])[0] for imt in ("PGA", "SA(0.5)")]
+        np.testing.assert_allclose(g.imls, expected, rtol=1e-12)
+    assert [g.imls for g in median_plan.groups] != [g.imls for g in mean_plan.groups]
+    specs = median_plan.specs(0, demo)
+    assert all(s.target_stat == "0.5" for s in specs) and [s.key for s in specs] == list(median_plan.keys[: len(specs)])
+    assert set(median_plan.keys).isdisjoint(mean_plan.keys)
+    # the same level read off the mean or the median curve is the same OpenQuake work, but another target: another key
+    spec = specs[0]
+    assert replace(spec, target_stat="mean").key != spec.key and "target_stat" not in replace(spec, target_stat="mean").target_part()
+
+
+def test_a_target_stat_not_stored_is_named_with_what_is(store):
+    with pytest.raises(BadRequest, match=r"target_stat: no aggregated 0.9 hazard curve of DEMO for WLG vs30=400 PGA \(stored: mean, std\)"):
+        plan_disagg(demo_request(target_stat="0.9"), store, OQ)

@@ -96,6 +96,9 @@ def test_aggregation_defaults_and_the_subset_tree():
         (DisaggAggregationRequest, {"fail_on_closure": "false"}, "fail_on_closure"),
         (DisaggAggregationRequest, {"exports": ["xlsx"]}, "exports"),
         (DisaggRequest, {"epsilon_star": "yes"}, "epsilon_star"),
+        (DisaggRequest, {"target_stat": "median"}, "target_stat"),
+        (DisaggRequest, {"target_stat": 1.5}, "target_stat"),
+        (DisaggAggregationRequest, {"target_stat": True}, "target_stat"),
         (DisaggAggregationRequest, {"epsilon_star": 1}, "epsilon_star"),
         (DisaggAggregationRequest, {"exports": "json"}, "exports"),
         (DisaggAggregationRequest, {"exports": ["json", "json"]}, "exports"),
@@ -123,3 +126,9 @@ def test_epsilon_star_is_a_calculation_setting_of_the_request():
     assert star.to_conf()["epsilon_star"] is True and DisaggRequest.parse(star.to_conf()) == star
     # the aggregation started for those realizations reads the same setting
     assert DisaggAggregationRequest.parse(star.to_conf()).model.settings == star.model.settings
+
+
+@pytest.mark.parametrize("value, name", [("mean", "mean"), (0.5, "0.5"), ("0.50", "0.5"), (0.1, "0.1"), (1, "1")])
+def test_target_stat_is_named_as_the_aggregates_are(value, name):
+    params = {"model": "DEMO", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA"], "poes": [0.1], "target_stat": value}
+    assert DisaggRequest.parse(params).target_stat == name

@@ -106,8 +106,13 @@ def test_disagg_realizations_round_trip(store):
     (got,) = store.get_disagg_realizations("DEMO", "s", 400, "PGA", 0.1)
     np.testing.assert_array_equal(got.values, values)
     np.testing.assert_array_equal(got.bin_edges["Mag"], edges["Mag"])
-    assert (got.iml, got.axes, got.trts) == (0.31, row.axes, row.trts)
+    assert (got.iml, got.axes, got.trts, got.target_stat) == (0.31, row.axes, row.trts, "mean")
     assert store.get_disagg_realizations("DEMO", "s", 400, "PGA", 0.02) == []
+    # a disaggregation at the median's level replaces it (one disaggregation per target), saying so
+    median = replace(row, iml=0.25, job_key="k2", target_stat="0.5")
+    store.put_disagg_realizations([median], replace(entry(state="done"), job_key="k2", kind="disagg", poe=0.1))
+    (got,) = store.get_disagg_realizations("DEMO", "s", 400, "PGA", 0.1)
+    assert (got.iml, got.target_stat, got.job_key) == (0.25, "0.5", "k2")
 
 
 def test_aggregates_round_trip(store):
@@ -243,3 +248,24 @@ def test_reports_are_listed_and_located(store, tmp_path):
     assert store.read_report("disagg/DEMO/WLG/a.png") == b"\x89PNG"
     with pytest.raises(StorageError, match="b.json"):
         store.read_report("disagg/DEMO/WLG/b.json")
+
+
+def test_a_local_store_written_before_target_stat_reads_as_mean(tmp_path):
+    """A store an earlier hazflow wrote (no `target_stat` column) gains the column on first use."""
+    import sqlite3
+
+    from hazflow.store.local import SCHEMA
+
+    root = tmp_path / "old"
+    root.mkdir()
+    with sqlite3.connect(root / "hazflow.sqlite") as conn:
+        conn.executescript(SCHEMA.replace(", target_stat TEXT NOT NULL DEFAULT 'mean'", ""))
+        assert "target_stat" not in {r[1] for r in conn.execute("PRAGMA table_info(disagg_rlz)")}
+    store = open_store("local", str(root))
+    assert store.get_disagg_realizations("DEMO", "s", 400, "PGA", 0.1) == []
+    values = np.zeros((1, 2, 2, 2))
+    edges = {"Mag": np.arange(3.0), "Dist": np.arange(3.0), "Eps": np.arange(3.0)}
+    row = DisaggRealization("DEMO", "CRU-1", "g1", "s", 400.0, "PGA", 0.1, 0.31, ("TRT", "Mag", "Dist", "Eps"), ("A",), edges,
+                            values, "k1", "3.26.2", "d1")  # fmt: skip
+    store.put_disagg_realizations([row], replace(entry(state="done"), kind="disagg", poe=0.1))
+    assert store.get_disagg_realizations("DEMO", "s", 400, "PGA", 0.1)[0].target_stat == "mean"

@@ -91,10 +91,17 @@ def common_edges(settings: CalcSettings) -> dict[str, np.ndarray]:
 
 
 def component_matrix(
-    model: HazardModel, tree: CompositeTree, rows: Sequence[DisaggRealization], target: str
+    model: HazardModel, tree: CompositeTree, rows: Sequence[DisaggRealization], target: str, target_stat: str = "mean"
 ) -> tuple[float, np.ndarray]:
-    """(iml, probabilities (n_components, n_trt * n_mag * n_dist * n_eps)) on the model's common axes."""
+    """(iml, probabilities (n_components, n_trt * n_mag * n_dist * n_eps)) on the model's common axes;
+    the realizations must share one level, read off the `target_stat` curve, and the model's settings."""
     chosen = in_tree_order(tree, rows, target, "disaggregation realizations")
+    stats = {r.target_stat for r in chosen}
+    if stats != {target_stat}:
+        raise DataIntegrityError(
+            f"{target}: realizations disaggregated at levels read off the {'/'.join(sorted(stats))} hazard curve, "
+            f"not the request's target_stat {target_stat}"
+        )
     imls = {round(r.iml, 12) for r in chosen}
     if len(imls) != 1:
         raise DataIntegrityError(f"{target}: realizations disaggregated at different levels {sorted(imls)}")
@@ -127,22 +134,48 @@ def required_targets(
     vs30s: Sequence[float],
     imts: Sequence[str],
     poes: Sequence[float],
+    target_stat: str = "mean",
 ) -> list[DisaggTarget]:
-    """The (site, VS30, IMT, PoE) targets; fails before any compute, listing every missing realization."""
+    """The (site, VS30, IMT, PoE) targets; fails before any compute, listing every missing realization
+    (and, for targets read off a quantile curve, every missing mean curve their closure needs)."""
     targets = [DisaggTarget(s, v, i, p) for s in sites for v in vs30s for i in imts for p in poes]
 
     def check(t: DisaggTarget) -> Callable[[], object]:
         rows = store.get_disagg_realizations(model.name, t.site.code, t.vs30, t.imt, t.poe)
-        return lambda: component_matrix(model, tree, rows, t.label)
+
+        def checked() -> object:
+            iml, _ = component_matrix(model, tree, rows, t.label, target_stat)
+            return closure_reference(store, model, t.site, t.vs30, t.imt, iml, target_stat)
+
+        return checked
 
     require_all(((t.label, check(t)) for t in targets), "Run the disaggregations first.")
     return targets
 
 
-def closure(mean_prob: np.ndarray, poe: float, investigation_time: float = 1.0) -> float:
-    """Sum over bins of the mean, as a probability over the investigation time, / the target's annual PoE."""
+def closure(mean_prob: np.ndarray, poe: float, investigation_time: float = 1.0, reference: float | None = None) -> float:
+    """Sum over bins of the mean, as a probability over the investigation time, / the target's annual
+    PoE (or / `reference`, an annual PoE: see `closure_reference`)."""
     total_rate = prob_to_rate(mean_prob, investigation_time).sum()
-    return float(-np.expm1(-total_rate * investigation_time) / annual_poe(poe))
+    return float(-np.expm1(-total_rate * investigation_time) / (annual_poe(poe) if reference is None else reference))
+
+
+def closure_reference(
+    store: Store, model: HazardModel, site: Site, vs30: float, imt: str, iml: float, target_stat: str
+) -> float | None:
+    """What a closure divides by. At a level read off the mean curve, the target's annual PoE (None).
+    At a level read off another statistic (a quantile), the mean disaggregation holds the *mean*
+    hazard at that level, not the target PoE: the mean curve's annual PoE at the level."""
+    if target_stat == "mean":
+        return None
+    from hazflow.plan.imtl import annual_poe_at_level
+
+    curves = store.get_hazard_aggregates(model.name, site.code, vs30, imt, agg="mean")
+    if not curves:
+        raise DataIntegrityError(
+            f"{target_label(site.id, vs30, imt)}: no aggregated mean hazard curve to judge the closure of a {target_stat} target by"
+        )
+    return annual_poe_at_level(curves[0].levels, curves[0].values, iml)
 
 
 def closure_ok(closure_value: float, tolerance: float) -> bool:
@@ -163,24 +196,27 @@ def aggregate_disagg(
     seed: int = 42,
     closure_tolerance: float = DEFAULT_CLOSURE_TOLERANCE,
     method: str = DEFAULT_QUANTILE_METHOD,
+    target_stat: str = "mean",
 ) -> tuple[list[DisaggAggregate], Aggregate, DisaggSummary]:
     """Compute, check closure and store the statistics of one disaggregation target, and its summary
     (M-R-eps of the mean, split over the logic tree); the closure, the tolerance it was judged by
     and the verdict go into every statistic's provenance."""
     target = f"{model.name} {target_label(site.id, vs30, imt, poe)}"
     rows = store.get_disagg_realizations(model.name, site.code, vs30, imt, poe)
-    iml, probs = component_matrix(model, tree, rows, target)
+    iml, probs = component_matrix(model, tree, rows, target, target_stat)
+    reference = closure_reference(store, model, site, vs30, imt, iml, target_stat)
     result = aggregate(
         tree, probs, model.settings.investigation_time, tuple(quantiles), n_samples=n_samples, seed=seed, method=method
     )
-    closed = closure(result.stats["mean"], poe, model.settings.investigation_time)
+    closed = closure(result.stats["mean"], poe, model.settings.investigation_time, reference)
     shape = (len(model.trts), -1, *[len(e) - 1 for e in list(common_edges(model.settings).values())[1:]])
     ok = closure_ok(closed, closure_tolerance)
     if not ok:
         logger.warning("%s: closure %.4f is outside 1 +- %g", target, closed, closure_tolerance)
     prov = provenance(
-        tree, rows, result, seed=seed if result.method == "sampling" else None, closure_tolerance=closure_tolerance, closure_ok=ok
-    )
+        tree, rows, result, seed=seed if result.method == "sampling" else None, closure_tolerance=closure_tolerance, closure_ok=ok,
+        target_stat=target_stat, closure_reference_annual_poe=reference if reference is not None else annual_poe(poe),
+    )  # fmt: skip
     out = [
         DisaggAggregate(
             model.name,
@@ -208,10 +244,10 @@ def aggregate_disagg(
         imt,
         float(poe),
         iml,
-        "mean",
+        target_stat,
         result.method,
         model.settings.epsilon_star,
-        summarise_mre(mean, model.settings.investigation_time),
+        summarise_mre(mean, model.settings.investigation_time, reference=reference),
         contributions(tree, component_rates(probs, model.settings.investigation_time), seed=seed),
     )
     with tempfile.TemporaryDirectory() as tmp:
@@ -223,7 +259,7 @@ def plan_disagg_aggregation(params: Mapping[str, Any], config: Config) -> list[l
     """Validate the request, check every needed realization is stored (listing what is missing, before
     any compute), and batch the targets for mapping."""
     r = DisaggAggregationRequest.parse(params, runnable=False)
-    targets = required_targets(config.open_store(), r.model, r.tree(), r.sites, r.vs30s, r.imts, r.poes)
+    targets = required_targets(config.open_store(), r.model, r.tree(), r.sites, r.vs30s, r.imts, r.poes, r.target_stat)
     logger.info("disaggregation aggregation of %s: %d target(s), every realization stored", r.model.name, len(targets))
     return split(targets)
 
@@ -252,6 +288,7 @@ def aggregate_disagg_batch(
                 r.samples,
                 closure_tolerance=r.closure_tolerance,
                 method=r.quantile_method,
+                target_stat=r.target_stat,
             )
             mean = next(row for row in rows if row.agg == "mean")
             names = disagg_plot_names(r.model.name, t.site, t.vs30, t.imt, t.poe)

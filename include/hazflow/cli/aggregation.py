@@ -79,6 +79,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
             "samples",
             "closure_tolerance",
             "epsilon_star",
+            "target_stat",
         ),
     )
     p.set_defaults(func=aggregate_disagg)
@@ -86,7 +87,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     from hazflow.export import FORMATS
 
     p = sub.add_parser("export", help="JSON, OpenQuake CSV and toshi-hazard-store parquet of aggregated disaggregations")
-    add_request(p, ("model", "sites", "vs30s", "imts", "poes", "leaves", "gmms", "epsilon_star"))
+    add_request(p, ("model", "sites", "vs30s", "imts", "poes", "leaves", "gmms", "epsilon_star", "target_stat"))
     p.add_argument("--dest", required=True, help="folder to write json/, csv/ and ths/ under")
     p.add_argument("--formats", nargs="+", default=list(FORMATS), choices=FORMATS)
     p.set_defaults(func=export)

@@ -55,6 +55,12 @@ def add_request(parser: argparse.ArgumentParser, names: Sequence[str], sites: Se
         parser.add_argument(
             "--fail-on-closure", action="store_true", default=None, help="exit 1 naming the targets whose closure is outside it"
         )
+    if "target_stat" in names:
+        parser.add_argument(
+            "--target-stat",
+            default=None,
+            help="the aggregated hazard curve statistic each level is read from: mean (default) or a stored quantile such as 0.5",
+        )
     if "epsilon_star" in names:
         parser.add_argument(
             "--epsilon-star",
@@ -98,6 +104,7 @@ def params_of(args: argparse.Namespace) -> dict[str, Any]:
         "closure_tolerance",
         "fail_on_closure",
         "epsilon_star",
+        "target_stat",
         "batch_cap",
         "force",
         "disagg_engine",

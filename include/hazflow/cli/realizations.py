@@ -152,7 +152,19 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="re-run even if the ledger has the job as done")
     p.set_defaults(func=run_jobs)
 
-    fields = ("model", "sites", "vs30s", "imts", "poes", "leaves", "batch_cap", "force", "disagg_engine", "epsilon_star")
+    fields = (
+        "model",
+        "sites",
+        "vs30s",
+        "imts",
+        "poes",
+        "leaves",
+        "batch_cap",
+        "force",
+        "disagg_engine",
+        "epsilon_star",
+        "target_stat",
+    )
     p = sub.add_parser("plan", help="show what a disaggregation request means (jobs, runs, batches); runs nothing")
     add_request(p, fields)
     p.add_argument("--without-levels", action="store_true", help="plan the shape only: no hazard curves needed")

@@ -86,7 +86,7 @@ def export_request(params: Mapping[str, Any], config: Config, folder: Path, form
             calc_id = ths.compatible_calc_id(prov.get("settings_digest", ""), prov.get("oq_version", ""))
             agg_rows += ths.disagg_aggregate_rows(aggregates, calc_id, s.target_stat)
             rlz_rows += ths.disagg_realization_rows(
-                store.get_disagg_realizations(r.model.name, s.site.code, s.vs30, s.imt, s.poe), r.model.trts, s.target_stat
+                store.get_disagg_realizations(r.model.name, s.site.code, s.vs30, s.imt, s.poe)
             )
     if "parquet" in formats:
         for site in r.sites:

@@ -117,9 +117,7 @@ def disagg_aggregate_rows(aggregates: Sequence[DisaggAggregate], calc_id: str, t
     return rows
 
 
-def disagg_realization_rows(
-    realizations: Sequence[DisaggRealization], model_trts: Sequence[str], target_aggr: str = "mean"
-) -> list[dict[str, Any]]:
+def disagg_realization_rows(realizations: Sequence[DisaggRealization]) -> list[dict[str, Any]]:
     """One row per leaf x GMM branch, its values on its own region's TRT bin (as stored)."""
     rows = []
     for r in realizations:
@@ -128,7 +126,7 @@ def disagg_realization_rows(
             {"compatible_calc_id": compatible_calc_id(r.settings_digest, r.oq_version), "hazard_model_id": r.model,
              "producer_digest": _digest(f"openquake {r.oq_version}"), "config_digest": r.settings_digest,
              "calculation_id": r.job_key, "bins_digest": bins_digest(bins), "nloc_001": r.site, "nloc_0": cell(r.site, 1.0),
-             "vs30": int(round(r.vs30)), "imt": r.imt, "target_aggr": target_aggr, "probability": probability_name(r.poe),
+             "vs30": int(round(r.vs30)), "imt": r.imt, "target_aggr": r.target_stat, "probability": probability_name(r.poe),
              "imtl": r.iml, "rlz": f"{r.leaf}:{r.gmm}", "sources_digest": _digest(r.leaf), "gmms_digest": _digest(r.gmm),
              "disagg_bins": list(bins.items()), "disagg_values": np.asarray(r.values, dtype=np.float32).ravel(order="C")}
         )  # fmt: skip

@@ -118,7 +118,7 @@ def _disagg_rows(spec: JobSpec, model: HazardModel, disagg: Disaggregation | Non
         return [
             DisaggRealization(
                 spec.model, spec.leaf, gmm, site.code, spec.vs30, imt, float(spec.poe), iml, ("TRT", "Mag", "Dist", "Eps"),
-                (spec.trt,), edges, np.zeros(shape), spec.key, spec.oq_version, digest,
+                (spec.trt,), edges, np.zeros(shape), spec.key, spec.oq_version, digest, spec.target_stat,
             )
             for imt, iml in zip(spec.imts, spec.imls, strict=True) for gmm in gmms
         ]  # fmt: skip
@@ -130,7 +130,7 @@ def _disagg_rows(spec: JobSpec, model: HazardModel, disagg: Disaggregation | Non
     return [
         DisaggRealization(
             spec.model, spec.leaf, gmm, site.code, spec.vs30, imt, float(spec.poe), float(disagg.imls[i]), disagg.axes,
-            disagg.trts, disagg.bin_edges, disagg.values[r, i].copy(), spec.key, spec.oq_version, digest,
+            disagg.trts, disagg.bin_edges, disagg.values[r, i].copy(), spec.key, spec.oq_version, digest, spec.target_stat,
         )
         for r, gmm in enumerate(gmms) for i, imt in enumerate(disagg.imts)
     ]  # fmt: skip

@@ -79,18 +79,26 @@ def read_groups(store: HazardCurves | None, request: DisaggRequest) -> list[Grou
 
 
 def _levels(store: HazardCurves, request: DisaggRequest, site: Site, vs30: float) -> list[np.ndarray]:
-    """For each IMT, the level (g) of each PoE (shape (n_poes,)), read off the model's aggregated mean hazard curve."""
-    model = request.model.name
-    means = {a.imt: a for a in store.get_hazard_aggregates(model, site.code, vs30, agg="mean")}
+    """For each IMT, the level (g) of each PoE (shape (n_poes,)), read off the model's aggregated hazard
+    curve of the request's `target_stat` (the mean by default, as NSHM's `target_aggr`)."""
+    model, stat = request.model.name, request.target_stat
+    curves = {a.imt: a for a in store.get_hazard_aggregates(model, site.code, vs30, agg=stat)}
     out = []
     for imt in request.imts:
-        curve = means.get(imt)
+        curve = curves.get(imt)
         if curve is None:
+            if stat == "mean":
+                raise BadRequest(
+                    "imts",
+                    f"no aggregated mean hazard curve of {model} for {site.id} vs30={vs30:g} {imt}: run hazard_aggregation first",
+                )
+            held = sorted({a.agg for a in store.get_hazard_aggregates(model, site.code, vs30, imt)})
             raise BadRequest(
-                "imts",
-                f"no aggregated mean hazard curve of {model} for {site.id} vs30={vs30:g} {imt}: run hazard_aggregation first",
+                "target_stat",
+                f"no aggregated {stat} hazard curve of {model} for {site.id} vs30={vs30:g} {imt} (stored: {', '.join(held) or 'none'}); "
+                f"aggregate with that quantile first",
             )
-        what = f"mean {imt} curve at {site.id} vs30={vs30:g}"
+        what = f"{stat} {imt} curve at {site.id} vs30={vs30:g}"
         out.append(levels_at_poes(curve.levels, curve.values, request.poes, what=what))
     return out
 
@@ -155,7 +163,8 @@ class DisaggPlan:
                 if g.imls is None:
                     raise DataIntegrityError(f"plan {self.plan_id} was made without levels: it cannot be run")
                 imls = dict(zip(self.request["imts"], g.imls, strict=True))
-                spec = disagg_job(model, leaves[leaf], g.vs30, g.site, g.poe, imls, self.oq_version, self.engine)
+                stat = str(self.request.get("target_stat", "mean"))
+                spec = disagg_job(model, leaves[leaf], g.vs30, g.site, g.poe, imls, self.oq_version, self.engine, stat)
                 if spec.key != self.keys[run]:
                     raise DataIntegrityError(
                         f"{spec.label}: key {spec.key} differs from the planned {self.keys[run]} (did the model change since planning?)"
@@ -277,13 +286,14 @@ def _keys(request: DisaggRequest, groups: list[Group], oq_version: str) -> list[
                 dict(zip(imts, g0.imls or (), strict=True)),
                 oq_version,
                 request.disagg_engine,
+                request.target_stat,
             ).leaf_part()
         )
         for leaf in request.leaves
     ]
     keys: list[str] = []
     for g in groups:
-        target = canonical(target_part(g.vs30, (g.site,), imts, g.poe, g.imls or ()))
+        target = canonical(target_part(g.vs30, (g.site,), imts, g.poe, g.imls or (), request.target_stat))
         keys.extend(job_key(h, target) for h in hashers)
     return keys
 

@@ -144,6 +144,19 @@ def validate_choices(value: Any, field: str, choices: Sequence[str]) -> tuple[st
     return chosen
 
 
+def validate_target_stat(value: Any, field: str = "target_stat") -> str:
+    """`mean`, or a quantile in [0, 1] named as the aggregates are (0.5 -> "0.5")."""
+    if value == "mean":
+        return "mean"
+    try:
+        q = float(value)
+    except (TypeError, ValueError):
+        q = float("nan")
+    if isinstance(value, bool) or not 0.0 <= q <= 1.0:
+        raise BadRequest(field, f"expected mean or a quantile in [0, 1] such as 0.5, got {value!r}")
+    return f"{q:g}"
+
+
 def validate_tolerance(value: Any, field: str = "closure_tolerance") -> float:
     """A relative tolerance in (0, 1): 0.05 accepts a closure within 5 % of 1."""
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < float(value) < 1:

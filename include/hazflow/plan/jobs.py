@@ -41,9 +41,17 @@ def canonical(data: dict[str, Any]) -> bytes:
 
 
 def target_part(
-    vs30: float, sites: Sequence[Site], imts: Sequence[str], poe: float | None = None, imls: Sequence[float] = ()
+    vs30: float,
+    sites: Sequence[Site],
+    imts: Sequence[str],
+    poe: float | None = None,
+    imls: Sequence[float] = (),
+    target_stat: str = "mean",
 ) -> dict[str, Any]:
-    return {"vs30": float(vs30), "sites": [vars(s) for s in sites], "imts": list(imts), "poe": poe, "imls": list(imls)}
+    """`target_stat` (the hazard curve statistic the levels were read from) only when not the mean, so
+    that the keys of every job planned before it existed stay what they were."""
+    part = {"vs30": float(vs30), "sites": [vars(s) for s in sites], "imts": list(imts), "poe": poe, "imls": list(imls)}
+    return part | {"target_stat": target_stat} if target_stat != "mean" else part
 
 
 def leaf_hasher(leaf_part: dict[str, Any]) -> Any:
@@ -78,6 +86,7 @@ class JobSpec:
     poe: float | None = None  # disagg: target probability of exceedance in 50 years
     imls: tuple[float, ...] = field(default=())  # disagg: the level of each IMT, in the order of `imts`
     engine: str = "oq"  # disagg: "hazardlib" (one pass for all PoEs) or "oq" (`oq engine --run` per PoE)
+    target_stat: str = "mean"  # disagg: the aggregated hazard curve statistic the levels were read from
     inputs: str = ""  # digest of what OpenQuake reads beyond these fields (hazflow.openquake.inputs)
 
     @property
@@ -111,7 +120,7 @@ class JobSpec:
 
     def target_part(self) -> dict[str, Any]:
         """What differs between the jobs of one leaf (sites, VS30, IMTs and, for a disaggregation, the targets)."""
-        return target_part(self.vs30, self.sites, self.imts, self.poe, self.imls)
+        return target_part(self.vs30, self.sites, self.imts, self.poe, self.imls, self.target_stat)
 
     def to_dict(self) -> dict[str, Any]:
         return self.leaf_part() | self.target_part()
@@ -141,6 +150,7 @@ class JobSpec:
             poe=data.get("poe"),
             imls=tuple(float(x) for x in data.get("imls", ())),
             engine=str(data.get("engine", "oq")),
+            target_stat=str(data.get("target_stat", "mean")),
             inputs=str(data.get("inputs", "")),
         )
 
@@ -198,9 +208,23 @@ def disagg_job(
     imls: dict[str, float],
     oq_version: str,
     engine: str = DEFAULT_DISAGG_ENGINE,
+    target_stat: str = "mean",
 ) -> JobSpec:
-    """The disaggregation of one leaf at one site, VS30 and PoE at the level of each IMT (g), computed
-    by `engine` (the one-pass `hazardlib`, or `oq engine --run` with the IMTs in `iml_disagg`)."""
+    """The disaggregation of one leaf at one site, VS30 and PoE at the level of each IMT (g), read off
+    the aggregated curve's `target_stat`, computed by `engine` (the one-pass `hazardlib`, or
+    `oq engine --run` with the IMTs in `iml_disagg`)."""
     imts = tuple(imls)
     levels = tuple(float(imls[i]) for i in imts)
-    return _job(model, leaf, "disagg", vs30, (site,), imts, oq_version, poe=float(poe), imls=levels, engine=engine)
+    return _job(
+        model,
+        leaf,
+        "disagg",
+        vs30,
+        (site,),
+        imts,
+        oq_version,
+        poe=float(poe),
+        imls=levels,
+        engine=engine,
+        target_stat=target_stat,
+    )

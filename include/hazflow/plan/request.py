@@ -4,9 +4,9 @@ validated by one parser before any compute. Every error names the field at fault
 | request | fields (beyond model, sites, vs30s, imts, leaves) | serves |
 | --- | --- | --- |
 | `HazardRequest` | | hazard_realizations |
-| `DisaggRequest` | poes, disagg_engine, epsilon_star | disagg_realizations, coverage manifests |
+| `DisaggRequest` | poes, disagg_engine, epsilon_star, target_stat | disagg_realizations, coverage manifests |
 | `HazardAggregationRequest` | gmms, quantiles | hazard_aggregation |
-| `DisaggAggregationRequest` | gmms, quantiles, poes, samples, closure, exports, epsilon_star | disagg_aggregation |
+| `DisaggAggregationRequest` | gmms, quantiles, poes, samples, closure, exports, epsilon_star, target_stat | disagg_aggregation |
 """
 
 from __future__ import annotations
@@ -33,6 +33,7 @@ from hazflow.plan.fields import (
     validate_leaves,
     validate_poes,
     validate_quantiles,
+    validate_target_stat,
     validate_tolerance,
     validate_vs30s,
 )
@@ -60,13 +61,14 @@ PARSERS: dict[str, Callable[[Any, HazardModel], Any]] = {
     "fail_on_closure": lambda value, model: validate_flag(value, "fail_on_closure"),
     "exports": lambda value, model: validate_choices(value, "exports", FORMATS),
     "epsilon_star": lambda value, model: validate_flag(value, "epsilon_star"),
+    "target_stat": lambda value, model: validate_target_stat(value),
 }
 # Fields a request may leave out.
 DEFAULTS: dict[str, Any] = {
     "leaves": None, "gmms": None, "quantiles": DEFAULT_QUANTILES, "samples": 10_000, "disagg_engine": DEFAULT_DISAGG_ENGINE,
     "quantile_method": DEFAULT_QUANTILE_METHOD,
     "closure_tolerance": DEFAULT_CLOSURE_TOLERANCE, "fail_on_closure": False, "exports": FORMATS,
-    "epsilon_star": False,
+    "epsilon_star": False, "target_stat": "mean",
 }  # fmt: skip
 # Request fields that are calculation settings: they override the model's (`with_request_settings`),
 # so they enter every job key and every result's settings digest.
@@ -152,6 +154,7 @@ class DisaggRequest(Request):
     poes: tuple[float, ...]
     disagg_engine: str  # "hazardlib" (one pass per leaf x VS30 x site group) or "oq" (`oq engine --run` per run)
     epsilon_star: bool  # disaggregate by epsilon* (a calculation setting: in the key and the settings digest)
+    target_stat: str  # the aggregated hazard curve statistic each level is read from: mean, or a quantile ("0.5")
 
     @property
     def jobs(self) -> int:
@@ -189,3 +192,4 @@ class DisaggAggregationRequest(HazardAggregationRequest):
     fail_on_closure: bool  # and then the run fails, naming the targets
     exports: tuple[str, ...]  # formats the `export` task writes (hazflow.export.FORMATS); () for none
     epsilon_star: bool  # the realizations to aggregate were disaggregated by epsilon* (checked)
+    target_stat: str  # and at levels read off this statistic of the hazard curve (checked)

@@ -64,9 +64,13 @@ def centres(edges: np.ndarray) -> np.ndarray:
     return (e[:-1] + e[1:]) / 2
 
 
-def summarise_mre(mean: DisaggAggregate, investigation_time: float = 1.0, years: float = 50.0) -> MreSummary:
+def summarise_mre(
+    mean: DisaggAggregate, investigation_time: float = 1.0, years: float = 50.0, reference: float | None = None
+) -> MreSummary:
     """The summary of a mean disaggregation (values (TRT, Mag, Dist, Eps), probabilities over
-    `investigation_time`) at its target PoE in `years`."""
+    `investigation_time`) at its target PoE in `years`. The closure divides by `reference`, an
+    annual PoE (default: the target's; for a level read off another statistic than the mean, the
+    mean curve's at the level, as `aggregate.disagg` judges it)."""
     if tuple(mean.axes) != ("TRT", "Mag", "Dist", "Eps"):
         raise BadRequest("axes", f"a summary needs (TRT, Mag, Dist, Eps) values, got {mean.axes}")
     rates = prob_to_rate(np.asarray(mean.values, dtype=float), investigation_time)
@@ -87,7 +91,7 @@ def summarise_mre(mean: DisaggAggregate, investigation_time: float = 1.0, years:
         target_return_period=1.0 / target_rate,
         recovered_rate=total,
         recovered_return_period=1.0 / total,
-        closure=recovered_prob / target,
+        closure=recovered_prob / (target if reference is None else reference),
         mean_mag=float(mr.sum(axis=1) @ mag),
         mean_dist=float(mr.sum(axis=0) @ dist),
         mean_eps=float(mre.sum(axis=(0, 1)) @ eps),

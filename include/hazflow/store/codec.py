@@ -75,6 +75,8 @@ def decode(cls: type[T], data: bytes) -> T:
     arrays = [load_array(raw[offsets[i] : offsets[i + 1]]) for i in range(len(head["sizes"]))]
     kwargs: dict[str, Any] = {}
     for f in fields(cls):
+        if f.name not in head["meta"]:  # written before the field existed: its default
+            continue
         spec = head["meta"][f.name]
         if "array" in spec:
             kwargs[f.name] = arrays[spec["array"]]

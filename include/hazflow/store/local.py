@@ -43,7 +43,7 @@ CREATE TABLE IF NOT EXISTS disagg_rlz (
     model TEXT NOT NULL, site TEXT NOT NULL, vs30 REAL NOT NULL, imt TEXT NOT NULL, poe REAL NOT NULL,
     leaf TEXT NOT NULL, gmm TEXT NOT NULL, job_key TEXT NOT NULL, oq_version TEXT NOT NULL,
     settings_digest TEXT NOT NULL, iml REAL NOT NULL, axes TEXT NOT NULL, trts TEXT NOT NULL,
-    edges BLOB NOT NULL, vals BLOB NOT NULL,
+    edges BLOB NOT NULL, vals BLOB NOT NULL, target_stat TEXT NOT NULL DEFAULT 'mean',
     PRIMARY KEY (model, site, vs30, imt, poe, leaf, gmm)
 );
 CREATE INDEX IF NOT EXISTS disagg_rlz_by_job ON disagg_rlz (job_key);
@@ -104,6 +104,7 @@ class LocalStore(Store):
                 conn.execute("PRAGMA synchronous=NORMAL")
                 if write:
                     conn.executescript(SCHEMA)
+                _add_new_columns(conn)
             except sqlite3.OperationalError as e:
                 raise _storage_error(e, self.db_path) from e
         try:
@@ -206,25 +207,25 @@ class LocalStore(Store):
             (
                 r.model, r.site, r.vs30, r.imt, r.poe, r.leaf, r.gmm, r.job_key, r.oq_version, r.settings_digest,
                 r.iml, json.dumps(list(r.axes)), json.dumps(list(r.trts)),
-                _pack_edges(r.bin_edges), pack(r.values),
+                _pack_edges(r.bin_edges), pack(r.values), r.target_stat,
             )
             for r in rows
         ]  # fmt: skip
         with self._connect(write=True) as conn:
             conn.execute("DELETE FROM disagg_rlz WHERE job_key = ?", (entry.job_key,))
-            conn.executemany("INSERT OR REPLACE INTO disagg_rlz VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+            conn.executemany("INSERT OR REPLACE INTO disagg_rlz VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
             self._record(conn, entry)
 
     def get_disagg_realizations(self, model: str, site: str, vs30: float, imt: str, poe: float) -> list[DisaggRealization]:
-        columns = "leaf, gmm, job_key, oq_version, settings_digest, iml, axes, trts, edges, vals"
+        columns = "leaf, gmm, job_key, oq_version, settings_digest, iml, axes, trts, edges, vals, target_stat"
         rows = self._select("disagg_rlz", columns, "leaf, gmm", model=model, site=site, vs30=float(vs30), imt=imt, poe=float(poe))
         out = []
-        for leaf, gmm, key, oqv, digest, iml, axes, trts, edges, vals in rows:
+        for leaf, gmm, key, oqv, digest, iml, axes, trts, edges, vals, stat in rows:
             bin_edges = _unpack_edges(edges)
             out.append(
                 DisaggRealization(
                     model, leaf, gmm, site, float(vs30), imt, float(poe), iml, tuple(json.loads(axes)),
-                    tuple(json.loads(trts)), bin_edges, unpack(vals), key, oqv, digest,
+                    tuple(json.loads(trts)), bin_edges, unpack(vals), key, oqv, digest, stat,
                 )
             )  # fmt: skip
         return out
@@ -353,6 +354,18 @@ class LocalStore(Store):
         if not path.exists():
             raise StorageError(f"artifact {name} of job {job_key} not found at {path}")
         return path
+
+
+# Columns added after stores were first written: (table, column, definition); added where missing.
+NEW_COLUMNS: tuple[tuple[str, str, str], ...] = (("disagg_rlz", "target_stat", "TEXT NOT NULL DEFAULT 'mean'"),)
+
+
+def _add_new_columns(conn: sqlite3.Connection) -> None:
+    """Bring a store written by an earlier hazflow up to the schema (rows get the column's default)."""
+    for table, column, definition in NEW_COLUMNS:
+        have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        if have and column not in have:
+            conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
 
 
 def _storage_error(error: sqlite3.Error, path: Path) -> Exception:

@@ -105,6 +105,7 @@ class DisaggRealization:
     job_key: str = ""
     oq_version: str = ""
     settings_digest: str = ""
+    target_stat: str = "mean"  # the aggregated hazard curve statistic the level was read from
 
 
 @dataclass(frozen=True)
