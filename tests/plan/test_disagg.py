@@ -265,9 +265,13 @@ def test_target_stat_reads_the_levels_off_that_statistic(store, demo):
     assert set(median_plan.keys).isdisjoint(mean_plan.keys)
     # the same level read off the mean or the median curve is the same OpenQuake work, but another target: another key
     spec = specs[0]
-    assert replace(spec, target_stat="mean").key != spec.key and "target_stat" not in replace(spec, target_stat="mean").target_part()
+    assert (
+        replace(spec, target_stat="mean").key != spec.key and "target_stat" not in replace(spec, target_stat="mean").target_part()
+    )
 
 
 def test_a_target_stat_not_stored_is_named_with_what_is(store):
-    with pytest.raises(BadRequest, match=r"target_stat: no aggregated 0.9 hazard curve of DEMO for WLG vs30=400 PGA \(stored: mean, std\)"):
+    with pytest.raises(
+        BadRequest, match=r"target_stat: no aggregated 0.9 hazard curve of DEMO for WLG vs30=400 PGA \(stored: mean, std\)"
+    ):
         plan_disagg(demo_request(target_stat="0.9"), store, OQ)
