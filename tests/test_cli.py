@@ -172,7 +172,8 @@ def test_aggregate_disagg_then_show_reads_the_stored_summary(config, demo, monke
     site = resolve_sites(["WLG"])[0]
     _store(config, _realizations(demo, site))
     argv = ["aggregate-disagg", "--model", "DEMO", "--sites", "WLG", "--vs30s", "400", "--imts", "PGA", "--poes", "0.1"]
-    run(argv, config)
+    aggregated = run(argv, config)
+    assert "mean M, R, eps" in aggregated.text and aggregated.value["mean_mre"]["WLG vs30=400 PGA 10%/50yr"].startswith("M")
     shown = run(["show", "WLG", "--model", "DEMO"], config)
     assert shown.status == 0 and shown.value["curves"] == []  # no hazard curves: the disaggregation alone
     (summary,) = shown.value["disaggregations"]

@@ -81,6 +81,7 @@ class DisaggTargetResult:
     closure_ok: bool = True  # |closure - 1| <= the request's closure_tolerance
     summary: str = ""  # mean and modal M-R-eps, fault systems' shares (`DisaggSummary.describe`)
     plots: list[str] = field(default_factory=list)  # every plot kept: M-R, M-R-eps bars, contributions
+    mean_mre: str = ""  # "M7.36 R23.0 km eps 0.60": the contribution-weighted means
 
     def to_dict(self) -> dict[str, Any]:
         return dict(vars(self))
@@ -301,6 +302,7 @@ def aggregate_disagg_batch(
             where = {kind: store.put_report(names[kind], png) for kind, png in pngs.items()}
             ok = closure_ok(mean.closure, r.closure_tolerance)
             modal = modal_bin(mean).describe()
+            m = summary.mre
             done = DisaggTargetResult(
                 t.label,
                 mean.iml,
@@ -311,6 +313,7 @@ def aggregate_disagg_batch(
                 ok,
                 summary.describe(),
                 list(where.values()),
+                f"M{m.mean_mag:.2f} R{m.mean_dist:.1f} km eps {m.mean_eps:.2f}",
             )
             logger.info(
                 "%s: IML %.4g g, closure %.4f, modal bin %s\n  %s", t.label, done.iml, done.closure, done.modal, done.summary

@@ -39,10 +39,11 @@ def aggregate_disagg(args: argparse.Namespace, config: Config) -> Output:
     summary = summarise_disagg_aggregation(batches, r.closure_tolerance, r.fail_on_closure)
     outside = set(summary["closure_outside"])
     rows = [
-        (label, f"{closure:.4f}" + (" OUTSIDE" if label in outside else ""), summary["modal"][label], summary["method"][label])
+        (label, f"{closure:.4f}" + (" OUTSIDE" if label in outside else ""), summary["mean_mre"][label], summary["modal"][label],
+         summary["method"][label])
         for label, closure in summary["closure"].items()
-    ]
-    return Output(summary, table(rows, ("target", "closure", "modal bin", "quantiles")))
+    ]  # fmt: skip
+    return Output(summary, table(rows, ("target", "closure", "mean M, R, eps", "modal bin", "quantiles")))
 
 
 def export(args: argparse.Namespace, config: Config) -> Output:

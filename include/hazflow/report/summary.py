@@ -128,6 +128,7 @@ def summarise_disagg_aggregation(
         "iml": {r["label"]: r["iml"] for r in results},
         "method": {r["label"]: r["method"] for r in results},
         "summary": {r["label"]: r.get("summary", "") for r in results},
+        "mean_mre": {r["label"]: r.get("mean_mre", "") for r in results},
         "plots": [p for r in results for p in r.get("plots") or [r["plot"]]],
         "exports": _exports(exported),
     }
