@@ -22,6 +22,16 @@ def test_aggregation_benchmark_prints_key_value_lines():
     assert float(lines["disagg_mean.seconds"]) > 0
 
 
+def test_contributions_benchmark_enumerates_every_nshm_composite():
+    out = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "bench" / "aggregate_nshm.py"), "contributions", "--repeats", "1"],
+        capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    lines = dict(line.split(": ", 1) for line in out.stdout.splitlines() if ": " in line)
+    assert lines["contributions.method"] == "enumeration" and lines["contributions.composites_enumerated"] == "979776"
+    assert float(lines["contributions.seconds"]) > 0
+
+
 def test_planning_benchmark_plans_a_million_jobs_and_prints_its_time():
     out = subprocess.run(
         [sys.executable, str(PROJECT_ROOT / "bench" / "plan_nshm.py")], capture_output=True, text=True, timeout=300
