@@ -31,6 +31,7 @@ from hazflow_airflow.params import (
     epsilon_star_param,
     exports_param,
     gmms_param,
+    imls_param,
     imts_param,
     leaves_param,
     model_param,
@@ -65,6 +66,7 @@ from hazflow_airflow.policies import DAG_DEFAULTS
         "exports": exports_param(),
         "epsilon_star": epsilon_star_param(),
         "target_stat": target_stat_param(),
+        "imls": imls_param(),
     },
 )
 def disagg_aggregation():

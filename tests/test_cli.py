@@ -180,3 +180,12 @@ def test_aggregate_disagg_then_show_reads_the_stored_summary(config, demo, monke
     assert summary["schema"] == "hazflow.disagg-summary/1" and summary["imt"] == "PGA" and summary["poe"] == 0.1
     assert sum(summary["contributions"]["by_leaf"].values()) == pytest.approx(100.0)
     assert f"mean M{summary['summary']['mean_mag']:.2f}" in shown.text and "fault systems: " in shown.text
+
+
+def test_plan_in_iml_mode_counts_a_target_per_level(config, monkeypatch):
+    monkeypatch.setenv("HAZFLOW_STORE_ROOT", str(config.store_root))
+    argv = ["plan", "--sites", "WLG", "CHC", "--imls", "PGA=0.2,0.5", "SA(0.5)=0.3", "--without-levels", "--engine", "hazardlib"]
+    plan = run(argv, config).value
+    assert plan["dimensions"] == {"leaves": 6, "sites": 2, "VS30s": 1, "IMT levels": 3}
+    assert (plan["jobs"], plan["runs"], plan["passes"]) == (36, 36, 12)  # a pass per leaf x IMT: it shares one IMT set
+    assert main(["plan", "--imls", "PGA=0.2", "--poes", "0.1", "--imts", "PGA"]) == 2  # poes or imls, not both

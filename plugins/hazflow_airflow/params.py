@@ -76,7 +76,27 @@ def poes_param(default: list[float]) -> Param:
     return _list_param(
         default,
         {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
-        "Probabilities of exceedance in 50 years, each in (0, 1); NSHM uses 0.02 0.05 0.1 0.18 0.39 0.63 0.86.",
+        "Probabilities of exceedance in 50 years, each in (0, 1); NSHM uses 0.02 0.05 0.1 0.18 0.39 0.63 0.86. "
+        "Empty when the levels are given directly (imls).",
+        min_items=0,  # the domain requires them unless imls are given
+    )
+
+
+def imls_param() -> Param:
+    return Param(
+        {},
+        type="object",
+        additionalProperties={
+            "anyOf": [
+                {"type": "number", "exclusiveMinimum": 0},
+                {"type": "array", "items": {"type": "number", "exclusiveMinimum": 0}},
+            ]
+        },
+        description=(
+            'IML mode: the levels (g) to disaggregate at, given directly per IMT instead of PoEs, e.g. {"PGA": [0.2, 0.5], '
+            '"SA(0.5)": 0.8}; set poes to []. Each level is a target of its own, named by the PoE the aggregated mean '
+            "hazard curve gives it. Empty: PoE mode."
+        ),
     )
 
 

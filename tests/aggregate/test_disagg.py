@@ -8,7 +8,7 @@ from hazflow.aggregate.engine import composite_rates, exact_mean_rate
 from hazflow.aggregate.inputs import MissingRealizations
 from hazflow.aggregate.stats import weighted_quantiles
 from hazflow.aggregate.tree import build_tree
-from hazflow.exceptions import DataIntegrityError
+from hazflow.exceptions import BadRequest, DataIntegrityError
 from hazflow.model.sites import resolve_sites
 from hazflow.plan.imtl import annual_poe
 from hazflow.store import DisaggRealization, LedgerEntry
@@ -205,3 +205,35 @@ def test_a_median_target_is_aggregated_as_such_and_judged_against_the_mean_curve
     prov = json.loads(mean.provenance)
     assert prov["target_stat"] == "0.5" and prov["closure_reference_annual_poe"] == pytest.approx(reference, rel=1e-12)
     assert summary.target_stat == "0.5" and summary.mre.closure == pytest.approx(mean.closure, rel=1e-9)
+
+
+def test_iml_mode_aggregates_the_targets_named_by_their_levels_poes(config, demo, monkeypatch):
+    from dataclasses import replace
+
+    from hazflow.aggregate.disagg import DisaggTarget, aggregate_disagg_batch, plan_disagg_aggregation
+    from hazflow.plan.imtl import poe_of_level
+    from hazflow.store import HazardAggregate
+
+    site = resolve_sites(["WLG"])[0]
+    levels = np.asarray(demo.settings.levels)
+    mean_curve = 1e-2 * np.exp(-4 * levels)
+    poe = poe_of_level(levels, mean_curve, 0.3)
+    store = _store(config, [replace(r, poe=poe) for r in _realizations(demo, site)])  # disaggregated at 0.3 g
+    params = {
+        "model": "DEMO",
+        "sites": ["WLG"],
+        "vs30s": [400],
+        "imts": ["PGA"],
+        "poes": [],
+        "imls": {"PGA": 0.3},
+        "quantiles": [0.5],
+    }
+    with pytest.raises(BadRequest, match="imls: no aggregated mean hazard curve for WLG vs30=400 PGA"):
+        plan_disagg_aggregation(params, config)
+    store.put_hazard_aggregates([HazardAggregate("DEMO", site.code, 400.0, "PGA", "mean", levels, mean_curve)])
+    (batch,) = plan_disagg_aggregation(params, config)
+    assert batch == [DisaggTarget(site, 400.0, "PGA", poe)]
+    (result,) = aggregate_disagg_batch(params, batch, config)
+    assert result.iml == 0.3 and result.label == f"WLG vs30=400 PGA {poe * 100:g}%/50yr"
+    mean = next(a for a in store.get_disagg_aggregates("DEMO", site.code, 400.0, "PGA", poe) if a.agg == "mean")
+    assert mean.closure == pytest.approx(closure(mean.values, poe), rel=1e-12)

@@ -19,11 +19,8 @@ def test_the_run_disagg_realizations_started_aggregates_with_closure_and_plot(di
     queued = triggered_run(realized)
     assert queued, "disagg_realizations started no disagg_aggregation run"
     logical_date, triggered_conf = queued
-    assert triggered_conf == conf | {
-        "vs30s": [400.0],
-        "epsilon_star": False,
-        "target_stat": "mean",
-    }  # exactly the realization set just produced
+    # exactly the realization set just produced, with its settings, target statistic and (no) given levels
+    assert triggered_conf == conf | {"vs30s": [400.0], "epsilon_star": False, "target_stat": "mean", "imls": {}}
     run = dags_test("disagg_aggregation", triggered_conf, store_root, logical_date)
     assert run.code == 0, run.log[-3000:]
     assert run.labels("aggregate") == ["WLG vs30=400 PGA 10%/50yr"]

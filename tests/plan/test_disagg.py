@@ -208,7 +208,7 @@ def test_the_task_keeps_its_plan_and_returns_only_small_descriptors(store, confi
     # the request's realization set, with the settings and target statistic the aggregation checks
     assert out["aggregation_conf"] == {
         "model": "DEMO", "sites": ["WLG", "CHC"], "vs30s": [400.0], "imts": ["PGA", "SA(0.5)"], "poes": [0.1, 0.02],
-        "leaves": ["CRU-1", "CRU-2", "CRU-3", "HIK-1", "HIK-2", "SLAB-1"], "epsilon_star": False, "target_stat": "mean",
+        "leaves": ["CRU-1", "CRU-2", "CRU-3", "HIK-1", "HIK-2", "SLAB-1"], "epsilon_star": False, "target_stat": "mean", "imls": {},
     }  # fmt: skip
     assert len(store.get_plan(out["plan_id"])["keys"]) == 24
 
@@ -275,3 +275,62 @@ def test_a_target_stat_not_stored_is_named_with_what_is(store):
         BadRequest, match=r"target_stat: no aggregated 0.9 hazard curve of DEMO for WLG vs30=400 PGA \(stored: mean, std\)"
     ):
         plan_disagg(demo_request(target_stat="0.9"), store, OQ)
+
+
+def test_iml_mode_plans_each_level_as_a_target_named_by_its_poe(store, demo):
+    """Levels given directly: a target per (site, IMT, level), named by the PoE the mean curve gives the
+    level; at the level PoE mode reads off a PoE, it is PoE mode's target and OpenQuake work."""
+    poe_mode = plan_disagg(demo_request(), store, OQ)
+    levels = {g.site.code: g.imls for g in poe_mode.groups if g.poe == 0.1}  # (PGA, SA(0.5)) at 10 % in 50 years
+    wlg = levels["-41.300~174.780"]
+    request = demo_request(poes=[], imls={"PGA": [wlg[0], 0.3], "SA(0.5)": wlg[1]})
+    assert (request.jobs, request.runs) == (6 * 2 * 3, 6 * 2 * 3)  # 6 leaves x 2 sites x 3 levels
+    iml_mode = plan_disagg(request, store, OQ)
+    assert len(iml_mode.groups) == 6 and all(len(g.imts) == 1 and len(g.imls) == 1 for g in iml_mode.groups)
+    first = iml_mode.groups[0]
+    assert (first.site.id, first.imts, first.imls) == ("WLG", ("PGA",), (wlg[0],))
+    assert first.poe == pytest.approx(0.1, rel=1e-5)  # the PoE of the level PoE mode read off at 10 %
+    same = [g for g in iml_mode.groups if g.site.id == "WLG" and g.imls in ((wlg[0],), (wlg[1],))]
+    assert [g.poe for g in same] == pytest.approx([0.1, 0.1], rel=1e-5)
+    specs = [s for b in range(len(iml_mode.batches)) for s in iml_mode.specs(b, demo)]
+    pga = next(s for s in specs if (s.sites[0].id, s.leaf, s.imls) == ("WLG", "CRU-1", (wlg[0],)))
+    reference = next(
+        s
+        for b in range(len(poe_mode.batches))
+        for s in poe_mode.specs(b, demo)
+        if (s.sites[0].id, s.leaf, s.poe) == ("WLG", "CRU-1", 0.1)
+    )
+    assert pga.imts == ("PGA",) and pga.imls == (reference.imls[0],)
+    assert pga.leaf_part() == reference.leaf_part()  # the same OpenQuake inputs
+    # one-pass engine: one pass per leaf x VS30 x site group x IMT (a pass shares one IMT set)
+    hazardlib = plan_disagg(demo_request(poes=[], imls={"PGA": [0.2, 0.3], "SA(0.5)": 0.4}, disagg_engine="hazardlib"), store, OQ)
+    assert len(hazardlib.passes) == 6 * 2
+    rebuilt = DisaggPlan.from_document(hazardlib.to_document())
+    assert sorted(s.key for b in range(len(rebuilt.batches)) for s in rebuilt.specs(b, demo)) == sorted(hazardlib.keys)
+    assert (
+        rebuilt.pass_label(0)
+        == "WLG,CHC vs30=400 PGA "
+        + ",".join(f"{p * 100:g}%" for p in dict.fromkeys(g.poe for g in hazardlib.groups if g.imts == ("PGA",)))
+        + "/50yr CRU-1"
+    )
+
+
+@pytest.mark.parametrize(
+    "changes, field, message",
+    [
+        ({"imls": {"PGA": 0.2, "SA(0.5)": 0.3}}, "poes", "give poes or imls"),
+        ({"poes": [], "imls": {"PGA": 0.2}}, "imls", "exactly the imts"),
+        ({"poes": [], "imls": {"PGA": -1, "SA(0.5)": 0.3}}, "imls", "a level must be a number of g > 0"),
+        ({"poes": [], "imls": [0.2, 0.3]}, "imls", "expected {IMT: level"),
+        ({"poes": [], "imls": {"PGA": 0.2, "SA(0.5)": 0.3}, "target_stat": "0.5"}, "target_stat", "not read off a curve"),
+    ],
+)
+def test_bad_levels_are_named(changes, field, message):
+    with pytest.raises(BadRequest, match=message) as info:
+        demo_request(**changes)
+    assert info.value.field == field
+
+
+def test_a_level_beyond_the_mean_curve_is_refused(store):
+    with pytest.raises(BadRequest, match=r"imls: 50 g is outside the mean PGA curve at WLG vs30=400's range"):
+        plan_disagg(demo_request(poes=[], imls={"PGA": 50.0, "SA(0.5)": 0.3}), store, OQ)

@@ -29,7 +29,7 @@ from hazflow.aggregate.methods import DEFAULT_QUANTILE_METHOD
 from hazflow.aggregate.stats import prob_to_rate
 from hazflow.aggregate.tree import CompositeTree
 from hazflow.config import Config
-from hazflow.exceptions import DataIntegrityError
+from hazflow.exceptions import BadRequest, DataIntegrityError
 from hazflow.model.logic_tree import HazardModel
 from hazflow.model.nshm import DEFAULT_QUANTILES
 from hazflow.model.settings import CalcSettings
@@ -136,10 +136,18 @@ def required_targets(
     imts: Sequence[str],
     poes: Sequence[float],
     target_stat: str = "mean",
+    imls: Mapping[str, Sequence[float]] | None = None,
 ) -> list[DisaggTarget]:
     """The (site, VS30, IMT, PoE) targets; fails before any compute, listing every missing realization
-    (and, for targets read off a quantile curve, every missing mean curve their closure needs)."""
-    targets = [DisaggTarget(s, v, i, p) for s in sites for v in vs30s for i in imts for p in poes]
+    (and, for targets read off a quantile curve, every missing mean curve their closure needs).
+    IML mode (`imls`: levels per IMT): each level's target is named by the PoE the mean curve gives
+    it, as the planner named it (`plan.imtl.poe_of_level`)."""
+    if imls:
+        targets = [
+            DisaggTarget(s, v, imt, poe) for v in vs30s for s in sites for imt, poe in iml_target_poes(store, model, s, v, imls)
+        ]
+    else:
+        targets = [DisaggTarget(s, v, i, p) for s in sites for v in vs30s for i in imts for p in poes]
 
     def check(t: DisaggTarget) -> Callable[[], object]:
         rows = store.get_disagg_realizations(model.name, t.site.code, t.vs30, t.imt, t.poe)
@@ -152,6 +160,24 @@ def required_targets(
 
     require_all(((t.label, check(t)) for t in targets), "Run the disaggregations first.")
     return targets
+
+
+def iml_target_poes(
+    store: Store, model: HazardModel, site: Site, vs30: float, imls: Mapping[str, Sequence[float]]
+) -> list[tuple[str, float]]:
+    """(IMT, PoE in 50 years) naming each level's target at a site: read off the aggregated mean curve."""
+    from hazflow.plan.imtl import poe_of_level
+
+    means = {a.imt: a for a in store.get_hazard_aggregates(model.name, site.code, vs30, agg="mean")}
+    out: list[tuple[str, float]] = []
+    for imt, levels in imls.items():
+        if imt not in means:
+            raise BadRequest(
+                "imls", f"no aggregated mean hazard curve for {target_label(site.id, vs30, imt)} to name the levels' targets by"
+            )
+        what = f"mean {imt} curve at {site.id} vs30={vs30:g}"
+        out.extend((imt, poe_of_level(means[imt].levels, means[imt].values, level, what=what)) for level in levels)
+    return out
 
 
 def closure(mean_prob: np.ndarray, poe: float, investigation_time: float = 1.0, reference: float | None = None) -> float:
@@ -260,7 +286,7 @@ def plan_disagg_aggregation(params: Mapping[str, Any], config: Config) -> list[l
     """Validate the request, check every needed realization is stored (listing what is missing, before
     any compute), and batch the targets for mapping."""
     r = DisaggAggregationRequest.parse(params, runnable=False)
-    targets = required_targets(config.open_store(), r.model, r.tree(), r.sites, r.vs30s, r.imts, r.poes, r.target_stat)
+    targets = required_targets(config.open_store(), r.model, r.tree(), r.sites, r.vs30s, r.imts, r.poes, r.target_stat, r.imls)
     logger.info("disaggregation aggregation of %s: %d target(s), every realization stored", r.model.name, len(targets))
     return split(targets)
 

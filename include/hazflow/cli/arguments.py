@@ -29,7 +29,19 @@ def add_request(parser: argparse.ArgumentParser, names: Sequence[str], sites: Se
         parser.add_argument("--imts", nargs="+", default=["PGA", "SA(0.5)"])
     if "poes" in names:
         parser.add_argument(
-            "--poes", nargs="+", type=float, default=[0.1], help="in 50 years; NSHM: 0.02 0.05 0.1 0.18 0.39 0.63 0.86"
+            "--poes",
+            nargs="+",
+            type=float,
+            default=None,
+            help="in 50 years (default 0.1); NSHM: 0.02 0.05 0.1 0.18 0.39 0.63 0.86",
+        )
+        parser.add_argument(
+            "--imls",
+            nargs="+",
+            type=_imls,
+            default=None,
+            metavar="IMT=LEVEL[,LEVEL]",
+            help="IML mode: levels (g) per IMT instead of PoEs, e.g. PGA=0.2,0.5 'SA(0.5)=0.8' (give --imts to match)",
         )
     if "leaves" in names:
         parser.add_argument("--leaves", nargs="+", default=None, help="leaf ids such as CRU-2 (default: all)")
@@ -88,6 +100,17 @@ def add_request(parser: argparse.ArgumentParser, names: Sequence[str], sites: Se
         parser.add_argument("--force", action="store_true", help="plan (and run) even what the ledger has as finished")
 
 
+def _imls(text: str) -> tuple[str, list[float]]:
+    """`PGA=0.2,0.5` as ("PGA", [0.2, 0.5])."""
+    imt, sep, levels = text.partition("=")
+    try:
+        if not sep:
+            raise ValueError
+        return imt, [float(x) for x in levels.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected IMT=LEVEL[,LEVEL...] such as PGA=0.2,0.5, got {text!r}") from None
+
+
 def params_of(args: argparse.Namespace) -> dict[str, Any]:
     """The request fields of parsed arguments, as a DAG's Params would hold them."""
     names = (
@@ -112,4 +135,8 @@ def params_of(args: argparse.Namespace) -> dict[str, Any]:
     params = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None or name == "leaves"}
     if "sites" in params:
         params["sites"] = list(args.sites) + [f"-{s}" for s in args.leave_out or ()]
+    if getattr(args, "imls", None):
+        params["imls"] = dict(args.imls)
+    elif hasattr(args, "poes") and args.poes is None:
+        params["poes"] = [0.1]
     return params

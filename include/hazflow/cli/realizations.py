@@ -67,8 +67,11 @@ def plan_disagg(args: argparse.Namespace, config: Config) -> Output:
     store = None if args.without_levels else config.open_store()
     curves = config.curves_source(request.model.settings.levels)
     p = plan(request, store, engine_version(config.oq_python), args.force, args.batch_cap, curves=curves)
-    dims = {"leaves": len(request.leaves), "sites": len(request.sites), "VS30s": len(request.vs30s),
-            "IMTs": len(request.imts), "PoEs": len(request.poes)}  # fmt: skip
+    dims = {"leaves": len(request.leaves), "sites": len(request.sites), "VS30s": len(request.vs30s)}
+    if request.imls:  # IML mode: a target per IMT and level given
+        dims["IMT levels"] = sum(len(levels) for levels in request.imls.values())
+    else:
+        dims |= {"IMTs": len(request.imts), "PoEs": len(request.poes)}
     value: dict[str, Any] = {
         "model": request.model.name, "dimensions": dims, "jobs": p.jobs, "runs": p.total_runs, "levels": store is not None,
         "skipped": p.skipped, "to_do": len(p.keys), "engine": p.engine, "passes": len(p.passes),
@@ -84,7 +87,8 @@ def plan_disagg(args: argparse.Namespace, config: Config) -> Output:
 
 def _describe_plan(v: dict[str, Any], args: argparse.Namespace) -> str:
     lines = [f"{v['model']}: " + " x ".join(f"{n} {what}" for what, n in v["dimensions"].items()) + f" = {v['jobs']:,} jobs"]
-    lines.append(f"runs (leaf x site x VS30 x PoE, the IMTs together; one ledger entry each): {v['runs']:,}")
+    together = "one IMT level each" if "IMT levels" in v["dimensions"] else "the IMTs together"
+    lines.append(f"runs (leaf x site x VS30 x target, {together}; one ledger entry each): {v['runs']:,}")
     if not v["levels"]:
         lines.append("levels: not read (--without-levels), so no job keys and nothing skipped")
     else:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -30,7 +30,7 @@ from hazflow.model.sites import Site
 from hazflow.openquake.engines import SITES_PER_PASS
 from hazflow.plan.batches import DEFAULT_BATCH_CAP, batch_bounds, batch_label
 from hazflow.plan.fields import validate_batch_cap
-from hazflow.plan.imtl import levels_at_poes
+from hazflow.plan.imtl import levels_at_poes, poe_of_level
 from hazflow.plan.jobs import JobSpec, canonical, disagg_job, job_key, leaf_hasher, run_label, target_part
 from hazflow.plan.passes import DisaggPass
 from hazflow.plan.request import DisaggRequest, with_request_settings
@@ -47,12 +47,17 @@ MAX_PASSES_PER_BATCH = 64
 
 @dataclass(frozen=True)
 class Group:
-    """One (site, VS30, PoE): the runs of every leaf here share its IMTs' levels."""
+    """One (site, VS30, PoE): the runs of every leaf here share its IMTs' levels. In IML mode one
+    (site, VS30, IMT, level): `imts` holds that IMT, `poe` the PoE that names the target."""
 
     site: Site
     vs30: float
     poe: float
-    imls: tuple[float, ...] | None  # in the request's IMT order; None when planned without levels
+    imls: tuple[float, ...] | None  # in the IMT order of `imts` (or the request's); None when planned without levels
+    imts: tuple[str, ...] | None = None  # IML mode: the group's one IMT; None: every IMT of the request
+
+    def imts_of(self, request_imts: Sequence[str]) -> tuple[str, ...]:
+        return self.imts or tuple(request_imts)
 
 
 class HazardCurves(Protocol):
@@ -68,6 +73,8 @@ def read_groups(store: HazardCurves | None, request: DisaggRequest) -> list[Grou
 
     Without a source the groups carry no levels (a plan of the shape of the work only).
     """
+    if request.imls:
+        return _iml_groups(store, request)
     groups = []
     for vs30 in request.vs30s:
         for site in request.sites:
@@ -75,6 +82,29 @@ def read_groups(store: HazardCurves | None, request: DisaggRequest) -> list[Grou
             for p, poe in enumerate(request.poes):
                 imls = tuple(float(levels[i][p]) for i in range(len(request.imts))) if levels else None
                 groups.append(Group(site, vs30, poe, imls))
+    return groups
+
+
+def _iml_groups(store: HazardCurves | None, request: DisaggRequest) -> list[Group]:
+    """IML mode: a group per (VS30, site, IMT, level given), named by the PoE in 50 years the
+    aggregated mean curve gives the level (0 when planned without curves: the shape only)."""
+    groups = []
+    for vs30 in request.vs30s:
+        for site in request.sites:
+            means = (
+                {a.imt: a for a in store.get_hazard_aggregates(request.model.name, site.code, vs30, agg="mean")} if store else {}
+            )
+            for imt, levels in request.imls.items():
+                if store is not None and imt not in means:
+                    raise BadRequest(
+                        "imls",
+                        f"no aggregated mean hazard curve of {request.model.name} for {site.id} vs30={vs30:g} {imt} to name "
+                        "the levels' targets by: run hazard_aggregation first",
+                    )
+                for level in levels:
+                    what = f"mean {imt} curve at {site.id} vs30={vs30:g}"
+                    poe = poe_of_level(means[imt].levels, means[imt].values, level, what=what) if store is not None else 0.0
+                    groups.append(Group(site, vs30, poe, (level,) if store is not None else None, (imt,)))
     return groups
 
 
@@ -132,7 +162,7 @@ class DisaggPlan:
     def run_label(self, run: int) -> str:
         leaf, group = self.runs[run]
         g = self.groups[group]
-        return run_label(g.site.id, g.vs30, self.request["imts"], g.poe, self.request["leaves"][leaf])
+        return run_label(g.site.id, g.vs30, g.imts_of(self.request["imts"]), g.poe, self.request["leaves"][leaf])
 
     def pass_label(self, p: int) -> str:
         """`WLG,CHC vs30=400 PGA,SA(0.5) 10%,2%/50yr CRU-1`; a one-run pass is named as its run."""
@@ -143,7 +173,8 @@ class DisaggPlan:
         sites = ",".join(dict.fromkeys(g.site.id for g in groups))
         poes = ",".join(f"{poe * 100:g}%" for poe in dict.fromkeys(g.poe for g in groups))
         leaf = self.request["leaves"][self.runs[runs[0]][0]]
-        return f"{sites} vs30={groups[0].vs30:g} {','.join(self.request['imts'])} {poes}/50yr {leaf}"
+        imts = ",".join(dict.fromkeys(imt for g in groups for imt in g.imts_of(self.request["imts"])))
+        return f"{sites} vs30={groups[0].vs30:g} {imts} {poes}/50yr {leaf}"
 
     def batch_label(self, batch: int) -> str:
         """`WLG vs30=400 PGA,SA(0.5) 10%,2%/50yr CRU-1 (+23 more)`: how the UI names a mapped batch."""
@@ -162,7 +193,7 @@ class DisaggPlan:
                 g = self.groups[group]
                 if g.imls is None:
                     raise DataIntegrityError(f"plan {self.plan_id} was made without levels: it cannot be run")
-                imls = dict(zip(self.request["imts"], g.imls, strict=True))
+                imls = dict(zip(g.imts_of(self.request["imts"]), g.imls, strict=True))
                 stat = str(self.request.get("target_stat", "mean"))
                 spec = disagg_job(model, leaves[leaf], g.vs30, g.site, g.poe, imls, self.oq_version, self.engine, stat)
                 if spec.key != self.keys[run]:
@@ -187,7 +218,10 @@ class DisaggPlan:
             "force": self.force,
             "engine": self.engine,
             "sites": [vars(s) for s in {g.site.code: g.site for g in self.groups}.values()],
-            "groups": [[g.site.code, g.vs30, g.poe, None if g.imls is None else list(g.imls)] for g in self.groups],
+            "groups": [
+                [g.site.code, g.vs30, g.poe, None if g.imls is None else list(g.imls)] + ([list(g.imts)] if g.imts else [])
+                for g in self.groups
+            ],
             "runs": [list(r) for r in self.runs],
             "keys": list(self.keys),
             "passes": [list(p) for p in self.passes],
@@ -206,7 +240,10 @@ class DisaggPlan:
             oq_version=doc["oq_version"],
             force=bool(doc["force"]),
             engine=str(doc["engine"]),
-            groups=tuple(Group(sites[c], float(v), float(p), None if i is None else tuple(i)) for c, v, p, i in doc["groups"]),
+            groups=tuple(
+                Group(sites[c], float(v), float(p), None if i is None else tuple(i), tuple(rest[0]) if rest else None)
+                for c, v, p, i, *rest in doc["groups"]
+            ),
             runs=tuple((int(a), int(b)) for a, b in doc["runs"]),
             keys=tuple(doc["keys"]),
             passes=tuple(tuple(int(r) for r in p) for p in doc["passes"]),
@@ -283,7 +320,7 @@ def _keys(request: DisaggRequest, groups: list[Group], oq_version: str) -> list[
                 g0.vs30,
                 g0.site,
                 g0.poe,
-                dict(zip(imts, g0.imls or (), strict=True)),
+                dict(zip(g0.imts_of(imts), g0.imls or (), strict=True)),
                 oq_version,
                 request.disagg_engine,
                 request.target_stat,
@@ -293,23 +330,26 @@ def _keys(request: DisaggRequest, groups: list[Group], oq_version: str) -> list[
     ]
     keys: list[str] = []
     for g in groups:
-        target = canonical(target_part(g.vs30, (g.site,), imts, g.poe, g.imls or (), request.target_stat))
+        target = canonical(target_part(g.vs30, (g.site,), g.imts_of(imts), g.poe, g.imls or (), request.target_stat))
         keys.extend(job_key(h, target) for h in hashers)
     return keys
 
 
 def _passes(runs: list[tuple[int, int]], groups: list[Group], request: DisaggRequest, sites_per_pass: int) -> list[list[int]]:
     """The runs (indices into `runs`) of each pass: with `hazardlib`, one leaf x VS30 x group of
-    `sites_per_pass` sites (by position in the request), every PoE; with `oq`, one run each. Ordered
-    by VS30, site group and leaf, so that a batch holds neighbouring passes."""
+    `sites_per_pass` sites (by position in the request), every PoE (IML mode: every level of one IMT,
+    as a pass shares one IMT set); with `oq`, one run each. Ordered by VS30, site group and leaf, so
+    that a batch holds neighbouring passes."""
     if request.disagg_engine == "oq":
         return [[i] for i in range(len(runs))]
     site_position = {site.code: i for i, site in enumerate(request.sites)}
     vs30_position = {vs30: i for i, vs30 in enumerate(request.vs30s)}
-    by_pass: dict[tuple[int, int, int], list[int]] = {}
+    imt_position = {imt: i for i, imt in enumerate(request.imts)}
+    by_pass: dict[tuple[int, int, int, int], list[int]] = {}
     for i, (leaf, group) in enumerate(runs):
         g = groups[group]
-        by_pass.setdefault((vs30_position[g.vs30], site_position[g.site.code] // sites_per_pass, leaf), []).append(i)
+        imt = imt_position[g.imts[0]] if g.imts else 0
+        by_pass.setdefault((vs30_position[g.vs30], site_position[g.site.code] // sites_per_pass, leaf, imt), []).append(i)
     return [by_pass[k] for k in sorted(by_pass)]
 
 

@@ -3,8 +3,9 @@ naming the field and saying what was expected and what was found."""
 
 from __future__ import annotations
 
+import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from hazflow.exceptions import BadRequest
@@ -142,6 +143,29 @@ def validate_choices(value: Any, field: str, choices: Sequence[str]) -> tuple[st
     if len(set(chosen)) != len(chosen):
         raise BadRequest(field, f"repeated value in {list(value)}")
     return chosen
+
+
+def validate_imls(value: Any, imts: Sequence[str], field: str = "imls") -> dict[str, tuple[float, ...]]:
+    """IML mode: {IMT: level (g) or [levels]} with levels for exactly the request's `imts`; `{}` or
+    None: PoE mode (no levels given)."""
+    if value is None or value == {}:
+        return {}
+    if not isinstance(value, Mapping):
+        raise BadRequest(field, f"expected {{IMT: level in g, or a list of levels}}, got {value!r}")
+    out: dict[str, tuple[float, ...]] = {}
+    for raw_imt, raw in value.items():
+        imt = normalise_imt(raw_imt, field)
+        levels = raw if isinstance(raw, (list, tuple)) else [raw]
+        parsed = []
+        for level in non_empty(levels, f"{field}.{imt}"):
+            if isinstance(level, bool) or not isinstance(level, (int, float)) or not 0 < float(level) < math.inf:
+                raise BadRequest(field, f"{imt}: a level must be a number of g > 0, got {level!r}")
+            parsed.append(float(level))
+        unique(parsed, f"{field}.{imt}")
+        out[imt] = tuple(parsed)
+    if set(out) != set(imts):
+        raise BadRequest(field, f"give levels for exactly the imts {list(imts)}, got them for {sorted(out)}")
+    return {imt: out[imt] for imt in imts}
 
 
 def validate_target_stat(value: Any, field: str = "target_stat") -> str:

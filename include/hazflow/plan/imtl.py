@@ -57,3 +57,20 @@ def annual_poe_at_level(levels: np.ndarray, annual_curve: np.ndarray, level: flo
     if not positive.any():
         return 0.0
     return float(np.exp(np.interp(np.log(level), np.log(levels[positive]), np.log(annual_curve[positive]))))
+
+
+def poe_of_level(levels: np.ndarray, annual_curve: np.ndarray, level: float, years: float = 50.0, what: str = "curve") -> float:
+    """IML mode's name for a target: the PoE in `years` the curve gives `level` (g), log-log
+    interpolated and rounded to 6 significant digits (so that the same level always names the same
+    target, and both store backends key it alike). A level outside the curve's positive range is refused.
+
+    >>> poe_of_level(np.array([0.1, 1.0]), np.array([1e-2, 1e-4]), 10**-0.5)  # annual 0.001
+    0.0487706
+    """
+    positive = np.asarray(annual_curve) > 0
+    lv = np.asarray(levels, dtype=float)[positive]
+    if len(lv) < 2 or not lv.min() <= level <= lv.max():
+        span = f"[{lv.min():.3g}, {lv.max():.3g}] g" if len(lv) else "empty"
+        raise BadRequest("imls", f"{level:g} g is outside the {what}'s range {span}")
+    annual = annual_poe_at_level(np.asarray(levels, dtype=float), np.asarray(annual_curve, dtype=float), level)
+    return float(f"{-np.expm1(np.log1p(-annual) * years):.6g}")

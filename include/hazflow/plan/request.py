@@ -29,6 +29,7 @@ from hazflow.plan.fields import (
     validate_count,
     validate_flag,
     validate_gmms,
+    validate_imls,
     validate_imts,
     validate_leaves,
     validate_poes,
@@ -110,6 +111,8 @@ class Request:
                 conf[f.name] = [s.id for s in value]
             elif f.name == "leaves":
                 conf[f.name] = [leaf.id for leaf in value]
+            elif f.name == "imls":
+                conf[f.name] = {imt: list(levels) for imt, levels in value.items()}
             elif f.name != "model":
                 conf[f.name] = list(value) if isinstance(value, tuple) else value
         return conf
@@ -122,12 +125,22 @@ def parse_request(cls: type[R], params: Mapping[str, Any], runnable: bool = True
     model = load_model(str(params["model"]))
     wanted = {f.name for f in fields(cls)} - {"model"}
     values: dict[str, Any] = {"model": model}
+    iml_mode = "imls" in wanted and params.get("imls") not in (None, {})
     for name, parse in PARSERS.items():
         if name not in wanted:
+            continue
+        if name == "poes" and iml_mode:  # levels given directly: each target's PoE is read off the mean curve
+            if params.get("poes") not in (None, [], ()):
+                raise BadRequest("poes", "give poes or imls (levels per IMT), not both")
+            values[name] = ()
             continue
         if name not in params and name not in DEFAULTS:
             raise BadRequest(name, "missing")
         values[name] = parse(params.get(name, DEFAULTS.get(name)), model)
+    if "imls" in wanted:
+        values["imls"] = validate_imls(params.get("imls"), values["imts"])
+        if values["imls"] and values.get("target_stat", "mean") != "mean":
+            raise BadRequest("target_stat", "levels given directly (imls) are not read off a curve: leave target_stat at mean")
     values["model"] = with_request_settings(model, values)
     request = cls(**values)
     if runnable:
@@ -155,16 +168,20 @@ class DisaggRequest(Request):
     disagg_engine: str  # "hazardlib" (one pass per leaf x VS30 x site group) or "oq" (`oq engine --run` per run)
     epsilon_star: bool  # disaggregate by epsilon* (a calculation setting: in the key and the settings digest)
     target_stat: str  # the aggregated hazard curve statistic each level is read from: mean, or a quantile ("0.5")
+    # IML mode: levels (g) per IMT given directly, instead of `poes` (then empty). Each (IMT, level) is
+    # a target of its own, named by the PoE the aggregated mean curve gives the level (`plan.imtl.poe_of_level`).
+    imls: dict[str, tuple[float, ...]]
 
     @property
     def jobs(self) -> int:
-        """Leaf x site x VS30 x IMT x PoE."""
-        return len(self.leaves) * len(self.sites) * len(self.vs30s) * len(self.imts) * len(self.poes)
+        """Leaf x site x VS30 x IMT x PoE (IML mode: x level of each IMT)."""
+        targets = sum(len(levels) for levels in self.imls.values()) if self.imls else len(self.imts) * len(self.poes)
+        return len(self.leaves) * len(self.sites) * len(self.vs30s) * targets
 
     @property
     def runs(self) -> int:
-        """OpenQuake runs: the IMTs of one leaf/site/VS30/PoE share one."""
-        return self.jobs // len(self.imts)
+        """OpenQuake runs: the IMTs of one leaf/site/VS30/PoE share one (IML mode: one per level)."""
+        return self.jobs if self.imls else self.jobs // len(self.imts)
 
 
 @dataclass(frozen=True)
@@ -193,3 +210,4 @@ class DisaggAggregationRequest(HazardAggregationRequest):
     exports: tuple[str, ...]  # formats the `export` task writes (hazflow.export.FORMATS); () for none
     epsilon_star: bool  # the realizations to aggregate were disaggregated by epsilon* (checked)
     target_stat: str  # and at levels read off this statistic of the hazard curve (checked)
+    imls: dict[str, tuple[float, ...]]  # IML mode: the levels given directly (then `poes` is empty)
