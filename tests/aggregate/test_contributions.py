@@ -90,3 +90,13 @@ def test_rates_must_match_the_tree():
     tree = build_tree(random_model(0))
     with pytest.raises(ValueError, match="components"):
         contributions(tree, np.ones(len(tree.components) + 1))
+
+
+def test_each_leaf_is_placed_in_its_fault_system():
+    model = random_model(1)
+    tree = build_tree(model)
+    probs = np.stack([random_components(model, 1)[c] for c in tree.components])
+    got = contributions(tree, component_rates(probs))
+    in_tree = {leaf for leaf, _ in tree.components}  # a leaf no source-group choice picks is not in the tree
+    assert got.leaf_fault_system == {leaf.id: leaf.fault_system for leaf in model.leaves if leaf.id in in_tree}
+    assert set(got.by_leaf) == in_tree

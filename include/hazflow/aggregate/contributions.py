@@ -17,7 +17,7 @@ A composite with no rate at all has no share: it is left out, and its weight is 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -49,6 +49,7 @@ class Contributions:
     method: str  # how the share distribution was computed: "enumeration" or "sampling"
     composites: int  # composite branches enumerated or sampled
     empty_weight: float  # weight of composites with no rate (left out of the share distribution)
+    leaf_fault_system: dict[str, str] = field(default_factory=dict)  # leaf id -> its fault system
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -56,7 +57,7 @@ class Contributions:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Contributions:
         fs = {k: FaultSystemShare(**v) for k, v in data["by_fault_system"].items()}
-        return cls(**{**data, "by_fault_system": fs})
+        return cls(**{**data, "by_fault_system": fs, "leaf_fault_system": dict(data.get("leaf_fault_system", {}))})
 
 
 def component_rates(probs: np.ndarray, investigation_time: float = 1.0) -> np.ndarray:
@@ -144,6 +145,12 @@ def contributions(
             mean_percent=mean_share,
             percentiles={f"{q:g}": float(v) for q, v in zip(qs, pct, strict=True)},
         )
+    leaf_fs = {
+        tree.components[row][0]: fs
+        for term in tree.terms
+        for i, fs in enumerate(term.fault_systems)
+        for row in term.rows[i].ravel()
+    }
     return Contributions(
         total_rate=total,
         by_leaf={leaf: 100.0 * r / total if total > 0 else float("nan") for leaf, r in sorted(leaf_rate.items())},
@@ -151,4 +158,5 @@ def contributions(
         method=method,
         composites=count,
         empty_weight=float(weights[~live].sum()),
+        leaf_fault_system=dict(sorted(leaf_fs.items())),
     )

@@ -238,7 +238,17 @@ def plot_contributions(summary: DisaggSummary, path: Path, top_leaves: int = 12)
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(True, axis="x", alpha=0.3)
     leaves = sorted(c.by_leaf.items(), key=lambda kv: kv[1])[-top_leaves:]
-    ax_leaf.barh(np.arange(len(leaves)), [v for _, v in leaves], color="C1")
+    colour_of = {fs: f"C{i + 1}" for i, fs in enumerate(sorted(c.by_fault_system))}  # C0: the fault-system bars
+    colours = [colour_of.get(c.leaf_fault_system.get(leaf, ""), "C1") for leaf, _ in leaves]
+    ax_leaf.barh(np.arange(len(leaves)), [v for _, v in leaves], color=colours)
+    shown = dict.fromkeys(c.leaf_fault_system.get(leaf, "") for leaf, _ in leaves)
+    ax_leaf.legend(
+        [plt.Rectangle((0, 0), 1, 1, color=colour_of[fs]) for fs in shown if fs in colour_of],
+        [fs for fs in shown if fs in colour_of],
+        fontsize=7,
+        loc="lower right",
+        title="fault system",
+    )
     ax_leaf.set_yticks(np.arange(len(leaves)), [k for k, _ in leaves], fontsize=7)
     ax_leaf.set_xlabel("% of the mean rate")
     ax_leaf.set_title(f"source branches (leaves): the {len(leaves)} largest of {len(c.by_leaf)}", fontsize=9)
