@@ -65,7 +65,7 @@ def poe_of_level(levels: np.ndarray, annual_curve: np.ndarray, level: float, yea
     target, and both store backends key it alike). A level outside the curve's positive range is refused.
 
     >>> poe_of_level(np.array([0.1, 1.0]), np.array([1e-2, 1e-4]), 10**-0.5)  # annual 0.001
-    0.0487706
+    0.0487944
     """
     positive = np.asarray(annual_curve) > 0
     lv = np.asarray(levels, dtype=float)[positive]
