@@ -1,7 +1,7 @@
-"""disagg_realizations under a real scheduler and triggerer (`airflow standalone`), on the aws store
-(moto) through a proxy that can take DynamoDB down: what `airflow dags test` cannot show. A user
-clears a deferred ECS task instance; errors raised inside the local runner's worker reach the retry
-policy by class (the ECS runner's: `test_ecs_runner.py`)."""
+"""disagg_realizations, and the disagg_aggregation it starts, under a real scheduler and triggerer
+(`airflow standalone`), on the aws store (moto) through a proxy that can take DynamoDB down: what
+`airflow dags test` cannot show. A user clears a deferred ECS task instance; errors raised inside the
+local runner's worker reach the retry policy by class (the ECS runner's: `test_ecs_runner.py`)."""
 
 from __future__ import annotations
 
@@ -167,3 +167,28 @@ def test_a_data_integrity_error_inside_the_local_worker_fails_at_once(aws_env, a
     (error,) = raised(airflow, "integrity")
     assert error["exc_type"] == "DataIntegrityError" and "SLAB-1" in error["exc_value"]  # the edited leaf's job
     assert "did the model change since planning?" in error["exc_value"]  # its key, recomputed from the new bytes
+
+
+def test_the_aggregation_it_starts_runs_under_the_scheduler_and_keeps_its_exports(ecs, aws_env, airflow):
+    """A run's realizations done, it starts disagg_aggregation for exactly that set; unpaused, the
+    scheduler runs it (plan, aggregate, export, summary) on the aws store: statistics, the target's
+    summary and plots, and the exports kept in S3."""
+    from hazflow.store import open_store
+    from tests.dags.conftest import ECS_BUCKET
+
+    conf, _ = aws_env
+    trigger(airflow, "chain", 5, conf | {"poes": [0.05], "runner": "local", "batch_cap": 1})
+    assert ended(airflow, "chain") == "success", (airflow.task_states("disagg_realizations", "chain"), airflow.log()[-5000:])
+    run_id = "chain__disagg_aggregation"
+    airflow.cli("dags", "unpause", "disagg_aggregation")
+    state = wait_for(
+        f"{run_id} to end", lambda: (s := airflow.run_state("disagg_aggregation", run_id)) in {"success", "failed"} and s, 600, 3
+    )
+    states = airflow.task_states("disagg_aggregation", run_id)
+    assert state == "success", (states, airflow.log()[-5000:])
+    assert {states[t] for t in ("plan", "aggregate[0]", "export", "summary")} == {"success"}
+    store = open_store("aws", f"s3://{ECS_BUCKET}/hazflow", stage="ecs", endpoint_url=ecs.url)
+    stem = "DEMO-WLG-vs400-PGA-poe5"
+    assert store.reports(f"exports/DEMO/json/WLG/{stem}") == [f"exports/DEMO/json/WLG/{stem}.json"]
+    assert f"disagg/DEMO/WLG/{stem}-summary.json" in store.reports("disagg/DEMO/WLG")
+    assert store.get_disagg_aggregates("DEMO", "-41.300~174.780", 400.0, "PGA", 0.05)  # the statistics, in DynamoDB
