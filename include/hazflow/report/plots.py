@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -17,6 +18,17 @@ from hazflow.report.target_summary import DisaggSummary
 from hazflow.store import DisaggAggregate, HazardAggregate
 
 TARGET_POES: tuple[float, ...] = (0.1, 0.02)
+
+
+def _save(fig: Any, path: Path) -> Path:
+    """Lay out, write as PNG at `path` (its folder made) and close a figure."""
+    import matplotlib.pyplot as plt
+
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
+    plt.close(fig)
+    return path
 
 
 def plot_hazard_curve(
@@ -63,11 +75,7 @@ def plot_hazard_curve(
     ax.set_title(f"{mean.model} {site.name} ({site.code}) VS30={mean.vs30:g} m/s {mean.imt}")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc="lower left", fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def hazard_plot_name(model: str, site: Site, vs30: float, imt: str) -> str:
@@ -134,11 +142,7 @@ def plot_disaggregation(
         fontsize=10,
         color="firebrick" if flag else "black",
     )
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def disagg_plot_name(model: str, site: Site, vs30: float, imt: str, poe: float) -> str:
@@ -205,11 +209,7 @@ def plot_mre_bars(mean: DisaggAggregate, summary: MreSummary, site: Site, path: 
         f"modal M{mr['mag']:.2f} {mr['dist']:g} km ({mr['percent']:.1f} %)",
         fontsize=9,
     )
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def plot_contributions(summary: DisaggSummary, path: Path, top_leaves: int = 12) -> Path:
@@ -258,11 +258,7 @@ def plot_contributions(summary: DisaggSummary, path: Path, top_leaves: int = 12)
         f"IML={summary.iml:.3g} g\nmean M{mre.mean_mag:.2f}  R {mre.mean_dist:.1f} km  eps {mre.mean_eps:.2f}",
         fontsize=10,
     )
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png")
-    plt.close(fig)
-    return path
+    return _save(fig, path)
 
 
 def disagg_plot_names(model: str, site: Site, vs30: float, imt: str, poe: float) -> dict[str, str]:
