@@ -18,3 +18,9 @@ NSHM_VS30S: tuple[int, ...] = (150, 175, 200, 225, 250, 275, 300, 350, 375, 400,
 DEFAULT_QUANTILES: tuple[float, ...] = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.975, 0.99, 0.995,
 )  # fmt: skip
+
+# NSHM's 0.1 degree grid of New Zealand (nzshm-common), the default sites of an area extract.
+NSHM_GRID = "NZ_0_1_NB_1_1"
+
+# The most sites one area extract (one bundle) takes; a larger area is refused with the advice to split it.
+EXTRACT_MAX_SITES = 500
