@@ -1,0 +1,100 @@
+"""The bundle: OpenQuake-layout curves equal to the store's, the site model, the two job.ini files, the
+README, the manifest and the zip; missing hazard refused, naming the sites, with nothing written."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from hazflow.exceptions import BadRequest, DataIntegrityError
+from hazflow.extract.bundle import missing_hazard, write_bundle
+from hazflow.extract.request import AreaRequest
+from tests.extract.conftest import AREA
+
+
+@pytest.fixture
+def out(tmp_path):
+    """Where bundles are written (the store is elsewhere under tmp_path)."""
+    (tmp_path / "bundles").mkdir()
+    return tmp_path / "bundles"
+
+
+@pytest.mark.parametrize("stat", ["mean", "0.9"])
+def test_curves_are_the_stored_aggregates(area_store, out, stat):
+    store, sites = area_store
+    request = AreaRequest.parse(AREA | {"stat": stat})
+    manifest = write_bundle(request, store, out)
+    kind = "mean" if stat == "mean" else "quantile-0.9"
+    for imt in request.imts:
+        path = out / request.name / "hazard_curves" / f"hazard_curve-{kind}-{imt}.csv"
+        comment = path.read_text().splitlines()[0]
+        assert f"kind='{kind}'" in comment and f"imt='{imt}'" in comment and "investigation_time=1.0" in comment
+        table = pd.read_csv(path, skiprows=1)
+        assert list(table.columns[:3]) == ["lon", "lat", "depth"]
+        for site, row in zip(sites, table.itertuples(index=False), strict=True):
+            stored = store.get_hazard_aggregates("DEMO", site.code, 400.0, imt, stat)[0]
+            assert (row.lon, row.lat) == (site.lon, site.lat)
+            assert [float(c[4:]) for c in table.columns[3:]] == stored.levels.tolist()
+            np.testing.assert_allclose(np.asarray(row[3:], dtype=float), stored.values, rtol=1e-8)
+    assert manifest.request["stat"] == stat and len(manifest.sites) == 6
+
+
+def test_bundle_files_manifest_and_zip(area_store, out):
+    store, _ = area_store
+    request = AreaRequest.parse(AREA)
+    manifest = write_bundle(request, store, out)
+    folder = out / request.name
+    assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) == sorted(manifest.files)
+    site_model = pd.read_csv(folder / "site_model.csv")
+    assert len(site_model) == 6 and set(site_model["vs30"]) == {400}
+    risk = (folder / "job_risk.ini").read_text()
+    assert "calculation_mode = classical_risk" in risk and "investigation_time = 1.0" in risk
+    assert "hazard_curves_file = hazard_curves/hazard_curve-mean-PGA.csv hazard_curves/hazard_curve-mean-SA(0.5).csv" in risk
+    assert "calculation_mode = classical_damage" in (folder / "job_damage.ini").read_text()
+    kept = json.loads((folder / "manifest.json").read_text())
+    assert kept["provenance"]["settings_digest"] == {"9ace2d867dae57b7": 12}  # 6 sites x 2 IMTs
+    assert kept["provenance"]["oq_version"] == {"3.26.2": 12}
+    assert set(kept["gmm_branches"]) == {"Active Shallow Crust", "Subduction Interface", "Subduction Intraslab"}
+    with zipfile.ZipFile(manifest.zip) as z:
+        assert sorted(z.namelist()) == sorted(f"{request.name}/{f}" for f in manifest.files)
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no staging left
+
+
+def test_a_rerun_replaces_the_bundle(area_store, out):
+    store, _ = area_store
+    request = AreaRequest.parse(AREA)
+    first = write_bundle(request, store, out)
+    (out / request.name / "stray.txt").write_text("from before")
+    second = write_bundle(request, store, out)
+    assert first.files == second.files and not (out / request.name / "stray.txt").exists()
+    assert sorted(p.name for p in out.iterdir()) == [request.name, f"{request.name}.zip"]
+
+
+def test_missing_sites_are_listed_and_nothing_is_written(area_store, out):
+    store, sites = area_store
+    wider = AREA | {"bbox": [174.59, -41.36, 174.91, -41.19]}  # adds 174.6 at -41.3 and -41.2: no curves there
+    request = AreaRequest.parse(wider)
+    assert missing_hazard(request, store) == {"-41.300~174.600": ["PGA", "SA(0.5)"], "-41.200~174.600": ["PGA", "SA(0.5)"]}
+    with pytest.raises(
+        DataIntegrityError, match=r"2 of 8 site\(s\) .* -41.300~174.600 \(PGA, SA\(0.5\)\), -41.200~174.600 .*--compute"
+    ):
+        write_bundle(request, store, out)
+    assert list(out.iterdir()) == []
+
+
+def test_an_unknown_statistic_is_refused_listing_the_stored_ones(area_store, out):
+    store, _ = area_store
+    with pytest.raises(BadRequest, match="no '0.5' curves stored .* stored statistics are 0.9, mean") as e:
+        write_bundle(AreaRequest.parse(AREA | {"stat": "0.5"}), store, out)
+    assert e.value.field == "stat" and list(out.iterdir()) == []
+
+
+def test_an_imt_without_curves_is_refused(area_store, out):
+    store, _ = area_store
+    with pytest.raises(BadRequest, match=r"no mean curves of SA\(1.0\) at any site") as e:
+        write_bundle(AreaRequest.parse(AREA | {"imts": ["PGA", "SA(1.0)"]}), store, out)
+    assert e.value.field == "imts" and list(out.iterdir()) == []
