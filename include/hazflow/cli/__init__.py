@@ -17,7 +17,7 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from hazflow.cli import aggregation, inspect, realizations
+from hazflow.cli import aggregation, extract, inspect, realizations
 from hazflow.cli.output import Output
 from hazflow.config import Config
 from hazflow.exceptions import HazflowError
@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--json", action="store_true", help="print the command's value as JSON")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress lines on stderr")
     sub = parser.add_subparsers(dest="command", required=True)
-    for module in (realizations, aggregation, inspect):
+    for module in (realizations, aggregation, extract, inspect):
         module.add_commands(sub)
     return parser
 

@@ -1,0 +1,61 @@
+"""`extract`: the hazard of an area (bounding box or GeoJSON polygon) as a bundle OpenQuake's
+classical_risk and classical_damage import, as the `area_extract` DAG makes it."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from hazflow.cli.output import Output
+from hazflow.config import Config
+
+
+def extract(args: argparse.Namespace, config: Config) -> Output:
+    """Compute what is missing (with --compute), then write the bundle folder and zip under --dest."""
+    from hazflow.extract.area import read_polygon
+    from hazflow.extract.steps import extract_area
+
+    params: dict[str, Any] = {
+        "model": args.model, "vs30": args.vs30, "imts": args.imts, "stat": args.stat, "grid": args.grid,
+        "max_sites": args.max_sites, "compute": args.compute, "bbox": args.bbox,
+    }  # fmt: skip
+    if args.polygon:
+        params["polygon"] = read_polygon(Path(args.polygon)).to_geojson()
+    manifest = extract_area(params, config, Path(args.dest))
+    lines = [
+        f"{len(manifest.sites)} site(s) x {len(manifest.request['imts'])} IMT(s), {manifest.request['stat']} at VS30 "
+        f"{manifest.request['vs30']:g}, in {manifest.folder}",
+        f"zip: {manifest.zip}",
+    ]
+    if manifest.computed:
+        c = manifest.computed
+        lines.append(
+            f"computed first: {c['sites']} site(s), {c['jobs']} classical job(s), {c['openquake_runs']} OpenQuake run(s)"
+        )
+    lines.append(
+        "next: put exposure.xml and vulnerability.xml (or fragility.xml) in the folder, then oq engine --run job_risk.ini"
+    )
+    return Output(manifest.to_dict(), "\n".join(lines))
+
+
+def add_commands(sub: argparse._SubParsersAction) -> None:
+    from hazflow.extract.grid import DEFAULT_GRID, DEFAULT_MAX_SITES
+
+    p = sub.add_parser("extract", help="the hazard of an area as an OpenQuake classical_risk / classical_damage bundle")
+    area = p.add_mutually_exclusive_group(required=True)
+    area.add_argument("--bbox", nargs=4, type=float, metavar=("MINLON", "MINLAT", "MAXLON", "MAXLAT"), help="degrees")
+    area.add_argument("--polygon", metavar="AREA.geojson", help="a GeoJSON Polygon, Feature or one-feature FeatureCollection")
+    p.add_argument("--model", default="DEMO", help="DEMO or an nzshm-model version such as NSHM_v1.0.4")
+    p.add_argument("--vs30", type=float, default=400.0, help="m/s (default 400)")
+    p.add_argument("--imts", nargs="+", default=["PGA", "SA(0.5)"])
+    p.add_argument("--stat", default="mean", help="mean or a stored quantile such as 0.9")
+    p.add_argument(
+        "--grid", default=DEFAULT_GRID, help=f"an nzshm-common grid name or a resolution in degrees (default {DEFAULT_GRID})"
+    )
+    p.add_argument("--max-sites", type=int, default=DEFAULT_MAX_SITES, help="refuse a larger area (split it)")
+    p.add_argument(
+        "--compute", action="store_true", help="run hazard_realizations and hazard_aggregation for sites without curves"
+    )
+    p.add_argument("--dest", required=True, help="folder to write <bundle>/ and <bundle>.zip under")
+    p.set_defaults(func=extract)
