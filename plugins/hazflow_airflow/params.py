@@ -13,7 +13,7 @@ from airflow.sdk import Param
 
 from hazflow.aggregate.methods import DEFAULT_QUANTILE_METHOD, QUANTILE_METHODS
 from hazflow.export import FORMATS
-from hazflow.model.nshm import DEFAULT_QUANTILES
+from hazflow.model.nshm import DEFAULT_QUANTILES, EXTRACT_MAX_SITES, NSHM_GRID
 from hazflow.openquake.engines import DEFAULT_DISAGG_ENGINE, DISAGG_ENGINES
 from hazflow.plan.batches import DEFAULT_BATCH_CAP, MAX_MAP_LENGTH
 
@@ -200,3 +200,58 @@ def disagg_engine_param() -> Param:
             "from one set of rupture contexts per site) or oq (`oq engine --run` per leaf x site x VS30 x PoE, the reference)."
         ),
     )
+
+
+def area_params() -> dict[str, Param]:
+    """The area_extract form: the area (a bbox or GeoJSON text), its grid and a size cap."""
+    return {
+        "bbox": Param(
+            [174.69, -41.36, 174.91, -41.19],
+            type=["null", "array"],
+            items={"type": "number"},
+            minItems=4,
+            maxItems=4,
+            description="Bounding box [min lon, min lat, max lon, max lat] in degrees (default: Wellington). null when a polygon is given.",
+        ),
+        "polygon": Param(
+            "",
+            type="string",
+            description=(
+                'Or a GeoJSON Polygon (or a Feature / one-feature FeatureCollection of one), as text: {"type": "Polygon", '
+                '"coordinates": [[[lon, lat], ..., [lon, lat]]]}, the ring closed. Set bbox to null to use it.'
+            ),
+        ),
+        "grid": Param(
+            NSHM_GRID,
+            type="string",
+            minLength=1,
+            description="The sites: the points of an nzshm-common grid (NZ_0_1_NB_1_1, WLG_0_05_nb_1_1, ...) or of a resolution in degrees (0.05) in the area.",
+        ),
+        "max_sites": Param(
+            EXTRACT_MAX_SITES, type="integer", minimum=1, description="Refuse an area with more sites than this (split it)."
+        ),
+    }
+
+
+def stat_param() -> Param:
+    return Param(
+        "mean",
+        type="string",
+        pattern=r"^(mean|0(\.[0-9]+)?|1(\.0+)?)$",
+        description="The statistic of the aggregated hazard curves to extract: mean, or a quantile such as 0.9.",
+    )
+
+
+def compute_param() -> Param:
+    return Param(
+        False,
+        type="boolean",
+        description=(
+            "Compute the hazard of sites that have no aggregated curve (classical runs per leaf x VS30, the sites together, "
+            "then the aggregation) instead of failing at plan, listing them."
+        ),
+    )
+
+
+def vs30_param(default: float = 400) -> Param:
+    return Param(default, type="number", exclusiveMinimum=0, description="VS30 (m/s) of every site of the area.")

@@ -137,3 +137,35 @@ def coverage_fill(params: Mapping[str, Any]) -> tuple[list[XCom], list[XCom]]:
     found = coverage_fill(params["manifest"], params["max_runs"], config())
     fill = [{"conf": conf | {"runner": params["runner"]}, "wait_for_completion": bool(params["wait"])} for conf in found.confs]
     return fill, [gap.to_dict() for gap in found.gaps]
+
+
+# --- area_extract ---
+def plan_area_jobs(params: Mapping[str, Any]) -> list[XCom]:
+    from hazflow.extract.compute import plan_area_jobs
+
+    return [spec.to_dict() for spec in plan_area_jobs(params, config())]
+
+
+def area_targets(params: Mapping[str, Any]) -> list[list[XCom]]:
+    from hazflow.extract.compute import area_targets
+
+    return [[t.to_dict() for t in batch] for batch in area_targets(params, config())]
+
+
+def aggregate_area_batch(batch: list[XCom], params: Mapping[str, Any]) -> XCom:
+    from hazflow.aggregate.hazard import HazardTarget
+    from hazflow.extract.compute import aggregate_area_batch
+
+    return aggregate_area_batch(params, [HazardTarget.from_dict(t) for t in batch], config()).to_dict()
+
+
+def keep_area_bundle(params: Mapping[str, Any]) -> XCom:
+    from hazflow.extract.steps import keep_area_bundle
+
+    return keep_area_bundle(params, config()).to_dict()
+
+
+def summarise_area_extract(kept: XCom) -> XCom:
+    from hazflow.extract.steps import summarise_bundle
+
+    return summarise_bundle(kept)

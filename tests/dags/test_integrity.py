@@ -38,14 +38,14 @@ def dagbag():
 
 def test_dag_files_exist():
     assert [p.name for p in DAG_FILES] == [
-        "coverage_backfill.py", "disagg_aggregation.py", "disagg_realizations.py", "hazard_aggregation.py", "hazard_realizations.py"
+        "area_extract.py", "coverage_backfill.py", "disagg_aggregation.py", "disagg_realizations.py", "hazard_aggregation.py", "hazard_realizations.py"
     ]  # fmt: skip
 
 
 def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
     assert set(dagbag.dag_ids) == {
-        "coverage_backfill", "disagg_aggregation", "disagg_realizations", "hazard_aggregation", "hazard_realizations"
+        "area_extract", "coverage_backfill", "disagg_aggregation", "disagg_realizations", "hazard_aggregation", "hazard_realizations"
     }  # fmt: skip
 
 
@@ -105,7 +105,9 @@ def test_params_validate_their_defaults(dagbag):
      ("disagg_realizations", {"leaves": []}, "leaves"), ("coverage_backfill", {"max_runs": 0}, "max_runs"),
      ("coverage_backfill", {"manifest": ""}, "manifest"), ("coverage_backfill", {"runner": "cloud"}, "runner"),
      ("disagg_aggregation", {"closure_tolerance": 1.5}, "closure_tolerance"),
-     ("disagg_aggregation", {"fail_on_closure": "yes"}, "fail_on_closure")],
+     ("disagg_aggregation", {"fail_on_closure": "yes"}, "fail_on_closure"),
+     ("area_extract", {"bbox": [174.7, -41.3, 174.9]}, "bbox"), ("area_extract", {"vs30": 0}, "vs30"),
+     ("area_extract", {"stat": "median"}, "stat"), ("area_extract", {"max_sites": 0}, "max_sites")],
 )  # fmt: skip
 def test_params_reject_bad_form_values(dagbag, dag_id, conf, bad):
     from airflow.sdk.exceptions import ParamValidationError
