@@ -2,7 +2,7 @@
 ### area_extract
 
 The hazard of an area, for risk: the aggregated hazard curves of every grid site in a bounding box
-or GeoJSON polygon, at one VS30, as a bundle OpenQuake's **classical_risk** and **classical_damage**
+or GeoJSON polygon, at one VS30 (or the rows of a site model in the area, each at its own VS30), as a bundle OpenQuake's **classical_risk** and **classical_damage**
 import (the curves in OpenQuake's CSV layout, the site model, a job.ini for each, a README and a
 manifest of provenance), kept in the store under `extracts/<model>/` (S3 on aws) with a zip.
 
@@ -21,7 +21,7 @@ from airflow.sdk import dag, task
 
 from hazflow_airflow.labels import TEMPLATE as LABEL
 from hazflow_airflow.labels import set_label
-from hazflow_airflow.params import area_params, compute_param, imts_param, model_param, stat_param, vs30_param
+from hazflow_airflow.params import area_params, compute_param, imts_param, model_param, site_model_param, stat_param, vs30_param
 from hazflow_airflow.policies import DAG_DEFAULTS
 
 
@@ -34,6 +34,7 @@ from hazflow_airflow.policies import DAG_DEFAULTS
         **area_params(),
         "model": model_param(),
         "vs30": vs30_param(),
+        "site_model": site_model_param(),
         "imts": imts_param(["PGA", "SA(0.5)"]),
         "stat": stat_param(),
         "compute": compute_param(),

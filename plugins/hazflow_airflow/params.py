@@ -254,4 +254,20 @@ def compute_param() -> Param:
 
 
 def vs30_param(default: float = 400) -> Param:
-    return Param(default, type="number", exclusiveMinimum=0, description="VS30 (m/s) of every site of the area.")
+    return Param(
+        default,
+        type=["null", "number"],
+        exclusiveMinimum=0,
+        description="VS30 (m/s) of every site of the area; null when a site model gives each site its own.",
+    )
+
+
+def site_model_param() -> Param:
+    return Param(
+        "",
+        type="string",
+        description=(
+            "Or a site model instead of vs30 and grid: OpenQuake's site-model CSV text (lon,lat,vs30 and any other columns); "
+            "its rows inside the area are the sites, each at its VS30. Set vs30 to null to use it."
+        ),
+    )

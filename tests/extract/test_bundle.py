@@ -13,7 +13,8 @@ import pytest
 from hazflow.exceptions import BadRequest, DataIntegrityError
 from hazflow.extract.bundle import missing_hazard, write_bundle
 from hazflow.extract.request import AreaRequest
-from tests.extract.conftest import AREA
+from hazflow.store import HazardAggregate
+from tests.extract.conftest import AREA, PROVENANCE, synthetic_curve
 
 
 @pytest.fixture
@@ -98,3 +99,27 @@ def test_an_imt_without_curves_is_refused(area_store, out):
     with pytest.raises(BadRequest, match=r"no mean curves of SA\(1.0\) at any site") as e:
         write_bundle(AreaRequest.parse(AREA | {"imts": ["PGA", "SA(1.0)"]}), store, out)
     assert e.value.field == "imts" and list(out.iterdir()) == []
+
+
+def test_a_site_model_bundle_takes_each_sites_curve_at_its_vs30(area_store, out, demo):
+    store, sites = area_store
+    levels = np.asarray(demo.settings.levels)
+    store.put_hazard_aggregates([HazardAggregate("DEMO", sites[1].code, 750.0, imt, "mean", levels, 0.5 * synthetic_curve(levels, 1, imt, "mean"), PROVENANCE)
+                                 for imt in ("PGA", "SA(0.5)")])  # fmt: skip
+    text = f"lon,lat,vs30\n{sites[0].lon},{sites[0].lat},400\n{sites[1].lon},{sites[1].lat},750\n"
+    request = AreaRequest.parse(AREA | {"vs30": None, "site_model": text})
+    manifest = write_bundle(request, store, out)
+    assert [(s["code"], s["vs30"]) for s in manifest.sites] == [(sites[0].code, 400.0), (sites[1].code, 750.0)]
+    folder = out / request.name
+    assert pd.read_csv(folder / "site_model.csv")["vs30"].tolist() == [400, 750]
+    path = folder / "hazard_curves" / "hazard_curve-mean-PGA.csv"
+    assert "vs30='site_model.csv'" in path.read_text().splitlines()[0]
+    table = pd.read_csv(path, skiprows=1)
+    np.testing.assert_allclose(
+        table.iloc[1, 3:].to_numpy(float),
+        store.get_hazard_aggregates("DEMO", sites[1].code, 750.0, "PGA", "mean")[0].values,
+        rtol=1e-8,
+    )
+    missing = f"lon,lat,vs30\n{sites[0].lon},{sites[0].lat},300\n"
+    with pytest.raises(DataIntegrityError, match=r"-41.300~174.700 vs30=300 \(PGA, SA\(0.5\)\)"):
+        write_bundle(AreaRequest.parse(AREA | {"vs30": None, "site_model": missing}), store, out)

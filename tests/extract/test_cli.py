@@ -21,7 +21,7 @@ def test_extract_a_polygon(area_store, config, tmp_path):
     assert [s["code"] for s in manifest["sites"]] == ["-41.300~174.700", "-41.300~174.800", "-41.200~174.700"]
     assert manifest["request"]["area_given_as"] == "polygon" and manifest["computed"] == {}
     assert manifest["files"][0] == "hazard_curves/hazard_curve-quantile-0.9-PGA.csv"
-    assert "3 site(s) x 1 IMT(s), 0.9 at VS30 400" in out.text and "oq engine --run job_risk.ini" in out.text
+    assert "3 site(s) x 1 IMT(s), 0.9 at VS30 400.0" in out.text and "oq engine --run job_risk.ini" in out.text
 
 
 @pytest.mark.parametrize(

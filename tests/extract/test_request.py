@@ -34,9 +34,21 @@ def test_hazard_params_add_the_requested_quantile():
     [({"model": ""}, "model", "missing"), ({"stat": "median"}, "stat", "mean or a quantile"), ({"stat": 1.5}, "stat", "quantile"),
      ({"vs30": 0}, "vs30", "> 0"), ({"imts": ["PGV"]}, "imts", "PGV"), ({"compute": "yes"}, "compute", "true or false"),
      ({"max_sites": 0}, "max_sites", "outside"), ({"bbox": None}, "area", "exactly one"),
-     ({"grid": "NZ_9"}, "grid", "unknown grid")],
+     ({"grid": "NZ_9"}, "grid", "unknown grid"), ({"site_model": "lon,lat,vs30\n174.7,-41.3,750\n"}, "vs30", "not both"),
+     ({"vs30": None}, "vs30", "or a site model"),
+     ({"vs30": None, "site_model": "lon,lat,vs30\n170,-41.3,750\n"}, "area", "no site of the site model in the area")],
 )  # fmt: skip
 def test_bad_fields_are_named(change, field, message):
     with pytest.raises(BadRequest, match=message) as e:
         AreaRequest.parse(AREA | change)
     assert e.value.field == field
+
+
+def test_a_site_model_gives_the_sites_in_the_area_each_its_vs30():
+    text = "lon,lat,vs30\n174.7,-41.3,750\n174.75,-41.25,300\n175.5,-41.3,400\n"  # the last is outside the box
+    r = AreaRequest.parse(AREA | {"vs30": None, "site_model": text})
+    assert [(s.code, v) for s, v in r.targets] == [("-41.300~174.700", 750.0), ("-41.250~174.750", 300.0)]
+    assert (r.grid, r.vs30) == ("site_model", None) and r.name.startswith("DEMO-mean-site_model-")
+    assert r.hazard_params()["vs30s"] == [300.0, 750.0]
+    other = AreaRequest.parse(AREA | {"vs30": None, "site_model": text.replace("750", "760")})
+    assert other.name != r.name  # the site model's rows are in the bundle's name

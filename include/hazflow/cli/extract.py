@@ -14,18 +14,22 @@ from hazflow.config import Config
 def extract(args: argparse.Namespace, config: Config) -> Output:
     """Compute what is missing (with --compute), then write the bundle folder and zip under --dest."""
     from hazflow.extract.area import read_polygon
+    from hazflow.extract.site_model import read_site_model
     from hazflow.extract.steps import extract_area
 
+    vs30 = args.vs30 if args.vs30 is not None or args.site_model else 400.0
     params: dict[str, Any] = {
-        "model": args.model, "vs30": args.vs30, "imts": args.imts, "stat": args.stat, "grid": args.grid,
+        "model": args.model, "vs30": vs30, "imts": args.imts, "stat": args.stat, "grid": args.grid,
         "max_sites": args.max_sites, "compute": args.compute, "bbox": args.bbox,
     }  # fmt: skip
+    if args.site_model:
+        params["site_model"] = read_site_model(Path(args.site_model))
     if args.polygon:
         params["polygon"] = read_polygon(Path(args.polygon)).to_geojson()
     manifest = extract_area(params, config, Path(args.dest))
     lines = [
         f"{len(manifest.sites)} site(s) x {len(manifest.request['imts'])} IMT(s), {manifest.request['stat']} at VS30 "
-        f"{manifest.request['vs30']:g}, in {manifest.folder}",
+        f"{manifest.request['vs30']}, in {manifest.folder}",
         f"zip: {manifest.zip}",
     ]
     if manifest.computed:
@@ -47,7 +51,12 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     area.add_argument("--bbox", nargs=4, type=float, metavar=("MINLON", "MINLAT", "MAXLON", "MAXLAT"), help="degrees")
     area.add_argument("--polygon", metavar="AREA.geojson", help="a GeoJSON Polygon, Feature or one-feature FeatureCollection")
     p.add_argument("--model", default="DEMO", help="DEMO or an nzshm-model version such as NSHM_v1.0.4")
-    p.add_argument("--vs30", type=float, default=400.0, help="m/s (default 400)")
+    p.add_argument("--vs30", type=float, default=None, help="m/s, every site (default 400)")
+    p.add_argument(
+        "--site-model",
+        metavar="SITES.csv",
+        help="instead of --vs30 and --grid: OpenQuake's site-model CSV (lon,lat,vs30), its rows in the area",
+    )
     p.add_argument("--imts", nargs="+", default=["PGA", "SA(0.5)"])
     p.add_argument("--stat", default="mean", help="mean or a stored quantile such as 0.9")
     p.add_argument(

@@ -63,8 +63,8 @@ class BundleManifest:
 def missing_hazard(request: AreaRequest, store: Store) -> dict[str, list[str]]:
     """Site code -> the IMTs whose `stat` curve at the request's VS30 is not stored (empty: none missing)."""
     missing: dict[str, list[str]] = {}
-    for site in request.sites:
-        stored = {a.imt for a in store.get_hazard_aggregates(request.model.name, site.code, request.vs30, agg=request.stat)}
+    for site, vs30 in request.targets:
+        stored = {a.imt for a in store.get_hazard_aggregates(request.model.name, site.code, vs30, agg=request.stat)}
         lacking = [imt for imt in request.imts if imt not in stored]
         if lacking:
             missing[site.code] = lacking
@@ -75,11 +75,11 @@ def collect_curves(request: AreaRequest, store: Store) -> CurvesByImt:
     """Every site's `stat` curve of each IMT; refuses, listing the sites, when any is missing."""
     curves: CurvesByImt = {imt: [] for imt in request.imts}
     missing: list[str] = []
-    for site in request.sites:
-        rows = {a.imt: a for a in store.get_hazard_aggregates(request.model.name, site.code, request.vs30, agg=request.stat)}
+    for site, vs30 in request.targets:
+        rows = {a.imt: a for a in store.get_hazard_aggregates(request.model.name, site.code, vs30, agg=request.stat)}
         lacking = [imt for imt in request.imts if imt not in rows]
         if lacking:
-            missing.append(f"{site.code} ({', '.join(lacking)})")
+            missing.append(f"{site.code}{'' if request.vs30 else f' vs30={vs30:g}'} ({', '.join(lacking)})")
         for imt in request.imts:
             if imt in rows:
                 curves[imt].append((site, rows[imt]))
@@ -89,22 +89,34 @@ def collect_curves(request: AreaRequest, store: Store) -> CurvesByImt:
 
 
 def _refuse_missing(request: AreaRequest, store: Store, curves: CurvesByImt, missing: list[str]) -> None:
-    model, vs30, stat = request.model.name, request.vs30, request.stat
+    model, stat, vs30 = request.model.name, request.stat, _vs30_text(request)
     if not any(curves.values()):  # nothing of this statistic anywhere: a wrong stat, or no hazard at all here
-        others = sorted({a.agg for s in request.sites[:20] for a in store.get_hazard_aggregates(model, s.code, vs30)})
+        others = sorted({a.agg for s, v in request.targets[:20] for a in store.get_hazard_aggregates(model, s.code, v)})
         if others:
             raise BadRequest("stat", f"no {stat!r} curves stored for the area's sites; stored statistics are {', '.join(others)}")
     for imt, rows in curves.items():
         if not rows and len(request.imts) > 1 and any(curves.values()):
-            raise BadRequest(
-                "imts", f"no {stat} curves of {imt} at any site of the area (VS30 {vs30:g}): leave it out, or compute it"
-            )
+            raise BadRequest("imts", f"no {stat} curves of {imt} at any site of the area ({vs30}): leave it out, or compute it")
     shown = ", ".join(missing[:10]) + (f" and {len(missing) - 10} more" if len(missing) > 10 else "")
     raise DataIntegrityError(
         f"{len(missing)} of {len(request.sites)} site(s) of the area have no aggregated {stat} hazard curve "
-        f"of {model} at VS30 {vs30:g}: {shown}. Run with compute (--compute) to run hazard_realizations and "
+        f"of {model} at {vs30}: {shown}. Run with compute (--compute) to run hazard_realizations and "
         "hazard_aggregation for exactly those sites first"
     )
+
+
+def _vs30_text(request: AreaRequest) -> str:
+    return f"VS30 {request.vs30:g} m/s" if request.vs30 is not None else "each site's VS30 (site model)"
+
+
+def _sites_text(request: AreaRequest) -> str:
+    return "the site model" if request.vs30 is None else f"grid `{request.grid}`"
+
+
+def _site_model(request: AreaRequest) -> str:
+    """OpenQuake's site-model CSV of the sites, each at its VS30 (as the hazard runs rendered it)."""
+    rows = [site_model(vs30, (site,)).splitlines() for site, vs30 in request.targets]
+    return "\n".join([rows[0][0], *(r[1] for r in rows)]) + "\n"
 
 
 def _provenance(curves: CurvesByImt) -> dict[str, Any]:
@@ -135,13 +147,13 @@ def _ini(request: AreaRequest, curve_files: list[str], investigation_time: float
         else ("structural_fragility_file = fragility.xml", "fragility")
     )
     lines = [
-        f"# classical_{mode} on hazflow's {request.model.name} {request.stat} hazard at VS30 {request.vs30:g} m/s,",
-        f"# {len(request.sites)} sites of grid {request.grid} in {request.area.text[:200]}",
+        f"# classical_{mode} on hazflow's {request.model.name} {request.stat} hazard at {_vs30_text(request)},",
+        f"# {len(request.sites)} sites of {_sites_text(request)} in {request.area.text[:200]}",
         "# (manifest.json says where every number comes from). Put your exposure.xml and",
         f"# {what}.xml beside this file (or change the two names), then: oq engine --run job_{mode}.ini",
         "",
         "[general]",
-        f"description = classical_{mode}: {request.model.name} {request.stat} hazard, VS30 {request.vs30:g}, {request.name}",
+        f"description = classical_{mode}: {request.model.name} {request.stat} hazard, {_vs30_text(request)}, {request.name}",
         f"calculation_mode = classical_{mode}",
         "",
         "[hazard]",
@@ -171,9 +183,9 @@ def _ini(request: AreaRequest, curve_files: list[str], investigation_time: float
 
 def _readme(request: AreaRequest, manifest: BundleManifest) -> str:
     imts = ", ".join(request.imts)
-    return f"""# Hazard of an area: {request.model.name}, {request.stat}, VS30 {request.vs30:g} m/s
+    return f"""# Hazard of an area: {request.model.name}, {request.stat}, {_vs30_text(request)}
 
-{len(request.sites)} sites of grid `{request.grid}` in {request.area.text[:300]}, IMTs {imts}, written by
+{len(request.sites)} sites of {_sites_text(request)} in {request.area.text[:300]}, IMTs {imts}, written by
 {manifest.generated_by}. Curves are probabilities of exceeding each level (g) in
 {manifest.investigation_time:g} year(s), the `{request.stat}` of the model's aggregated hazard over its logic tree.
 
@@ -204,13 +216,13 @@ def write_bundle(request: AreaRequest, store: Store, parent: Path) -> BundleMani
             path = staging / "hazard_curves" / curve_file_name(request.stat, imt)
             write_hazard_curves_csv(curves[imt], path, investigation_time)
             curve_files.append(str(path.relative_to(staging)))
-        (staging / "site_model.csv").write_text(site_model(request.vs30, request.sites))
+        (staging / "site_model.csv").write_text(_site_model(request))
         for mode in ("risk", "damage"):
             (staging / f"job_{mode}.ini").write_text(_ini(request, curve_files, investigation_time, mode))
         manifest = BundleManifest(
             name=request.name,
             request=request.to_dict(),
-            sites=[{"code": s.code, "lat": s.lat, "lon": s.lon, "backarc": s.backarc} for s in request.sites],
+            sites=[{"code": s.code, "lat": s.lat, "lon": s.lon, "vs30": v, "backarc": s.backarc} for s, v in request.targets],
             investigation_time=investigation_time,
             files=[*curve_files, "site_model.csv", "job_risk.ini", "job_damage.ini", "README.md", "manifest.json"],
             provenance=_provenance(curves),
@@ -231,7 +243,7 @@ def write_bundle(request: AreaRequest, store: Store, parent: Path) -> BundleMani
         raise
     manifest.folder, manifest.zip = str(folder), str(parent / f"{request.name}.zip")
     logger.info(
-        "bundle %s: %d site(s) x %d IMT(s) of %s %s at VS30 %g in %s",
-        request.name, len(request.sites), len(request.imts), request.model.name, request.stat, request.vs30, folder,
+        "bundle %s: %d site(s) x %d IMT(s) of %s %s at %s in %s",
+        request.name, len(request.sites), len(request.imts), request.model.name, request.stat, _vs30_text(request), folder,
     )  # fmt: skip
     return manifest

@@ -41,17 +41,17 @@ class ComputeResult:
         return vars(self).copy()
 
 
-def _missing_sites(request: AreaRequest, store: Store) -> list[Site]:
+def _missing_targets(request: AreaRequest, store: Store) -> list[tuple[Site, float]]:
     missing = missing_hazard(request, store)
     if missing and not request.compute:
         collect_curves(request, store)  # raises, listing the sites (or naming a wrong stat or IMT)
-    return [s for s in request.sites if s.code in missing]
+    return [(s, v) for s, v in request.targets if s.code in missing]
 
 
-def _has_realizations(store: Store, request: AreaRequest, tree: CompositeTree, site: Site) -> bool:
+def _has_realizations(store: Store, request: AreaRequest, tree: CompositeTree, site: Site, vs30: float) -> bool:
     try:
         for imt in request.imts:
-            component_array(tree, store.get_hazard_realizations(request.model.name, site.code, request.vs30, imt), site.code)
+            component_array(tree, store.get_hazard_realizations(request.model.name, site.code, vs30, imt), site.code)
     except (BadRequest, DataIntegrityError):  # missing, or not all of one kind: computed again
         return False
     return True
@@ -68,16 +68,19 @@ def plan_area_jobs(params: Mapping[str, Any], config: Config) -> list[JobSpec]:
 
     request = AreaRequest.parse(params)
     store = config.open_store()
-    sites = _missing_sites(request, store)
-    if not sites:
+    targets = _missing_targets(request, store)
+    if not targets:
         logger.info("area %s: every site's %s curve is stored", request.name, request.stat)
         return []
     tree = _aggregation_request(request).tree()
-    to_run = tuple(s for s in sites if not _has_realizations(store, request, tree, s))
-    jobs = HazardRequest.parse(request.hazard_params(to_run)).jobs(engine_version(config.oq_python)) if to_run else []
+    to_run = [(s, v) for s, v in targets if not _has_realizations(store, request, tree, s, v)]
+    jobs = []
+    for vs30 in sorted({v for _, v in to_run}):  # the sites of one VS30 share its runs
+        sites = tuple(s for s, v in to_run if v == vs30)
+        jobs += HazardRequest.parse(request.hazard_params(sites, vs30)).jobs(engine_version(config.oq_python))
     logger.info(
         "area %s: %d of %d site(s) lack the %s curve, %d of them realizations: %d classical job(s)",
-        request.name, len(sites), len(request.sites), request.stat, len(to_run), len(jobs),
+        request.name, len(targets), len(request.sites), request.stat, len(to_run), len(jobs),
     )  # fmt: skip
     return jobs
 
@@ -85,7 +88,7 @@ def plan_area_jobs(params: Mapping[str, Any], config: Config) -> list[JobSpec]:
 def area_targets(params: Mapping[str, Any], config: Config) -> list[list[HazardTarget]]:
     """The (site, VS30) targets still lacking the curve, batched for mapping (none: nothing to aggregate)."""
     request = AreaRequest.parse(params)
-    return split([HazardTarget(s, request.vs30) for s in _missing_sites(request, config.open_store())])
+    return split([HazardTarget(s, v) for s, v in _missing_targets(request, config.open_store())])
 
 
 def aggregate_area_batch(params: Mapping[str, Any], targets: Sequence[HazardTarget], config: Config) -> HazardBatchResult:

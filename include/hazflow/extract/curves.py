@@ -5,7 +5,8 @@
     lon,lat,depth,poe-0.0001,poe-0.0002,...
     174.700,-41.300,0.0,9.81234567E-01,...
 
-The comment is a TOML inline table (what OpenQuake parses); `poe-<level>` columns carry the levels
+The comment is a TOML inline table (what OpenQuake parses; `vs30` is `'site_model.csv'` when the
+sites have VS30s of their own); `poe-<level>` columns carry the levels
 (g) exactly as stored; values are probabilities of exceedance in `investigation_time` years, written
 with 9 significant digits (OpenQuake reads them as float32).
 """
@@ -36,16 +37,20 @@ def write_hazard_curves_csv(curves: Sequence[tuple[Site, HazardAggregate]], path
     first = curves[0][1]
     levels = np.asarray(first.levels, dtype=float)
     for site, curve in curves:
-        if (curve.imt, curve.agg, curve.vs30) != (first.imt, first.agg, first.vs30) or not np.array_equal(curve.levels, levels):
-            raise DataIntegrityError(f"{path.name}: {site.id} has {curve.imt} {curve.agg} at VS30 {curve.vs30:g} on other levels")
+        if (curve.imt, curve.agg) != (first.imt, first.agg) or not np.array_equal(curve.levels, levels):
+            raise DataIntegrityError(
+                f"{path.name}: {site.id} has {curve.imt} {curve.agg} on other levels than {first.imt} {first.agg}"
+            )
     values = np.stack([np.asarray(c.values, dtype=float) for _, c in curves])
     if not np.all((values >= 0) & (values <= 1)):
         raise DataIntegrityError(f"{path.name}: a stored {first.agg} curve has a probability outside [0, 1]")
     kind = first.agg if first.agg == "mean" else f"quantile-{first.agg}"
     comment = (
         f"generated_by='hazflow {__version__}', kind='{kind}', investigation_time={float(investigation_time)!r}, "
-        f"imt='{first.imt}', model='{first.model}', vs30={float(first.vs30)!r}"
+        f"imt='{first.imt}', model='{first.model}'"
     )
+    vs30s = {float(c.vs30) for _, c in curves}
+    comment += f", vs30={vs30s.pop()!r}" if len(vs30s) == 1 else ", vs30='site_model.csv'"
     header = ["lon", "lat", "depth", *(f"poe-{float(level)!r}" for level in levels)]
     lines = [",".join(["#"] + [""] * (len(header) - 2) + [f'"{comment}"']), ",".join(header)]
     for (site, _), row in zip(curves, values, strict=True):

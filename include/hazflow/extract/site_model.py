@@ -1,0 +1,57 @@
+"""A site model given instead of one VS30: OpenQuake's site-model CSV (`lon,lat,vs30,...`; other
+columns ignored), each row a site with its own VS30. The sites of an extract are then its rows
+inside the area, not a grid's points."""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from pathlib import Path
+
+from hazflow.exceptions import BadRequest
+
+COLUMNS = ("lon", "lat", "vs30")
+
+
+def parse_site_model(text: str, field: str = "site_model") -> list[tuple[float, float, float]]:
+    """(lat, lon, vs30) of every row, rounded to 0.001 degree; every row checked, the first bad one named.
+
+    >>> parse_site_model("lon,lat,vs30\\n174.78,-41.3,400\\n")
+    [(-41.3, 174.78, 400.0)]
+    """
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    header = [h.strip() for h in reader.fieldnames or []]
+    missing = [c for c in COLUMNS if c not in header]
+    if missing:
+        raise BadRequest(field, f"a site model needs the columns {', '.join(COLUMNS)}; missing {', '.join(missing)}")
+    rows: list[tuple[float, float, float]] = []
+    seen: dict[tuple[float, float], int] = {}
+    for line, raw in enumerate(reader, start=2):
+        row = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
+        try:
+            lon, lat, vs30 = (float(row[c]) for c in COLUMNS)
+        except ValueError:
+            raise BadRequest(field, f"line {line}: lon, lat and vs30 must be numbers, got {[row[c] for c in COLUMNS]}") from None
+        if not all(math.isfinite(v) for v in (lon, lat, vs30)):
+            raise BadRequest(field, f"line {line}: lon, lat and vs30 must be finite")
+        if not -90.0 <= lat <= 90.0 or not -180.0 <= lon <= 360.0:
+            raise BadRequest(field, f"line {line}: ({lon:g}, {lat:g}) is off the globe")
+        if not vs30 > 0:
+            raise BadRequest(field, f"line {line}: VS30 must be > 0 m/s, got {vs30:g}")
+        point = (round(lat, 3), round(lon, 3))
+        if point in seen:
+            raise BadRequest(field, f"line {line}: the site of line {seen[point]} again (same 0.001 degree location)")
+        seen[point] = line
+        rows.append((*point, vs30))
+    if not rows:
+        raise BadRequest(field, "the site model has no rows")
+    return rows
+
+
+def read_site_model(path: Path, field: str = "site_model") -> str:
+    """The text of a site-model file; the error names the file."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except OSError as e:
+        raise BadRequest(field, f"cannot read {path}: {e.strerror}") from None
