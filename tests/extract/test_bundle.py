@@ -123,3 +123,25 @@ def test_a_site_model_bundle_takes_each_sites_curve_at_its_vs30(area_store, out,
     missing = f"lon,lat,vs30\n{sites[0].lon},{sites[0].lat},300\n"
     with pytest.raises(DataIntegrityError, match=r"-41.300~174.700 vs30=300 \(PGA, SA\(0.5\)\)"):
         write_bundle(AreaRequest.parse(AREA | {"vs30": None, "site_model": missing}), store, out)
+
+
+def test_the_hazard_map_gives_each_sites_level_at_10_and_2_percent_in_50_years(area_store, out, demo):
+    from hazflow.plan.imtl import level_at_poe
+
+    store, sites = area_store
+    levels = np.asarray(demo.settings.levels)
+    store.put_hazard_aggregates(
+        [HazardAggregate("DEMO", sites[0].code, 400.0, "PGA", "mean", levels, np.full(len(levels), 1e-7), PROVENANCE)]
+    )
+    request = AreaRequest.parse(AREA)
+    manifest = write_bundle(request, store, out)
+    folder = out / request.name
+    assert {"maps/hazard_map-mean.csv", "maps/hazard_map-mean-PGA.png", "maps/hazard_map-mean-SA(0.5).png"} <= set(manifest.files)
+    assert (folder / "maps" / "hazard_map-mean-PGA.png").read_bytes()[:4] == b"\x89PNG"
+    table = pd.read_csv(folder / "maps" / "hazard_map-mean.csv")
+    assert list(table.columns) == ["lon", "lat", "vs30", "PGA-0.1in50", "PGA-0.02in50", "SA(0.5)-0.1in50", "SA(0.5)-0.02in50"]
+    assert np.isnan(table.loc[0, "PGA-0.1in50"]) and np.isnan(table.loc[0, "PGA-0.02in50"])  # a curve that never reaches them
+    for i, site in enumerate(sites[1:], start=1):
+        curve = store.get_hazard_aggregates("DEMO", site.code, 400.0, "SA(0.5)", "mean")[0]
+        for poe in (0.1, 0.02):
+            assert table.loc[i, f"SA(0.5)-{poe:g}in50"] == pytest.approx(level_at_poe(curve.levels, curve.values, poe), rel=1e-5)

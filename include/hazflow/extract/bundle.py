@@ -3,6 +3,7 @@ fragility) model: the hazard of an area and the parameters it came from, nothing
 
     <name>/
       hazard_curves/hazard_curve-<stat>-<IMT>.csv   every site of the area, OpenQuake's CSV layout
+      maps/hazard_map-<stat>.csv, -<IMT>.png        each site's level at 10 % and 2 % in 50 years, and its map
       site_model.csv                                the sites with their VS30 (and z1pt0, z2pt5, backarc)
       job_risk.ini                                  classical_risk template reading the curves
       job_damage.ini                                classical_damage template reading the curves
@@ -27,12 +28,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from hazflow import __version__
 from hazflow.exceptions import BadRequest, DataIntegrityError
 from hazflow.extract.curves import curve_file_name, write_hazard_curves_csv
 from hazflow.extract.request import AreaRequest
 from hazflow.model.sites import Site
 from hazflow.openquake.render import site_model
+from hazflow.plan.imtl import level_at_poe
 from hazflow.store import HazardAggregate, Store
 
 logger = logging.getLogger(__name__)
@@ -119,6 +123,41 @@ def _site_model(request: AreaRequest) -> str:
     return "\n".join([rows[0][0], *(r[1] for r in rows)]) + "\n"
 
 
+def _hazard_map(request: AreaRequest, curves: CurvesByImt, investigation_time: float, folder: Path) -> list[str]:
+    """`hazard_map-<stat>.csv` (each site's level, g, at 10 % and 2 % in 50 years, per IMT; empty
+    where the curve does not reach the PoE) and a map per IMT (`hazard_map-<stat>-<IMT>.png`)."""
+    from hazflow.report.plots import TARGET_POES, plot_area_map
+
+    kind = request.stat if request.stat == "mean" else f"quantile-{request.stat}"
+    table: dict[str, list[Any]] = {
+        "lon": [s.lon for s in request.sites],
+        "lat": [s.lat for s in request.sites],
+        "vs30": list(request.vs30s),
+    }
+    outline = list(request.area.geometry.exterior.coords)
+    files = []
+    for imt in request.imts:
+        levels = np.full((len(request.sites), len(TARGET_POES)), np.nan)
+        for i, (_, curve) in enumerate(curves[imt]):
+            annual = -np.expm1(np.log1p(-np.clip(curve.values, 0, 1 - 1e-15)) / investigation_time)
+            for j, poe in enumerate(TARGET_POES):
+                try:
+                    levels[i, j] = level_at_poe(curve.levels, annual, poe)
+                except BadRequest:  # the curve does not reach this PoE: left empty, drawn as a cross
+                    pass
+        for j, poe in enumerate(TARGET_POES):
+            table[f"{imt}-{poe:g}in50"] = [f"{v:.6g}" if np.isfinite(v) else "" for v in levels[:, j]]
+        title = f"{request.model.name} {request.stat} {imt}, {_vs30_text(request)}: the level of each site"
+        name = f"maps/hazard_map-{kind}-{imt}.png"
+        plot_area_map(imt, [(s.lon, s.lat) for s in request.sites], levels, outline, title, folder / name)
+        files.append(name)
+    csv_name = f"maps/hazard_map-{kind}.csv"
+    columns = list(table)
+    rows = [",".join(columns)] + [",".join(str(table[c][i]) for c in columns) for i in range(len(request.sites))]
+    (folder / csv_name).write_text("\n".join(rows) + "\n")
+    return [csv_name, *files]
+
+
 def _provenance(curves: CurvesByImt) -> dict[str, Any]:
     """What the curves were computed from, as distinct values (with how many curves have each)."""
     seen: dict[str, Counter[str]] = {}
@@ -192,6 +231,7 @@ def _readme(request: AreaRequest, manifest: BundleManifest) -> str:
 | file | what |
 | --- | --- |
 | `hazard_curves/*.csv` | one file per IMT, every site; OpenQuake's hazard-curve CSV layout |
+| `maps/` | each site's level (g) at 10 % and 2 % in 50 years per IMT (`hazard_map-*.csv`), and a map per IMT |
 | `site_model.csv` | the sites, their VS30, z1pt0, z2pt5 and back-arc flag |
 | `job_risk.ini` | a classical_risk job reading the curves (needs your `exposure.xml`, `vulnerability.xml`) |
 | `job_damage.ini` | a classical_damage job reading the curves (needs your `exposure.xml`, `fragility.xml`) |
@@ -217,6 +257,7 @@ def write_bundle(request: AreaRequest, store: Store, parent: Path) -> BundleMani
             write_hazard_curves_csv(curves[imt], path, investigation_time)
             curve_files.append(str(path.relative_to(staging)))
         (staging / "site_model.csv").write_text(_site_model(request))
+        map_files = _hazard_map(request, curves, investigation_time, staging)
         for mode in ("risk", "damage"):
             (staging / f"job_{mode}.ini").write_text(_ini(request, curve_files, investigation_time, mode))
         manifest = BundleManifest(
@@ -224,7 +265,7 @@ def write_bundle(request: AreaRequest, store: Store, parent: Path) -> BundleMani
             request=request.to_dict(),
             sites=[{"code": s.code, "lat": s.lat, "lon": s.lon, "vs30": v, "backarc": s.backarc} for s, v in request.targets],
             investigation_time=investigation_time,
-            files=[*curve_files, "site_model.csv", "job_risk.ini", "job_damage.ini", "README.md", "manifest.json"],
+            files=[*curve_files, *map_files, "site_model.csv", "job_risk.ini", "job_damage.ini", "README.md", "manifest.json"],
             provenance=_provenance(curves),
             gmm_branches=_gmm_branches(request),
         )

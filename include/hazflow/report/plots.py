@@ -265,3 +265,42 @@ def disagg_plot_names(model: str, site: Site, vs30: float, imt: str, poe: float)
     """Report names of a target's three plots: M-R heat map with eps, M-R-eps bars, contributions."""
     stem = disagg_plot_name(model, site, vs30, imt, poe).removesuffix(".png")
     return {"mr": f"{stem}.png", "mre": f"{stem}-mre.png", "contributions": f"{stem}-contributions.png"}
+
+
+def plot_area_map(
+    imt: str,
+    points: Sequence[tuple[float, float]],
+    levels: np.ndarray,
+    outline: Sequence[tuple[float, float]],
+    title: str,
+    path: Path,
+    poes: Sequence[float] = TARGET_POES,
+) -> Path:
+    """The hazard map of an extract: each site's level (g) at each PoE in 50 years (one panel per PoE).
+
+    `points` are the sites' (lon, lat); `levels` (n_sites, n_poes) in g, NaN where the curve does
+    not reach the PoE (drawn as grey crosses); `outline` the area's boundary as (lon, lat)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lon, lat = np.asarray(points, dtype=float).T
+    ring = np.asarray(outline, dtype=float)
+    fig, axes = plt.subplots(1, len(poes), figsize=(5.2 * len(poes), 4.8), dpi=110, squeeze=False)
+    for ax, column, poe in zip(axes[0], np.asarray(levels, dtype=float).T, poes, strict=True):
+        ax.plot(ring[:, 0], ring[:, 1], color="0.3", lw=1)
+        known = np.isfinite(column)
+        if known.any():
+            dots = ax.scatter(lon[known], lat[known], c=column[known], cmap="viridis", s=60, edgecolors="k", linewidths=0.3)
+            fig.colorbar(dots, ax=ax, label=f"{imt} (g)")
+        if (~known).any():
+            ax.scatter(lon[~known], lat[~known], marker="x", color="0.6", label="beyond the curve")
+            ax.legend(loc="lower right", fontsize=8)
+        ax.set_title(f"{poe:.0%} in 50 years", fontsize=10)
+        ax.set_xlabel("longitude")
+        ax.set_ylabel("latitude")
+        ax.set_aspect(1 / np.cos(np.radians(np.mean(lat))))  # degrees of longitude shrink with latitude
+        ax.grid(True, alpha=0.3)
+    fig.suptitle(title, fontsize=10)
+    return _save(fig, path)
