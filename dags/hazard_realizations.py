@@ -6,18 +6,24 @@ share one run), keeping every realization's hazard curves (leaf x GMM branch) in
 
 `plan` validates the request (model, sites, VS30s, IMTs, leaves) before any compute; `run` starts
 OpenQuake for each job whose key the ledger does not already have as run; `ingest` reads the HDF5
-into the store; `summary` counts what happened. Re-triggering a finished request runs no
-OpenQuake job; `force` re-runs them.
+into the store; `summary` counts what happened and gives the `hazard_realizations` asset an event;
+then `start_aggregation` starts `hazard_aggregation` for exactly this realization set (model, sites,
+VS30s, IMTs, leaves), so a run started from the UI flows on to the aggregated curves. Re-triggering a
+finished request runs no OpenQuake job (and its aggregation rewrites the same rows); `force` re-runs them.
 """
 
 from __future__ import annotations
 
-from airflow.sdk import dag, task
+from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
+from airflow.sdk import Asset, dag, task
 
 from hazflow_airflow.labels import TEMPLATE as LABEL
 from hazflow_airflow.labels import set_label
 from hazflow_airflow.params import force_param, imts_param, leaves_param, model_param, sites_param, vs30s_param
 from hazflow_airflow.policies import DAG_DEFAULTS
+
+# Name only: a URI with a scheme makes Airflow load every provider's URI handlers at parse time.
+HAZARD_REALIZATIONS = Asset(name="hazard_realizations")
 
 
 @dag(
@@ -55,13 +61,25 @@ def hazard_realizations():
         set_label(ran["label"])
         return ingest_job(ran, bool(context["params"]["force"]))
 
-    @task
-    def summary(outcomes: list[dict]) -> dict:
-        from hazflow_airflow.tasks import summarise_jobs
+    @task(outlets=[HAZARD_REALIZATIONS], multiple_outputs=True)
+    def summary(outcomes: list[dict], **context) -> dict:
+        from hazflow_airflow.tasks import summarise_hazard_request
 
-        return summarise_jobs(list(outcomes))
+        result = summarise_hazard_request(context["params"], list(outcomes))
+        context["outlet_events"][HAZARD_REALIZATIONS].extra = {"conf": result["aggregation_conf"]}
+        return result
 
-    summary(ingest.expand(ran=run.expand(spec=plan())))
+    done = summary(ingest.expand(ran=run.expand(spec=plan())))
+    # conf must travel (exactly this realization set), so a TriggerDagRun rather than an asset schedule
+    start_aggregation = TriggerDagRunOperator(
+        task_id="start_aggregation",
+        trigger_dag_id="hazard_aggregation",
+        trigger_run_id="{{ run_id }}__hazard_aggregation",
+        conf=done["aggregation_conf"],
+        skip_when_already_exists=True,  # a retry never starts a second aggregation
+        wait_for_completion=False,
+    )
+    done >> start_aggregation
 
 
 hazard_realizations()

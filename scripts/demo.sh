@@ -30,7 +30,15 @@ run_dag() {
 start=$(date +%s)
 conf='{"model": "DEMO", "sites": ["WLG", "CHC", "AKL"], "vs30s": [400], "imts": ["PGA", "SA(0.5)"], "leaves": ["all"]}'
 run_dag hazard_realizations "$conf"
-run_dag hazard_aggregation "$conf"
+# hazard_realizations started hazard_aggregation for exactly its realization set; without a
+# scheduler that run waits queued, so run it here at its logical date with its conf.
+run_triggered() {  # run_triggered DAG_ID: the run the last DAG run started for DAG_ID
+  IFS=$'\t' read -r agg_date agg_conf < <(python -m hazflow_airflow.runs queued "$1" --run-id "${last_run}__$1") \
+    || { echo "the last run started no $1 run" >&2; exit 1; }
+  echo "== $1 started by the last run, with conf $agg_conf"
+  run_dag "$1" "$agg_conf" "$agg_date"
+}
+run_triggered hazard_aggregation
 
 # 6 leaves x 3 sites x 2 PoEs = 36 runs (both IMTs in each), computed by the one-pass engine in 6
 # passes (one per leaf: every site, PoE and IMT). `airflow dags test` runs one task at a time, so one
@@ -39,10 +47,7 @@ run_dag disagg_realizations '{"model": "DEMO", "sites": ["WLG", "CHC", "AKL"], "
 
 # disagg_realizations started disagg_aggregation for exactly its realization set; without a
 # scheduler that run waits queued, so run it here at its logical date with its conf.
-IFS=$'\t' read -r agg_date agg_conf < <(python -m hazflow_airflow.runs queued disagg_aggregation --run-id "${last_run}__disagg_aggregation") \
-  || { echo "disagg_realizations started no disagg_aggregation run" >&2; exit 1; }
-echo "== disagg_aggregation started by disagg_realizations with conf $agg_conf"
-run_dag disagg_aggregation "$agg_conf" "$agg_date"
+run_triggered disagg_aggregation
 echo "== the chain took $(( $(date +%s) - start )) s"
 
 echo "== the ledger"

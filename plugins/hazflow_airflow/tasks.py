@@ -49,6 +49,12 @@ def summarise_jobs(outcomes: list[XCom]) -> XCom:
     return summarise_outcomes(outcomes)
 
 
+def summarise_hazard_request(params: Mapping[str, Any], outcomes: list[XCom]) -> XCom:
+    from hazflow.plan.hazard import summarise_hazard_request
+
+    return summarise_hazard_request(params, outcomes)
+
+
 # --- hazard_aggregation ---
 def plan_hazard_aggregation(params: Mapping[str, Any]) -> list[list[XCom]]:
     from hazflow.aggregate.hazard import plan_hazard_aggregation

@@ -57,5 +57,8 @@ def test_a_rerun_runs_no_openquake_job(computed):
 def test_missing_hazard_without_compute_fails_at_plan(tmp_path):
     run = dags_test("area_extract", ONE_SITE, tmp_path / "store")
     assert run.code == 1
-    assert "1 of 1 site(s) of the area have no aggregated mean hazard curve of DEMO at VS30 400 m/s: -41.300~174.780 (PGA)" in run.log
+    assert (
+        "1 of 1 site(s) of the area have no aggregated mean hazard curve of DEMO at VS30 400 m/s: -41.300~174.780 (PGA)"
+        in run.log
+    )
     assert run.states()["plan"] == "failed"

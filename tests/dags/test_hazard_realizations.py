@@ -25,6 +25,17 @@ def test_a_small_request_runs_end_to_end(realizations_run):
     assert len(store.get_hazard_realizations("DEMO", "-41.300~174.780", 400, "PGA")) == 7
 
 
+def test_it_starts_hazard_aggregation_for_exactly_its_realization_set(realizations_run):
+    from hazflow_airflow.runs import queued_runs
+
+    conf, _, run = realizations_run
+    assert run.code == 0, run.log[-3000:]
+    expected = {"model": "DEMO", "sites": ["WLG"], "vs30s": [400.0], "imts": ["PGA"], "leaves": conf["leaves"]}
+    assert run.summary()["aggregation_conf"] == expected
+    assert [c for _, c in queued_runs("hazard_aggregation", f"{run.run_id}__hazard_aggregation")] == [expected]
+    assert run.states()["start_aggregation"] == "success"
+
+
 def test_retriggering_runs_no_openquake_job(realizations_run):
     conf, store_root, _ = realizations_run
     run = dags_test("hazard_realizations", conf, store_root)

@@ -201,6 +201,25 @@ def test_the_pools_the_dags_name_are_set_up():
     assert all(p["slots"] >= 1 for p in pools.values())
 
 
+def test_hazard_realizations_starts_its_aggregation(dagbag):
+    """The chain links itself: summary (an asset event) -> start_aggregation (conf = the realization set)."""
+    tasks = {t.task_id: t for t in dagbag.dags["hazard_realizations"].tasks}
+    assert [a.name for a in tasks["summary"].outlets] == ["hazard_realizations"]
+    trigger = tasks["start_aggregation"]
+    assert trigger.trigger_dag_id == "hazard_aggregation" and trigger.skip_when_already_exists
+    assert trigger.trigger_run_id == "{{ run_id }}__hazard_aggregation" and trigger.upstream_task_ids == {"summary"}
+
+
+def test_area_extract_shape(dagbag):
+    """plan -> run -> ingest -> targets -> aggregate -> bundle -> summary; the steps after the mapped ones run when those are empty."""
+    tasks = {t.task_id: t for t in dagbag.dags["area_extract"].tasks}
+    assert tasks["run"].upstream_task_ids == {"plan"} and tasks["ingest"].upstream_task_ids == {"run"}
+    assert tasks["targets"].upstream_task_ids == {"ingest"} and tasks["targets"].trigger_rule == "none_failed"
+    assert tasks["aggregate"].upstream_task_ids == {"targets"}
+    assert tasks["bundle"].upstream_task_ids == {"aggregate"} and tasks["bundle"].trigger_rule == "none_failed"
+    assert tasks["summary"].upstream_task_ids == {"bundle"}
+
+
 def test_coverage_backfill_shape(dagbag):
     """Scheduled, one run at a time; gaps -> fill (disagg_realizations runs named after the coverage run)."""
     dag = dagbag.dags["coverage_backfill"]

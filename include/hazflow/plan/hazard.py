@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from hazflow.config import Config
@@ -22,3 +22,12 @@ def plan_hazard(params: Mapping[str, Any], config: Config) -> list[JobSpec]:
     specs = request.jobs(engine_version(config.oq_python))
     logger.info("hazard request of %s: %d OpenQuake job(s) (leaf x VS30)", request.model.name, len(specs))
     return specs
+
+
+def summarise_hazard_request(params: Mapping[str, Any], outcomes: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """hazard_realizations' summary: the counts of `summarise_outcomes`, and `aggregation_conf`, the
+    hazard_aggregation request of exactly this realization set (model, sites, VS30s, IMTs, leaves)."""
+    from hazflow.report.summary import summarise_outcomes
+
+    conf = HazardRequest.parse(params, runnable=False).to_conf()
+    return summarise_outcomes(outcomes) | {"aggregation_conf": conf}
