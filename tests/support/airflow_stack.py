@@ -1,0 +1,81 @@
+"""The project's own local Airflow (`make airflow`: scripts/airflow_stack.py) started for a test in a
+var/ of its own, on free ports, and stopped after it; a REST client for it, as a user's script
+would use (a JWT from the simple auth manager's login)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from hazflow.config import PROJECT_ROOT
+from tests.support.moto_server import free_port
+
+STACK = PROJECT_ROOT / "scripts" / "airflow_stack.py"
+
+
+@dataclass
+class Stack:
+    var: Path
+    env: dict[str, str]
+    started: str  # what `start` printed
+
+    def script(self, command: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, str(STACK), command], env=self.env, capture_output=True, text=True, timeout=300)
+
+    def airflow(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """The airflow CLI against the stack's database, as `eval "$(python scripts/airflow_stack.py env)"` gives it."""
+        exports = self.script("env").stdout
+        env = dict(self.env)
+        for line in exports.splitlines():
+            key, _, value = line.removeprefix("export ").partition("=")
+            env[key] = json.loads(value)
+        return subprocess.run([str(PROJECT_ROOT / ".venv" / "bin" / "airflow"), *args], env=env, capture_output=True,
+                              text=True, timeout=180)  # fmt: skip
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.env['HAZFLOW_AIRFLOW_PORT']}"
+
+    def token(self) -> str:
+        password = json.loads((self.var / "airflow" / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
+        body = json.dumps({"username": "admin", "password": password}).encode()
+        request = urllib.request.Request(f"{self.url}/auth/token", body, {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as r:
+            return str(json.load(r)["access_token"])
+
+    def api(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        """One call of the REST API (`/api/v2/...`), its JSON answer."""
+        request = urllib.request.Request(
+            f"{self.url}/api/v2{path}", json.dumps(body).encode() if body is not None else None,
+            {"Content-Type": "application/json", "Authorization": f"Bearer {self.token()}"}, method=method,
+        )  # fmt: skip
+        with urllib.request.urlopen(request, timeout=60) as r:
+            return json.load(r)
+
+
+@contextmanager
+def airflow_stack(var: Path) -> Iterator[Stack]:
+    """`make airflow` in `var` on free ports; `make airflow-stop` on exit, whatever happened."""
+    env = {
+        **os.environ,
+        "HAZFLOW_VAR": str(var),
+        "HAZFLOW_PG_PORT": str(free_port()),
+        "HAZFLOW_AIRFLOW_PORT": str(free_port()),
+        "HAZFLOW_STORE_ROOT": str(var / "store"),
+    }
+    stack = Stack(var, env, "")
+    try:
+        started = stack.script("start")
+        assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
+        stack.started = started.stdout
+        yield stack
+    finally:
+        stack.script("stop")
