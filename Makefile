@@ -50,8 +50,8 @@ test: setup lint
 setup: $(VENV)/.installed $(OQ_VENV)/.installed $(AIRFLOW_HOME)/.migrated $(AIRFLOW_HOME)/.pools
 
 lint: setup
-	$(VENV)/bin/ruff check include plugins dags tests bench
-	$(VENV)/bin/ruff format --check include plugins dags tests bench
+	$(VENV)/bin/ruff check include plugins dags tests bench scripts
+	$(VENV)/bin/ruff format --check include plugins dags tests bench scripts
 	$(VENV)/bin/mypy
 
 $(UV):
