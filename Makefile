@@ -27,12 +27,16 @@ export HAZFLOW_STORE_ROOT ?= $(VAR)/store
 export HAZFLOW_OQ_PYTHON := $(OQ_VENV)/bin/python
 export NUMBA_CACHE_DIR := $(ROOT)/.cache/numba
 
-.PHONY: demo demo-aws airflow airflow-stop test setup lock lint clean
+.PHONY: demo demo-dags-test demo-aws airflow airflow-stop test setup lock lint clean
 
 demo: setup
 	bash scripts/demo.sh
 
-# The same chain with the aws store backend on a local moto_server (DynamoDB + S3, no real AWS).
+# The same chain one task at a time (`airflow dags test`, SQLite, no scheduler), as before `make airflow`.
+demo-dags-test: setup
+	bash scripts/demo_dags_test.sh
+
+# The same chain (one task at a time) with the aws store backend on a local moto_server (DynamoDB + S3, no real AWS).
 demo-aws: setup
 	bash scripts/demo_aws.sh
 

@@ -1,81 +1,23 @@
 #!/usr/bin/env bash
-# The demo, through the real Airflow DAGs (`airflow dags test`: SQLite, no scheduler needed):
-# DEMO hazard realizations for WLG, CHC and AKL; their aggregation over the logic tree (with
-# plots); disaggregation realizations at the three sites, 10 % and 2 % in 50 years, at the levels
-# read off the aggregated curves; the disaggregation aggregation that DAG starts (closure check,
-# plots); then the ledger and what the store holds.
-# Run it through `make demo`, which sets up the venvs first.
+# The demo under a real scheduler (`make demo`): `make airflow`'s stack (PostgreSQL, api-server,
+# scheduler, dag-processor, triggerer; LocalExecutor), then the DEMO chain triggered and followed
+# through the REST API (scripts/demo_chain.py): hazard_realizations -> the hazard_aggregation it
+# starts; disagg_realizations at 10 % and 2 % in 50 years -> the disagg_aggregation it starts. Then
+# the same read-back as ever (scripts/demo_report.sh) and the UI link. The stack is stopped at the
+# end unless KEEP=1. Run it through `make demo`, which sets up the venvs first.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/scripts/env.sh"
 mkdir -p "$root/var/logs"
-
-# run_dag DAG_ID CONF [LOGICAL_DATE]: run one DAG run, show its progress, keep the full log, then
-# print what its `summary` task returned (read from Airflow's database, not from the log)
-run_dag() {
-  last_log="$root/var/logs/demo-$1-$(date -u +%Y%m%dT%H%M%SZ).log"
-  echo "== $1 (airflow dags test); full log: $last_log"
-  set +e
-  airflow dags test "$1" ${3:+"$3"} -c "$2" 2>&1 | tee "$last_log" \
-    | grep --line-buffered -oE "\[DAG TEST\] end task task_id=[a-z_]+ map_index=-?[0-9]+|plan disagg-[^\"]*|DagRun Finished: .*state=[a-z]+" \
-    | sed -u -E 's/, run_start_date.*(state=[a-z]+).*/ \1/'
-  local status=${PIPESTATUS[0]}
-  set -e
-  [ "$status" -eq 0 ] || { echo "$1 failed: see $last_log" >&2; exit "$status"; }
-  last_run=$(python -m hazflow_airflow.runs latest "$1")
-  echo "$1 summary: $(python -m hazflow_airflow.runs xcom "$1" summary --run-id "$last_run" | cut -c1-400)"
-  echo "$1 wall seconds (the run, each task): $(python -m hazflow_airflow.runs seconds "$1" --run-id "$last_run")"
-}
-
+# two OpenQuake batches side by side on this machine, one process each (the pool gets one slot per core)
+export HAZFLOW_OQ_PARALLEL="${HAZFLOW_OQ_PARALLEL:-1}"
 start=$(date +%s)
-conf='{"model": "DEMO", "sites": ["WLG", "CHC", "AKL"], "vs30s": [400], "imts": ["PGA", "SA(0.5)"], "leaves": ["all"]}'
-run_dag hazard_realizations "$conf"
-# hazard_realizations started hazard_aggregation for exactly its realization set; without a
-# scheduler that run waits queued, so run it here at its logical date with its conf.
-run_triggered() {  # run_triggered DAG_ID: the run the last DAG run started for DAG_ID
-  IFS=$'\t' read -r agg_date agg_conf < <(python -m hazflow_airflow.runs queued "$1" --run-id "${last_run}__$1") \
-    || { echo "the last run started no $1 run" >&2; exit 1; }
-  echo "== $1 started by the last run, with conf $agg_conf"
-  run_dag "$1" "$agg_conf" "$agg_date"
-}
-run_triggered hazard_aggregation
-
-# 6 leaves x 3 sites x 2 PoEs = 36 runs (both IMTs in each), computed by the one-pass engine in 6
-# passes (one per leaf: every site, PoE and IMT). `airflow dags test` runs one task at a time, so one
-# batch holds them all: HAZFLOW_OQ_PARALLEL (= the cores) OpenQuake processes, 3 passes each.
-run_dag disagg_realizations '{"model": "DEMO", "sites": ["WLG", "CHC", "AKL"], "vs30s": [400], "imts": ["PGA", "SA(0.5)"], "poes": [0.1, 0.02], "leaves": ["all"], "batch_cap": 1}'
-
-# disagg_realizations started disagg_aggregation for exactly its realization set; without a
-# scheduler that run waits queued, so run it here at its logical date with its conf.
-run_triggered disagg_aggregation
-echo "== the chain took $(( $(date +%s) - start )) s"
-
-echo "== the ledger"
-python -m hazflow ledger --model DEMO --kind hazard
-python -m hazflow ledger --model DEMO --kind disagg | tail -1
-echo "== disaggregation summaries (closure: disaggregated / target annual PoE; modal bin; how the quantiles were computed;"
-echo "   mean and modal M-R-eps; fault systems' shares of the mean rate and over the composite branches)"
-python -m hazflow_airflow.runs xcom disagg_aggregation summary --run-id "$last_run" > "$root/var/logs/disagg_aggregation-summary.json"
-python - "$root/var/logs/disagg_aggregation-summary.json" <<'EOF'
-import json, sys
-summary = json.load(open(sys.argv[1]))
-for label, closure in summary["closure"].items():
-    print(f"{label:30s} closure {closure:.4f}   modal bin: {summary['modal'][label]}   quantiles: {summary['method'][label]}")
-    print("    " + summary["summary"][label].replace("\n", "\n    "))
-exports = summary.get("exports") or {}
-if exports:
-    print(f"exports under {exports['folder']}: {exports['json']} JSON, {exports['csv']} CSV (OpenQuake layout), "
-          f"{exports['parquet']} parquet files (toshi-hazard-store datasets)")
-EOF
-echo "== what the store holds for Wellington"
-python -m hazflow show WLG --model DEMO
-python -m hazflow plan-hazard --model DEMO --sites WLG CHC AKL --vs30s 400 --imts PGA "SA(0.5)" --check > /dev/null
-echo "== plots: hazard curves (mean, 10-90 % band, 10 % and 2 % in 50 years marked) and disaggregations"
-echo "   (per target: M-R heat map with epsilon, M-R-eps bars, contributions by fault system and leaf)"
-python -m hazflow reports disagg/ | grep -v summary.json
-python -m hazflow reports hazard/
-if [ "${HAZFLOW_STORE_BACKEND:-local}" = aws ]; then
-  echo "== done: records in DynamoDB tables ${HAZFLOW_AWS_STAGE:-dev}-hazflow-*, files under $HAZFLOW_STORE_ROOT (artifacts/<job key>/, reports/, plans/)"
-else
-  echo "== done: store at $HAZFLOW_STORE_ROOT (hazflow.sqlite, artifacts/<job key>/calc.hdf5 + oq.log, reports/)"
+python "$root/scripts/airflow_stack.py" start
+if [ "${KEEP:-0}" != 1 ]; then
+  trap 'echo "== stopping the stack (KEEP=1 keeps it)"; python "$root/scripts/airflow_stack.py" stop' EXIT
 fi
+eval "$(python "$root/scripts/airflow_stack.py" env)"  # the airflow CLI and hazflow_airflow.runs read this stack
+python "$root/scripts/demo_chain.py" --summary "$root/var/logs/disagg_aggregation-summary.json"
+bash "$root/scripts/demo_report.sh" "$root/var/logs/disagg_aggregation-summary.json"
+echo "== the demo took $(( $(date +%s) - start )) s, starting the stack included"
+echo "== the runs, their tasks and logs: http://127.0.0.1:${HAZFLOW_AIRFLOW_PORT:-8080}/dags (login in var/airflow/simple_auth_manager_passwords.json.generated)"

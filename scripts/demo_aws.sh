@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The demo chain (scripts/demo.sh) with the `aws` store backend: DynamoDB tables and an S3 bucket on
+# The demo chain, one task at a time (scripts/demo_dags_test.sh), with the `aws` store backend: DynamoDB tables and an S3 bucket on
 # a local moto_server (no real AWS, dummy credentials). Run it through `make demo-aws`.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -19,7 +19,7 @@ export HAZFLOW_STORE_ROOT="s3://hazflow-demo/store"
 export HAZFLOW_AWS_STAGE=demo
 export HAZFLOW_AWS_ENDPOINT="http://127.0.0.1:$port"
 export AWS_ACCESS_KEY_ID=testing AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION=ap-southeast-2
-bash "$root/scripts/demo.sh"
+bash "$root/scripts/demo_dags_test.sh"
 echo "== tables on moto_server: $("$root/.venv/bin/python" -c "
 import boto3; print(', '.join(boto3.client('dynamodb', endpoint_url='$HAZFLOW_AWS_ENDPOINT').list_tables()['TableNames']))")"
 echo "== moto_server keeps everything in memory: it is gone when this script ends"

@@ -8,7 +8,6 @@ import json
 import os
 import subprocess
 import sys
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hazflow.config import PROJECT_ROOT
+from hazflow_airflow.rest import AirflowApi
 from tests.support.moto_server import free_port
 
 STACK = PROJECT_ROOT / "scripts" / "airflow_stack.py"
@@ -44,21 +44,14 @@ class Stack:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.env['HAZFLOW_AIRFLOW_PORT']}"
 
-    def token(self) -> str:
+    def rest(self) -> AirflowApi:
+        """The stack's REST API, logged in as the admin `start` printed."""
         password = json.loads((self.var / "airflow" / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
-        body = json.dumps({"username": "admin", "password": password}).encode()
-        request = urllib.request.Request(f"{self.url}/auth/token", body, {"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=30) as r:
-            return str(json.load(r)["access_token"])
+        return AirflowApi(self.url, "admin", password)
 
     def api(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         """One call of the REST API (`/api/v2/...`), its JSON answer."""
-        request = urllib.request.Request(
-            f"{self.url}/api/v2{path}", json.dumps(body).encode() if body is not None else None,
-            {"Content-Type": "application/json", "Authorization": f"Bearer {self.token()}"}, method=method,
-        )  # fmt: skip
-        with urllib.request.urlopen(request, timeout=60) as r:
-            return json.load(r)
+        return self.rest().call(method, path, body)
 
 
 @contextmanager
