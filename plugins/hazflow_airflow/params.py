@@ -13,7 +13,7 @@ from airflow.sdk import Param
 
 from hazflow.aggregate.methods import DEFAULT_QUANTILE_METHOD, QUANTILE_METHODS
 from hazflow.export import FORMATS
-from hazflow.model.nshm import DEFAULT_QUANTILES, EXTRACT_MAX_SITES, NSHM_GRID
+from hazflow.model.nshm import DEFAULT_QUANTILES, EXTRACT_MAX_SITES, KNOWN_MODELS, NSHM_GRID, NSHM_VS30S
 from hazflow.openquake.engines import DEFAULT_DISAGG_ENGINE, DISAGG_ENGINES
 from hazflow.plan.batches import DEFAULT_BATCH_CAP, MAX_MAP_LENGTH
 
@@ -27,7 +27,11 @@ def _list_param(default: list[Any], items: dict[str, Any], description: str, min
 
 def model_param(default: str = "DEMO") -> Param:
     return Param(
-        default, type="string", minLength=1, description="Model: DEMO (runs here) or an nzshm-model version such as NSHM_v1.0.4."
+        default,
+        type="string",
+        enum=list(KNOWN_MODELS),
+        values_display={"DEMO": "DEMO (6 leaves; runs here)", **{m: f"{m} (nzshm-model)" for m in KNOWN_MODELS if m != "DEMO"}},
+        description="Model: DEMO (its sources are in this project, so it runs here) or an nzshm-model version (49 leaves).",
     )
 
 
@@ -35,12 +39,17 @@ def sites_param(default: list[str]) -> Param:
     return _list_param(
         default,
         {"type": "string", "minLength": 1},
-        "Sites: nzshm-common ids (WLG), 'lat~lon' codes (-41.300~174.780) or list names (NZ, SRWG214).",
+        "Sites, one per line: nzshm-common ids (WLG, CHC, AKL), 'lat~lon' codes at 0.001 degree (-41.300~174.780), or "
+        "list names (NZ: NSHM's 36 named sites; SRWG214); '-ID' leaves out a site given before it (NZ then -WRE).",
     )
 
 
 def vs30s_param(default: list[float]) -> Param:
-    return _list_param(default, {"type": "number", "exclusiveMinimum": 0}, "VS30 values (m/s), each > 0.")
+    return _list_param(
+        default,
+        {"type": "number", "exclusiveMinimum": 0},
+        f"VS30 values (m/s), each > 0; NSHM's 18: {', '.join(str(v) for v in NSHM_VS30S)}.",
+    )
 
 
 def imts_param(default: list[str]) -> Param:

@@ -106,6 +106,7 @@ def test_params_validate_their_defaults(dagbag):
      ("coverage_backfill", {"manifest": ""}, "manifest"), ("coverage_backfill", {"runner": "cloud"}, "runner"),
      ("disagg_aggregation", {"closure_tolerance": 1.5}, "closure_tolerance"),
      ("disagg_aggregation", {"fail_on_closure": "yes"}, "fail_on_closure"),
+     ("hazard_realizations", {"model": "NSHM_v9"}, "model"),
      ("area_extract", {"bbox": [174.7, -41.3, 174.9]}, "bbox"), ("area_extract", {"vs30": 0}, "vs30"),
      ("area_extract", {"stat": "median"}, "stat"), ("area_extract", {"max_sites": 0}, "max_sites")],
 )  # fmt: skip
@@ -229,3 +230,10 @@ def test_coverage_backfill_shape(dagbag):
     assert fill.upstream_task_ids == {"gaps"} and fill.partial_kwargs["skip_when_already_exists"]
     assert fill.partial_kwargs["trigger_dag_id"] == "disagg_realizations"
     assert fill.partial_kwargs["trigger_run_id"] == "{{ run_id }}__fill_{{ ti.map_index }}"
+
+
+def test_the_model_dropdown_offers_every_known_model():
+    from hazflow.model.logic_tree import model_names
+    from hazflow.model.nshm import KNOWN_MODELS
+
+    assert sorted(KNOWN_MODELS) == sorted(model_names())  # nzshm-model's versions and DEMO

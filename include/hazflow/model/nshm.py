@@ -24,3 +24,7 @@ NSHM_GRID = "NZ_0_1_NB_1_1"
 
 # The most sites one area extract (one bundle) takes; a larger area is refused with the advice to split it.
 EXTRACT_MAX_SITES = 500
+
+# The models a request may name: DEMO (runs here) and the nzshm-model versions (the trigger forms'
+# dropdown; a test checks this against nzshm-model, which DAG parsing must not import).
+KNOWN_MODELS: tuple[str, ...] = ("DEMO", "NSHM_v1.0.0", "NSHM_v1.0.4")
