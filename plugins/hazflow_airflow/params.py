@@ -225,6 +225,7 @@ def area_params() -> dict[str, Param]:
         "polygon": Param(
             "",
             type="string",
+            format="multiline",
             description=(
                 'Or a GeoJSON Polygon (or a Feature / one-feature FeatureCollection of one), as text: {"type": "Polygon", '
                 '"coordinates": [[[lon, lat], ..., [lon, lat]]]}, the ring closed. Set bbox to null to use it.'
@@ -275,6 +276,7 @@ def site_model_param() -> Param:
     return Param(
         "",
         type="string",
+        format="multiline",
         description=(
             "Or a site model instead of vs30 and grid: OpenQuake's site-model CSV text (lon,lat,vs30 and any other columns); "
             "its rows inside the area are the sites, each at its VS30. Set vs30 to null to use it."
