@@ -4,7 +4,7 @@
 
 Runs the demo's chain through real Airflow (`airflow dags test`) in a scratch Airflow home and a
 scratch store: hazard_realizations and hazard_aggregation (the mean curves the disaggregation levels
-are read off), then disagg_realizations with the demo's own request (read from scripts/demo.sh: 3
+are read off), then disagg_realizations with the demo's own request (read from scripts/demo_dags_test.sh: 3
 sites, 2 IMTs, 10 % and 2 % in 50 years, the 6 DEMO leaves, one batch) once per engine, the engine
 set by the `disagg_engine` field of the conf. The engine is part of every disaggregation key, so
 neither engine finds the other's work done. Prints `key: value` lines:
@@ -42,10 +42,10 @@ TARGET = 5.0
 
 
 def demo_request() -> dict[str, Any]:
-    """The conf scripts/demo.sh runs disagg_realizations with."""
-    found = re.search(r"run_dag disagg_realizations '(\{.*\})'", (ROOT / "scripts" / "demo.sh").read_text())
+    """The conf scripts/demo_dags_test.sh (`make demo-dags-test`) runs disagg_realizations with."""
+    found = re.search(r"run_dag disagg_realizations '(\{.*\})'", (ROOT / "scripts" / "demo_dags_test.sh").read_text())
     if not found:
-        raise SystemExit("scripts/demo.sh: no `run_dag disagg_realizations '{...}'` line")
+        raise SystemExit("scripts/demo_dags_test.sh: no `run_dag disagg_realizations '{...}'` line")
     conf: dict[str, Any] = json.loads(found.group(1))
     return conf
 
@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engines", nargs="+", default=["oq", "hazardlib"], choices=["oq", "hazardlib"])
     args = parser.parse_args(argv)
     request = demo_request()
-    print(f"request: {json.dumps(request)}  (scripts/demo.sh's disagg_realizations conf)")
+    print(f"request: {json.dumps(request)}  (scripts/demo_dags_test.sh's disagg_realizations conf)")
     figures: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory(prefix="demo-disagg.") as tmp:
         env = environment(Path(tmp))

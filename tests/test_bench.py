@@ -93,7 +93,7 @@ def test_disagg_engine_benchmark_runs_both_engines_and_compares_every_bin():
 
 
 def test_demo_disagg_benchmark_times_the_demos_own_request():
-    """bench/demo_disagg.py reads its request from scripts/demo.sh, so it times what `make demo` runs."""
+    """bench/demo_disagg.py reads its request from scripts/demo_dags_test.sh, so it times what `make demo-dags-test` runs."""
     sys.path.insert(0, str(PROJECT_ROOT / "bench"))
     try:
         import demo_disagg
@@ -101,4 +101,4 @@ def test_demo_disagg_benchmark_times_the_demos_own_request():
         sys.path.remove(str(PROJECT_ROOT / "bench"))
     request = demo_disagg.demo_request()
     assert request["poes"] == [0.1, 0.02] and request["sites"] == ["WLG", "CHC", "AKL"] and request["leaves"] == ["all"]
-    assert json.dumps(request) in (PROJECT_ROOT / "scripts" / "demo.sh").read_text()
+    assert json.dumps(request) in (PROJECT_ROOT / "scripts" / "demo_dags_test.sh").read_text()
