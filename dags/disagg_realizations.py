@@ -29,9 +29,9 @@ Re-triggering a finished request runs no OpenQuake process.
 
 from __future__ import annotations
 
-from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import Asset, TaskGroup, dag, task
 
+from hazflow_airflow.chain import start_next
 from hazflow_airflow.ecs import BatchEcsRunTaskOperator
 from hazflow_airflow.labels import TEMPLATE as LABEL
 from hazflow_airflow.labels import set_label
@@ -157,15 +157,7 @@ def disagg_realizations():
         ingested_on_ecs = ingest.expand(ran=ran_on_ecs)
     batches >> route >> [ran_here, staged]
     done = summary(ingested_here, ingested_on_ecs)
-    start_aggregation = TriggerDagRunOperator(
-        task_id="start_aggregation",
-        trigger_dag_id="disagg_aggregation",
-        trigger_run_id="{{ run_id }}__disagg_aggregation",
-        conf=done["aggregation_conf"],
-        skip_when_already_exists=True,  # a retry never starts a second aggregation
-        wait_for_completion=False,
-    )
-    done >> start_aggregation
+    done >> start_next("disagg_aggregation", done["aggregation_conf"])
 
 
 disagg_realizations()

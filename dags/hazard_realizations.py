@@ -14,9 +14,9 @@ finished request runs no OpenQuake job (and its aggregation rewrites the same ro
 
 from __future__ import annotations
 
-from airflow.providers.standard.operators.trigger_dagrun import TriggerDagRunOperator
 from airflow.sdk import Asset, dag, task
 
+from hazflow_airflow.chain import start_next
 from hazflow_airflow.labels import TEMPLATE as LABEL
 from hazflow_airflow.labels import set_label
 from hazflow_airflow.params import force_param, imts_param, leaves_param, model_param, sites_param, vs30s_param
@@ -70,16 +70,7 @@ def hazard_realizations():
         return result
 
     done = summary(ingest.expand(ran=run.expand(spec=plan())))
-    # conf must travel (exactly this realization set), so a TriggerDagRun rather than an asset schedule
-    start_aggregation = TriggerDagRunOperator(
-        task_id="start_aggregation",
-        trigger_dag_id="hazard_aggregation",
-        trigger_run_id="{{ run_id }}__hazard_aggregation",
-        conf=done["aggregation_conf"],
-        skip_when_already_exists=True,  # a retry never starts a second aggregation
-        wait_for_completion=False,
-    )
-    done >> start_aggregation
+    done >> start_next("hazard_aggregation", done["aggregation_conf"])
 
 
 hazard_realizations()

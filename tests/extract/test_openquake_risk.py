@@ -45,7 +45,7 @@ def bundle(tmp_path_factory, base_config):
 def test_compute_ran_one_classical_job_per_leaf_for_the_six_sites(bundle):
     _, request, manifest, _ = bundle
     assert len(request.sites) == 6
-    assert manifest.computed == {"sites": 6, "jobs": 6, "openquake_runs": 6, "aggregated": 6}
+    assert manifest.computed == {"sites": 6, "jobs": 6, "openquake_runs": 6}
     assert manifest.provenance["oq_version"] == {"3.26.2": 12} and list(manifest.provenance["composites"]) == ["72"]
 
 
@@ -95,7 +95,7 @@ def test_openquake_risk_runs_on_the_bundle(bundle, tmp_path, mode):
 def test_a_rerun_starts_no_openquake_job_and_rewrites_the_bundle(bundle, tmp_path):
     config, request, first, _ = bundle
     again = extract_area(AREA | {"compute": True}, config, tmp_path)
-    assert again.computed == {"sites": 0, "jobs": 0, "openquake_runs": 0, "aggregated": 0}
+    assert again.computed == {"sites": 0, "jobs": 0, "openquake_runs": 0}
     assert again.files == first.files and again.provenance == first.provenance
     assert (tmp_path / request.name / "hazard_curves" / "hazard_curve-mean-PGA.csv").read_text() == (
         (type(tmp_path)(first.folder) / "hazard_curves" / "hazard_curve-mean-PGA.csv").read_text()

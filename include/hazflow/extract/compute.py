@@ -32,10 +32,9 @@ logger = logging.getLogger(__name__)
 class ComputeResult:
     """What computing an area's missing hazard did."""
 
-    sites: int  # sites that lacked the curve
+    sites: int  # sites that lacked the curve, each aggregated
     jobs: int  # classical jobs planned for the sites without realizations
     openquake_runs: int  # of which OpenQuake ran (the others the ledger had)
-    aggregated: int  # (site, VS30) targets aggregated
 
     def to_dict(self) -> dict[str, Any]:
         return vars(self).copy()
@@ -115,4 +114,4 @@ def compute_missing(params: Mapping[str, Any], config: Config) -> ComputeResult:
     if targets:
         aggregate_area_batch(params, targets, config)
     ran = sum(not o.skipped for o in outcomes)
-    return ComputeResult(sites=len(targets), jobs=len(jobs), openquake_runs=ran, aggregated=len(targets))
+    return ComputeResult(sites=len(targets), jobs=len(jobs), openquake_runs=ran)
