@@ -21,7 +21,7 @@ from airflow.sdk import dag, task
 
 from hazflow_airflow.labels import TEMPLATE as LABEL
 from hazflow_airflow.labels import set_label
-from hazflow_airflow.params import area_params, compute_param, imts_param, model_param, site_model_param, stat_param, vs30_param
+from hazflow_airflow.params import area_params, compute_param, imts_params, model_param, site_model_param, stat_param, vs30_param
 from hazflow_airflow.policies import DAG_DEFAULTS
 
 
@@ -35,7 +35,7 @@ from hazflow_airflow.policies import DAG_DEFAULTS
         "model": model_param(),
         "vs30": vs30_param(),
         "site_model": site_model_param(),
-        "imts": imts_param(["PGA", "SA(0.5)"]),
+        **imts_params(["PGA", "SA(0.5)"]),
         "stat": stat_param(),
         "compute": compute_param(),
     },

@@ -32,16 +32,16 @@ from hazflow_airflow.params import (
     exports_param,
     gmms_param,
     imls_param,
-    imts_param,
+    imts_params,
     leaves_param,
     model_param,
-    poes_param,
+    poes_params,
     quantile_method_param,
     quantiles_param,
     samples_param,
     sites_param,
     target_stat_param,
-    vs30s_param,
+    vs30s_params,
 )
 from hazflow_airflow.policies import DAG_DEFAULTS
 
@@ -54,9 +54,9 @@ from hazflow_airflow.policies import DAG_DEFAULTS
     params={
         "model": model_param(),
         "sites": sites_param(["WLG"]),
-        "vs30s": vs30s_param([400]),
-        "imts": imts_param(["PGA", "SA(0.5)"]),
-        "poes": poes_param([0.1]),
+        **vs30s_params([400]),
+        **imts_params(["PGA", "SA(0.5)"]),
+        **poes_params([0.1]),
         "leaves": leaves_param(),
         "gmms": gmms_param(),
         "quantiles": quantiles_param(),

@@ -41,14 +41,14 @@ from hazflow_airflow.params import (
     epsilon_star_param,
     force_param,
     imls_param,
-    imts_param,
+    imts_params,
     leaves_param,
     model_param,
-    poes_param,
+    poes_params,
     runner_param,
     sites_param,
     target_stat_param,
-    vs30s_param,
+    vs30s_params,
 )
 from hazflow_airflow.policies import DAG_DEFAULTS
 
@@ -64,9 +64,9 @@ DISAGG_REALIZATIONS = Asset(name="disagg_realizations")
     params={
         "model": model_param(),
         "sites": sites_param(["WLG", "CHC", "AKL"]),
-        "vs30s": vs30s_param([400]),
-        "imts": imts_param(["PGA", "SA(0.5)"]),
-        "poes": poes_param([0.1, 0.02]),
+        **vs30s_params([400]),
+        **imts_params(["PGA", "SA(0.5)"]),
+        **poes_params([0.1, 0.02]),
         "leaves": leaves_param(),
         "disagg_engine": disagg_engine_param(),
         "epsilon_star": epsilon_star_param(),

@@ -21,13 +21,13 @@ from hazflow_airflow.labels import TEMPLATE as LABEL
 from hazflow_airflow.labels import set_label
 from hazflow_airflow.params import (
     gmms_param,
-    imts_param,
+    imts_params,
     leaves_param,
     model_param,
     quantile_method_param,
     quantiles_param,
     sites_param,
-    vs30s_param,
+    vs30s_params,
 )
 from hazflow_airflow.policies import DAG_DEFAULTS
 
@@ -40,8 +40,8 @@ from hazflow_airflow.policies import DAG_DEFAULTS
     params={
         "model": model_param(),
         "sites": sites_param(["WLG", "CHC", "AKL"]),
-        "vs30s": vs30s_param([400]),
-        "imts": imts_param(["PGA", "SA(0.5)"]),
+        **vs30s_params([400]),
+        **imts_params(["PGA", "SA(0.5)"]),
         "leaves": leaves_param(),
         "gmms": gmms_param(),
         "quantiles": quantiles_param(),

@@ -19,7 +19,7 @@ from airflow.sdk import Asset, dag, task
 from hazflow_airflow.chain import start_next
 from hazflow_airflow.labels import TEMPLATE as LABEL
 from hazflow_airflow.labels import set_label
-from hazflow_airflow.params import force_param, imts_param, leaves_param, model_param, sites_param, vs30s_param
+from hazflow_airflow.params import force_param, imts_params, leaves_param, model_param, sites_param, vs30s_params
 from hazflow_airflow.policies import DAG_DEFAULTS
 
 # Name only: a URI with a scheme makes Airflow load every provider's URI handlers at parse time.
@@ -34,8 +34,8 @@ HAZARD_REALIZATIONS = Asset(name="hazard_realizations")
     params={
         "model": model_param(),
         "sites": sites_param(["WLG", "CHC", "AKL"]),
-        "vs30s": vs30s_param([400]),
-        "imts": imts_param(["PGA", "SA(0.5)"]),
+        **vs30s_params([400]),
+        **imts_params(["PGA", "SA(0.5)"]),
         "leaves": leaves_param(),
         "force": force_param(),
     },

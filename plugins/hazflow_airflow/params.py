@@ -6,6 +6,7 @@ The limits and defaults come from the domain's pure-Python constant modules (`ha
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Any
 
@@ -13,11 +14,26 @@ from airflow.sdk import Param
 
 from hazflow.aggregate.methods import DEFAULT_QUANTILE_METHOD, QUANTILE_METHODS
 from hazflow.export import FORMATS
-from hazflow.model.nshm import DEFAULT_QUANTILES, EXTRACT_MAX_SITES, KNOWN_MODELS, NSHM_GRID, NSHM_VS30S
+from hazflow.model.nshm import (
+    DEFAULT_QUANTILES,
+    EXTRACT_MAX_SITES,
+    KNOWN_MODELS,
+    NSHM_GRID,
+    NSHM_IMTS,
+    NSHM_POES,
+    NSHM_VS30S,
+)
 from hazflow.openquake.engines import DEFAULT_DISAGG_ENGINE, DISAGG_ENGINES
 from hazflow.plan.batches import DEFAULT_BATCH_CAP, MAX_MAP_LENGTH
 
 IMT_PATTERN = r"^(PGA|SA\(\d+(\.\d+)?\))$"
+NUMBER_PATTERN = r"^\s*\d+(\.\d*)?\s*$"  # a number typed or picked in the form, sent as text
+FRACTION_PATTERN = r"^\s*0?\.\d+\s*$"  # a PoE in (0, 1) sent as text (0.1 or .1)
+
+
+def return_period(poe: float, years: float = 50.0) -> float:
+    """The return period (years) of probability `poe` of exceedance in `years` (Poisson)."""
+    return -years / math.log1p(-poe)
 
 
 def _list_param(default: list[Any], items: dict[str, Any], description: str, min_items: int = 1) -> Param:
@@ -44,17 +60,69 @@ def sites_param(default: list[str]) -> Param:
     )
 
 
-def vs30s_param(default: list[float]) -> Param:
-    return _list_param(
+def _picks_and_other(
+    name: str, noun: str, default: list[Any], picks: list[Any], item: dict[str, Any], labels: dict[str, str], what: str
+) -> dict[str, Param]:
+    """`name`: a multi-select of `picks` (the form submits each as text); `other_<name>`: free entry
+    beside it, one per line. `plan` joins the two (`hazflow.plan.fields.with_other_entries`)."""
+    example = {"vs30s": "325", "imts": "SA(0.75)", "poes": "0.25"}[name]
+    entry = {"type": "string", "minLength": 1, **({"pattern": item["pattern"]} if "pattern" in item else {})}
+    return {
+        name: Param(
+            default,
+            type=["null", "array"],
+            items=item,
+            examples=picks,
+            values_display=labels,
+            uniqueItems=True,
+            description=f"{what} Pick any of NSHM's; others go in the field below.",
+        ),
+        f"other_{name}": Param(
+            [],
+            type=["null", "array"],
+            items=entry,
+            uniqueItems=True,
+            description=f"Other {noun}s, one per line, e.g. {example}: added to those picked above. Checked in plan.",
+        ),
+    }
+
+
+def vs30s_params(default: list[float]) -> dict[str, Param]:
+    """`vs30s` (NSHM's 18 offered) and `other_vs30s`."""
+    return _picks_and_other(
+        "vs30s",
+        "VS30",
         default,
-        {"type": "number", "exclusiveMinimum": 0},
-        f"VS30 values (m/s), each > 0; NSHM's 18: {', '.join(str(v) for v in NSHM_VS30S)}.",
+        list(NSHM_VS30S),
+        {"type": ["number", "string"], "exclusiveMinimum": 0, "pattern": NUMBER_PATTERN},
+        {str(v): f"{v} m/s" for v in NSHM_VS30S},
+        "VS30 values (m/s), each > 0: one realization set per VS30.",
     )
 
 
-def imts_param(default: list[str]) -> Param:
-    return _list_param(
-        default, {"type": "string", "pattern": IMT_PATTERN}, "Intensity measure types: PGA or SA(period in s), e.g. SA(0.5)."
+def imts_params(default: list[str]) -> dict[str, Param]:
+    """`imts` (NSHM's disaggregation IMTs offered) and `other_imts`."""
+    return _picks_and_other(
+        "imts",
+        "IMT",
+        default,
+        list(NSHM_IMTS),
+        {"type": "string", "pattern": IMT_PATTERN},
+        {"PGA": "PGA (peak ground acceleration)", **{i: f"{i}: spectral acceleration at {i[3:-1]} s" for i in NSHM_IMTS[1:]}},
+        "Intensity measure types: PGA or SA(period in s), e.g. SA(0.5).",
+    )
+
+
+def poes_params(default: list[float]) -> dict[str, Param]:
+    """`poes` (NSHM's seven offered, with their return periods) and `other_poes`."""
+    return _picks_and_other(
+        "poes",
+        "PoE",
+        default,
+        list(NSHM_POES),
+        {"type": ["number", "string"], "exclusiveMinimum": 0, "exclusiveMaximum": 1, "pattern": FRACTION_PATTERN},
+        {str(p): f"{p:.0%} in 50 years ({return_period(p):,.0f}-year return period)" for p in NSHM_POES},
+        "Probabilities of exceedance in 50 years, each in (0, 1). Empty when the levels are given directly (imls).",
     )
 
 
@@ -78,16 +146,6 @@ def quantiles_param() -> Param:
         {"type": "number", "minimum": 0, "maximum": 1},
         "Quantiles of the composite-branch distribution to store besides mean, std and cov.",
         min_items=0,
-    )
-
-
-def poes_param(default: list[float]) -> Param:
-    return _list_param(
-        default,
-        {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
-        "Probabilities of exceedance in 50 years, each in (0, 1); NSHM uses 0.02 0.05 0.1 0.18 0.39 0.63 0.86. "
-        "Empty when the levels are given directly (imls).",
-        min_items=0,  # the domain requires them unless imls are given
     )
 
 

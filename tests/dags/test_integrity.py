@@ -108,7 +108,10 @@ def test_params_validate_their_defaults(dagbag):
      ("disagg_aggregation", {"fail_on_closure": "yes"}, "fail_on_closure"),
      ("hazard_realizations", {"model": "NSHM_v9"}, "model"),
      ("area_extract", {"bbox": [174.7, -41.3, 174.9]}, "bbox"), ("area_extract", {"vs30": 0}, "vs30"),
-     ("area_extract", {"stat": "median"}, "stat"), ("area_extract", {"max_sites": 0}, "max_sites")],
+     ("area_extract", {"stat": "median"}, "stat"), ("area_extract", {"max_sites": 0}, "max_sites"),
+     ("disagg_realizations", {"other_poes": ["1.5"]}, "other_poes"), ("disagg_realizations", {"poes": ["0"]}, "poes"),
+     ("hazard_realizations", {"other_imts": ["PGV"]}, "other_imts"),
+     ("hazard_realizations", {"other_vs30s": ["fast"]}, "other_vs30s"), ("hazard_realizations", {"vs30s": ["-400"]}, "vs30s")],
 )  # fmt: skip
 def test_params_reject_bad_form_values(dagbag, dag_id, conf, bad):
     from airflow.sdk.exceptions import ParamValidationError
@@ -237,3 +240,25 @@ def test_the_model_dropdown_offers_every_known_model():
     from hazflow.model.nshm import KNOWN_MODELS
 
     assert sorted(KNOWN_MODELS) == sorted(model_names())  # nzshm-model's versions and DEMO
+
+
+@pytest.mark.parametrize(
+    "dag_id", ["hazard_realizations", "hazard_aggregation", "disagg_realizations", "disagg_aggregation", "area_extract"]
+)
+def test_the_form_offers_nshm_values_with_free_entry_beside(dagbag, dag_id):
+    """Each pick list (a multi-select in the form: `examples`) offers NSHM's values and has a free-entry
+    field `other_<name>` (a one-per-line text area: string items) beside it; the picks arrive as text."""
+    from hazflow.model.nshm import NSHM_IMTS, NSHM_POES, NSHM_VS30S
+
+    offered = {"vs30s": list(NSHM_VS30S), "imts": list(NSHM_IMTS), "poes": list(NSHM_POES)}
+    params = dagbag.dags[dag_id].params
+    names = [n for n in offered if n in params]
+    assert names, dag_id
+    for name in names:
+        schema = params.get_param(name).schema
+        assert schema["examples"] == offered[name] and set(schema["values_display"]) == {str(v) for v in offered[name]}
+        assert params.get_param(f"other_{name}").schema["items"]["type"] == "string"
+        form = copy.deepcopy(params)
+        form[name] = [str(v) for v in offered[name][:2]]  # what the multi-select submits
+        form[f"other_{name}"] = {"vs30s": ["325"], "imts": ["SA(0.75)"], "poes": ["0.25"]}[name]
+        form.validate()

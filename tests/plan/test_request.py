@@ -132,3 +132,33 @@ def test_epsilon_star_is_a_calculation_setting_of_the_request():
 def test_target_stat_is_named_as_the_aggregates_are(value, name):
     params = {"model": "DEMO", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA"], "poes": [0.1], "target_stat": value}
     assert DisaggRequest.parse(params).target_stat == name
+
+
+@pytest.mark.parametrize(
+    "given, field, expected",
+    [({"poes": ["0.1", "0.02"], "other_poes": ["0.25", "0.1"]}, "poes", (0.1, 0.02, 0.25)),
+     ({"poes": None, "other_poes": ["0.25"]}, "poes", (0.25,)),
+     ({"imts": ["PGA"], "other_imts": ["sa(0.75)"]}, "imts", ("PGA", "SA(0.75)")),
+     ({"vs30s": ["400"], "other_vs30s": ["325"]}, "vs30s", (400.0, 325.0)),
+     ({"other_vs30s": []}, "vs30s", (400.0,))],
+)  # fmt: skip
+def test_the_forms_free_entries_join_its_picks(given, field, expected):
+    """The form's multi-selects submit text; `other_<name>` free entries are added, a repeat counted once;
+    the conf the next DAG gets has the joined list and no `other_` keys."""
+    params = {"model": "DEMO", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA"], "poes": [0.1], **given}
+    request = DisaggRequest.parse(params, runnable=False)
+    assert getattr(request, field) == expected
+    assert not any(key.startswith("other_") for key in request.to_conf())
+
+
+@pytest.mark.parametrize(
+    "given, field",
+    [({"other_poes": ["1.5"]}, "other_poes"), ({"other_imts": ["PGV"]}, "other_imts"),
+     ({"other_vs30s": ["fast"]}, "other_vs30s"), ({"poes": None, "other_poes": []}, "poes"),
+     ({"imts": [], "other_imts": None}, "imts")],
+)  # fmt: skip
+def test_a_bad_free_entry_is_named(given, field):
+    params = {"model": "DEMO", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA"], "poes": [0.1], **given}
+    with pytest.raises(BadRequest) as caught:
+        DisaggRequest.parse(params, runnable=False)
+    assert caught.value.field == field

@@ -19,7 +19,14 @@ from hazflow.extract.site_model import parse_site_model
 from hazflow.model.logic_tree import HazardModel, load_model
 from hazflow.model.nshm import DEFAULT_QUANTILES
 from hazflow.model.sites import Site, resolve_sites, site_code
-from hazflow.plan.fields import validate_count, validate_flag, validate_imts, validate_target_stat, validate_vs30s
+from hazflow.plan.fields import (
+    validate_count,
+    validate_flag,
+    validate_imts,
+    validate_target_stat,
+    validate_vs30s,
+    with_other_entries,
+)
 
 
 @dataclass(frozen=True)
@@ -51,7 +58,7 @@ class AreaRequest:
             raise BadRequest("vs30", "give one VS30 or a site model (each site its own VS30), not both")
         if given_vs30 is None and not site_model:
             raise BadRequest("vs30", "missing: one VS30 in m/s (e.g. 400), or a site model")
-        imts = validate_imts(params.get("imts"), "imts")
+        imts = validate_imts(with_other_entries(params).get("imts"), "imts")
         stat = validate_target_stat(params.get("stat", "mean"), "stat")
         max_sites = validate_count(params.get("max_sites", DEFAULT_MAX_SITES), "max_sites", 1, what="number of sites")
         compute = validate_flag(params.get("compute", False), "compute")

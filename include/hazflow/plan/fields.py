@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from hazflow.exceptions import BadRequest
@@ -214,3 +214,33 @@ def validate_batch_cap(value: Any, field: str = "batch_cap") -> int:
                 f"{value} batches is outside [1, {MAX_MAP_LENGTH}]: Airflow maps at most {MAX_MAP_LENGTH} (core.max_map_length)",
             )
     return validate_count(value, field, 1, MAX_MAP_LENGTH, "number of batches")
+
+
+# Fields a form offers as a pick list, each with a free-entry field `other_<name>` beside it (the
+# Airflow form's multi-select takes only what it offers).
+PICK_LIST_FIELDS: dict[str, Callable[[Any, str], tuple[Any, ...]]] = {
+    "vs30s": validate_vs30s,
+    "imts": validate_imts,
+    "poes": validate_poes,
+}
+
+
+def with_other_entries(params: Mapping[str, Any]) -> dict[str, Any]:
+    """`params` with each free entry `other_<name>` added to the picks `<name>` (`PICK_LIST_FIELDS`),
+    each checked under its own field name; a value both picked and entered counts once.
+
+    >>> with_other_entries({"poes": ["0.1"], "other_poes": ["0.25", "0.1"]})
+    {'poes': [0.1, 0.25]}
+    >>> with_other_entries({"imts": None, "other_imts": ["sa(0.75)"]})
+    {'imts': ['SA(0.75)']}
+    """
+    out = dict(params)
+    for name, validate in PICK_LIST_FIELDS.items():
+        other = f"other_{name}"
+        entered = out.pop(other, None)
+        if entered in (None, [], (), ""):
+            continue
+        added = validate(entered, other)
+        picked = validate(out[name], name) if out.get(name) not in (None, [], ()) else ()
+        out[name] = list(dict.fromkeys((*picked, *added)))
+    return out

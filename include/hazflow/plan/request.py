@@ -37,6 +37,7 @@ from hazflow.plan.fields import (
     validate_target_stat,
     validate_tolerance,
     validate_vs30s,
+    with_other_entries,
 )
 from hazflow.plan.jobs import JobSpec, hazard_job
 
@@ -123,6 +124,7 @@ def parse_request(cls: type[R], params: Mapping[str, Any], runnable: bool = True
     if params.get("model") in (None, ""):
         raise BadRequest("model", "missing: give DEMO or an nzshm-model version such as NSHM_v1.0.4")
     model = load_model(str(params["model"]))
+    params = with_other_entries(params)  # a form's free entries (other_imts, ...) join its picks
     wanted = {f.name for f in fields(cls)} - {"model"}
     values: dict[str, Any] = {"model": model}
     iml_mode = "imls" in wanted and params.get("imls") not in (None, {})
