@@ -27,7 +27,7 @@ export HAZFLOW_STORE_ROOT ?= $(VAR)/store
 export HAZFLOW_OQ_PYTHON := $(OQ_VENV)/bin/python
 export NUMBA_CACHE_DIR := $(ROOT)/.cache/numba
 
-.PHONY: demo demo-dags-test demo-aws airflow airflow-stop test setup lock lint clean
+.PHONY: demo demo-dags-test demo-aws airflow airflow-stop test setup lock lint chromium clean
 
 demo: setup
 	bash scripts/demo.sh
@@ -48,7 +48,7 @@ airflow: setup
 airflow-stop:
 	$(VENV)/bin/python scripts/airflow_stack.py stop
 
-test: setup lint
+test: setup lint chromium
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
 setup: $(VENV)/.installed $(OQ_VENV)/.installed $(AIRFLOW_HOME)/.migrated $(AIRFLOW_HOME)/.pools
@@ -57,6 +57,10 @@ lint: setup
 	$(VENV)/bin/ruff check include plugins dags tests bench scripts
 	$(VENV)/bin/ruff format --check include plugins dags tests bench scripts
 	$(VENV)/bin/mypy
+
+# Debian's headless Chromium and ChromeDriver for the browser test (a no-op when installed).
+chromium:
+	bash scripts/install_chromium.sh
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)

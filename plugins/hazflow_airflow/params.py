@@ -72,6 +72,7 @@ def _picks_and_other(
             default,
             type=["null", "array"],
             items=item,
+            title=f"{noun}s",
             examples=picks,
             values_display=labels,
             uniqueItems=True,
@@ -79,6 +80,7 @@ def _picks_and_other(
         ),
         f"other_{name}": Param(
             [],
+            title=f"Other {noun}s",
             type=["null", "array"],
             items=entry,
             uniqueItems=True,

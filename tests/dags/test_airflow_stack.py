@@ -5,31 +5,19 @@ running scheduler (which SQLite refused: "database is locked"), then stopped, le
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
-from pathlib import Path
 
 import pytest
 
-from hazflow.config import PROJECT_ROOT
 from tests.support.airflow_scheduler import wait_for
-from tests.support.airflow_stack import airflow_stack
+from tests.support.airflow_stack import project_stack
 
 pytestmark = pytest.mark.airflow
 
 
 @pytest.fixture(scope="module")
 def stack():
-    # under the project's var/, not pytest's /tmp/pytest-of-root (closed to others): as root, PostgreSQL
-    # runs as a system user of its own, who must reach its data folder
-    (PROJECT_ROOT / "var").mkdir(exist_ok=True)
-    folder = Path(tempfile.mkdtemp(prefix="test-stack-", dir=PROJECT_ROOT / "var"))
-    folder.chmod(0o755)
-    try:
-        with airflow_stack(folder / "var") as running:
-            yield running
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
+    with project_stack() as running:
+        yield running
 
 
 def test_start_prints_the_ui_and_login_and_every_component_is_healthy(stack):

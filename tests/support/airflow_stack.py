@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -72,3 +74,18 @@ def airflow_stack(var: Path) -> Iterator[Stack]:
         yield stack
     finally:
         stack.script("stop")
+
+
+@contextmanager
+def project_stack() -> Iterator[Stack]:
+    """`airflow_stack` in a fresh folder under the project's var/ (not pytest's /tmp/pytest-of-root, closed
+    to others: as root, PostgreSQL runs as a system user of its own, who must reach its data folder),
+    removed afterwards."""
+    (PROJECT_ROOT / "var").mkdir(exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="test-stack-", dir=PROJECT_ROOT / "var"))
+    folder.chmod(0o755)
+    try:
+        with airflow_stack(folder / "var") as running:
+            yield running
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

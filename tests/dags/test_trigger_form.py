@@ -1,0 +1,74 @@
+"""A browser test, a real one: headless Chromium (Debian's) opens the UI of the stack `make airflow`
+starts, logs in, triggers `disagg_realizations` from its form with a tiny DEMO request (WLG, PGA, 10 % in
+50 years, the three leaves whose hazard the shared `hazard_aggregated` run computed), waits for the run
+to succeed and reads the labels of its mapped OpenQuake runs in the UI. Screenshots of the form, the
+run's grid and the mapped runs are kept under var/browser/."""
+
+from __future__ import annotations
+
+import math
+import shutil
+from urllib.parse import quote
+
+import pytest
+
+from hazflow.config import PROJECT_ROOT
+from hazflow.model.nshm import NSHM_POES
+from tests.support.airflow_scheduler import wait_for
+from tests.support.airflow_stack import project_stack
+from tests.support.browser import AirflowUi, chromium
+
+pytestmark = [pytest.mark.browser, pytest.mark.airflow, pytest.mark.openquake]
+
+SCREENSHOTS = PROJECT_ROOT / "var" / "browser"
+DAG = "disagg_realizations"
+
+
+@pytest.fixture(scope="module")
+def stack(hazard_aggregated):
+    conf, store_root, run = hazard_aggregated
+    assert run.code == 0, run.log[-3000:]
+    with project_stack() as running:
+        shutil.copytree(store_root, running.var / "store")  # the aggregated hazard the targets are read from
+        yield running, conf
+
+
+def test_trigger_disagg_realizations_from_the_form(stack):
+    stack, hazard = stack
+    leaves = hazard["leaves"]
+    with chromium() as driver:
+        ui = AirflowUi(driver, stack.url)
+        ui.login("admin", stack.rest().password)
+        ui.open_trigger_form(DAG)
+
+        # what the form offers: the known models, NSHM's seven PoEs with their return periods
+        assert "DEMO (6 leaves; runs here)" in ui.options("model")
+        assert ui.options("poes") == [f"{p:.0%} in 50 years ({-50 / math.log(1 - p):,.0f}-year return period)" for p in NSHM_POES]
+        ui.type_lines("sites", ["WLG"])
+        ui.pick("imts", ["PGA"])
+        ui.pick("poes", ["10%"])
+        ui.type_lines("leaves", leaves)
+        ui.screenshot(SCREENSHOTS / "trigger_form.png")
+        run_id = ui.submit_trigger()
+
+        api = stack.rest()
+        state = wait_for("the run to end", lambda: (api.run(DAG, run_id) or {}).get("state") in ("success", "failed")
+                         and api.run(DAG, run_id)["state"], 420, 3)  # fmt: skip
+        run = api.run(DAG, run_id)
+        assert state == "success", run
+        # the form's picks as the run got them: the multi-select sends text, which plan reads
+        assert (run["conf"]["sites"], run["conf"]["imts"], run["conf"]["poes"]) == (["WLG"], ["PGA"], ["0.1"])
+        assert run["conf"]["leaves"] == leaves and run["conf"]["vs30s"] == [400]
+
+        ui.driver.get(f"{stack.url}/dags/{DAG}/runs/{quote(run_id)}")
+        ui.element("table tbody tr")
+        ui.screenshot(SCREENSHOTS / "run_grid.png")
+        labels = ui.table_column(f"/dags/{DAG}/runs/{quote(run_id)}/tasks/local.run/mapped", "Map Index", len(leaves))
+        ui.screenshot(SCREENSHOTS / "mapped_runs.png")
+
+    # one one-pass OpenQuake run per leaf, each named in the UI by its site, VS30, IMT, PoE and leaf
+    assert sorted(labels) == sorted(f"WLG vs30=400 PGA 10%/50yr {leaf}" for leaf in leaves)
+    instances = api.call("GET", f"/dags/{DAG}/dagRuns/{run_id}/taskInstances")["task_instances"]
+    assert sorted(labels) == sorted(t["rendered_map_index"] for t in instances if t["task_id"] == "local.run")
+    # and the run started its aggregation, for exactly its set (queued: disagg_aggregation is paused)
+    assert api.run("disagg_aggregation", f"{run_id}__disagg_aggregation")["conf"]["leaves"] == leaves

@@ -1,0 +1,136 @@
+"""Debian's headless Chromium, driven by Selenium (pinned in requirements-dev.txt) through Debian's
+chromedriver, and the few things a user does in Airflow's UI: log in, fill a trigger form, read a
+table. `make test` installs both Debian packages (scripts/install_chromium.sh)."""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TypeVar
+from urllib.parse import unquote
+
+from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support import expected_conditions
+from selenium.webdriver.support.ui import WebDriverWait
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+# No background traffic: this machine's network is closed, and Chromium's calls home would be refused.
+FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-sync",
+         "--disable-background-networking", "--disable-component-update", "--disable-dev-shm-usage")  # fmt: skip
+T = TypeVar("T")
+
+
+@contextmanager
+def chromium(width: int = 1400, height: int = 3400) -> Iterator[webdriver.Chrome]:
+    """A headless Chromium with a fresh profile; a tall window, so a whole trigger form fits one screenshot."""
+    missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
+    assert not missing, f"missing {missing}: run `bash scripts/install_chromium.sh` (Debian's chromium, chromium-driver)"
+    profile = tempfile.mkdtemp(prefix="chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = str(CHROMIUM)
+    for flag in (*FLAGS, f"--window-size={width},{height}", f"--user-data-dir={profile}"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)  # no Selenium Manager download
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+class AirflowUi:
+    """Airflow 3.3's UI at `url` in `driver`, as a user clicks through it."""
+
+    def __init__(self, driver: webdriver.Chrome, url: str, timeout: float = 30) -> None:
+        self.driver, self.url, self.timeout = driver, url, timeout
+        self.wait = WebDriverWait(driver, timeout)
+
+    def retry(self, action: Callable[[], T]) -> T:
+        """`action`, again while React re-renders the element under it (a stale reference)."""
+        deadline = time.monotonic() + self.timeout
+        while True:
+            try:
+                return action()
+            except (StaleElementReferenceException, WebDriverException):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.3)
+
+    def login(self, username: str, password: str) -> None:
+        self.driver.get(f"{self.url}/")
+        self.wait.until(expected_conditions.presence_of_element_located((By.NAME, "username"))).send_keys(username)
+        self.driver.find_element(By.NAME, "password").send_keys(password)
+        self.driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
+        self.wait.until(lambda d: "/auth/login" not in d.current_url)
+
+    def open_trigger_form(self, dag_id: str) -> None:
+        """The DAG's page, then its Trigger button: the form of its Params."""
+        self.driver.get(f"{self.url}/dags/{dag_id}")
+        self.retry(lambda: self.element("button[aria-label='Trigger Dag']").click())
+        self.wait.until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, "[id^=element_]")))
+
+    def element(self, css: str) -> WebElement:
+        return self.wait.until(expected_conditions.presence_of_element_located((By.CSS_SELECTOR, css)))
+
+    def type_lines(self, param: str, lines: list[str]) -> None:
+        """Replace a one-per-line text area's content (select all, delete, type), as a user would."""
+        box = self.element(f"#element_{param}")
+        box.send_keys(Keys.CONTROL, "a")
+        box.send_keys(Keys.DELETE)
+        box.send_keys("\n".join(lines))
+
+    def options(self, param: str) -> list[str]:
+        """What a select offers: its menu's option labels (opened, read, closed)."""
+        self.retry(lambda: self.element(f"#element_{param} input").click())
+        labels = [o.text for o in self.wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, f"#element_{param} [role=option]"))]
+        ActionChains(self.driver).send_keys(Keys.TAB).perform()  # not Escape: that closes the dialog
+        return labels
+
+    def pick(self, param: str, searches: list[str]) -> None:
+        """Clear a multi-select, then pick the option each search text leaves first (type, Enter)."""
+        self.retry(lambda: self.element(f"#element_{param} input").click())
+        clear = ActionChains(self.driver)
+        for _ in range(10):
+            clear.send_keys(Keys.BACKSPACE)
+        clear.perform()
+        for text in searches:
+            ActionChains(self.driver).send_keys(text).pause(0.3).send_keys(Keys.ENTER).perform()
+        ActionChains(self.driver).send_keys(Keys.TAB).perform()
+
+    def submit_trigger(self) -> str:
+        """The form's Trigger button; the id of the run it started (the run page it opens)."""
+        before = self.driver.current_url
+        buttons = [b for b in self.driver.find_elements(By.TAG_NAME, "button") if b.text.strip() == "Trigger"]
+        buttons[-1].click()  # the dialog's, below the page header's
+        self.wait.until(lambda d: d.current_url != before and "/runs/" in d.current_url)
+        return unquote(self.driver.current_url.split("/runs/", 1)[1].split("/")[0])
+
+    def table_column(self, path: str, header: str, rows: int) -> list[str]:
+        """Open `path` and read the column `header` of its table once it shows `rows` rows."""
+        self.driver.get(f"{self.url}{path}")
+
+        def column(driver: webdriver.Chrome) -> list[str] | None:
+            headers = [h.text.strip() for h in driver.find_elements(By.CSS_SELECTOR, "table thead th")]
+            if header not in headers:
+                return None
+            i = headers.index(header) + 1
+            cells = [c.text.strip() for c in driver.find_elements(By.CSS_SELECTOR, f"table tbody tr td:nth-child({i})")]
+            return cells if len(cells) == rows else None
+
+        return self.retry(lambda: self.wait.until(column))
+
+    def screenshot(self, path: Path) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.driver.save_screenshot(str(path))
+        return path
