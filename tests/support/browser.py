@@ -105,8 +105,18 @@ class AirflowUi:
             clear.send_keys(Keys.BACKSPACE)
         clear.perform()
         for text in searches:
-            ActionChains(self.driver).send_keys(text).pause(0.3).send_keys(Keys.ENTER).perform()
+            ActionChains(self.driver).send_keys(text).perform()
+            # Enter only once the menu is filtered: the first option it shows is the one for `text`
+            self.wait.until(lambda d, text=text: self._first_option(param).startswith(text))
+            ActionChains(self.driver).send_keys(Keys.ENTER).perform()
         ActionChains(self.driver).send_keys(Keys.TAB).perform()
+
+    def _first_option(self, param: str) -> str:
+        options = self.driver.find_elements(By.CSS_SELECTOR, f"#element_{param} [role=option]")
+        try:
+            return options[0].text if options else ""
+        except StaleElementReferenceException:
+            return ""
 
     def submit_trigger(self) -> str:
         """The form's Trigger button; the id of the run it started (the run page it opens)."""
