@@ -44,4 +44,9 @@ DAG_DEFAULTS = {
     "catchup": False,
     "default_args": DEFAULT_ARGS,
     "max_active_runs": 4,
+    # No schedule: these DAGs run only when started (from the UI, the API, or by another DAG through
+    # `hazflow_airflow.chain.start_next` or coverage_backfill), so they are unpaused from creation: a run
+    # started from the UI flows on to the end, instead of leaving the run it starts queued behind a pause
+    # (the UI's "Unpause on trigger" unpauses only the DAG triggered). coverage_backfill, scheduled, stays paused.
+    "is_paused_upon_creation": False,
 }

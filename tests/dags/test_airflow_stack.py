@@ -35,7 +35,9 @@ def test_start_prints_the_ui_and_login_and_every_component_is_healthy(stack):
 
 def test_a_rest_triggered_run_is_scheduled_and_executed(stack):
     wait_for("the DAGs to be parsed", lambda: "hazard_aggregation" in stack.airflow("dags", "list").stdout, 180, 3)
-    stack.api("PATCH", "/dags/hazard_aggregation", {"is_paused": False})
+    # unscheduled DAGs are unpaused from creation (what another DAG starts must run); the scheduled one is not
+    assert stack.api("GET", "/dags/hazard_aggregation")["is_paused"] is False
+    assert stack.api("GET", "/dags/coverage_backfill")["is_paused"] is True
     conf = {"model": "DEMO", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA"]}  # no realizations in this store
     run = stack.api("POST", "/dags/hazard_aggregation/dagRuns", {"logical_date": None, "conf": conf})
     path = f"/dags/hazard_aggregation/dagRuns/{run['dag_run_id']}"

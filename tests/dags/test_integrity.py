@@ -262,3 +262,14 @@ def test_the_form_offers_nshm_values_with_free_entry_beside(dagbag, dag_id):
         form[name] = [str(v) for v in offered[name][:2]]  # what the multi-select submits
         form[f"other_{name}"] = {"vs30s": ["325"], "imts": ["SA(0.75)"], "poes": ["0.25"]}[name]
         form.validate()
+
+
+def test_unscheduled_dags_are_unpaused_from_creation_and_the_scheduled_one_is_not(dagbag):
+    """A run another DAG (or the UI) starts must not wait queued behind a pause; a daily backfill must
+    not start on its own the moment it is deployed."""
+    scheduled = {dag_id for dag_id, dag in dagbag.dags.items() if dag.timetable.can_be_scheduled}
+    assert scheduled == {"coverage_backfill"}
+    for dag_id, dag in dagbag.dags.items():
+        # None: Airflow's default, dags_are_paused_at_creation (True here, as out of the box)
+        expected = (None, True) if dag_id in scheduled else (False,)
+        assert dag.is_paused_upon_creation in expected, dag_id

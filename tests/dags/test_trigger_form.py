@@ -1,7 +1,8 @@
 """A browser test, a real one: headless Chromium (Debian's) opens the UI of the stack `make airflow`
 starts, logs in, triggers `disagg_realizations` from its form with a tiny DEMO request (WLG, PGA, 10 % in
 50 years, the three leaves whose hazard the shared `hazard_aggregated` run computed), waits for the run
-to succeed and reads the labels of its mapped OpenQuake runs in the UI. Screenshots of the form, the
+to succeed and reads the labels of its mapped OpenQuake runs in the UI; the disagg_aggregation it starts
+then runs to the end by itself. Screenshots of the form, the
 run's grid and the mapped runs are kept under var/browser/."""
 
 from __future__ import annotations
@@ -70,5 +71,9 @@ def test_trigger_disagg_realizations_from_the_form(stack):
     assert sorted(labels) == sorted(f"WLG vs30=400 PGA 10%/50yr {leaf}" for leaf in leaves)
     instances = api.call("GET", f"/dags/{DAG}/dagRuns/{run_id}/taskInstances")["task_instances"]
     assert sorted(labels) == sorted(t["rendered_map_index"] for t in instances if t["task_id"] == "local.run")
-    # and the run started its aggregation, for exactly its set (queued: disagg_aggregation is paused)
-    assert api.run("disagg_aggregation", f"{run_id}__disagg_aggregation")["conf"]["leaves"] == leaves
+    # and the run started its aggregation, for exactly its set, which ran to the end: nobody unpaused it
+    aggregation = f"{run_id}__disagg_aggregation"
+    state = wait_for("the aggregation to end", lambda: (api.run("disagg_aggregation", aggregation) or {}).get("state")
+                     in ("success", "failed") and api.run("disagg_aggregation", aggregation)["state"], 300, 3)  # fmt: skip
+    assert state == "success"
+    assert api.run("disagg_aggregation", aggregation)["conf"]["leaves"] == leaves
