@@ -37,7 +37,7 @@ def stack(hazard_aggregated):
 def test_trigger_disagg_realizations_from_the_form(stack):
     stack, hazard = stack
     leaves = hazard["leaves"]
-    with chromium() as driver:
+    with chromium(on_failure=SCREENSHOTS / "failure.png") as driver:
         ui = AirflowUi(driver, stack.url)
         ui.login("admin", stack.rest().password)
         ui.open_trigger_form(DAG)
@@ -61,8 +61,16 @@ def test_trigger_disagg_realizations_from_the_form(stack):
         assert (run["conf"]["sites"], run["conf"]["imts"], run["conf"]["poes"]) == (["WLG"], ["PGA"], ["0.1"])
         assert run["conf"]["leaves"] == leaves and run["conf"]["vs30s"] == [400]
 
-        ui.driver.get(f"{stack.url}/dags/{DAG}/runs/{quote(run_id)}")
-        ui.element("table tbody tr")
+        # the run started its aggregation, for exactly its set, which runs to the end: nobody unpaused it
+        # (waited for before reading the UI, so that the pages render on a quiet machine)
+        aggregation = f"{run_id}__disagg_aggregation"
+        state = wait_for("the aggregation to end", lambda: (api.run("disagg_aggregation", aggregation) or {}).get("state")
+                         in ("success", "failed") and api.run("disagg_aggregation", aggregation)["state"], 300, 3)  # fmt: skip
+        assert state == "success"
+        assert api.run("disagg_aggregation", aggregation)["conf"]["leaves"] == leaves
+
+        tasks = ui.table_column(f"/dags/{DAG}/runs/{quote(run_id)}", "Task ID")  # the run's page, rendered
+        assert {"plan", "local.run", "local.ingest", "summary", "start_aggregation"} <= set(tasks)
         ui.screenshot(SCREENSHOTS / "run_grid.png")
         labels = ui.table_column(f"/dags/{DAG}/runs/{quote(run_id)}/tasks/local.run/mapped", "Map Index", len(leaves))
         ui.screenshot(SCREENSHOTS / "mapped_runs.png")
@@ -71,9 +79,3 @@ def test_trigger_disagg_realizations_from_the_form(stack):
     assert sorted(labels) == sorted(f"WLG vs30=400 PGA 10%/50yr {leaf}" for leaf in leaves)
     instances = api.call("GET", f"/dags/{DAG}/dagRuns/{run_id}/taskInstances")["task_instances"]
     assert sorted(labels) == sorted(t["rendered_map_index"] for t in instances if t["task_id"] == "local.run")
-    # and the run started its aggregation, for exactly its set, which ran to the end: nobody unpaused it
-    aggregation = f"{run_id}__disagg_aggregation"
-    state = wait_for("the aggregation to end", lambda: (api.run("disagg_aggregation", aggregation) or {}).get("state")
-                     in ("success", "failed") and api.run("disagg_aggregation", aggregation)["state"], 300, 3)  # fmt: skip
-    assert state == "success"
-    assert api.run("disagg_aggregation", aggregation)["conf"]["leaves"] == leaves

@@ -14,7 +14,7 @@ from typing import TypeVar
 from urllib.parse import unquote
 
 from selenium import webdriver
-from selenium.common.exceptions import StaleElementReferenceException, WebDriverException
+from selenium.common.exceptions import StaleElementReferenceException, TimeoutException, WebDriverException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
@@ -32,8 +32,9 @@ T = TypeVar("T")
 
 
 @contextmanager
-def chromium(width: int = 1400, height: int = 3400) -> Iterator[webdriver.Chrome]:
-    """A headless Chromium with a fresh profile; a tall window, so a whole trigger form fits one screenshot."""
+def chromium(width: int = 1400, height: int = 3400, on_failure: Path | None = None) -> Iterator[webdriver.Chrome]:
+    """A headless Chromium with a fresh profile; a tall window, so a whole trigger form fits one screenshot.
+    If the block fails, what the browser showed is saved to `on_failure`."""
     missing = [str(p) for p in (CHROMIUM, CHROMEDRIVER) if not p.exists()]
     assert not missing, f"missing {missing}: run `bash scripts/install_chromium.sh` (Debian's chromium, chromium-driver)"
     profile = tempfile.mkdtemp(prefix="chromium-")
@@ -44,6 +45,11 @@ def chromium(width: int = 1400, height: int = 3400) -> Iterator[webdriver.Chrome
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)  # no Selenium Manager download
     try:
         yield driver
+    except BaseException:
+        if on_failure is not None:
+            on_failure.parent.mkdir(parents=True, exist_ok=True)
+            driver.save_screenshot(str(on_failure))
+        raise
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
@@ -52,7 +58,8 @@ def chromium(width: int = 1400, height: int = 3400) -> Iterator[webdriver.Chrome
 class AirflowUi:
     """Airflow 3.3's UI at `url` in `driver`, as a user clicks through it."""
 
-    def __init__(self, driver: webdriver.Chrome, url: str, timeout: float = 30) -> None:
+    def __init__(self, driver: webdriver.Chrome, url: str, timeout: float = 120) -> None:
+        # generous: on a loaded 2-core machine the SPA and its API calls take many seconds to render
         self.driver, self.url, self.timeout = driver, url, timeout
         self.wait = WebDriverWait(driver, timeout)
 
@@ -62,7 +69,9 @@ class AirflowUi:
         while True:
             try:
                 return action()
-            except (StaleElementReferenceException, WebDriverException):
+            except TimeoutException:  # a wait inside `action` already waited its full time
+                raise
+            except WebDriverException:  # stale, or not clickable yet while the page renders
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.3)
@@ -126,19 +135,31 @@ class AirflowUi:
         self.wait.until(lambda d: d.current_url != before and "/runs/" in d.current_url)
         return unquote(self.driver.current_url.split("/runs/", 1)[1].split("/")[0])
 
-    def table_column(self, path: str, header: str, rows: int) -> list[str]:
-        """Open `path` and read the column `header` of its table once it shows `rows` rows."""
+    def table_column(self, path: str, header: str, rows: int | None = None) -> list[str]:
+        """Open `path` and read the column `header` of its table once it is rendered: every cell of the
+        column has text (the skeleton rows shown while loading have none), and there are `rows` of them
+        (any number when None). On a timeout the message says what the table showed."""
         self.driver.get(f"{self.url}{path}")
+        seen: dict[str, list[str]] = {}
 
         def column(driver: webdriver.Chrome) -> list[str] | None:
-            headers = [h.text.strip() for h in driver.find_elements(By.CSS_SELECTOR, "table thead th")]
-            if header not in headers:
+            try:
+                headers = [h.text.strip() for h in driver.find_elements(By.CSS_SELECTOR, "table thead th")]
+                seen["headers"] = headers
+                if header not in headers:
+                    return None
+                i = headers.index(header) + 1
+                cells = [c.text.strip() for c in driver.find_elements(By.CSS_SELECTOR, f"table tbody tr td:nth-child({i})")]
+            except StaleElementReferenceException:
                 return None
-            i = headers.index(header) + 1
-            cells = [c.text.strip() for c in driver.find_elements(By.CSS_SELECTOR, f"table tbody tr td:nth-child({i})")]
-            return cells if len(cells) == rows else None
+            seen["cells"] = cells
+            complete = bool(cells) and all(cells) and (rows is None or len(cells) == rows)
+            return cells if complete else None
 
-        return self.retry(lambda: self.wait.until(column))
+        try:
+            return self.wait.until(column)
+        except TimeoutException as e:
+            raise TimeoutException(f"{path}: column {header!r} ({rows} rows) never showed; last seen {seen}") from e
 
     def screenshot(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
