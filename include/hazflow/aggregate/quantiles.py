@@ -27,6 +27,7 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from math import log2, prod
 from typing import Literal
 
@@ -37,7 +38,10 @@ from hazflow.aggregate.tree import CompositeTree
 
 logger = logging.getLogger(__name__)
 
-WINDOW = 128  # pairs sorted at the end of a quantile's search
+Search = Literal["compiled", "numpy"]
+SEARCHES: tuple[Search, ...] = ("compiled", "numpy")  # compiled: hazflow.aggregate.compiled; numpy: the steps below, vectorised over problems
+WINDOW = 128  # pairs sorted at the end of a quantile's search (numpy search)
+COMPILED_WINDOW = 16  # the same for the compiled search, whose extra steps cost less than sorting the pairs
 MAX_SIDE = 2**17  # Y values per bin at most (sorted per bin); a tree needing more is not split
 _PIVOT_EVERY_STALL = 0.9  # an estimate step that keeps more than this share of candidates is followed by a pivot step
 
@@ -102,11 +106,21 @@ def side_of(tree: CompositeTree, axes: Sequence[int], rates: np.ndarray) -> Side
     return Side(values, weights, canonical)
 
 
+def _moments(*sides: Side) -> tuple[np.ndarray, np.ndarray]:
+    """(B,) weighted mean and variance of the sum of independent sides: the sums of theirs."""
+    mean, var = 0.0, 0.0
+    for side in sides:
+        w = side.weights / side.weights.sum()
+        m = w @ side.values
+        mean, var = mean + m, var + w @ (side.values - m) ** 2
+    return np.asarray(mean), np.asarray(var)
+
+
 @dataclass
 class _Bins:
     """Some bins' two sides, sorted per bin: X (B, n_x) by rate descending (so each quantile's
     searches go up Y), Y (B, n_y) by rate, with weights, canonical index parts and Y's cumulative
-    weights `cwy` (B, n_y + 1). A *problem* is one (bin, quantile); `bins` (m,) says whose bin.
+    weights (B, n_y + 1) as double-double `cw_hi + cw_lo` (`cwy`: in extended precision). A *problem* is one (bin, quantile); `bins` (m,) says whose bin.
 
     Y is kept with a copy of its first and last value on either side (`padded`, B x (n_y + 2)), so
     that `y_at` takes indices in [-1, n_y] without clipping. Y's canonical index parts are only
@@ -117,11 +131,13 @@ class _Bins:
     cx: np.ndarray
     padded: np.ndarray
     wy: np.ndarray
-    cwy: np.ndarray
+    cw_hi: np.ndarray  # (B, n_y + 1) Y's cumulative weights from 0, double-double: hi + lo
+    cw_lo: np.ndarray
     oy: np.ndarray  # (B, n_y) position of each sorted Y value in the runs: other * n_big + sorted big
     ob: np.ndarray  # (B, n_big) the big block's sort order
     c_other: np.ndarray  # (n_other,) canonical parts of the other blocks' combinations
     c_big: np.ndarray  # (n_big,) canonical parts of the big block's values
+    moments_y: tuple[np.ndarray, np.ndarray]  # (B,) each bin's weighted mean and variance of Y
     ny: int = field(init=False)
     y: np.ndarray = field(init=False, repr=False)
     _flat: np.ndarray = field(init=False, repr=False)
@@ -129,35 +145,37 @@ class _Bins:
 
     @classmethod
     def of(cls, x: Side, y_other: Side, y_big: Side) -> _Bins:
-        """Sort each bin's sides; Y = y_other (+) y_big, built as runs of the sorted y_big."""
+        """Sort each bin's sides; Y = y_other (+) y_big, a merge of runs of the sorted y_big
+        (`hazflow.aggregate.compiled.merge_runs`: numpy's stable sort order, cumulative weights
+        in double-double)."""
+        from hazflow.aggregate.compiled import merge_runs
+
         xv = np.ascontiguousarray(x.values.T)
         ox = np.argsort(-xv, axis=1, kind="stable")
         big = np.ascontiguousarray(y_big.values.T)
         ob = np.argsort(big, axis=1, kind="stable")
-        n_bins, n_big = big.shape
-        y = np.ascontiguousarray(y_other.values.T)[:, :, None] + np.take_along_axis(big, ob, axis=1)[:, None, :]
-        y = y.reshape(n_bins, -1)
-        oy = np.argsort(y, axis=1, kind="stable")
-        ny = y.shape[1]
-        flat = oy + (np.arange(n_bins) * ny)[:, None]
-        padded = np.empty((n_bins, ny + 2))
-        padded[:, 1:-1] = y.ravel()[flat]
-        padded[:, 0], padded[:, -1] = padded[:, 1], padded[:, -2]
-        wy = (y_other.weights[None, :, None] * y_big.weights[ob][:, None, :]).ravel()[flat]
-        cwy = np.zeros((n_bins, ny + 1))
-        cwy[:, 1:] = np.cumsum(wy.astype(np.longdouble), axis=1)  # rounded once: positions near runs of ties are sensitive
+        oy, padded, wy, cw_hi, cw_lo = merge_runs(
+            np.ascontiguousarray(y_other.values.T), y_other.weights, np.take_along_axis(big, ob, axis=1), y_big.weights[ob]
+        )
         return cls(
             np.take_along_axis(xv, ox, axis=1),
             x.weights[ox],
             x.canonical[ox],
             padded,
             wy,
-            cwy,
+            cw_hi,
+            cw_lo,
             oy,
             ob,
             y_other.canonical,
             y_big.canonical,
+            _moments(y_other, y_big),
         )
+
+    @cached_property
+    def cwy(self) -> np.ndarray:
+        """(B, n_y + 1) Y's cumulative weights in extended precision (the numpy search's)."""
+        return self.cw_hi.astype(np.longdouble) + self.cw_lo
 
     def __post_init__(self) -> None:
         self.ny = self.padded.shape[1] - 2
@@ -329,8 +347,24 @@ class _Search:
         return up
 
 
-def bins_quantiles(data: _Bins, qs: np.ndarray) -> np.ndarray:
-    """Midpoint-convention weighted quantiles (B, Q) of the pair rates x + y of every bin."""
+def bins_quantiles(data: _Bins, qs: np.ndarray, search: Search = "compiled") -> np.ndarray:
+    """Midpoint-convention weighted quantiles (B, Q) of the pair rates x + y of every bin: each
+    problem's bracket found by `search` (see `SEARCHES`), then interpolated."""
+    if search == "compiled":
+        from hazflow.aggregate.compiled import search_quantiles
+
+        n_bins, n_q = data.x.shape[0], len(qs)
+        values, settled, t, lo, a_lo, k_lo, hi, a_hi, k_hi = search_quantiles(
+            data.x, data.wx, data.cx, data.padded, data.wy, data.cw_hi, data.cw_lo, data.oy, data.ob,
+            data.c_other, data.c_big, _grid(data), qs, COMPILED_WINDOW,
+        )  # fmt: skip
+        rest = np.flatnonzero(~settled)
+        if len(rest):  # runs of ties near their ends, or many pairs of one rate beside t: numpy's interpolation
+            bins = rest // n_q
+            s = _Search(bins, t[rest], lo[rest], k_lo[rest], a_lo[rest], hi[rest], k_hi[rest], a_hi[rest])
+            w_max = data.wx.max(axis=1) * data.wy.max(axis=1)
+            values[rest] = _interpolate_all(data, s, w_max[bins], COMPILED_WINDOW)
+        return values.reshape(n_bins, n_q)
     n_bins, nx = data.x.shape
     ny, n_q = data.ny, len(qs)
     every = np.arange(n_bins)
@@ -377,19 +411,28 @@ def bins_quantiles(data: _Bins, qs: np.ndarray) -> np.ndarray:
     else:  # pragma: no cover - each pivot step discards at least a quarter of the candidates
         raise RuntimeError("quantile search did not converge")
     w_max = data.wx.max(axis=1) * data.wy.max(axis=1)
-    return _interpolate_all(data, s, w_max[bins]).reshape(n_bins, n_q)
+    return _interpolate_all(data, s, w_max[bins], WINDOW).reshape(n_bins, n_q)
+
+
+def _grid(data: _Bins) -> np.ndarray:
+    """(B, G) rates, ascending, where every problem's search starts with exact counts: `_GRID`
+    standard deviations around each bin's mean, clipped to its lowest and highest pair rates.
+    Y's mean and variance are its blocks' sums (they are independent), from `data.moments_y`."""
+    wx = data.wx / data.wx.sum(axis=1, keepdims=True)
+    mean_x = (wx * data.x).sum(axis=1)
+    var_x = (wx * (data.x - mean_x[:, None]) ** 2).sum(axis=1)
+    mean_y, var_y = data.moments_y
+    every = np.arange(len(mean_x))
+    lowest = data.extreme_rate(every, np.zeros_like(data.x, dtype=np.intp), below=False)
+    highest = data.extreme_rate(every, np.full(data.x.shape, data.ny, dtype=np.intp), below=True)
+    centre, spread = mean_x + mean_y, np.sqrt(var_x + var_y)
+    return np.clip(centre[:, None] + spread[:, None] * _GRID[None, :], lowest[:, None], highest[:, None])
 
 
 def _start_from_grid(data: _Bins, s: _Search, n_q: int) -> None:
     """Narrow every problem's bracket with exact counts at a grid around its bin's mean."""
-    wx = data.wx / data.wx.sum(axis=1, keepdims=True)
-    wy = data.wy / data.wy.sum(axis=1, keepdims=True)
-    mean_x, mean_y = (wx * data.x).sum(axis=1), (wy * data.y).sum(axis=1)
-    var = (wx * (data.x - mean_x[:, None]) ** 2).sum(axis=1) + (wy * (data.y - mean_y[:, None]) ** 2).sum(axis=1)
-    n_bins = len(mean_x)
-    lowest = data.extreme_rate(np.arange(n_bins), np.zeros_like(data.x, dtype=np.intp), below=False)
-    highest = s.hi[::n_q]
-    grid = np.clip((mean_x + mean_y)[:, None] + np.sqrt(var)[:, None] * _GRID[None, :], lowest[:, None], highest[:, None])
+    grid = _grid(data)
+    n_bins = grid.shape[0]
     g_bins = np.repeat(np.arange(n_bins), len(_GRID))
     k = data.count(g_bins, grid.ravel(), strict=False)
     a = data.weight(g_bins, k).reshape(n_bins, len(_GRID))
@@ -460,13 +503,14 @@ def _pivots(data: _Bins, bins: np.ndarray, k_lo: np.ndarray, k_hi: np.ndarray, l
     return pivot
 
 
-def _interpolate_all(data: _Bins, s: _Search, w_max: np.ndarray) -> np.ndarray:
+def _interpolate_all(data: _Bins, s: _Search, w_max: np.ndarray, window: int) -> np.ndarray:
     """Each problem's quantile from its bracket: the bracket's pairs at their midpoint positions,
     with the last pair at or below it and the first above it where the interpolation reaches them.
-    Brackets of more than `WINDOW` pairs are runs of one rate, where only the run's first and last
-    pairs (in canonical order) can matter, and only when t is within a pair's weight of an end."""
+    Brackets of more than `window` pairs (the search's) are runs of one rate, where only the run's
+    first and last pairs (in canonical order) can matter, and only when t is within a pair's weight
+    of an end."""
     n_in = (s.k_hi - s.k_lo).sum(axis=1)
-    run = n_in > WINDOW
+    run = n_in > window
     out = np.empty(len(s.t))
     out[run] = data.extreme_rate(s.bins[run], s.k_hi[run], below=True)  # the run's rate
     small = np.flatnonzero(~run)
@@ -577,12 +621,17 @@ BIN_CHUNK = 64  # bins sorted and searched together (memory: about 40 bytes x n_
 
 
 def mitm_quantiles(
-    tree: CompositeTree, rates: np.ndarray, qs: np.ndarray, split: Split | None = None, threads: int | None = None
+    tree: CompositeTree,
+    rates: np.ndarray,
+    qs: np.ndarray,
+    split: Split | None = None,
+    threads: int | None = None,
+    search: Search = "compiled",
 ) -> np.ndarray:
     """Exact midpoint-convention weighted quantiles (Q, B) of the composite rates, from component
     rates (n_components, B), without enumerating the composites. Chunks of bins go to `threads`
-    worker threads (default: one per core; numpy's sorts and searches release the GIL). Raises
-    ValueError for a tree that does not split (see `choose_split`)."""
+    worker threads (default: one per core; numpy's sorts and searches and the compiled search
+    release the GIL). Raises ValueError for a tree that does not split (see `choose_split`)."""
     blocks = tree.blocks()
     sizes = [prod(tree.shape[a] for a in block) for block in blocks]
     split = split or choose_split(sizes, len(qs))
@@ -602,7 +651,7 @@ def mitm_quantiles(
         chunk = rates[:, starts[n] : starts[n] + size]
         y_other = side_of(tree, other_axes, chunk) if other_axes else Side.unit(chunk.shape[1])
         data = _Bins.of(side_of(tree, small_axes, chunk), y_other, side_of(tree, blocks[big], chunk))
-        out[:, starts[n] : starts[n] + chunk.shape[1]] = bins_quantiles(data, qs).T
+        out[:, starts[n] : starts[n] + chunk.shape[1]] = bins_quantiles(data, qs, search).T
 
     in_threads(one, len(starts), workers)
     return out
