@@ -269,6 +269,70 @@ def _interpolate(
 
 
 @njit(cache=True, nogil=True)
+def _bin_quantiles(
+    xb: Any,
+    wb: Any,
+    cxb: Any,
+    y: Any,
+    wy: Any,
+    h: Any,
+    l: Any,
+    oy: Any,
+    obb: Any,
+    c_other: Any,
+    c_big: Any,
+    grid: Any,
+    qs: Any,
+    window: int,
+    out: Any,
+) -> None:
+    """One bin's quantiles (see `search_quantiles`): `out` is (values, settled, t, lo, a_lo, k_lo,
+    hi, a_hi, k_hi), each with a row per quantile."""
+    values, settled, t, lo, a_lo, k_lo, hi, a_hi, k_hi = out
+    nx, ny, n_grid = len(xb), len(y) - 2, len(grid)
+    zeros, full = np.zeros(nx, np.intp), np.full(nx, ny, np.intp)
+    grid_k = np.empty((n_grid, nx), np.intp)
+    grid_a = np.empty(n_grid)
+    ends = np.empty(4)
+    wide_lo, wide_hi = np.empty(nx, np.intp), np.empty(nx, np.intp)
+    total = _gained(wb, h, l, zeros, full)
+    highest = -np.inf
+    for i in range(nx):
+        highest = max(highest, xb[i] + y[ny])
+    half_w = wb.max() * wy.max() / 2
+    for g in range(n_grid):
+        for i in range(nx):
+            grid_k[g, i] = _count(xb[i], y, grid[g], 0, ny, False)
+        grid_a[g] = _gained(wb, h, l, zeros, grid_k[g])
+    for q in range(len(qs)):
+        t[q] = target = total * qs[q]
+        ends[0], ends[1], ends[2], ends[3] = -np.inf, 0.0, highest, total
+        k_lo[q], k_hi[q] = zeros, full
+        below = -1  # the last grid point with weight <= t
+        for g in range(n_grid):
+            if grid_a[g] <= target:
+                below += 1
+        if below >= 0:
+            ends[0], ends[1], k_lo[q] = grid[below], grid_a[below], grid_k[below]
+        if below + 1 < n_grid:
+            ends[2], ends[3], k_hi[q] = grid[below + 1], grid_a[below + 1], grid_k[below + 1]
+        _narrow(xb, wb, y, h, l, target, k_lo[q], k_hi[q], ends, window)
+        lo[q], a_lo[q], hi[q], a_hi[q] = ends[0], ends[1], ends[2], ends[3]
+        n_in = 0
+        for i in range(nx):
+            n_in += k_hi[q, i] - k_lo[q, i]
+        if n_in > window and ends[1] + half_w <= target and target < ends[3] - half_w:
+            values[q] = -np.inf  # inside a run of ties: its rate (near an end, canonical order matters)
+            for i in range(nx):
+                if k_hi[q, i] > 0:
+                    values[q] = max(values[q], xb[i] + y[k_hi[q, i]])
+            settled[q] = True
+            continue
+        wide_lo[:], wide_hi[:] = k_lo[q], k_hi[q]
+        values[q], settled[q] = _interpolate(xb, wb, cxb, y, wy, h, l, oy, obb, c_other, c_big, wide_lo, wide_hi, ends[1], target)
+
+
+@njit(cache=True, nogil=True)
 def search_quantiles(
     x: Any,
     wx: Any,
@@ -295,67 +359,25 @@ def search_quantiles(
     (B, n_y + 1): Y's cumulative weights; grid (B, G): rates, ascending, where exact counts start
     each search; qs (Q,).
 
-    Each bracket is narrowed to at most `window` pairs, or one run of ties (`_narrow`); then
-    widened, a rate at a time, until the pairs' midpoint positions surround t (a pair weighs at
-    most w_max = max wx x max wy, so a_lo + w_max / 2 <= t < a_hi - w_max / 2 is enough), and
-    interpolated. Returns the quantiles (m,) and `settled` (m,): False where that took more than
-    4 x window pairs, or the bracket is a run of ties near its ends; for those, t, lo, a_lo,
-    k_lo, hi, a_hi, k_hi (k: (m, n_x)) hold the narrowed bracket for the numpy interpolation."""
+    Each bracket is narrowed to at most `window` pairs, or one run of ties (`_narrow`), then
+    interpolated (`_interpolate`, which takes in the rates beside it as needed). Returns the
+    quantiles (m,) and `settled` (m,): False where the bracket grew past `WIDEN_LIMIT` pairs, or
+    is a longer run of ties with t within a pair's weight of its ends; for those, t, lo, a_lo,
+    k_lo, hi, a_hi, k_hi (k: (m, n_x)) hold the narrowed bracket for numpy's interpolation."""
     n_bins, nx = x.shape
-    ny = padded.shape[1] - 2
-    n_grid, n_q = grid.shape[1], len(qs)
+    n_q = len(qs)
     m = n_bins * n_q
-    t, lo, a_lo, hi, a_hi = np.empty(m), np.empty(m), np.empty(m), np.empty(m), np.empty(m)
-    k_lo, k_hi = np.empty((m, nx), np.intp), np.empty((m, nx), np.intp)
-    values, settled = np.empty(m), np.zeros(m, np.bool_)
-    zeros, full = np.zeros(nx, np.intp), np.full(nx, ny, np.intp)
-    grid_k = np.empty((n_grid, nx), np.intp)
-    grid_a = np.empty(n_grid)
-    ends = np.empty(4)
-    wide_lo, wide_hi = np.empty(nx, np.intp), np.empty(nx, np.intp)
+    out = (
+        np.empty(m), np.zeros(m, np.bool_), np.empty(m), np.empty(m), np.empty(m),
+        np.empty((m, nx), np.intp), np.empty(m), np.empty(m), np.empty((m, nx), np.intp),
+    )  # fmt: skip
     for b in range(n_bins):
-        y, xb, wb, h, l = padded[b], x[b], wx[b], cw_hi[b], cw_lo[b]
-        total = _gained(wb, h, l, zeros, full)
-        highest = -np.inf
-        for i in range(nx):
-            highest = max(highest, xb[i] + y[ny])
-        half_w = wb.max() * wy[b].max() / 2
-        for g in range(n_grid):
-            for i in range(nx):
-                grid_k[g, i] = _count(xb[i], y, grid[b, g], 0, ny, False)
-            grid_a[g] = _gained(wb, h, l, zeros, grid_k[g])
-        for q in range(n_q):
-            p = b * n_q + q
-            t[p] = target = total * qs[q]
-            ends[0], ends[1], ends[2], ends[3] = -np.inf, 0.0, highest, total
-            k_lo[p], k_hi[p] = zeros, full
-            below = -1  # the last grid point with weight <= t
-            for g in range(n_grid):
-                if grid_a[g] <= target:
-                    below += 1
-            if below >= 0:
-                ends[0], ends[1], k_lo[p] = grid[b, below], grid_a[below], grid_k[below]
-            if below + 1 < n_grid:
-                ends[2], ends[3], k_hi[p] = grid[b, below + 1], grid_a[below + 1], grid_k[below + 1]
-            _narrow(xb, wb, y, h, l, target, k_lo[p], k_hi[p], ends, window)
-            lo[p], a_lo[p], hi[p], a_hi[p] = ends[0], ends[1], ends[2], ends[3]
-            n_in = 0
-            for i in range(nx):
-                n_in += k_hi[p, i] - k_lo[p, i]
-            inside = ends[1] + half_w <= target and target < ends[3] - half_w
-            if n_in > window:  # a run of ties: its rate, unless t is near an end (then canonical order matters)
-                if inside:
-                    values[p] = -np.inf
-                    for i in range(nx):
-                        if k_hi[p, i] > 0:
-                            values[p] = max(values[p], xb[i] + y[k_hi[p, i]])
-                    settled[p] = True
-                continue
-            wide_lo[:], wide_hi[:] = k_lo[p], k_hi[p]
-            values[p], settled[p] = _interpolate(
-                xb, wb, cx[b], y, wy[b], h, l, oy[b], ob[b], c_other, c_big, wide_lo, wide_hi, ends[1], target
-            )
-    return values, settled, t, lo, a_lo, k_lo, hi, a_hi, k_hi
+        rows = slice(b * n_q, (b + 1) * n_q)
+        _bin_quantiles(
+            x[b], wx[b], cx[b], padded[b], wy[b], cw_hi[b], cw_lo[b], oy[b], ob[b], c_other, c_big, grid[b], qs, window,
+            (out[0][rows], out[1][rows], out[2][rows], out[3][rows], out[4][rows], out[5][rows], out[6][rows], out[7][rows], out[8][rows]),
+        )  # fmt: skip
+    return out
 
 
 @njit(cache=True, nogil=True)
@@ -382,6 +404,55 @@ def _merge(values: Any, index: Any, out_values: Any, out_index: Any, start: int,
 
 
 @njit(cache=True, nogil=True)
+def _merge_bin(other: Any, w_other: Any, big: Any, w_big: Any, scratch: Any, padded: Any, oy: Any, wy: Any, cw_hi: Any, cw_lo: Any) -> None:
+    """One bin's Y sorted (see `merge_runs`): other (n_other,), big and w_big (n_big,) in; padded
+    (n_y + 2), oy, wy (n_y), cw_hi, cw_lo (n_y + 1) out; scratch: (values, index, weights,
+    spare values, spare index), each (n_y,)."""
+    values, index, weights, spare_values, spare_index = scratch
+    n_other, n_big = len(other), len(big)
+    ny = n_other * n_big
+    out_values = padded[1 : ny + 1]
+    for r in range(n_other):
+        for j in range(n_big):
+            values[r * n_big + j] = other[r] + big[j]
+            index[r * n_big + j] = r * n_big + j
+            weights[r * n_big + j] = w_other[r] * w_big[j]
+    width = n_big
+    if width >= ny:
+        out_values[:], oy[:] = values, index
+    while width < ny:  # merge neighbouring runs of `width` into runs of twice that; the last round into the output
+        last = 2 * width >= ny
+        to_values, to_index = (out_values, oy) if last else (spare_values, spare_index)
+        for start in range(0, ny, 2 * width):
+            middle, stop = min(start + width, ny), min(start + 2 * width, ny)
+            _merge(values, index, to_values, to_index, start, middle, stop)
+        values, spare_values = spare_values, values
+        index, spare_index = spare_index, index
+        width *= 2
+    cw_hi[0], cw_lo[0] = 0.0, 0.0
+    base_hi, base_lo = 0.0, 0.0
+    for block in range(0, ny, CUMULATIVE_BLOCK):
+        partial = 0.0  # a short float64 sum within the block
+        k = block
+        for k in range(block, min(block + CUMULATIVE_BLOCK, ny)):
+            w = weights[oy[k]]
+            wy[k] = w
+            partial += w
+            hi = base_hi + partial  # two-sum: base_hi + partial is exactly hi + error
+            back = hi - base_hi
+            lo = base_lo + ((base_hi - (hi - back)) + (partial - back))
+            total = hi + lo  # renormalise (fast two-sum): |lo| within half an ulp of hi
+            cw_hi[k + 1], cw_lo[k + 1] = total, lo - (total - hi)
+        base_hi, base_lo = cw_hi[k + 1], cw_lo[k + 1]  # the block's end: the next block's base
+    padded[0], padded[ny + 1] = padded[1], padded[ny]
+
+
+@njit(cache=True, nogil=True)
+def _scratch(ny: int) -> tuple[Any, Any, Any, Any, Any]:
+    return np.empty(ny), np.empty(ny, np.intp), np.empty(ny), np.empty(ny), np.empty(ny, np.intp)
+
+
+@njit(cache=True, nogil=True)
 def merge_runs(other: Any, w_other: Any, big: Any, w_big: Any) -> tuple[Any, Any, Any, Any, Any]:
     """Y of every bin sorted, from its runs: Y[r * n_big + j] = other[b, r] + big[b, j].
 
@@ -392,46 +463,49 @@ def merge_runs(other: Any, w_other: Any, big: Any, w_big: Any) -> tuple[Any, Any
     as double-double (hi, lo) (B, n_y + 1), from 0. Runs are merged pairwise, neighbours with
     neighbours, ties to the earlier run: numpy's stable argsort."""
     n_bins, n_other = other.shape
-    n_big = big.shape[1]
-    ny = n_other * n_big
-    oy = np.empty((n_bins, ny), np.intp)
-    padded = np.empty((n_bins, ny + 2))
-    wy = np.empty((n_bins, ny))
+    ny = n_other * big.shape[1]
+    oy, padded, wy = np.empty((n_bins, ny), np.intp), np.empty((n_bins, ny + 2)), np.empty((n_bins, ny))
     cw_hi, cw_lo = np.empty((n_bins, ny + 1)), np.empty((n_bins, ny + 1))
-    values, index, weights = np.empty(ny), np.empty(ny, np.intp), np.empty(ny)
-    spare_values, spare_index = np.empty(ny), np.empty(ny, np.intp)
+    scratch = _scratch(ny)
     for b in range(n_bins):
-        out_values, out_index = padded[b, 1 : ny + 1], oy[b]
-        for r in range(n_other):
-            for j in range(n_big):
-                values[r * n_big + j] = other[b, r] + big[b, j]
-                index[r * n_big + j] = r * n_big + j
-                weights[r * n_big + j] = w_other[r] * w_big[b, j]
-        width = n_big
-        if width >= ny:
-            out_values[:], out_index[:] = values, index
-        while width < ny:  # merge neighbouring runs of `width` into runs of twice that; the last round into the output
-            last = 2 * width >= ny
-            to_values, to_index = (out_values, out_index) if last else (spare_values, spare_index)
-            for start in range(0, ny, 2 * width):
-                middle, stop = min(start + width, ny), min(start + 2 * width, ny)
-                _merge(values, index, to_values, to_index, start, middle, stop)
-            values, spare_values = spare_values, values
-            index, spare_index = spare_index, index
-            width *= 2
-        cw_hi[b, 0], cw_lo[b, 0] = 0.0, 0.0
-        base_hi, base_lo = 0.0, 0.0
-        for block in range(0, ny, CUMULATIVE_BLOCK):
-            partial = 0.0  # a short float64 sum within the block
-            for k in range(block, min(block + CUMULATIVE_BLOCK, ny)):
-                w = weights[out_index[k]]
-                wy[b, k] = w
-                partial += w
-                hi = base_hi + partial  # two-sum: base_hi + partial is exactly hi + error
-                back = hi - base_hi
-                lo = base_lo + ((base_hi - (hi - back)) + (partial - back))
-                total = hi + lo  # renormalise (fast two-sum): |lo| within half an ulp of hi
-                cw_hi[b, k + 1], cw_lo[b, k + 1] = total, lo - (total - hi)
-            base_hi, base_lo = cw_hi[b, k + 1], cw_lo[b, k + 1]  # the block's end: the next block's base
-        padded[b, 0], padded[b, ny + 1] = padded[b, 1], padded[b, ny]
+        _merge_bin(other[b], w_other, big[b], w_big[b], scratch, padded[b], oy[b], wy[b], cw_hi[b], cw_lo[b])
     return oy, padded, wy, cw_hi, cw_lo
+
+
+@njit(cache=True, nogil=True)
+def quantiles_of_runs(
+    x: Any,
+    wx: Any,
+    cx: Any,
+    other: Any,
+    w_other: Any,
+    c_other: Any,
+    big: Any,
+    w_big: Any,
+    ob: Any,
+    c_big: Any,
+    grid: Any,
+    qs: Any,
+    window: int,
+) -> tuple[Any, Any]:
+    """`merge_runs` then `search_quantiles`, a bin at a time in arrays reused from bin to bin
+    (a few hundred kB that stay in cache, where the whole chunk's sorted Y is tens of MB of fresh
+    memory: its page faults alone cost a fifth of an NSHM target). Returns the quantiles and
+    `settled`, both (B, Q); a bin with any quantile not settled is for `merge_runs` and
+    `search_quantiles` to redo, keeping its brackets."""
+    n_bins, nx = x.shape
+    n_q = len(qs)
+    ny = other.shape[1] * big.shape[1]
+    scratch = _scratch(ny)
+    oy, padded, wy = np.empty(ny, np.intp), np.empty(ny + 2), np.empty(ny)
+    cw_hi, cw_lo = np.empty(ny + 1), np.empty(ny + 1)
+    values, settled = np.empty((n_bins, n_q)), np.zeros((n_bins, n_q), np.bool_)
+    out = (
+        np.empty(n_q), np.zeros(n_q, np.bool_), np.empty(n_q), np.empty(n_q), np.empty(n_q),
+        np.empty((n_q, nx), np.intp), np.empty(n_q), np.empty(n_q), np.empty((n_q, nx), np.intp),
+    )  # fmt: skip
+    for b in range(n_bins):
+        _merge_bin(other[b], w_other, big[b], w_big[b], scratch, padded, oy, wy, cw_hi, cw_lo)
+        _bin_quantiles(x[b], wx[b], cx[b], padded, wy, cw_hi, cw_lo, oy, ob[b], c_other, c_big, grid[b], qs, window, out)
+        values[b], settled[b] = out[0], out[1]
+    return values, settled

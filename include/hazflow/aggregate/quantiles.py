@@ -116,6 +116,68 @@ def _moments(*sides: Side) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(mean), np.asarray(var)
 
 
+@dataclass(frozen=True)
+class _Sorted:
+    """Some bins' sides, sorted per bin: X (B, n_x) by rate descending (so each quantile's
+    searches go up Y), with weights and canonical index parts; Y's other blocks' combinations
+    (B, n_other) as they come, with weights (n_other,) and canonical parts; Y's big block
+    (B, n_big) by rate, with weights in that order, its sort order `ob` and canonical parts
+    (n_big,) in its own order; Y's mean and variance per bin (B,)."""
+
+    x: np.ndarray
+    wx: np.ndarray
+    cx: np.ndarray
+    other: np.ndarray
+    w_other: np.ndarray
+    c_other: np.ndarray
+    big: np.ndarray
+    w_big: np.ndarray
+    ob: np.ndarray
+    c_big: np.ndarray
+    moments_y: tuple[np.ndarray, np.ndarray]
+
+    @classmethod
+    def of(cls, x: Side, y_other: Side, y_big: Side) -> _Sorted:
+        xv = np.ascontiguousarray(x.values.T)
+        ox = np.argsort(-xv, axis=1, kind="stable")
+        big = np.ascontiguousarray(y_big.values.T)
+        ob = np.argsort(big, axis=1, kind="stable")
+        return cls(
+            np.take_along_axis(xv, ox, axis=1),
+            x.weights[ox],
+            x.canonical[ox],
+            np.ascontiguousarray(y_other.values.T),
+            y_other.weights,
+            y_other.canonical,
+            np.take_along_axis(big, ob, axis=1),
+            y_big.weights[ob],
+            ob,
+            y_big.canonical,
+            _moments(y_other, y_big),
+        )
+
+    def subset(self, bins: np.ndarray) -> _Sorted:
+        """These bins only."""
+        return _Sorted(
+            self.x[bins], self.wx[bins], self.cx[bins], self.other[bins], self.w_other, self.c_other,
+            self.big[bins], self.w_big[bins], self.ob[bins], self.c_big,
+            (self.moments_y[0][bins], self.moments_y[1][bins]),
+        )  # fmt: skip
+
+    def grid(self) -> np.ndarray:
+        """(B, G) rates, ascending, where every problem's search starts with exact counts: `_GRID`
+        standard deviations around each bin's mean, clipped to its lowest and highest pair
+        rates. Y's mean and variance are its blocks' sums (they are independent)."""
+        wx = self.wx / self.wx.sum(axis=1, keepdims=True)
+        mean_x = (wx * self.x).sum(axis=1)
+        var_x = (wx * (self.x - mean_x[:, None]) ** 2).sum(axis=1)
+        mean_y, var_y = self.moments_y
+        lowest = self.x[:, -1] + (self.other.min(axis=1) + self.big[:, 0])
+        highest = self.x[:, 0] + (self.other.max(axis=1) + self.big[:, -1])
+        centre, spread = mean_x + mean_y, np.sqrt(var_x + var_y)
+        return np.clip(centre[:, None] + spread[:, None] * _GRID[None, :], lowest[:, None], highest[:, None])
+
+
 @dataclass
 class _Bins:
     """Some bins' two sides, sorted per bin: X (B, n_x) by rate descending (so each quantile's
@@ -138,39 +200,24 @@ class _Bins:
     c_other: np.ndarray  # (n_other,) canonical parts of the other blocks' combinations
     c_big: np.ndarray  # (n_big,) canonical parts of the big block's values
     moments_y: tuple[np.ndarray, np.ndarray]  # (B,) each bin's weighted mean and variance of Y
+    grid: np.ndarray  # (B, G) where each search starts (`_Sorted.grid`)
     ny: int = field(init=False)
     y: np.ndarray = field(init=False, repr=False)
     _flat: np.ndarray = field(init=False, repr=False)
     _runs: dict[int, _Runs] = field(init=False, repr=False, default_factory=dict)
 
     @classmethod
-    def of(cls, x: Side, y_other: Side, y_big: Side) -> _Bins:
-        """Sort each bin's sides; Y = y_other (+) y_big, a merge of runs of the sorted y_big
+    def of(cls, sides: _Sorted) -> _Bins:
+        """Y = y_other (+) y_big sorted per bin, a merge of runs of the sorted y_big
         (`hazflow.aggregate.compiled.merge_runs`: numpy's stable sort order, cumulative weights
         in double-double)."""
         from hazflow.aggregate.compiled import merge_runs
 
-        xv = np.ascontiguousarray(x.values.T)
-        ox = np.argsort(-xv, axis=1, kind="stable")
-        big = np.ascontiguousarray(y_big.values.T)
-        ob = np.argsort(big, axis=1, kind="stable")
-        oy, padded, wy, cw_hi, cw_lo = merge_runs(
-            np.ascontiguousarray(y_other.values.T), y_other.weights, np.take_along_axis(big, ob, axis=1), y_big.weights[ob]
-        )
+        oy, padded, wy, cw_hi, cw_lo = merge_runs(sides.other, sides.w_other, sides.big, sides.w_big)
         return cls(
-            np.take_along_axis(xv, ox, axis=1),
-            x.weights[ox],
-            x.canonical[ox],
-            padded,
-            wy,
-            cw_hi,
-            cw_lo,
-            oy,
-            ob,
-            y_other.canonical,
-            y_big.canonical,
-            _moments(y_other, y_big),
-        )
+            sides.x, sides.wx, sides.cx, padded, wy, cw_hi, cw_lo, oy, sides.ob, sides.c_other, sides.c_big, sides.moments_y,
+            sides.grid(),
+        )  # fmt: skip
 
     @cached_property
     def cwy(self) -> np.ndarray:
@@ -347,6 +394,27 @@ class _Search:
         return up
 
 
+def sorted_quantiles(sides: _Sorted, qs: np.ndarray, search: Search = "compiled") -> np.ndarray:
+    """Midpoint-convention weighted quantiles (B, Q) of the pair rates x + y of every bin.
+
+    Compiled: a bin at a time, Y sorted and searched in the same reused arrays
+    (`hazflow.aggregate.compiled.quantiles_of_runs`); the bins where some quantile is left
+    unsettled (a long run of ties beside it) are redone with Y kept, and those quantiles
+    interpolated by numpy (`bins_quantiles`). Numpy: `bins_quantiles` for every bin."""
+    if search == "numpy":
+        return bins_quantiles(_Bins.of(sides), qs, "numpy")
+    from hazflow.aggregate.compiled import quantiles_of_runs
+
+    values, settled = quantiles_of_runs(
+        sides.x, sides.wx, sides.cx, sides.other, sides.w_other, sides.c_other, sides.big, sides.w_big, sides.ob,
+        sides.c_big, sides.grid(), qs, COMPILED_WINDOW,
+    )  # fmt: skip
+    redo = np.flatnonzero(~settled.all(axis=1))
+    if len(redo):
+        values[redo] = bins_quantiles(_Bins.of(sides.subset(redo)), qs, "compiled")
+    return values
+
+
 def bins_quantiles(data: _Bins, qs: np.ndarray, search: Search = "compiled") -> np.ndarray:
     """Midpoint-convention weighted quantiles (B, Q) of the pair rates x + y of every bin: each
     problem's bracket found by `search` (see `SEARCHES`), then interpolated."""
@@ -356,7 +424,7 @@ def bins_quantiles(data: _Bins, qs: np.ndarray, search: Search = "compiled") -> 
         n_bins, n_q = data.x.shape[0], len(qs)
         values, settled, t, lo, a_lo, k_lo, hi, a_hi, k_hi = search_quantiles(
             data.x, data.wx, data.cx, data.padded, data.wy, data.cw_hi, data.cw_lo, data.oy, data.ob,
-            data.c_other, data.c_big, _grid(data), qs, COMPILED_WINDOW,
+            data.c_other, data.c_big, data.grid, qs, COMPILED_WINDOW,
         )  # fmt: skip
         rest = np.flatnonzero(~settled)
         if len(rest):  # runs of ties near their ends, or many pairs of one rate beside t: numpy's interpolation
@@ -414,24 +482,9 @@ def bins_quantiles(data: _Bins, qs: np.ndarray, search: Search = "compiled") -> 
     return _interpolate_all(data, s, w_max[bins], WINDOW).reshape(n_bins, n_q)
 
 
-def _grid(data: _Bins) -> np.ndarray:
-    """(B, G) rates, ascending, where every problem's search starts with exact counts: `_GRID`
-    standard deviations around each bin's mean, clipped to its lowest and highest pair rates.
-    Y's mean and variance are its blocks' sums (they are independent), from `data.moments_y`."""
-    wx = data.wx / data.wx.sum(axis=1, keepdims=True)
-    mean_x = (wx * data.x).sum(axis=1)
-    var_x = (wx * (data.x - mean_x[:, None]) ** 2).sum(axis=1)
-    mean_y, var_y = data.moments_y
-    every = np.arange(len(mean_x))
-    lowest = data.extreme_rate(every, np.zeros_like(data.x, dtype=np.intp), below=False)
-    highest = data.extreme_rate(every, np.full(data.x.shape, data.ny, dtype=np.intp), below=True)
-    centre, spread = mean_x + mean_y, np.sqrt(var_x + var_y)
-    return np.clip(centre[:, None] + spread[:, None] * _GRID[None, :], lowest[:, None], highest[:, None])
-
-
 def _start_from_grid(data: _Bins, s: _Search, n_q: int) -> None:
     """Narrow every problem's bracket with exact counts at a grid around its bin's mean."""
-    grid = _grid(data)
+    grid = data.grid
     n_bins = grid.shape[0]
     g_bins = np.repeat(np.arange(n_bins), len(_GRID))
     k = data.count(g_bins, grid.ravel(), strict=False)
@@ -650,8 +703,8 @@ def mitm_quantiles(
     def one(n: int) -> None:
         chunk = rates[:, starts[n] : starts[n] + size]
         y_other = side_of(tree, other_axes, chunk) if other_axes else Side.unit(chunk.shape[1])
-        data = _Bins.of(side_of(tree, small_axes, chunk), y_other, side_of(tree, blocks[big], chunk))
-        out[:, starts[n] : starts[n] + chunk.shape[1]] = bins_quantiles(data, qs, search).T
+        sides = _Sorted.of(side_of(tree, small_axes, chunk), y_other, side_of(tree, blocks[big], chunk))
+        out[:, starts[n] : starts[n] + chunk.shape[1]] = sorted_quantiles(sides, qs, search).T
 
     in_threads(one, len(starts), workers)
     return out
