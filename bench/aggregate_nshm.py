@@ -18,12 +18,16 @@ a bump per component in its leaf's region, amplitudes spread as in the hazard ca
 
 Prints `key: value` lines: per case, seconds per target on one thread and on the default threads
 (one per core; the engine's `threads` parameter), the median (and the best) of `--repeats` runs
-after a warm-up; the method; the peak memory the aggregation allocates (tracemalloc: numpy reports
-its arrays) and the peak of the case's process over its start (the synthetic data and `--compare`
-included). `--compare` times full enumeration (the method before meet-in-the-middle) on the same
-data in the same run and prints the ratio (for disaggregations on 40 live bins spread over them,
-as enumeration takes about 0.5 s per bin), and compares both methods' quantiles with each other
-and with every composite enumerated in extended precision.
+after a warm-up (the first call loads numba's compiled kernels from its cache, or compiles them
+once); the method; the peak memory of one aggregation, twice: what numpy allocates (tracemalloc)
+and the resident memory the call adds at its peak (`peak_rss_mb_*`: the process's high-water
+mark reset before the call; it also sees numba's arrays, which tracemalloc does not); and the
+peak of the case's process over its start (the synthetic data and `--compare` included).
+`--compare` times, in the same run, meet-in-the-middle's numpy search (the method the compiled
+search replaced, every bin, `search="numpy"`) and prints the ratio and the largest difference;
+then full enumeration (the method before meet-in-the-middle) and its ratio (for disaggregations
+on 40 live bins spread over them, as enumeration takes about 0.5 s per bin), comparing both
+methods' quantiles with each other and with every composite enumerated in extended precision.
 Targets (issue 14): hazard <= 30 ms per target on one thread on both shapes; exact disaggregation
 statistics <= 2 s per target on one thread; peak memory <= 300 MB. `contributions` times the split
 of one disaggregation target over the tree that each summary holds (issue 15: no target; it adds
@@ -33,6 +37,7 @@ to the disaggregation's seconds per target).
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import multiprocessing
 import os
@@ -167,6 +172,32 @@ def _rel(got: np.ndarray, want: np.ndarray) -> float:
     return float(f"{np.max(np.abs(got - want) / np.maximum(np.abs(want), 1e-300)):.3g}")
 
 
+def _quantile_rows(result) -> np.ndarray:
+    return np.array([v for k, v in result.stats.items() if k not in ("mean", "std", "cov")])
+
+
+def _rss_peak_mb(run) -> float | None:
+    """The resident memory one call adds at its peak (MB): the process's high-water mark is reset
+    first (Linux: /proc/self/clear_refs). Unlike tracemalloc, it sees numba's allocations, which
+    bypass Python's allocators. The C heap is trimmed first (glibc's malloc_trim), so memory freed
+    by earlier calls and kept by malloc is not counted as free room. None where the kernel does not
+    offer it."""
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+        with open("/proc/self/clear_refs", "w") as f:
+            f.write("5")
+    except OSError:
+        return None
+    before = _status_kb("VmRSS")
+    run()
+    return round((_status_kb("VmHWM") - before) / 1024, 1)
+
+
+def _status_kb(field: str) -> int:
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
+
+
 def _timed(run, repeats: int) -> tuple[float, float]:
     """Median and best wall seconds of `repeats` runs after a warm-up (the tree's cached layout,
     numpy's first calls); the machine is a shared VM, so both are printed."""
@@ -209,6 +240,7 @@ def _case(name: str, compare: bool, repeats: int, queue) -> None:
         with np.errstate(divide="ignore"):
             log_spread = np.nanstd(np.where(positive, np.log10(probs[:, live]), np.nan), axis=0)
         out["median_log10_spread_across_components"] = round(float(np.median(log_spread)), 3)
+        aggregate(tree, probs, threads=1)  # warm: numba loads its compiled kernels (or compiles them, once)
         tracemalloc.start()
         result = aggregate(tree, probs, threads=1)
         out["peak_mb_aggregate_1_thread"] = round(tracemalloc.get_traced_memory()[1] / 2**20, 1)
@@ -216,6 +248,8 @@ def _case(name: str, compare: bool, repeats: int, queue) -> None:
         aggregate(tree, probs)
         out["peak_mb_aggregate_default_threads"] = round(tracemalloc.get_traced_memory()[1] / 2**20, 1)
         tracemalloc.stop()
+        out["peak_rss_mb_aggregate_1_thread"] = _rss_peak_mb(lambda: aggregate(tree, probs, threads=1))
+        out["peak_rss_mb_aggregate_default_threads"] = _rss_peak_mb(lambda: aggregate(tree, probs))
         out["method"], out["statistics"] = result.method, len(result.stats)
         median, best = _timed(lambda: aggregate(tree, probs, threads=1), repeats)
         out["seconds_1_thread"], out["seconds_1_thread_best"] = round(median, 4), round(best, 4)
@@ -233,6 +267,12 @@ def _case(name: str, compare: bool, repeats: int, queue) -> None:
             got = np.array([fast.stats[k] for k in quantiles])
             want = np.array([exact.stats[k] for k in quantiles])
             truth = exact_quantiles(tree, sub, [float(k) for k in quantiles])
+            numpy_search = _timed(lambda: aggregate(tree, probs, threads=1, search="numpy"), repeats)[0]
+            out["numpy_search_seconds_1_thread"] = round(numpy_search, 4)  # every bin, as seconds_1_thread
+            out["ratio_numpy_search_over_compiled"] = round(numpy_search / out["seconds_1_thread"], 2)
+            out["max_rel_diff_compiled_vs_numpy_search"] = _rel(
+                _quantile_rows(result), _quantile_rows(aggregate(tree, probs, search="numpy"))
+            )
             out["compare_bins"] = sub.shape[1]
             out["enumeration_seconds_1_thread"] = round(old, 4)
             out["mitm_seconds_1_thread"] = round(new, 4)
@@ -251,7 +291,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("cases", nargs="*", help=f"some of {', '.join(CASES)} (default: all)")
     parser.add_argument(
-        "--compare", action="store_true", help="also time full enumeration, the method before, and print the ratio"
+        "--compare",
+        action="store_true",
+        help="also time the numpy search and full enumeration, the methods before, and print the ratios",
     )
     parser.add_argument("--repeats", type=int, default=5, help="timed runs per figure (median)")
     args = parser.parse_args()

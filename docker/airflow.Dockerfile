@@ -28,3 +28,7 @@ RUN mkdir -p ${NUMBA_CACHE_DIR} \
 COPY --chown=airflow:root dags/ /opt/airflow/dags/
 COPY --chown=airflow:root plugins/ /opt/airflow/plugins/
 COPY --chown=airflow:root include/ /opt/airflow/include/
+
+# The aggregation's numba kernels, compiled once into the image's numba cache (as `make setup` does),
+# so that a task loads them instead of compiling them.
+RUN python -c "from hazflow.aggregate.quantiles import warm_kernels; warm_kernels()"

@@ -116,6 +116,9 @@ def test_images_pin_the_versions_of_the_locks():
     assert _pin("requirements-worker.txt", "pynamodb") == _pin("requirements.txt", "pynamodb")
     assert 'ENTRYPOINT ["/bin/bash", "-c"]' in worker  # the ECS command override is one string
     assert "NUMBA_CACHE_DIR" in worker and "import openquake.calculators.disaggregation" in worker  # warmed at build
+    # the aggregation's numba kernels are compiled at build, from the copied domain package
+    assert airflow.index("warm_kernels()") > airflow.index("COPY --chown=airflow:root include/")
+    assert _pin("requirements-worker.txt", "numba") == _pin("requirements.txt", "numba")
     for dockerfile in (worker, airflow):
         for source in re.findall(r"^COPY (?:--\S+ )*(.+?) \S+$", dockerfile, re.M):
             for part in source.split():

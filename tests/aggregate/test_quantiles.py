@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from hazflow.aggregate.engine import composite_rates
-from hazflow.aggregate.quantiles import MAX_SIDE, choose_split, mitm_quantiles
+from hazflow.aggregate.quantiles import MAX_SIDE, SEARCHES, choose_split, mitm_quantiles
 from hazflow.aggregate.stats import weighted_quantiles
 from hazflow.aggregate.tree import Axis, CompositeTree, Term, build_tree
 from hazflow.model.logic_tree import load_model
@@ -69,31 +69,34 @@ def assert_equal_to_enumeration(got: np.ndarray, tree: CompositeTree, rates: np.
     assert not bad.any(), f"{bad.sum()} quantiles differ: got {got[bad]}, enumeration {expected[bad]}"
 
 
+@pytest.mark.parametrize("search", SEARCHES)
 @pytest.mark.parametrize("kind", ["continuous", "ties", "zeros"])
 @pytest.mark.parametrize("n_blocks", [2, 3, 4, 5])
 @pytest.mark.parametrize("seed", range(4))
-def test_equals_full_enumeration(seed, n_blocks, kind):
+def test_equals_full_enumeration(seed, n_blocks, kind, search):
     rng = np.random.default_rng(1000 * n_blocks + seed)
     tree = random_tree(rng, n_blocks, zero_weights=seed % 2 == 1)
     rates = random_rates(rng, tree, 9, kind)
     # q = 1 with zero-weight composites at the top: their positions are sum(w) / sum(w), 1 or 1 + ulp
     # depending on how the cumulative sum rounds, so enumeration itself is arbitrary there
     qs = QS[:-1] if seed % 2 == 1 else QS
-    assert_equal_to_enumeration(mitm_quantiles(tree, rates, qs), tree, rates, qs)
+    assert_equal_to_enumeration(mitm_quantiles(tree, rates, qs, search=search), tree, rates, qs)
 
 
+@pytest.mark.parametrize("search", SEARCHES)
 @pytest.mark.parametrize("seed", range(3))
-def test_many_pairs_per_quantile(seed):
+def test_many_pairs_per_quantile(seed, search):
     """Trees with thousands of composites, so each quantile's search runs for several steps."""
     rng = np.random.default_rng(seed)
     tree = random_tree(rng, 3)
     while tree.n_composites < 2000:
         tree = random_tree(rng, 3)
     rates = random_rates(rng, tree, 5, "continuous")
-    assert_equal_to_enumeration(mitm_quantiles(tree, rates, QS), tree, rates)
+    assert_equal_to_enumeration(mitm_quantiles(tree, rates, QS, search=search), tree, rates)
 
 
-def test_a_run_of_ties_wider_than_the_window():
+@pytest.mark.parametrize("search", SEARCHES)
+def test_a_run_of_ties_wider_than_the_window(search):
     """Most composites at rate 0, the quantiles inside and at the edge of that run."""
     rng = np.random.default_rng(5)
     tree = random_tree(rng, 4)
@@ -103,7 +106,7 @@ def test_a_run_of_ties_wider_than_the_window():
     rates[rng.random(len(tree.components)) < 0.1, 1] = 1.0 / 64
     rates[rng.random(len(tree.components)) < 0.02, 2] = 3.0 / 64
     qs_fine = np.linspace(0, 1, 101)
-    assert_equal_to_enumeration(mitm_quantiles(tree, rates, qs_fine), tree, rates, qs_fine)
+    assert_equal_to_enumeration(mitm_quantiles(tree, rates, qs_fine, search=search), tree, rates, qs_fine)
 
 
 @pytest.fixture(scope="module")
@@ -111,7 +114,8 @@ def nshm_tree() -> CompositeTree:
     return build_tree(load_model("NSHM_v1.0.4"))
 
 
-def test_nshm_split_and_bins_of_the_real_tree(nshm_tree):
+@pytest.mark.parametrize("search", SEARCHES)
+def test_nshm_split_and_bins_of_the_real_tree(nshm_tree, search):
     tree = nshm_tree
     sizes = [prod(tree.shape[a] for a in block) for block in tree.blocks()]
     split = choose_split(sizes)
@@ -122,7 +126,7 @@ def test_nshm_split_and_bins_of_the_real_tree(nshm_tree):
     scale = 10 ** rng.normal(0, 0.3, (len(tree.components), 1))
     rates = 1e-3 * scale * np.exp(-3 * levels)[None, :]
     rates[rng.random(len(tree.components)) < 0.2, 2] = 0.0
-    assert_equal_to_enumeration(mitm_quantiles(tree, rates, QS), tree, rates)
+    assert_equal_to_enumeration(mitm_quantiles(tree, rates, QS, search=search), tree, rates)
 
 
 def test_a_tree_of_one_block_does_not_split():

@@ -1,24 +1,37 @@
 """The compiled (numba: `nogil`, cached) kernels of meet-in-the-middle quantiles
-(`hazflow.aggregate.quantiles`): Y sorted as a merge of its runs, and each quantile's bracket search.
+(`hazflow.aggregate.quantiles`): Y sorted as a merge of its runs, each quantile's bracket
+search, and the interpolation of the bracket. `quantiles_of_runs` runs all three a bin at a time.
 
 The merge. Y is its largest block's values, sorted, shifted by each combination of its other
-blocks: runs of sorted values. A merge of the runs (a heap of their heads, ties to the earlier
-run) gives exactly numpy's stable argsort of the concatenated runs, in O(n_y log runs), with Y's
+blocks: runs of sorted values. Merging neighbouring runs pairwise, ties to the earlier run,
+gives exactly numpy's stable argsort of the concatenated runs in O(n_y log runs), with Y's
 weights in that order and their cumulative sums as two float64 arrays (`hi + lo`), differences
 taken part by part. The running sum is a double-double; each block of `CUMULATIVE_BLOCK` weights
 is summed in float64 and added to it, which keeps the loop free of a long chain of dependent
-additions (a double-double per weight took 6 ms per NSHM target, this 1). A block's rounding is
-at most 8 ulps of its sum, about a 570th of the total, so the cumulative weights are within a
-few ulps of the total's exact sums, as the extended-precision cumulative sum numpy took was.
+additions. A block's rounding is at most 8 ulps of its sum, about a 570th of NSHM's total, so
+the cumulative weights are within a few ulps of the total of the exact sums (the tests check 4),
+and a difference of two nearby ones keeps its digits (numpy's steps use `hi` alone: the sums
+rounded once).
 
 The search. The same search as the numpy steps of `hazflow.aggregate.quantiles` (exact counts at
 a grid around the bin's mean, then estimate steps and weighted-median pivot steps), one problem
 (bin, quantile) at a time instead of every problem in lockstep. That frees it from numpy's
 per-call overhead and from searching whole rows of Y: a problem's bracket (lo, hi] bounds every
 X row's count at a probe between k_lo and k_hi, so each binary search runs over that range only,
-and it tests the sums x + y themselves, so its count is exact without a correction pass. The
-bracket it returns feeds the same interpolation (`quantiles._interpolate_all`); any valid bracket
-gives the same quantile.
+and it tests the sums x + y themselves, so its count is exact without a correction pass. Only
+the X rows that still hold candidates are visited.
+
+The interpolation. A bracket of a few pairs is sorted as a stable sort of every composite
+orders them (rate, then canonical index), placed at its midpoint positions and interpolated as
+np.interp interpolates the whole sorted list; where t is not between two of its positions, the
+bracket takes in the next rate beside it first. Brackets that would grow past `WIDEN_LIMIT`
+pairs (long runs of ties, as zero rates in disaggregation bins) are left to numpy's
+interpolation (`quantiles._interpolate_all`), which finds a run's end pairs without enumerating
+it.
+
+Bins at a time. The whole chunk's sorted Y is tens of MB; allocated fresh for every target its
+page faults alone cost this machine about 7 ms of an NSHM target's 25. `quantiles_of_runs` sorts
+and searches each bin in the same few hundred kB, which stay in cache.
 """
 
 from __future__ import annotations
@@ -97,9 +110,7 @@ def _pivot(x: Any, y: Any, k_lo: Any, k_hi: Any, rows: Any, last: float) -> floa
 
 
 @njit(cache=True, nogil=True)
-def _narrow(
-    x: Any, wx: Any, y: Any, hi: Any, lo: Any, target: float, k_lo: Any, k_hi: Any, ends: Any, window: int
-) -> None:
+def _narrow(x: Any, wx: Any, y: Any, hi: Any, lo: Any, target: float, k_lo: Any, k_hi: Any, ends: Any, window: int) -> None:
     """Narrow one problem's bracket until it holds at most `window` pairs or one run of ties.
 
     k_lo, k_hi (n_x,) are updated in place, and ends = [lo, a_lo, hi, a_hi]: the bracket's rates
@@ -275,8 +286,8 @@ def _bin_quantiles(
     cxb: Any,
     y: Any,
     wy: Any,
-    h: Any,
-    l: Any,
+    cum_hi: Any,
+    cum_lo: Any,
     oy: Any,
     obb: Any,
     c_other: Any,
@@ -295,7 +306,7 @@ def _bin_quantiles(
     grid_a = np.empty(n_grid)
     ends = np.empty(4)
     wide_lo, wide_hi = np.empty(nx, np.intp), np.empty(nx, np.intp)
-    total = _gained(wb, h, l, zeros, full)
+    total = _gained(wb, cum_hi, cum_lo, zeros, full)
     highest = -np.inf
     for i in range(nx):
         highest = max(highest, xb[i] + y[ny])
@@ -303,7 +314,7 @@ def _bin_quantiles(
     for g in range(n_grid):
         for i in range(nx):
             grid_k[g, i] = _count(xb[i], y, grid[g], 0, ny, False)
-        grid_a[g] = _gained(wb, h, l, zeros, grid_k[g])
+        grid_a[g] = _gained(wb, cum_hi, cum_lo, zeros, grid_k[g])
     for q in range(len(qs)):
         t[q] = target = total * qs[q]
         ends[0], ends[1], ends[2], ends[3] = -np.inf, 0.0, highest, total
@@ -316,7 +327,7 @@ def _bin_quantiles(
             ends[0], ends[1], k_lo[q] = grid[below], grid_a[below], grid_k[below]
         if below + 1 < n_grid:
             ends[2], ends[3], k_hi[q] = grid[below + 1], grid_a[below + 1], grid_k[below + 1]
-        _narrow(xb, wb, y, h, l, target, k_lo[q], k_hi[q], ends, window)
+        _narrow(xb, wb, y, cum_hi, cum_lo, target, k_lo[q], k_hi[q], ends, window)
         lo[q], a_lo[q], hi[q], a_hi[q] = ends[0], ends[1], ends[2], ends[3]
         n_in = 0
         for i in range(nx):
@@ -329,7 +340,9 @@ def _bin_quantiles(
             settled[q] = True
             continue
         wide_lo[:], wide_hi[:] = k_lo[q], k_hi[q]
-        values[q], settled[q] = _interpolate(xb, wb, cxb, y, wy, h, l, oy, obb, c_other, c_big, wide_lo, wide_hi, ends[1], target)
+        values[q], settled[q] = _interpolate(
+            xb, wb, cxb, y, wy, cum_hi, cum_lo, oy, obb, c_other, c_big, wide_lo, wide_hi, ends[1], target
+        )
 
 
 @njit(cache=True, nogil=True)
@@ -404,7 +417,9 @@ def _merge(values: Any, index: Any, out_values: Any, out_index: Any, start: int,
 
 
 @njit(cache=True, nogil=True)
-def _merge_bin(other: Any, w_other: Any, big: Any, w_big: Any, scratch: Any, padded: Any, oy: Any, wy: Any, cw_hi: Any, cw_lo: Any) -> None:
+def _merge_bin(
+    other: Any, w_other: Any, big: Any, w_big: Any, scratch: Any, padded: Any, oy: Any, wy: Any, cw_hi: Any, cw_lo: Any
+) -> None:
     """One bin's Y sorted (see `merge_runs`): other (n_other,), big and w_big (n_big,) in; padded
     (n_y + 2), oy, wy (n_y), cw_hi, cw_lo (n_y + 1) out; scratch: (values, index, weights,
     spare values, spare index), each (n_y,)."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from hazflow.aggregate.methods import DEFAULT_QUANTILE_METHOD, QUANTILE_METHODS
-from hazflow.aggregate.quantiles import choose_split, mitm_quantiles
+from hazflow.aggregate.quantiles import Search, choose_split, mitm_quantiles
 from hazflow.aggregate.stats import (
     equal_weight_quantiles,
     in_threads,
@@ -193,10 +193,13 @@ def aggregate(
     seed: int = 42,
     method: str = DEFAULT_QUANTILE_METHOD,
     threads: int | None = None,
+    search: Search = "compiled",
 ) -> Aggregate:
     """Mean, std, cov and quantiles of the composite rates from component probabilities
     (n_components, n_bins); `method` chooses how the quantiles are computed (`quantile_method`),
-    on up to `threads` threads (default: one per core)."""
+    on up to `threads` threads (default: one per core). `search`: meet-in-the-middle's compiled
+    search (the default) or its numpy steps (the method before, kept as a reference for the
+    benchmark's `--compare`)."""
     probs = np.asarray(probs, dtype=float)
     if probs.ndim != 2 or probs.shape[0] != len(tree.components):
         raise BadRequest("values", f"expected ({len(tree.components)}, n_bins) component values, got {probs.shape}")
@@ -221,7 +224,7 @@ def aggregate(
     used, convergence = 0, None
     if method == "meet-in-the-middle":
         if len(live) and len(qs):
-            q_rates[:, live] = mitm_quantiles(tree, rates, qs, threads=threads)
+            q_rates[:, live] = mitm_quantiles(tree, rates, qs, threads=threads, search=search)
     elif method == "enumeration":
         if len(live):
             q_rates[:, live] = enumerated_quantiles(tree, rates, qs, threads)

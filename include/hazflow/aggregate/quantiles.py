@@ -16,9 +16,16 @@ weight at or below L, and interpolated as `np.interp` interpolates the whole sor
 rounding of the sums (x + y here, the blocks in another order there).
 
 Y is built as runs: its largest block sorted, shifted by each value of its other blocks, so its
-stable sort merges runs (65-200 us for NSHM's 9,072 instead of 630 us). Counts use the searches only
-as a first guess and are then corrected with the sums themselves, so `count(v)` is exactly the
-number of pairs whose computed x + y is <= v (or < v).
+stable sort is a merge of runs (`hazflow.aggregate.compiled.merge_runs`).
+
+Two searches do this, with the same steps and answers (`SEARCHES`). `compiled` (the default):
+numba kernels, a bin at a time, one problem at a time (`hazflow.aggregate.compiled`), with a
+window of `COMPILED_WINDOW` pairs; the bins where some quantile sits beside a long run of ties
+are redone with their brackets kept, and numpy interpolates those. `numpy`: the steps below,
+vectorised over every problem of a chunk of bins, the method before (24.8 against 65.5 ms per
+NSHM hazard target), kept as a reference for tests and the benchmark's `--compare`. Its counts
+use the searches only as a first guess and are then corrected with the sums themselves, so
+`count(v)` is exactly the number of pairs whose computed x + y is <= v (or < v).
 """
 
 from __future__ import annotations
@@ -27,7 +34,6 @@ import logging
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
 from math import log2, prod
 from typing import Literal
 
@@ -39,7 +45,10 @@ from hazflow.aggregate.tree import CompositeTree
 logger = logging.getLogger(__name__)
 
 Search = Literal["compiled", "numpy"]
-SEARCHES: tuple[Search, ...] = ("compiled", "numpy")  # compiled: hazflow.aggregate.compiled; numpy: the steps below, vectorised over problems
+SEARCHES: tuple[Search, ...] = (
+    "compiled",
+    "numpy",
+)  # compiled: hazflow.aggregate.compiled; numpy: the steps below, vectorised over problems
 WINDOW = 128  # pairs sorted at the end of a quantile's search (numpy search)
 COMPILED_WINDOW = 16  # the same for the compiled search, whose extra steps cost less than sorting the pairs
 MAX_SIDE = 2**17  # Y values per bin at most (sorted per bin); a tree needing more is not split
@@ -182,7 +191,7 @@ class _Sorted:
 class _Bins:
     """Some bins' two sides, sorted per bin: X (B, n_x) by rate descending (so each quantile's
     searches go up Y), Y (B, n_y) by rate, with weights, canonical index parts and Y's cumulative
-    weights (B, n_y + 1) as double-double `cw_hi + cw_lo` (`cwy`: in extended precision). A *problem* is one (bin, quantile); `bins` (m,) says whose bin.
+    weights (B, n_y + 1) as double-double `cw_hi + cw_lo` (`cwy`: rounded to float64). A *problem* is one (bin, quantile); `bins` (m,) says whose bin.
 
     Y is kept with a copy of its first and last value on either side (`padded`, B x (n_y + 2)), so
     that `y_at` takes indices in [-1, n_y] without clipping. Y's canonical index parts are only
@@ -219,10 +228,10 @@ class _Bins:
             sides.grid(),
         )  # fmt: skip
 
-    @cached_property
+    @property
     def cwy(self) -> np.ndarray:
-        """(B, n_y + 1) Y's cumulative weights in extended precision (the numpy search's)."""
-        return self.cw_hi.astype(np.longdouble) + self.cw_lo
+        """(B, n_y + 1) Y's cumulative weights rounded once to float64 (the numpy search's)."""
+        return self.cw_hi
 
     def __post_init__(self) -> None:
         self.ny = self.padded.shape[1] - 2
@@ -708,3 +717,15 @@ def mitm_quantiles(
 
     in_threads(one, len(starts), workers)
     return out
+
+
+def warm_kernels() -> None:
+    """Compile the numba kernels into numba's cache (`NUMBA_CACHE_DIR`) on a tiny input, the
+    ones numpy's redo path uses too: set-up runs it once, so that the first aggregation of a
+    process loads them (about 1 s) instead of compiling them (about 12 s)."""
+    rng = np.random.default_rng(0)
+    sides = [Side(rng.random((n, 2)), np.full(n, 1.0 / n), np.arange(n, dtype=np.int64)) for n in (3, 2, 4)]
+    qs = np.array([0.1, 0.5, 0.9])
+    sorted_sides = _Sorted.of(*sides)
+    sorted_quantiles(sorted_sides, qs)
+    bins_quantiles(_Bins.of(sorted_sides), qs, "compiled")
