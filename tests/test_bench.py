@@ -22,6 +22,22 @@ def test_aggregation_benchmark_prints_key_value_lines():
     assert float(lines["disagg_mean.seconds"]) > 0
 
 
+def test_aggregation_benchmark_compares_the_compiled_search_with_the_methods_before():
+    """`--compare` on the wide hazard case: the numpy search and full enumeration timed beside the
+    compiled search, and every quantile of the three methods agreeing (the figures are printed)."""
+    out = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "bench" / "aggregate_nshm.py"), "hazard.wide", "--compare", "--repeats", "1"],
+        capture_output=True, text=True, timeout=600, check=True,
+    )  # fmt: skip
+    lines = dict(line.split(": ", 1) for line in out.stdout.splitlines() if ": " in line)
+    assert lines["hazard.wide.method"] == "meet-in-the-middle" and lines["hazard.wide.nonzero_quantiles_compared"] == "748"
+    for key in ("seconds_1_thread", "numpy_search_seconds_1_thread", "ratio_numpy_search_over_compiled"):
+        assert float(lines[f"hazard.wide.{key}"]) > 0
+    assert float(lines["hazard.wide.max_rel_diff_compiled_vs_numpy_search"]) <= 1e-11
+    assert float(lines["hazard.wide.max_rel_diff_mitm_vs_extended_precision"]) <= 1e-11
+    assert float(lines["hazard.wide.peak_rss_mb_aggregate_1_thread"]) < 300
+
+
 def test_contributions_benchmark_enumerates_every_nshm_composite():
     out = subprocess.run(
         [sys.executable, str(PROJECT_ROOT / "bench" / "aggregate_nshm.py"), "contributions", "--repeats", "1"],
