@@ -149,8 +149,12 @@ def _narrow(x: Any, wx: Any, y: Any, hi: Any, lo: Any, target: float, k_lo: Any,
                 return
             probe = _pivot(x, y, k_lo, k_hi, active, last)
         gained = 0.0
-        for i in active:
-            k = _count(x[i], y, probe, k_lo[i], k_hi[i], False)
+        for a in range(n_rows - 1, -1, -1):  # x ascending: the next row's count bounds this one's from above
+            i = active[a]
+            stop = k_hi[i]
+            if i + 1 < len(x):
+                stop = min(stop, k_lo[i + 1] if k_hi[i + 1] == k_lo[i + 1] else found[i + 1])
+            k = _count(x[i], y, probe, k_lo[i], stop, False)
             found[i] = k
             if k != k_lo[i]:
                 gained += wx[i] * ((hi[k] - hi[k_lo[i]]) + (lo[k] - lo[k_lo[i]]))
@@ -311,9 +315,11 @@ def _bin_quantiles(
     for i in range(nx):
         highest = max(highest, xb[i] + y[ny])
     half_w = wb.max() * wy.max() / 2
-    for g in range(n_grid):
-        for i in range(nx):
-            grid_k[g, i] = _count(xb[i], y, grid[g], 0, ny, False)
+    for g in range(n_grid):  # counts grow with the rate and down the rows (x descending): each bounds the next
+        for i in range(nx - 1, -1, -1):
+            start = grid_k[g - 1, i] if g > 0 else 0
+            stop = grid_k[g, i + 1] if i + 1 < nx else ny
+            grid_k[g, i] = _count(xb[i], y, grid[g], start, stop, False)
         grid_a[g] = _gained(wb, cum_hi, cum_lo, zeros, grid_k[g])
     for q in range(len(qs)):
         t[q] = target = total * qs[q]
