@@ -17,9 +17,11 @@ The search. The same search as the numpy steps of `hazflow.aggregate.quantiles` 
 a grid around the bin's mean, then estimate steps and weighted-median pivot steps), one problem
 (bin, quantile) at a time instead of every problem in lockstep. That frees it from numpy's
 per-call overhead and from searching whole rows of Y: a problem's bracket (lo, hi] bounds every
-X row's count at a probe between k_lo and k_hi, so each binary search runs over that range only,
-and it tests the sums x + y themselves, so its count is exact without a correction pass. Only
-the X rows that still hold candidates are visited.
+X row's count at a probe between k_lo and k_hi, and X is sorted, so a row's count is at most the
+next row's (visited first): each binary search runs over that range only, and it tests the sums
+x + y themselves, so its count is exact without a correction pass. Only the X rows that still
+hold candidates are visited. The grid's counts are bounded the same way, and by the previous
+grid point's.
 
 The interpolation. A bracket of a few pairs is sorted as a stable sort of every composite
 orders them (rate, then canonical index), placed at its midpoint positions and interpolated as
