@@ -22,8 +22,8 @@ Two searches do this, with the same steps and answers (`SEARCHES`). `compiled` (
 numba kernels, a bin at a time, one problem at a time (`hazflow.aggregate.compiled`), with a
 window of `COMPILED_WINDOW` pairs; the bins where some quantile sits beside a long run of ties
 are redone with their brackets kept, and numpy interpolates those. `numpy`: the steps below,
-vectorised over every problem of a chunk of bins, the method before (24.8 against 65.5 ms per
-NSHM hazard target), kept as a reference for tests and the benchmark's `--compare`. Its counts
+vectorised over every problem of a chunk of bins, the method before (22.8 against 65.0 ms per
+NSHM hazard target, `bench/aggregate_nshm.py --compare`), kept as a reference for tests and the benchmark's `--compare`. Its counts
 use the searches only as a first guess and are then corrected with the sums themselves, so
 `count(v)` is exactly the number of pairs whose computed x + y is <= v (or < v).
 """
@@ -191,7 +191,8 @@ class _Sorted:
 class _Bins:
     """Some bins' two sides, sorted per bin: X (B, n_x) by rate descending (so each quantile's
     searches go up Y), Y (B, n_y) by rate, with weights, canonical index parts and Y's cumulative
-    weights (B, n_y + 1) as double-double `cw_hi + cw_lo` (`cwy`: rounded to float64). A *problem* is one (bin, quantile); `bins` (m,) says whose bin.
+    weights (B, n_y + 1) as double-double `cw_hi + cw_lo` (`cwy`: rounded to float64). A
+    *problem* is one (bin, quantile); `bins` (m,) says whose bin.
 
     Y is kept with a copy of its first and last value on either side (`padded`, B x (n_y + 2)), so
     that `y_at` takes indices in [-1, n_y] without clipping. Y's canonical index parts are only
@@ -208,7 +209,6 @@ class _Bins:
     ob: np.ndarray  # (B, n_big) the big block's sort order
     c_other: np.ndarray  # (n_other,) canonical parts of the other blocks' combinations
     c_big: np.ndarray  # (n_big,) canonical parts of the big block's values
-    moments_y: tuple[np.ndarray, np.ndarray]  # (B,) each bin's weighted mean and variance of Y
     grid: np.ndarray  # (B, G) where each search starts (`_Sorted.grid`)
     ny: int = field(init=False)
     y: np.ndarray = field(init=False, repr=False)
@@ -224,8 +224,7 @@ class _Bins:
 
         oy, padded, wy, cw_hi, cw_lo = merge_runs(sides.other, sides.w_other, sides.big, sides.w_big)
         return cls(
-            sides.x, sides.wx, sides.cx, padded, wy, cw_hi, cw_lo, oy, sides.ob, sides.c_other, sides.c_big, sides.moments_y,
-            sides.grid(),
+            sides.x, sides.wx, sides.cx, padded, wy, cw_hi, cw_lo, oy, sides.ob, sides.c_other, sides.c_big, sides.grid(),
         )  # fmt: skip
 
     @property
