@@ -69,6 +69,17 @@ def test_a_change_to_how_inputs_are_rendered_changes_the_key(model, monkeypatch,
     assert all(after[kind].key != before[kind].key for kind in before)
 
 
+@pytest.mark.parametrize("leaf", ["HIK-1", "CRU-1"])  # its sites share a calculation, or not
+def test_whether_sites_share_a_calculation_is_in_the_one_pass_keys_only(model, monkeypatch, leaf):
+    before = jobs(model, leaf)
+    shared = render.sites_share_calculation(model.source_paths(model.leaf(leaf)))
+    assert shared is (leaf == "HIK-1")
+    monkeypatch.setattr(render, "sites_share_calculation", lambda paths: not shared)
+    monkeypatch.setattr(inputs, "_leaf_digests", {})  # a new hazflow is a new process
+    after = jobs(model, leaf)
+    assert {kind for kind in before if after[kind].key != before[kind].key} == {"disagg hazardlib"}
+
+
 def test_a_job_whose_sources_changed_after_planning_is_refused_before_anything_is_written(model, tmp_path):
     spec = jobs(model, "CRU-2")["disagg oq"]
     path = edit(model, "CRU-2")

@@ -18,7 +18,10 @@ import pytest
 
 from hazflow.config import Config
 from hazflow.ingest.realizations import ingest_batch
+from hazflow.model.settings import DISAGG_OUTPUTS
 from hazflow.model.sites import resolve_sites
+from hazflow.openquake import render
+from hazflow.openquake.datastore import read_disaggregation
 from hazflow.openquake.engines import SITES_PER_PASS
 from hazflow.openquake.render import render_job, render_pass
 from hazflow.openquake.runner import run_job, run_pass
@@ -150,3 +153,40 @@ def test_a_site_beyond_every_source_is_an_empty_result_beside_one_that_is_not(de
     result = run_pass(render_pass(DisaggPass(tuple(jobs)), demo, tmp_path), base_config.openquake())
     assert [(s.code, s.state) for s in result.sites] == [("-41.300~174.780", "done"), ("-43.950~-176.560", "no_ruptures")]
     assert result.usage.cpu_seconds > 0 and result.usage.max_rss_mb > 50
+
+
+def test_sites_sharing_a_calculation_get_what_their_own_calculations_give(demo, oq_version, base_config, tmp_path, monkeypatch):
+    """HIK-1 (finite faults only): WLG at three PoEs, CHC at one (its level repeated to three) and a site
+    beyond every source, as one calculation; every stored kind at every site and level within 1e-6 of
+    the sites' own single-site calculations (float32 contexts: about 1e-8), the far site empty."""
+    far = "-43.950~-176.560"
+    jobs = [
+        job
+        for job in targets(demo, "HIK-1", oq_version, "hazardlib", sites=("WLG", "CHC", far))
+        if job.sites[0].id != "CHC" or job.poe == 0.1
+    ]
+    results = {}
+    for mode in ("shared", "apart"):
+        if mode == "apart":
+            monkeypatch.setattr(render, "sites_share_calculation", lambda paths: False)
+        folder = tmp_path / mode
+        folder.mkdir()
+        pass_file = render_pass(DisaggPass(tuple(jobs)), demo, folder)
+        assert len(json.loads(pass_file.read_text())["calculations"]) == (1 if mode == "shared" else 3)
+        results[mode] = {s.code: s for s in run_pass(pass_file, base_config.openquake()).sites}
+    shared, apart = results["shared"], results["apart"]
+    assert len({s.hdf5 for s in shared.values()}) == 1 and len({s.hdf5 for s in apart.values()}) == 3
+    assert [(s.code, s.state) for s in shared.values()] == [(s.code, s.state) for s in apart.values()]
+    assert [s.state for s in shared.values()] == ["done", "done", "no_ruptures"]
+    worst, compared = 0.0, 0
+    for job in jobs[:-3]:  # the far site's jobs are the last three
+        site = job.sites[0]
+        for kind in DISAGG_OUTPUTS:
+            one, alone = (
+                read_disaggregation(r[site.code].hdf5, kind, imls=job.imls, lonlat=(site.lon, site.lat)) for r in (shared, apart)
+            )
+            assert one.site.id == alone.site.id == site.id[:8] and np.array_equal(one.imls, alone.imls)
+            assert one.values.shape == alone.values.shape and one.values.sum() > 0
+            worst, compared = max(worst, compare(one.values, alone.values)), compared + 1
+    print(f"shared calculation: largest relative difference of {compared} matrices: {worst:.2e}")
+    assert compared == 4 * len(DISAGG_OUTPUTS) and worst <= 1e-6

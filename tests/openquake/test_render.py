@@ -9,8 +9,9 @@ from dataclasses import replace
 import pytest
 
 from hazflow.model.sites import resolve_sites
-from hazflow.openquake.render import render_job, z1pt0, z2pt5
+from hazflow.openquake.render import render_job, render_pass, sites_share_calculation, source_typologies, z1pt0, z2pt5
 from hazflow.plan.jobs import disagg_job, hazard_job
+from hazflow.plan.passes import DisaggPass
 
 NRML = "{http://openquake.org/xmlns/nrml/0.5}"
 
@@ -74,3 +75,47 @@ def test_disaggregation_job(demo, tmp_path):
     (tmp_path / "star").mkdir()
     assert _ini(render_job(starred, star, tmp_path / "star"))["disaggregation"]["epsilon_star"] == "true"
     assert "intensity_measure_types_and_levels" not in ini["calculation"]
+
+
+@pytest.mark.parametrize(
+    ("leaf", "shared"), [("HIK-1", True), ("CRU-1", False), ("SLAB-1", False)]
+)  # a simple fault; area sources beside a fault; area sources
+def test_a_pass_is_one_calculation_only_when_its_leaf_is_finite_faults(demo, tmp_path, leaf, shared):
+    sites = tuple(resolve_sites(["WLG", "CHC", "AKL"]))
+    jobs = tuple(disagg_job(demo, demo.leaf(leaf), 400, site, 0.1, {"PGA": 0.3}, "3.26.2", "hazardlib") for site in sites)
+    document = json.loads(render_pass(DisaggPass(jobs), demo, tmp_path).read_text())
+    codes = [site.code for site in sites]
+    assert document["calculations"] == (
+        [{"site_model": "site_model_0.csv", "sites": codes}]
+        if shared
+        else [{"site_model": f"site_model_{i}.csv", "sites": [code]} for i, code in enumerate(codes)]
+    )
+    for calculation in document["calculations"]:
+        rows = list(csv.DictReader(open(tmp_path / calculation["site_model"])))
+        assert [r["custom_site_id"] for r in rows] == [
+            demo_site.id[:8] for demo_site in sites if demo_site.code in calculation["sites"]
+        ]
+    assert [s["code"] for s in document["sites"]] == codes and all(s["levels"] == [[0.3]] for s in document["sites"])
+
+
+@pytest.mark.parametrize(
+    ("elements", "shared"),
+    [
+        (["simpleFaultSource"], True),
+        (["kiteFaultSource", "complexFaultSource", "characteristicFaultSource"], True),
+        (["multiFaultSource"], True),
+        (["simpleFaultSource", "areaSource"], False),
+        (["pointSource"], False),
+        (["multiPointSource"], False),
+        (["nonParametricSeismicSource"], False),  # not known to be site-independent: apart
+        ([], False),  # nothing read: apart
+    ],
+)
+def test_sites_share_a_calculation_only_when_every_source_is_a_finite_fault(tmp_path, elements, shared):
+    body = "".join(f'<{name} id="{i}" name="s{i}">\n</{name}>\n' for i, name in enumerate(elements))
+    path = tmp_path / "sources.xml"
+    path.write_text(
+        f'<?xml version="1.0"?>\n<nrml xmlns="http://openquake.org/xmlns/nrml/0.5">\n<sourceModel>\n{body}</sourceModel>\n</nrml>\n'
+    )
+    assert source_typologies([path]) == frozenset(elements)
+    assert sites_share_calculation([path]) is shared

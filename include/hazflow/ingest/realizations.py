@@ -38,7 +38,9 @@ def ingest_job(spec: JobSpec, store: Store, force: bool = False) -> Outcome:
         store.put_hazard_realizations(hazard, done)
     else:
         where = entry.artifact_key or spec.key  # a pass keeps every site's datastore under its own key
-        datastore = None if entry.empty else read_disaggregation(store.artifact(where, datastore_name(spec)), imls=spec.imls)
+        site = spec.sites[0]
+        path = store.artifact(where, datastore_name(spec))
+        datastore = None if entry.empty else read_disaggregation(path, imls=spec.imls, lonlat=(site.lon, site.lat))
         disagg = _disagg_rows(spec, model, datastore)
         done = replace(entry, state=finished, rows=len(disagg), ingest_seconds=round(time.monotonic() - start, 3), error="")
         store.put_disagg_realizations(disagg, done)

@@ -154,15 +154,23 @@ def read_hazard_curves(path: str | Path) -> HazardCurves:
 
 
 def read_disaggregation(
-    path: str | Path, kind: str = "TRT_Mag_Dist_Eps", site_index: int = 0, imls: Sequence[float] | None = None
+    path: str | Path,
+    kind: str = "TRT_Mag_Dist_Eps",
+    site_index: int = 0,
+    imls: Sequence[float] | None = None,
+    lonlat: tuple[float, float] | None = None,
 ) -> Disaggregation:
     """One site's disaggregation matrices by realization, in realization id order, at one level per IMT.
 
-    A datastore holds one level per IMT (an `oq engine` run, `iml_disagg`) or several (a one-pass
-    disaggregation, `hmap3` of shape (site, IMT, level)): `imls` (g, one per IMT) picks the level,
-    and is checked against the datastore's own levels either way (a mismatch is a `DataIntegrityError`).
+    A datastore holds one site or several (a one-pass calculation shared by sites): `lonlat` (degrees,
+    to 0.001) picks the site, else `site_index`. It holds one level per IMT (an `oq engine` run,
+    `iml_disagg`) or several (a one-pass disaggregation, `hmap3` of shape (site, IMT, level)): `imls`
+    (g, one per IMT) picks the level, and is checked against the datastore's own levels either way
+    (a mismatch is a `DataIntegrityError`).
     """
     with open_datastore(path) as f:
+        if lonlat is not None:
+            site_index = _site_index(f, lonlat, path)
         name = f"disagg-rlzs/{kind}"
         if name not in f:
             raise DataIntegrityError(f"{path}: no {name} (not a disaggregation with {kind} among disagg_outputs?)")
@@ -203,14 +211,24 @@ def read_disaggregation(
         )
 
 
+def _site_index(f: h5py.File, lonlat: tuple[float, float], path: str | Path) -> int:
+    """The index of the site at `lonlat` (to 0.001 degree) in the datastore's site collection."""
+    where = (round(lonlat[0], 3), round(lonlat[1], 3))
+    found = [i for i, s in enumerate(_sites(f)) if (round(s.lon, 3), round(s.lat, 3)) == where]
+    if len(found) != 1:
+        raise DataIntegrityError(f"{path}: {len(found)} sites at lon {where[0]}, lat {where[1]}, not one")
+    return found[0]
+
+
 def _level_index(levels: np.ndarray, imls: Sequence[float] | None, path: str | Path) -> int:
-    """The column of `levels` (IMT, level) holding `imls`; the only one when `imls` is None."""
+    """The column of `levels` (IMT, level) holding `imls`; the only one when `imls` is None. A level
+    repeated in identical columns (a site's last level, repeated to its calculation's P) is read once."""
     if imls is None:
         if levels.shape[1] != 1:
             raise DataIntegrityError(f"{path}: {levels.shape[1]} levels per IMT; say which (imls)")
         return 0
     wanted = np.asarray(imls, dtype=float)
     found = [p for p in range(levels.shape[1]) if np.allclose(levels[:, p], wanted, rtol=1e-9, atol=0)]
-    if len(found) != 1:
+    if not found or any(not np.array_equal(levels[:, p], levels[:, found[0]]) for p in found):
         raise DataIntegrityError(f"{path}: the levels {wanted.tolist()} (g) are not one of its levels {levels.T.tolist()}")
     return found[0]

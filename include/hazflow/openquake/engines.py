@@ -2,18 +2,25 @@
 process. Pure Python, no imports: the DAG's Params read these at parse time.
 
 - `hazardlib` (the default): one *pass* per leaf x VS30 x site group. One OpenQuake process runs
-  the engine's own disaggregation calculator once per site with every PoE and IMT of the site at once
-  (`hazflow.openquake.onepass`): the leaf's ruptures, contexts and ground-motion means and standard
-  deviations are built once per site, not once per PoE, and the sites of a group share the process
-  start-up (about 5 s of imports).
+  the engine's own disaggregation calculator with every PoE and IMT of a site at once
+  (`hazflow.openquake.onepass`), once per site or once for all the sites (below): the leaf's
+  ruptures, contexts and ground-motion means and standard deviations are built once per site (or
+  once), not once per PoE, and the sites of a group share the process start-up (about 5 s of imports).
 - `oq`: `oq engine --run` once per leaf x site x VS30 x PoE with its IMTs (`iml_disagg`), the
   reference path the one-pass engine is tested against.
 
-Sites are not put in one calculation: with few sites, OpenQuake gives every site the full rupture
-geometry of a point source as soon as any site is within its `pointsource_distance`, so a site's
-result would depend on which other sites share the calculation (checked on DEMO: a CHC bin 0.5
-relative apart when computed beside WLG). One calculation per site keeps each job's result equal to
-the engine's single-site run, whatever its pass.
+Sites share one calculation only where that cannot change their results: when every source of
+the leaf is a finite fault (`SITE_INDEPENDENT_SOURCES`), whose ruptures have the same geometry
+whatever the sites, the sites of a pass are one calculation, so the leaf's ruptures and their
+contexts are built once for all of them (DEMO's interface leaves: about half the CPU of a 3-site
+pass). Point-like sources (point, area, multi-point) are not: with few sites, OpenQuake gives every
+site the full rupture geometry of a point source as soon as any site is within its
+`pointsource_distance`, so a site's result would depend on which other sites share the calculation
+(checked on DEMO: a CHC bin 0.5 relative apart when computed beside WLG). A leaf with any of them
+(every NSHM leaf: its background seismicity is multi-point) gets one calculation per site, each
+equal to the engine's single-site run, whatever its pass. A shared calculation agrees with the
+single-site ones to about 1e-8 relative (the order of float32 rounding of the contexts), and the
+choice is part of every job key of the leaf (`hazflow.openquake.inputs`).
 """
 
 from __future__ import annotations
@@ -21,13 +28,20 @@ from __future__ import annotations
 DISAGG_ENGINES: tuple[str, ...] = ("hazardlib", "oq")
 DEFAULT_DISAGG_ENGINE = "hazardlib"
 
-# Sites whose calculations one OpenQuake process runs in turn. The process's peak memory is that of
-# its largest site calculation (they run one after another); the cap bounds how much one failure
-# reruns and lets a batch spread sites over a worker's cores. See docs/PRODUCTION.md for the figures.
+# NRML source typologies whose rupture contexts at a site do not depend on the calculation's other
+# sites (finite faults); a leaf of these only lets its sites share a calculation.
+SITE_INDEPENDENT_SOURCES: frozenset[str] = frozenset(
+    {"simpleFaultSource", "complexFaultSource", "characteristicFaultSource", "kiteFaultSource", "multiFaultSource"}
+)
+
+# Sites whose calculations one OpenQuake process runs in turn (or as one, see above). The process's
+# peak memory is that of its largest calculation (they run one after another; a shared one holds
+# the contexts of all its sites); the cap bounds how much one failure reruns and lets a batch
+# spread sites over a worker's cores. See docs/PRODUCTION.md for the figures.
 SITES_PER_PASS = 5
 
 # The inputs and the result of a one-pass disaggregation (`hazflow.openquake.onepass`).
-PASS_FORMAT = "hazflow.onepass/1"
+PASS_FORMAT = "hazflow.onepass/2"
 PASS_RESULT = "result.json"
 
 # What OpenQuake says when every source is beyond the distance cut-off: an empty, valid result.

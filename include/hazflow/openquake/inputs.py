@@ -8,7 +8,9 @@ every spec field. The digest therefore hashes
   which cannot be read here: the id is their digest);
 - the source and GMM logic trees, rendered as `render` writes them;
 - the job.ini and site model rendered for a probe target of the leaf (a fixed site, VS30, IMT, PoE
-  and level), its `description` line left out (it names the key).
+  and level), its `description` line left out (it names the key);
+- for the one-pass engine, whether the leaf's sites share a calculation (`render.site_calculations`:
+  a shared calculation agrees with the single-site ones to about 1e-8, not to the last bit).
 
 A job's own targets (site, VS30, IMTs, PoE, levels) are in its key already. File digests are
 remembered per (path, modification time, size), so planning 216,090 runs hashes each file once.
@@ -83,8 +85,11 @@ def inputs_digest(spec: JobSpec, model: HazardModel) -> str:
     job_ini = "\n".join(line for line in render.job_ini(probe).splitlines() if not line.startswith("description ="))
     local_names = [f"src{i}_{Path(s).name}" for i, s in enumerate(leaf.sources)]
     h = hashlib.sha256()
+    shared = spec.kind == "disagg" and spec.engine == "hazardlib" and model.source_dir is not None
+    shared = shared and render.sites_share_calculation(model.source_paths(leaf))
     for part in (
         *sources,
+        *(["one-pass: the sites of a pass share a calculation"] if shared else []),
         render.source_logic_tree(local_names),
         render.gsim_logic_tree(probe),
         render.site_model(probe.vs30, probe.sites),

@@ -1,5 +1,5 @@
-"""One pass of OpenQuake over a leaf's ruptures per site: every PoE and IMT of a site disaggregated
-from one calculation, the sites of a pass in turn in one process. Runs in the OpenQuake venv, as a
+"""One pass of OpenQuake over a leaf's ruptures per site (or for all sites): every PoE and IMT of a
+site disaggregated from one calculation, the calculations of a pass in turn in one process. Runs in the OpenQuake venv, as a
 subprocess, like `oq engine --run`:
 
     python -m hazflow.openquake.onepass pass.json [pass.json ...]
@@ -17,13 +17,15 @@ context). A one-pass disaggregation never reads them: its levels come from hazfl
 the curves, and every realization is disaggregated, so the curves would only order them (`best_rlzs`,
 which the reader undoes). The pass's process therefore makes `ContextMaker.update` count the contexts,
 as the engine's checks need, without computing their probabilities (about a third of a DEMO site's
-CPU). The tests compare every stored bin with `oq engine --run` per level. Each site's datastore is the engine's
-layout with P levels per IMT: `disagg-rlzs/<kind>` (site, *bins, imt, level, Z), `hmap3` (site, imt,
-level). One calculation per site, not one for all sites: see `hazflow.openquake.engines`.
+CPU). The tests compare every stored bin with `oq engine --run` per level. A calculation's datastore
+is the engine's layout with P levels per IMT: `disagg-rlzs/<kind>` (site, *bins, imt, level, Z), `hmap3` (site, imt,
+level). A calculation is one site, or all the sites of the pass when the leaf's sources are finite
+faults only (see `hazflow.openquake.engines`); a site with fewer PoEs than another of its calculation
+repeats its last level.
 
-`pass.json` (written by `hazflow.openquake.render.render_pass`): the job.ini, the IMTs, and per site
-its code, coordinates, site model file and levels (g, shape (IMTs, PoEs)). Each pass writes
-`result.json` beside it: per site its state (`done`, or `no_ruptures` when every source is beyond
+`pass.json` (written by `hazflow.openquake.render.render_pass`): the job.ini, the IMTs, per site its
+code, coordinates and levels (g, shape (IMTs, PoEs)), and the calculations (their sites and site
+model file). Each pass writes `result.json` beside it: per site its state (`done`, or `no_ruptures` when every source is beyond
 the cut-off) and its datastore, and the pass's wall and CPU seconds; or the error that stopped it.
 Several passes run in turn in one process, so OpenQuake's start-up (about 5 s of imports) is paid
 once. Exit status 0 when every pass finished, 1 otherwise.
@@ -76,26 +78,41 @@ class _Heard(logging.Handler):
             self.no_ruptures = True
 
 
-def levels_for(lon: float, lat: float, imts: Sequence[str], site: dict[str, Any], pass_imts: Sequence[str]) -> np.ndarray:
-    """The site's levels (1, M, P) in the calculator's IMT order, after checking it is the calculator's site."""
-    if (round(float(lon), 3), round(float(lat), 3)) != (round(site["lon"], 3), round(site["lat"], 3)):
-        raise ValueError(f"the calculation's site ({lon}, {lat}) is not {site['code']}")
-    levels = np.asarray(site["levels"], dtype=float)
-    if levels.ndim != 2 or levels.shape[0] != len(pass_imts) or levels.shape[1] < 1:
-        raise ValueError(f"{site['code']}: levels of shape {levels.shape}, expected ({len(pass_imts)}, n_poes)")
-    return levels[[list(pass_imts).index(imt) for imt in imts]][None]
+def levels_for(
+    lons: np.ndarray, lats: np.ndarray, imts: Sequence[str], sites: Sequence[dict[str, Any]], pass_imts: Sequence[str]
+) -> np.ndarray:
+    """The levels (N, M, P) of the calculation's N sites (its `sitecol` coordinates, in its order), in
+    its IMT order, after checking they are exactly `sites`. A site with fewer PoEs than P repeats its
+    last level (disaggregated twice, read once)."""
+    by_place = {(round(site["lon"], 3), round(site["lat"], 3)): site for site in sites}
+    found = [by_place.get((round(float(lon), 3), round(float(lat), 3))) for lon, lat in zip(lons, lats, strict=True)]
+    codes = [site["code"] if site else None for site in found]
+    if sorted(map(str, codes)) != sorted(site["code"] for site in sites):
+        raise ValueError(f"the calculation's sites {list(zip(lons, lats, strict=True))} are not {[s['code'] for s in sites]}")
+    order = [list(pass_imts).index(imt) for imt in imts]
+    per_site = []
+    for site in (by_code for by_code in found if by_code is not None):
+        levels = np.asarray(site["levels"], dtype=float)
+        if levels.ndim != 2 or levels.shape[0] != len(pass_imts) or levels.shape[1] < 1:
+            raise ValueError(f"{site['code']}: levels of shape {levels.shape}, expected ({len(pass_imts)}, n_poes)")
+        per_site.append(levels[order])
+    P = max(levels.shape[1] for levels in per_site)
+    return np.stack([np.pad(levels, ((0, 0), (0, P - levels.shape[1])), mode="edge") for levels in per_site])
 
 
-def run_site(job_ini: Path, site: dict[str, Any], pass_imts: Sequence[str]) -> dict[str, Any]:
-    """One site's calculation, every level at once; its state and datastore."""
+def run_calculation(
+    job_ini: Path, site_model: str, sites: Sequence[dict[str, Any]], pass_imts: Sequence[str]
+) -> list[dict[str, Any]]:
+    """One calculation of the engine's calculator over `sites` (one, or several sharing the leaf's
+    ruptures), every level of each at once; per site, in order, its state and datastore."""
     from openquake.calculators.disaggregation import DisaggregationCalculator
     from openquake.commonlib import logs, readinput
 
     class OnePassDisaggregation(DisaggregationCalculator):
-        """The engine's calculator, with every level of the site in `hmap3`."""
+        """The engine's calculator, with every level of its sites in `hmap3`."""
 
         def compute(self) -> Any:
-            levels = levels_for(self.sitecol.lons[0], self.sitecol.lats[0], self.imts, site, pass_imts)
+            levels = levels_for(self.sitecol.lons, self.sitecol.lats, self.imts, sites, pass_imts)
             N, M, P = levels.shape
             for name in ("hmap3", "poe4"):  # written by full_disaggregation for one level per IMT
                 del self.datastore[name]
@@ -105,7 +122,7 @@ def run_site(job_ini: Path, site: dict[str, Any], pass_imts: Sequence[str]) -> d
             self.poes_disagg = (None,) * P
             return super().compute()
 
-    params = readinput.get_params(str(job_ini), {"site_model_file": site["site_model"]})
+    params = readinput.get_params(str(job_ini), {"site_model_file": site_model, "max_sites_disagg": str(len(sites))})
     heard = _Heard()
     log = logs.init(params)
     with log:
@@ -114,12 +131,22 @@ def run_site(job_ini: Path, site: dict[str, Any], pass_imts: Sequence[str]) -> d
         try:
             calc.run(shutdown=False)
         except Exception:
-            if heard.no_ruptures:  # beyond every cut-off: an empty, valid result, whatever followed
-                return {"code": site["code"], "state": "no_ruptures", "datastore": None}
+            if heard.no_ruptures:  # every site beyond every cut-off: an empty, valid result, whatever followed
+                return [{"code": site["code"], "state": "no_ruptures", "datastore": None} for site in sites]
             raise
-        # beyond every cut-off: OpenQuake says so, and stores no rupture context for the site
-        empty = heard.no_ruptures or "rup/grp_id" not in calc.datastore or len(calc.datastore["rup/grp_id"]) == 0
-        return {"code": site["code"], "state": "no_ruptures" if empty else "done", "datastore": str(calc.datastore.filename)}
+        # a site beyond every cut-off: OpenQuake says so (all sites), or stores no rupture context for it
+        sids = calc.datastore["rup/sids"][()] if "rup/sids" in calc.datastore else np.zeros(0, dtype=int)
+        places = [
+            (round(float(lon), 3), round(float(lat), 3)) for lon, lat in zip(calc.sitecol.lons, calc.sitecol.lats, strict=True)
+        ]
+        out = []
+        for site in sites:
+            sid = places.index((round(site["lon"], 3), round(site["lat"], 3)))
+            empty = heard.no_ruptures or not np.any(sids == sid)
+            out.append(
+                {"code": site["code"], "state": "no_ruptures" if empty else "done", "datastore": str(calc.datastore.filename)}
+            )
+        return out
 
 
 def run(pass_file: Path) -> dict[str, Any]:
@@ -129,10 +156,16 @@ def run(pass_file: Path) -> dict[str, Any]:
     document = json.loads(pass_file.read_text())
     if document.get("format") != PASS_FORMAT:
         raise ValueError(f"{pass_file}: not a {PASS_FORMAT} pass")
-    sites = []
-    for site in document["sites"]:
-        sites.append(run_site(pass_file.parent / document["job_ini"], site, document["imts"]))
-        logger.warning("%s: site %s %s", pass_file.parent.name, site["code"], sites[-1]["state"])
+    by_code = {site["code"]: site for site in document["sites"]}
+    results: dict[str, dict[str, Any]] = {}
+    for calculation in document["calculations"]:
+        members = [by_code[code] for code in calculation["sites"]]
+        for result in run_calculation(
+            pass_file.parent / document["job_ini"], calculation["site_model"], members, document["imts"]
+        ):
+            results[result["code"]] = result
+            logger.warning("%s: site %s %s", pass_file.parent.name, result["code"], result["state"])
+    sites = [results[site["code"]] for site in document["sites"]]
     return {"sites": sites, "seconds": time.monotonic() - start, "cpu_seconds": time.process_time() - cpu}
 
 

@@ -4,13 +4,15 @@ for a one-pass disaggregation, the levels of every site (`pass.json`)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from xml.sax.saxutils import escape
 
 from hazflow.model.logic_tree import HazardModel
 from hazflow.model.sites import Site
-from hazflow.openquake.engines import PASS_FORMAT
+from hazflow.openquake.engines import PASS_FORMAT, SITE_INDEPENDENT_SOURCES
 from hazflow.plan.jobs import JobSpec
 from hazflow.plan.passes import DisaggPass
 
@@ -42,22 +44,48 @@ def render_job(spec: JobSpec, model: HazardModel, jobdir: Path) -> Path:
 
 def render_pass(p: DisaggPass, model: HazardModel, passdir: Path) -> Path:
     """Write the inputs of a one-pass disaggregation into `passdir` (which must exist): the leaf's
-    sources and logic trees, a site model per site (`site_model_<i>.csv`), a job.ini (disaggregation
-    settings as for one job; its `iml_disagg`, the first job's levels, passes OpenQuake's checks), and
-    `pass.json` with every site's levels. Returns the path of `pass.json`."""
+    sources and logic trees, a site model per calculation (`site_model_<k>.csv`: one per site, or one
+    for all the sites when the leaf's sources let them share a calculation, see
+    `hazflow.openquake.engines`), a job.ini (disaggregation settings as for one job; its
+    `iml_disagg`, the first job's levels, passes OpenQuake's checks), and `pass.json` with every
+    site's levels and the calculations. Returns the path of `pass.json`."""
     first = p.jobs[0]
     _render_sources(first, model, passdir)
-    sites = []
-    for i, site in enumerate(p.sites):
-        name = f"site_model_{i}.csv"
-        (passdir / name).write_text(site_model(p.vs30, (site,)))
-        sites.append({"code": site.code, "lon": site.lon, "lat": site.lat, "site_model": name, "levels": p.levels(site)})
+    shared = sites_share_calculation(model.source_paths(model.leaf(p.leaf)))
+    calculations = []
+    for k, group in enumerate(site_calculations(p.sites, shared)):
+        name = f"site_model_{k}.csv"
+        (passdir / name).write_text(site_model(p.vs30, group))
+        calculations.append({"site_model": name, "sites": [site.code for site in group]})
+    sites = [{"code": s.code, "lon": s.lon, "lat": s.lat, "levels": p.levels(s)} for s in p.sites]
     (passdir / "job.ini").write_text(
         job_ini(first).replace("site_model_file = site_model.csv", "site_model_file = site_model_0.csv")
     )
-    document = {"format": PASS_FORMAT, "job_ini": "job.ini", "imts": list(p.imts), "sites": sites}
+    document = {"format": PASS_FORMAT, "job_ini": "job.ini", "imts": list(p.imts), "sites": sites, "calculations": calculations}
     (passdir / "pass.json").write_text(json.dumps(document, indent=1))
     return passdir / "pass.json"
+
+
+_SOURCE_TAG = re.compile(rb"<(?:\w+:)?(\w+Source)[\s>/]")
+
+
+def source_typologies(paths: Iterable[Path]) -> frozenset[str]:
+    """The NRML source elements (`simpleFaultSource`, `areaSource`, ...) in the files at `paths`."""
+    return frozenset(m.decode() for path in paths for m in _SOURCE_TAG.findall(path.read_bytes()))
+
+
+def sites_share_calculation(paths: Iterable[Path]) -> bool:
+    """Whether the sources in `paths` let several sites share one calculation without changing any
+    site's result: every source a finite fault (`SITE_INDEPENDENT_SOURCES`). False without files
+    (sources that cannot be read here, such as NSHM's archives)."""
+    typologies = source_typologies(paths)
+    return bool(typologies) and typologies <= SITE_INDEPENDENT_SOURCES
+
+
+def site_calculations(sites: Sequence[Site], shared: bool) -> list[tuple[Site, ...]]:
+    """The sites of a pass as calculations, in order: one per site, or (`shared`) one for all. (A
+    pass never holds two sites at one location: a site's code is its location to 0.001 degree.)"""
+    return [tuple(sites)] if shared and sites else [(site,) for site in sites]
 
 
 def _render_sources(spec: JobSpec, model: HazardModel, jobdir: Path) -> None:

@@ -6,7 +6,7 @@ one calculation, the sites in turn), and several passes share one OpenQuake proc
 paid once); with `oq` a pass is one job, run by `run.job.run_job` (`oq engine --run`). Only jobs the
 ledger does not have as run are computed (all of them when forced), so a retried pass recomputes
 nothing already done. On success each job gets a `ran` entry pointing at its pass's artifacts
-(inputs, log, one datastore per site), with its share of the wall and CPU seconds and HDF5 bytes; a
+(inputs, log, a datastore per site: a calculation shared by sites is kept under each site's name), with its share of the wall and CPU seconds and HDF5 bytes; a
 pass that fails leaves each of its jobs `failed` with the error and nothing stored.
 """
 
@@ -116,15 +116,19 @@ def _record(
 ) -> dict[str, Outcome]:
     """Keep a finished pass's artifacts under its key and give each job its `ran` entry."""
     files = {name: folder / name for name in INPUT_NAMES}
-    files |= {f"site_model_{i}.csv": folder / f"site_model_{i}.csv" for i in range(len(p.sites))}
+    files |= {path.name: path for path in sorted(folder.glob("site_model_*.csv"))}
     files[LOG_NAME] = result.log
     by_code = {s.code: s for s in result.sites}
+    jobs_per_file: dict[Path | None, int] = {}  # a calculation shared by sites is one datastore
+    for job in p.jobs:
+        hdf5 = by_code[job.sites[0].code].hdf5
+        jobs_per_file[hdf5] = jobs_per_file.get(hdf5, 0) + 1
     sizes = {}
     for site in p.sites:
         hdf5 = by_code[site.code].hdf5
         if hdf5 is not None:
             files[datastore_name(p.jobs_at(site)[0])] = hdf5
-        sizes[site.code] = hdf5.stat().st_size if hdf5 is not None else 0
+        sizes[site.code] = hdf5.stat().st_size // jobs_per_file[hdf5] if hdf5 is not None else 0
     where = store.put_artifacts(p.key, files)
     n, usage, out = len(p.jobs), result.usage, {}
     for job in p.jobs:
@@ -132,7 +136,7 @@ def _record(
         entry = new_entry(
             job, "ran", empty=by_code[code].state == "no_ruptures", attempts=attempts[job.key], started_at=started,
             finished_at=now(), oq_seconds=round(usage.seconds / n, 3), cpu_seconds=round(usage.cpu_seconds / n, 3),
-            max_rss_mb=round(usage.max_rss_mb, 1), pass_jobs=n, hdf5_bytes=sizes[code] // len(p.jobs_at(job.sites[0])),
+            max_rss_mb=round(usage.max_rss_mb, 1), pass_jobs=n, hdf5_bytes=sizes[code],
             artifacts=where, artifact_key=p.key,
         )  # fmt: skip
         store.ledger_record(entry)
