@@ -1,13 +1,16 @@
 """Benchmark: the demo's disaggregation step with both engines, same request, same machine, same run.
 
-    .venv/bin/python bench/demo_disagg.py [--engines oq hazardlib]
+    .venv/bin/python bench/demo_disagg.py [--engines oq hazardlib hazardlib_apart]
 
 Runs the demo's chain through real Airflow (`airflow dags test`) in a scratch Airflow home and a
 scratch store: hazard_realizations and hazard_aggregation (the mean curves the disaggregation levels
 are read off), then disagg_realizations with the demo's own request (read from scripts/demo_dags_test.sh: 3
 sites, 2 IMTs, 10 % and 2 % in 50 years, the 6 DEMO leaves, one batch) once per engine, the engine
-set by the `disagg_engine` field of the conf. The engine is part of every disaggregation key, so
-neither engine finds the other's work done. Prints `key: value` lines:
+set by the `disagg_engine` field of the conf, each into its own copy of the store (so that none
+finds another's work done). `hazardlib_apart` is the one-pass engine with every site a calculation
+of its own (`HAZFLOW_ONEPASS_SHARE_SITES=0`: one-pass as it was before sites of plain-fault leaves
+shared a calculation, and as NSHM's leaves, which all hold multi-fault and point-like sources, are
+computed). Prints `key: value` lines:
 
 - `<engine>_dag_run_s`: the disagg_realizations run, start to end (the demo's disaggregation step);
 - `<engine>_run_task_s`: its `run` task (the OpenQuake processes, their artifacts and ledger) and
@@ -15,11 +18,12 @@ neither engine finds the other's work done. Prints `key: value` lines:
 - `<engine>_openquake_runs`, `<engine>_openquake_passes` (the run's summary: jobs computed, OpenQuake
   passes over a leaf's ruptures, one per run with `oq`), `<engine>_cpu_s` (the ledger: CPU seconds
   of the OpenQuake processes);
-- `dag_run_ratio`, `run_task_ratio`: oq / hazardlib;
+- `dag_run_ratio`, `run_task_ratio`, `cpu_ratio`: oq / hazardlib; `sharing_ratio`: the DAG run with
+  sites apart / with sites sharing calculations (when both ran);
 - `verdict`: `met` when dag_run_ratio >= 5 (exit status 0), else `not met` (1).
 
 `oq` is today's path before one-pass disaggregation: one `oq engine --run` per leaf x site x PoE.
-Takes about 5 minutes on 2 cores (HAZFLOW_OQ_PARALLEL, default the cores, sets the processes).
+Takes about 4-5 minutes on 2 cores (HAZFLOW_OQ_PARALLEL, default the cores, sets the processes).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -39,6 +44,12 @@ ROOT = Path(__file__).resolve().parents[1]
 VENV = ROOT / ".venv" / "bin"
 HAZARD_CONF = {"model": "DEMO", "sites": ["WLG", "CHC", "AKL"], "vs30s": [400], "imts": ["PGA", "SA(0.5)"], "leaves": ["all"]}
 TARGET = 5.0
+# variant: the engine, and the environment it runs with
+VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
+    "oq": ("oq", {}),
+    "hazardlib": ("hazardlib", {}),
+    "hazardlib_apart": ("hazardlib", {"HAZFLOW_ONEPASS_SHARE_SITES": "0"}),
+}
 
 
 def demo_request() -> dict[str, Any]:
@@ -97,7 +108,7 @@ def cpu_seconds(env: dict[str, str], engine: str) -> float:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--engines", nargs="+", default=["oq", "hazardlib"], choices=["oq", "hazardlib"])
+    parser.add_argument("--engines", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     args = parser.parse_args(argv)
     request = demo_request()
     print(f"request: {json.dumps(request)}  (scripts/demo_dags_test.sh's disagg_realizations conf)")
@@ -110,23 +121,31 @@ def main(argv: list[str] | None = None) -> int:
         dag_run("hazard_realizations", HAZARD_CONF, env)
         dag_run("hazard_aggregation", HAZARD_CONF, env)
         print(f"setup_s: {time.monotonic() - start:.1f}  (Airflow database, DEMO hazard and its mean curves)")
-        for engine in args.engines:
-            run_id = dag_run("disagg_realizations", request | {"disagg_engine": engine}, env)
-            seconds = runs(env, "seconds", "disagg_realizations", "--run-id", run_id)
-            summary = runs(env, "xcom", "disagg_realizations", "summary", "--run-id", run_id)
+        hazard = Path(tmp) / "hazard-store"
+        shutil.copytree(Path(env["HAZFLOW_STORE_ROOT"]), hazard)
+        for variant in args.engines:
+            engine, extra = VARIANTS[variant]
+            store = Path(tmp) / f"store-{variant}"
+            shutil.copytree(hazard, store)
+            run_env = env | extra | {"HAZFLOW_STORE_ROOT": str(store)}
+            run_id = dag_run("disagg_realizations", request | {"disagg_engine": engine}, run_env)
+            seconds = runs(run_env, "seconds", "disagg_realizations", "--run-id", run_id)
+            summary = runs(run_env, "xcom", "disagg_realizations", "summary", "--run-id", run_id)
             if set(summary["states"]) - {"done", "no_ruptures"}:
-                raise SystemExit(f"{engine}: not every job finished: {summary.get('states')}")
-            figures[engine] = {
+                raise SystemExit(f"{variant}: not every job finished: {summary.get('states')}")
+            figures[variant] = {
                 "dag_run_s": seconds["dag_run"],
                 "run_task_s": seconds["local.run"],
                 "rest_s": seconds["dag_run"] - seconds["local.run"],
                 "openquake_runs": summary["openquake_runs"],
                 "openquake_passes": summary["openquake_passes"],
-                "cpu_s": cpu_seconds(env, engine),
+                "cpu_s": cpu_seconds(run_env, engine),
             }
-            for key, value in figures[engine].items():
-                print(f"{engine}_{key}: {value:.1f}" if isinstance(value, float) else f"{engine}_{key}: {value}")
-    if set(figures) != {"oq", "hazardlib"}:
+            for key, value in figures[variant].items():
+                print(f"{variant}_{key}: {value:.1f}" if isinstance(value, float) else f"{variant}_{key}: {value}")
+    if {"hazardlib", "hazardlib_apart"} <= set(figures):
+        print(f"sharing_ratio: {figures['hazardlib_apart']['dag_run_s'] / figures['hazardlib']['dag_run_s']:.2f}")
+    if not {"oq", "hazardlib"} <= set(figures):
         return 0
     dag_ratio = figures["oq"]["dag_run_s"] / figures["hazardlib"]["dag_run_s"]
     print(f"dag_run_ratio: {dag_ratio:.2f}")

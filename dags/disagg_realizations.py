@@ -6,7 +6,8 @@ IMTs together), each at the level read off the model's **aggregated mean hazard 
 `hazard_aggregation` first). Every realization (leaf x GMM branch) is kept in the store.
 
 - `disagg_engine`: **hazardlib** (default) computes every PoE and IMT of a leaf x VS30 x group of
-  sites in one OpenQuake process (one *pass*: the leaf's rupture contexts built once per site);
+  sites in one OpenQuake process (one *pass*: the leaf's rupture contexts built once per site, or
+  once for all its sites when the leaf is plain faults);
   **oq** runs `oq engine --run` once per run, the reference the one-pass engine is tested against.
 - `plan` validates everything before any compute (sites, VS30s, IMTs, PoEs, leaves, the curves
   and their range), keys every run, skips runs the ledger has as finished (unless `force`), groups

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from hazflow.exceptions import DataIntegrityError
+from hazflow.exceptions import BadRequest, DataIntegrityError
 from hazflow.model.logic_tree import HazardModel, load_model
 from hazflow.model.sites import resolve_sites
 from hazflow.openquake import inputs, render
@@ -78,6 +78,21 @@ def test_whether_sites_share_a_calculation_is_in_the_one_pass_keys_only(model, m
     monkeypatch.setattr(inputs, "_leaf_digests", {})  # a new hazflow is a new process
     after = jobs(model, leaf)
     assert {kind for kind in before if after[kind].key != before[kind].key} == {"disagg hazardlib"}
+
+
+@pytest.mark.parametrize(("leaf", "changed"), [("HIK-1", {"disagg hazardlib"}), ("CRU-1", set())])
+def test_a_deployment_keeping_sites_apart_changes_the_keys_of_leaves_whose_sites_would_share(model, monkeypatch, leaf, changed):
+    before = jobs(model, leaf)
+    monkeypatch.setenv(render.SHARE_SITES_ENV, "0")
+    after = jobs(model, leaf)
+    assert {kind for kind in before if after[kind].key != before[kind].key} == changed
+
+
+def test_a_bad_share_sites_setting_is_refused_naming_it(model, monkeypatch):
+    monkeypatch.setenv(render.SHARE_SITES_ENV, "yes")
+    with pytest.raises(BadRequest) as e:
+        jobs(model, "HIK-1")
+    assert e.value.field == "HAZFLOW_ONEPASS_SHARE_SITES" and "0 or 1" in str(e.value)
 
 
 def test_a_job_whose_sources_changed_after_planning_is_refused_before_anything_is_written(model, tmp_path):

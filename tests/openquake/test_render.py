@@ -78,9 +78,12 @@ def test_disaggregation_job(demo, tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("leaf", "shared"), [("HIK-1", True), ("CRU-1", False), ("SLAB-1", False)]
-)  # a simple fault; area sources beside a fault; area sources
-def test_a_pass_is_one_calculation_only_when_its_leaf_is_finite_faults(demo, tmp_path, leaf, shared):
+    ("leaf", "apart", "shared"),
+    [("HIK-1", False, True), ("HIK-1", True, False), ("CRU-1", False, False), ("SLAB-1", False, False)],
+)  # a simple fault (unless the deployment keeps sites apart); area sources beside a fault; area sources
+def test_a_pass_is_one_calculation_only_when_its_leaf_is_plain_faults(demo, tmp_path, monkeypatch, leaf, apart, shared):
+    if apart:
+        monkeypatch.setenv("HAZFLOW_ONEPASS_SHARE_SITES", "0")
     sites = tuple(resolve_sites(["WLG", "CHC", "AKL"]))
     jobs = tuple(disagg_job(demo, demo.leaf(leaf), 400, site, 0.1, {"PGA": 0.3}, "3.26.2", "hazardlib") for site in sites)
     document = json.loads(render_pass(DisaggPass(jobs), demo, tmp_path).read_text())
@@ -103,7 +106,7 @@ def test_a_pass_is_one_calculation_only_when_its_leaf_is_finite_faults(demo, tmp
     [
         (["simpleFaultSource"], True),
         (["kiteFaultSource", "complexFaultSource", "characteristicFaultSource"], True),
-        (["multiFaultSource"], True),
+        (["multiFaultSource"], False),  # its ruptures' dip and width average the sections near any site
         (["simpleFaultSource", "areaSource"], False),
         (["pointSource"], False),
         (["multiPointSource"], False),

@@ -9,18 +9,20 @@ process. Pure Python, no imports: the DAG's Params read these at parse time.
 - `oq`: `oq engine --run` once per leaf x site x VS30 x PoE with its IMTs (`iml_disagg`), the
   reference path the one-pass engine is tested against.
 
-Sites share one calculation only where that cannot change their results: when every source of
-the leaf is a finite fault (`SITE_INDEPENDENT_SOURCES`), whose ruptures have the same geometry
-whatever the sites, the sites of a pass are one calculation, so the leaf's ruptures and their
-contexts are built once for all of them (DEMO's interface leaves: about half the CPU of a 3-site
-pass). Point-like sources (point, area, multi-point) are not: with few sites, OpenQuake gives every
-site the full rupture geometry of a point source as soon as any site is within its
-`pointsource_distance`, so a site's result would depend on which other sites share the calculation
-(checked on DEMO: a CHC bin 0.5 relative apart when computed beside WLG). A leaf with any of them
-(every NSHM leaf: its background seismicity is multi-point) gets one calculation per site, each
-equal to the engine's single-site run, whatever its pass. A shared calculation agrees with the
-single-site ones to about 1e-8 relative (the order of float32 rounding of the contexts), and the
-choice is part of every job key of the leaf (`hazflow.openquake.inputs`).
+Sites share one calculation only where that cannot change their results: when every source of the
+leaf is a fault whose ruptures have the same geometry whatever the sites
+(`SITE_INDEPENDENT_SOURCES`: simple, complex, characteristic and kite faults), the sites of a pass
+are one calculation, so the leaf's ruptures and their contexts are built once for all of them
+(DEMO's interface leaves: about half the CPU of a 3-site pass). Point-like sources (point, area,
+multi-point) are not: with few sites, OpenQuake gives every site the full rupture geometry of a
+point source as soon as any site is within its `pointsource_distance`, so a site's result would
+depend on which other sites share the calculation (checked on DEMO: a CHC bin 0.5 relative apart
+when computed beside WLG); nor are multi-fault sources (NSHM's inversion ruptures: their dip, width
+and top depth average the sections close to any site of the calculation). A leaf with any of these
+(every NSHM leaf: inversion ruptures and multi-point background seismicity) gets one calculation per
+site, each equal to the engine's single-site run, whatever its pass. A shared calculation agrees
+with the single-site ones to about 1e-8 relative (the order of float32 rounding of the contexts),
+and the choice is part of every job key of the leaf (`hazflow.openquake.inputs`).
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ DISAGG_ENGINES: tuple[str, ...] = ("hazardlib", "oq")
 DEFAULT_DISAGG_ENGINE = "hazardlib"
 
 # NRML source typologies whose rupture contexts at a site do not depend on the calculation's other
-# sites (finite faults); a leaf of these only lets its sites share a calculation.
+# sites (faults of one surface per rupture); a leaf of these only lets its sites share a calculation.
+# Not `multiFaultSource`: a rupture's dip, width and top depth average its sections close to *any*
+# site of the calculation (`multi.build_msparams`, `close_sec`).
 SITE_INDEPENDENT_SOURCES: frozenset[str] = frozenset(
-    {"simpleFaultSource", "complexFaultSource", "characteristicFaultSource", "kiteFaultSource", "multiFaultSource"}
+    {"simpleFaultSource", "complexFaultSource", "characteristicFaultSource", "kiteFaultSource"}
 )
 
 # Sites whose calculations one OpenQuake process runs in turn (or as one, see above). The process's

@@ -70,6 +70,7 @@ def inputs_digest(spec: JobSpec, model: HazardModel) -> str:
         spec.gmms,
         spec.oq_version,
         sources,
+        render.share_sites_allowed(),
     )
     if memo in _leaf_digests:
         return _leaf_digests[memo]

@@ -4,12 +4,14 @@ for a one-pass disaggregation, the levels of every site (`pass.json`)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from xml.sax.saxutils import escape
 
+from hazflow.exceptions import BadRequest
 from hazflow.model.logic_tree import HazardModel
 from hazflow.model.sites import Site
 from hazflow.openquake.engines import PASS_FORMAT, SITE_INDEPENDENT_SOURCES
@@ -66,6 +68,10 @@ def render_pass(p: DisaggPass, model: HazardModel, passdir: Path) -> Path:
     return passdir / "pass.json"
 
 
+# Set to 0, every site of a one-pass disaggregation is a calculation of its own, whatever its leaf
+# (results equal to the engine's single-site runs to the last bit; what NSHM's leaves get anyway).
+SHARE_SITES_ENV = "HAZFLOW_ONEPASS_SHARE_SITES"
+
 _SOURCE_TAG = re.compile(rb"<(?:\w+:)?(\w+Source)[\s>/]")
 
 
@@ -74,10 +80,21 @@ def source_typologies(paths: Iterable[Path]) -> frozenset[str]:
     return frozenset(m.decode() for path in paths for m in _SOURCE_TAG.findall(path.read_bytes()))
 
 
+def share_sites_allowed() -> bool:
+    """The deployment's `HAZFLOW_ONEPASS_SHARE_SITES`: 1 (the default) or 0; `BadRequest` otherwise."""
+    value = os.environ.get(SHARE_SITES_ENV, "1").strip()
+    if value not in ("0", "1"):
+        raise BadRequest(SHARE_SITES_ENV, f"expected 0 or 1, got {value!r}")
+    return value == "1"
+
+
 def sites_share_calculation(paths: Iterable[Path]) -> bool:
     """Whether the sources in `paths` let several sites share one calculation without changing any
-    site's result: every source a finite fault (`SITE_INDEPENDENT_SOURCES`). False without files
-    (sources that cannot be read here, such as NSHM's archives)."""
+    site's result: every source a fault of one surface per rupture (`SITE_INDEPENDENT_SOURCES`).
+    False without files (sources that cannot be read here, such as NSHM's archives), or when the
+    deployment says never (`HAZFLOW_ONEPASS_SHARE_SITES=0`)."""
+    if not share_sites_allowed():
+        return False
     typologies = source_typologies(paths)
     return bool(typologies) and typologies <= SITE_INDEPENDENT_SOURCES
 
