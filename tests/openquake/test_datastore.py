@@ -12,7 +12,7 @@ import pytest
 
 from hazflow.exceptions import DataIntegrityError
 from hazflow.model.logic_tree import gmm_identity
-from hazflow.openquake.datastore import read_disaggregation, read_hazard_curves
+from hazflow.openquake.datastore import _level_index, read_disaggregation, read_hazard_curves
 from tests.conftest import oq_export
 
 pytestmark = pytest.mark.openquake
@@ -148,3 +148,29 @@ def test_classical_file_is_not_a_disaggregation(classical_run, tmp_path):
     shutil.copy(classical_run.result.hdf5, copy)
     with pytest.raises(DataIntegrityError, match="disagg-rlzs"):
         read_disaggregation(copy)
+
+
+@pytest.mark.parametrize(
+    ("levels", "imls", "column"),
+    [
+        ([[0.1, 0.3], [0.2, 0.5]], (0.3, 0.5), 1),
+        ([[0.1, 0.3, 0.3], [0.2, 0.5, 0.5]], (0.3, 0.5), 1),  # a site's last level, repeated to its calculation's P
+        ([[0.1, 0.3, 0.3], [0.2, 0.5, 0.5]], (0.1, 0.2), 0),
+        ([[0.1], [0.2]], None, 0),
+    ],
+)
+def test_the_level_is_picked_by_value_and_a_repeated_one_read_once(levels, imls, column):
+    assert _level_index(np.array(levels), imls, "calc.hdf5") == column
+
+
+@pytest.mark.parametrize(
+    ("levels", "imls", "message"),
+    [
+        ([[0.1, 0.3], [0.2, 0.5]], (0.3, 0.2), "are not one of its levels"),
+        ([[0.1, 0.3], [0.2, 0.5]], None, "2 levels per IMT; say which"),
+        ([[0.3, 0.3 * (1 + 1e-12)], [0.5, 0.5]], (0.3, 0.5), "are not one of its levels"),  # two columns, not one repeated
+    ],
+)
+def test_a_level_that_is_not_exactly_one_of_the_datastores_is_refused(levels, imls, message):
+    with pytest.raises(DataIntegrityError, match=message):
+        _level_index(np.array(levels), imls, "calc.hdf5")

@@ -12,7 +12,9 @@ from hazflow.run.ecs import EcsSettings, classify_ecs_error, run_task_overrides,
 AWS_CONFIG = Config(store_backend="aws", store_root="s3://bucket/hazflow", aws_stage="prod", aws_region="ap-southeast-2")
 
 
-def test_overrides_run_the_worker_as_one_bash_string_with_the_store_settings():
+@pytest.mark.parametrize("share", ["1", "0"])
+def test_overrides_run_the_worker_as_one_bash_string_with_the_store_settings(monkeypatch, share):
+    monkeypatch.setenv("HAZFLOW_ONEPASS_SHARE_SITES", share)  # the worker renders passes as the plan keyed them
     settings = EcsSettings(container="oq", oq_parallel=8)
     (override,) = run_task_overrides("s3://bucket/hazflow/batches/p/0001.json", AWS_CONFIG, settings)["containerOverrides"]
     assert override["name"] == "oq"
@@ -25,6 +27,7 @@ def test_overrides_run_the_worker_as_one_bash_string_with_the_store_settings():
         "AWS_DEFAULT_REGION": "ap-southeast-2",
         "HAZFLOW_OQ_PARALLEL": "8",
         "HAZFLOW_OQ_TIMEOUT": "3600",
+        "HAZFLOW_ONEPASS_SHARE_SITES": share,
     }  # fmt: skip  (no endpoint: real AWS; a moto endpoint is passed on when set)
     assert Config.from_env(env).store_root == "s3://bucket/hazflow"  # what the worker reads back
 

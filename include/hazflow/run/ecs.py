@@ -89,7 +89,10 @@ def require_reachable_store(config: Config) -> None:
 
 
 def worker_environment(config: Config, settings: EcsSettings) -> dict[str, str]:
-    """What the worker in the container needs to reach the same store as the Airflow side."""
+    """What the worker in the container needs to reach the same store as the Airflow side, and to
+    render passes as the plan keyed them (whether a pass's sites may share a calculation)."""
+    from hazflow.openquake.render import SHARE_SITES_ENV, share_sites_allowed
+
     require_reachable_store(config)
     env = {
         "HAZFLOW_STORE_BACKEND": "aws",
@@ -98,6 +101,7 @@ def worker_environment(config: Config, settings: EcsSettings) -> dict[str, str]:
         "AWS_DEFAULT_REGION": config.aws_region,
         "HAZFLOW_OQ_PARALLEL": str(settings.oq_parallel),
         "HAZFLOW_OQ_TIMEOUT": f"{config.oq_timeout_s:g}",
+        SHARE_SITES_ENV: "1" if share_sites_allowed() else "0",
     }
     if config.aws_endpoint:  # a moto_server standing in for AWS (compose stack, tests)
         env["HAZFLOW_AWS_ENDPOINT"] = config.aws_endpoint
