@@ -15,6 +15,7 @@ computed). Prints `key: value` lines:
 - `<engine>_dag_run_s`: the disagg_realizations run, start to end (the demo's disaggregation step);
 - `<engine>_run_task_s`: its `run` task (the OpenQuake processes, their artifacts and ledger) and
   `<engine>_rest_s`: the rest (plan, ingest, summary, Airflow's own start-up, the same work for both);
+- `<engine>_task_s`: every task's wall seconds (where the rest goes);
 - `<engine>_openquake_runs`, `<engine>_openquake_passes` (the run's summary: jobs computed, OpenQuake
   passes over a leaf's ruptures, one per run with `oq`), `<engine>_cpu_s` (the ledger: CPU seconds
   of the OpenQuake processes);
@@ -143,6 +144,8 @@ def main(argv: list[str] | None = None) -> int:
             }
             for key, value in figures[variant].items():
                 print(f"{variant}_{key}: {value:.1f}" if isinstance(value, float) else f"{variant}_{key}: {value}")
+            tasks = ", ".join(f"{task} {s:.1f}" for task, s in seconds.items() if task != "dag_run")
+            print(f"{variant}_task_s: {tasks}  (each task's wall seconds, its mapped instances summed)")
     if {"hazardlib", "hazardlib_apart"} <= set(figures):
         print(f"sharing_ratio: {figures['hazardlib_apart']['dag_run_s'] / figures['hazardlib']['dag_run_s']:.2f}")
     if not {"oq", "hazardlib"} <= set(figures):
