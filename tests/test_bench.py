@@ -106,7 +106,7 @@ def test_disagg_engine_benchmark_runs_both_engines_and_compares_every_bin():
     assert lines["hazardlib_apart_passes"] == "1"
     assert float(lines["max_rel_diff"]) <= 1e-6 and float(lines["max_rel_diff_apart"]) <= 1e-6  # agreeing whatever the speed
     assert float(lines["oq_cpu_s"]) > 0 and float(lines["hazardlib_cpu_s"]) > 0 and float(lines["hazardlib_apart_cpu_s"]) > 0
-    assert float(lines["cpu_ratio_apart"]) > 0
+    assert float(lines["cpu_ratio_apart"].split()[0]) > 0  # followed by what it means
     assert lines["verdict"].startswith(("met", "not met"))  # one run gains little: the verdict is reported, not asserted
 
 
