@@ -1,6 +1,6 @@
 """One pass of OpenQuake over a leaf's ruptures per site (or for all sites): every PoE and IMT of a
-site disaggregated from one calculation, the calculations of a pass in turn in one process. Runs in the OpenQuake venv, as a
-subprocess, like `oq engine --run`:
+site disaggregated from one calculation, the calculations of a pass in turn in one process. Runs in
+the OpenQuake venv, as a subprocess, like `oq engine --run`:
 
     python -m hazflow.openquake.onepass pass.json [pass.json ...]
 
@@ -14,21 +14,21 @@ disaggregation tasks, the projections of `save_disagg_results`) with `hmap3` wid
 of the site: it adds no disaggregation arithmetic of its own. One thing is left out: the hazard
 curves the classical step computes on the way (a second evaluation of every GMM for every rupture
 context). A one-pass disaggregation never reads them: its levels come from hazflow's plan, not from
-the curves, and every realization is disaggregated, so the curves would only order them (`best_rlzs`,
-which the reader undoes). The pass's process therefore makes `ContextMaker.update` count the contexts,
-as the engine's checks need, without computing their probabilities (about a third of a DEMO site's
-CPU). The tests compare every stored bin with `oq engine --run` per level. A calculation's datastore
-is the engine's layout with P levels per IMT: `disagg-rlzs/<kind>` (site, *bins, imt, level, Z), `hmap3` (site, imt,
-level). A calculation is one site, or all the sites of the pass when the leaf's sources are finite
-faults only (see `hazflow.openquake.engines`); a site with fewer PoEs than another of its calculation
-repeats its last level.
+the curves, and every realization is disaggregated, so the curves would only order them
+(`best_rlzs`, which the reader undoes). The pass's process therefore makes `ContextMaker.update`
+count the contexts, as the engine's checks need, without computing their probabilities (about a
+third of a DEMO site's CPU). The tests compare every stored bin with `oq engine --run` per level. A
+calculation's datastore is the engine's layout with P levels per IMT: `disagg-rlzs/<kind>` (site,
+*bins, imt, level, Z), `hmap3` (site, imt, level). A calculation is one site, or all the sites of
+the pass when the leaf's sources are plain faults only (see `hazflow.openquake.engines`); a site
+with fewer PoEs than another of its calculation repeats its last level.
 
 `pass.json` (written by `hazflow.openquake.render.render_pass`): the job.ini, the IMTs, per site its
 code, coordinates and levels (g, shape (IMTs, PoEs)), and the calculations (their sites and site
-model file). Each pass writes `result.json` beside it: per site its state (`done`, or `no_ruptures` when every source is beyond
-the cut-off) and its datastore, and the pass's wall and CPU seconds; or the error that stopped it.
-Several passes run in turn in one process, so OpenQuake's start-up (about 5 s of imports) is paid
-once. Exit status 0 when every pass finished, 1 otherwise.
+model file). Each pass writes `result.json` beside it: per site its state (`done`, or `no_ruptures`
+when every source is beyond the cut-off) and its datastore, and the pass's wall and CPU seconds; or
+the error that stopped it. Several passes run in turn in one process, so OpenQuake's start-up (3-5 s,
+most of it imports) is paid once. Exit status 0 when every pass finished, 1 otherwise.
 
 Imports only the standard library, numpy and OpenQuake: it must run in OpenQuake's own Python.
 """
@@ -85,13 +85,13 @@ def levels_for(
     its IMT order, after checking they are exactly `sites`. A site with fewer PoEs than P repeats its
     last level (disaggregated twice, read once)."""
     by_place = {(round(site["lon"], 3), round(site["lat"], 3)): site for site in sites}
-    found = [by_place.get((round(float(lon), 3), round(float(lat), 3))) for lon, lat in zip(lons, lats, strict=True)]
-    codes = [site["code"] if site else None for site in found]
-    if sorted(map(str, codes)) != sorted(site["code"] for site in sites):
-        raise ValueError(f"the calculation's sites {list(zip(lons, lats, strict=True))} are not {[s['code'] for s in sites]}")
+    places = [(round(float(lon), 3), round(float(lat), 3)) for lon, lat in zip(lons, lats, strict=True)]
+    found = [by_place[place] for place in places if place in by_place]
+    if len(found) != len(places) or sorted(s["code"] for s in found) != sorted(s["code"] for s in sites):
+        raise ValueError(f"the calculation's sites {places} are not {[s['code'] for s in sites]}")
     order = [list(pass_imts).index(imt) for imt in imts]
     per_site = []
-    for site in (by_code for by_code in found if by_code is not None):
+    for site in found:
         levels = np.asarray(site["levels"], dtype=float)
         if levels.ndim != 2 or levels.shape[0] != len(pass_imts) or levels.shape[1] < 1:
             raise ValueError(f"{site['code']}: levels of shape {levels.shape}, expected ({len(pass_imts)}, n_poes)")
