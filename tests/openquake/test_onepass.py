@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from hazflow.config import Config
+from hazflow.exceptions import DataIntegrityError
 from hazflow.ingest.realizations import ingest_batch
 from hazflow.model.settings import DISAGG_OUTPUTS
 from hazflow.model.sites import resolve_sites
@@ -188,5 +189,10 @@ def test_sites_sharing_a_calculation_get_what_their_own_calculations_give(demo, 
             assert one.site.id == alone.site.id == site.id[:8] and np.array_equal(one.imls, alone.imls)
             assert one.values.shape == alone.values.shape and one.values.sum() > 0
             worst, compared = max(worst, compare(one.values, alone.values)), compared + 1
+    one_file = shared[jobs[0].sites[0].code].hdf5
+    with pytest.raises(DataIntegrityError, match="3 sites; say which"):
+        read_disaggregation(one_file, imls=jobs[0].imls)  # a shared datastore: the site must be named
+    with pytest.raises(DataIntegrityError, match="0 sites at lon 175.0"):
+        read_disaggregation(one_file, imls=jobs[0].imls, lonlat=(175.0, -41.3))
     print(f"shared calculation: largest relative difference of {compared} matrices: {worst:.2e}")
     assert compared == 4 * len(DISAGG_OUTPUTS) and worst <= 1e-6

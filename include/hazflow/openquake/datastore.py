@@ -156,21 +156,19 @@ def read_hazard_curves(path: str | Path) -> HazardCurves:
 def read_disaggregation(
     path: str | Path,
     kind: str = "TRT_Mag_Dist_Eps",
-    site_index: int = 0,
     imls: Sequence[float] | None = None,
     lonlat: tuple[float, float] | None = None,
 ) -> Disaggregation:
     """One site's disaggregation matrices by realization, in realization id order, at one level per IMT.
 
     A datastore holds one site or several (a one-pass calculation shared by sites): `lonlat` (degrees,
-    to 0.001) picks the site, else `site_index`. It holds one level per IMT (an `oq engine` run,
+    to 0.001) picks the site, and is checked against the datastore's sites (the only one when
+    `lonlat` is None). It holds one level per IMT (an `oq engine` run,
     `iml_disagg`) or several (a one-pass disaggregation, `hmap3` of shape (site, IMT, level)): `imls`
     (g, one per IMT) picks the level, and is checked against the datastore's own levels either way
     (a mismatch is a `DataIntegrityError`).
     """
     with open_datastore(path) as f:
-        if lonlat is not None:
-            site_index = _site_index(f, lonlat, path)
         name = f"disagg-rlzs/{kind}"
         if name not in f:
             raise DataIntegrityError(f"{path}: no {name} (not a disaggregation with {kind} among disagg_outputs?)")
@@ -180,6 +178,7 @@ def read_disaggregation(
         if descr[0] != "site_id" or descr[-3:] != expected_tail:
             raise DataIntegrityError(f"{path}: unexpected axes {descr} of {name}")
         axes = tuple(descr[1:-3])
+        site_index = _site_index(f, lonlat, path)
         levels = np.asarray(f["hmap3"][site_index], dtype=float)  # (imt, level)
         level = _level_index(levels, imls, path)
         data = np.asarray(dset[site_index], dtype=float)[..., level, :]  # (*axes, imt, Z)
@@ -211,10 +210,16 @@ def read_disaggregation(
         )
 
 
-def _site_index(f: h5py.File, lonlat: tuple[float, float], path: str | Path) -> int:
-    """The index of the site at `lonlat` (to 0.001 degree) in the datastore's site collection."""
+def _site_index(f: h5py.File, lonlat: tuple[float, float] | None, path: str | Path) -> int:
+    """The index of the site at `lonlat` (to 0.001 degree) in the datastore's site collection; of
+    the only site when `lonlat` is None."""
+    sites = _sites(f)
+    if lonlat is None:
+        if len(sites) != 1:
+            raise DataIntegrityError(f"{path}: {len(sites)} sites; say which (lonlat)")
+        return 0
     where = (round(lonlat[0], 3), round(lonlat[1], 3))
-    found = [i for i, s in enumerate(_sites(f)) if (round(s.lon, 3), round(s.lat, 3)) == where]
+    found = [i for i, s in enumerate(sites) if (round(s.lon, 3), round(s.lat, 3)) == where]
     if len(found) != 1:
         raise DataIntegrityError(f"{path}: {len(found)} sites at lon {where[0]}, lat {where[1]}, not one")
     return found[0]
