@@ -110,3 +110,37 @@ def fake_credentials(monkeypatch):
     for name, value in DUMMY_CREDENTIALS.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
+
+
+@pytest.fixture(scope="session")
+def nshm_sources(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """NSHM-format archives of NSHM_v1.0.4's PUY-1, HIK-1, CRU-1 and SLAB-1 at the `test` size,
+    written once a session by the bench's own command (`bench/nshm_sources.py`)."""
+    dest = tmp_path_factory.mktemp("nshm-sources")
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT / "include")}
+    subprocess.run(
+        [str(PROJECT_ROOT / ".venv" / "bin" / "python"), str(PROJECT_ROOT / "bench" / "nshm_sources.py"), "--dest", str(dest)],
+        env=env, check=True, capture_output=True, timeout=300,
+    )  # fmt: skip
+    return dest
+
+
+@pytest.fixture
+def nshm_env(nshm_sources: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Config:
+    """The environment of a deployment whose source root holds `nshm_sources`, with a fresh store
+    and work folder; the `Config` it describes."""
+    monkeypatch.setenv("HAZFLOW_NSHM_SOURCES", str(nshm_sources))
+    monkeypatch.setenv("HAZFLOW_STORE_ROOT", str(tmp_path / "store"))
+    monkeypatch.setenv("HAZFLOW_WORK_DIR", str(tmp_path / "work"))
+    monkeypatch.delenv("HAZFLOW_STORE_BACKEND", raising=False)
+    monkeypatch.delenv("HAZFLOW_TOSHI_API_URL", raising=False)
+    return Config.from_env()
+
+
+@pytest.fixture
+def no_archives(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A deployment with no place for NSHM archives: no source root, no Toshi API, an empty store."""
+    for name in ("HAZFLOW_NSHM_SOURCES", "HAZFLOW_TOSHI_API_URL", "HAZFLOW_STORE_BACKEND"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HAZFLOW_STORE_ROOT", str(tmp_path / "store"))
+    monkeypatch.setenv("HAZFLOW_WORK_DIR", str(tmp_path / "work"))

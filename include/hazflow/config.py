@@ -6,12 +6,13 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hazflow.exceptions import BadRequest
 from hazflow.openquake.engines import DEFAULT_DISAGG_ENGINE, DISAGG_ENGINES
 
 if TYPE_CHECKING:  # imported lazily below: this module stays light
+    from hazflow.model.archives import SourceArchives
     from hazflow.openquake.runner import OpenQuakeConfig
     from hazflow.plan.ths import ThsHazardCurves
     from hazflow.store import Store
@@ -38,12 +39,23 @@ class Config:
     aws_region: str = "ap-southeast-2"
     hazard_curves: str | None = None  # a toshi-hazard-store parquet dataset (folder or s3://) to plan from
     disagg_engine: str = DEFAULT_DISAGG_ENGINE  # the deployment's default: "hazardlib" (one pass) or "oq"
+    # NSHM source archives (hazflow.model.archives): the operator's root (a folder or s3:// prefix of
+    # <toshi id>.zip or <toshi id>/), the Toshi API to fall back on, and what an archive may unpack to.
+    nshm_sources: str | None = None
+    toshi_api_url: str | None = None
+    toshi_api_key: str | None = None
+    toshi_timeout_s: float = 30.0
+    archive_max_bytes: int = 8 << 30
 
     def __post_init__(self) -> None:
         if self.oq_timeout_s <= 0:
             raise BadRequest("HAZFLOW_OQ_TIMEOUT", f"must be > 0 seconds, got {self.oq_timeout_s}")
         if self.oq_parallel < 1:
             raise BadRequest("HAZFLOW_OQ_PARALLEL", f"must be >= 1 job at a time, got {self.oq_parallel}")
+        if self.toshi_timeout_s <= 0:
+            raise BadRequest("HAZFLOW_TOSHI_TIMEOUT", f"must be > 0 seconds, got {self.toshi_timeout_s}")
+        if self.archive_max_bytes < 1:
+            raise BadRequest("HAZFLOW_ARCHIVE_MAX_BYTES", f"must be >= 1 byte, got {self.archive_max_bytes}")
         if self.disagg_engine not in DISAGG_ENGINES:
             raise BadRequest("HAZFLOW_DISAGG_ENGINE", f"expected one of {', '.join(DISAGG_ENGINES)}, got {self.disagg_engine!r}")
 
@@ -61,6 +73,8 @@ class Config:
         except ValueError:
             raise BadRequest("HAZFLOW_OQ_PARALLEL", f"not a whole number: {env['HAZFLOW_OQ_PARALLEL']!r}") from None
         numba = env.get("NUMBA_CACHE_DIR")
+        toshi_timeout = _number(env, "HAZFLOW_TOSHI_TIMEOUT", defaults.toshi_timeout_s, float)
+        archive_max = _number(env, "HAZFLOW_ARCHIVE_MAX_BYTES", defaults.archive_max_bytes, int)
         return cls(
             store_backend=env.get("HAZFLOW_STORE_BACKEND", defaults.store_backend),
             store_root=_root(env.get("HAZFLOW_STORE_ROOT", str(defaults.store_root))),
@@ -74,6 +88,11 @@ class Config:
             aws_region=env.get("AWS_DEFAULT_REGION", defaults.aws_region),
             hazard_curves=env.get("HAZFLOW_HAZARD_CURVES") or None,
             disagg_engine=env.get("HAZFLOW_DISAGG_ENGINE", defaults.disagg_engine),
+            nshm_sources=env.get("HAZFLOW_NSHM_SOURCES") or None,
+            toshi_api_url=env.get("HAZFLOW_TOSHI_API_URL") or None,
+            toshi_api_key=env.get("HAZFLOW_TOSHI_API_KEY") or None,
+            toshi_timeout_s=toshi_timeout,
+            archive_max_bytes=archive_max,
         )
 
     def open_store(self) -> Store:
@@ -95,11 +114,37 @@ class Config:
 
         return ThsHazardCurves(self.hazard_curves, levels, self.aws_endpoint, self.aws_region)
 
+    def source_archives(self) -> SourceArchives:
+        """Where NSHM leaves' source archives are found, checked and kept (`hazflow.model.archives`)."""
+        from hazflow.model.archives import Limits, SourceArchives
+        from hazflow.model.toshi import ToshiApi
+
+        toshi = None
+        if self.toshi_api_url:
+            toshi = ToshiApi(self.toshi_api_url, self.toshi_api_key, self.toshi_timeout_s, self.archive_max_bytes)
+        return SourceArchives(
+            root=self.nshm_sources,
+            cache=self.work_dir / "nshm-sources",
+            store=self.open_store(),
+            toshi=toshi,
+            limits=Limits(max_bytes=self.archive_max_bytes),
+            aws_endpoint=self.aws_endpoint,
+            aws_region=self.aws_region,
+        )
+
     def openquake(self) -> OpenQuakeConfig:
         """Where the OpenQuake venv is, its time limit and numba cache."""
         from hazflow.openquake.runner import OpenQuakeConfig
 
         return OpenQuakeConfig(self.oq_python, self.oq_timeout_s, self.numba_cache_dir)
+
+
+def _number(env: Mapping[str, str], name: str, default: float, kind: type) -> Any:
+    """`env[name]` as `kind` (int or float), or `default`; `BadRequest` naming the variable."""
+    try:
+        return kind(env.get(name, default))
+    except ValueError:
+        raise BadRequest(name, f"not a {'whole ' if kind is int else ''}number: {env[name]!r}") from None
 
 
 def _root(text: str) -> Path | str:

@@ -42,10 +42,16 @@ def test_nshm_v104_loads_through_the_same_code():
     assert nshm.leaf("CRU-36").fault_system == "CRU"
 
 
-def test_nshm_sources_cannot_be_run_here():
+def test_nshm_leaves_name_their_archives_by_toshi_id_and_kind():
+    """What hazflow.model.archives resolves: one inversion and one distributed archive per PUY, HIK and
+    CRU leaf, one distributed per SLAB leaf; 70 archives in all, the 36 CRU leaves sharing 9 backgrounds."""
     nshm = load_model("NSHM_v1.0.4")
-    with pytest.raises(BadRequest, match="cannot be fetched here"):
-        nshm.source_paths(nshm.leaf("PUY-1"))
+    assert nshm.archived and not load_model("DEMO").archived
+    kinds = {leaf.fault_system: leaf.source_kinds for leaf in nshm.leaves}
+    assert kinds == {"PUY": ("inversion", "distributed"), "HIK": ("inversion", "distributed"),
+                     "CRU": ("inversion", "distributed"), "SLAB": ("distributed",)}  # fmt: skip
+    assert len({s for leaf in nshm.leaves for s in leaf.sources}) == 70
+    assert len({leaf.sources[1] for leaf in nshm.leaves if leaf.fault_system == "CRU"}) == 9
 
 
 @pytest.mark.parametrize("name", ["DEMO", "NSHM_v1.0.4"])

@@ -55,3 +55,54 @@ def test_epsilon_star_left_unset_keeps_the_digest_of_settings_before_it_existed(
 def test_bad_settings(data, message):
     with pytest.raises(BadRequest, match=message):
         CalcSettings.from_dict(data)
+
+
+def _hazard_config(**changes: dict[str, str]):
+    """NSHM_v1.0.4's hazard_config, with sections changed as given."""
+    import copy
+
+    import nzshm_model
+
+    config = copy.deepcopy(nzshm_model.get_model_version("NSHM_v1.0.4").hazard_config)
+    for section, values in changes.items():
+        for key, value in values.items():
+            config.config[section][key] = value
+    return config
+
+
+def test_nshm_settings_are_read_from_nzshm_model_and_keep_their_digest():
+    from hazflow.model.logic_tree import load_model
+
+    nshm = load_model("NSHM_v1.0.4")
+    assert nshm.settings.digest() == "5284e981660a4e2b"  # the digest every NSHM job key was made with
+    assert nshm.settings == CalcSettings.from_hazard_config(_hazard_config(), "NSHM_v1.0.4")
+    assert nshm.settings.maximum_distance["Subduction Interface"] == ((5.0, 0.0), (6.0, 200.0), (10.0, 500.0))
+    assert load_model("NSHM_v1.0.0").settings.digest() == "5284e981660a4e2b"  # v1.0.0's hazard_config is the same
+
+
+def test_a_version_with_other_settings_gets_its_own():
+    other = CalcSettings.from_hazard_config(
+        _hazard_config(general={"ps_grid_spacing": "20"}, erf={"rupture_mesh_spacing": "2"}), "TEST"
+    )
+    assert (other.ps_grid_spacing, other.rupture_mesh_spacing) == (20.0, 2.0)
+    assert other.digest() != "5284e981660a4e2b"
+    assert other.mag_edges == CalcSettings().mag_edges  # hazflow's disaggregation settings stay hazflow's
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        (
+            {"calculation": {"pointsource_distance": "50"}},
+            r"\[calculation\] pointsource_distance is a setting hazflow does not apply",
+        ),
+        ({"logic_tree": {"number_of_logic_tree_samples": "100"}}, r"number_of_logic_tree_samples = '100': hazflow writes '0'"),
+        ({"site_params": {"reference_vs30_type": "inferred"}}, "reference_vs30_type"),
+        ({"calculation": {"maximum_distance": "{'Active Shallow Crust': [(4.0, 0)"}}, "maximum_distance"),
+        ({"erf": {"width_of_mfd_bin": "wide"}}, "width_of_mfd_bin = 'wide'"),
+    ],
+)
+def test_a_hazard_config_hazflow_cannot_apply_is_refused_naming_the_key(changes, named):
+    with pytest.raises(BadRequest, match=named) as refused:
+        CalcSettings.from_hazard_config(_hazard_config(**changes), "TEST")
+    assert refused.value.field == "model" and "TEST hazard_config" in str(refused.value)

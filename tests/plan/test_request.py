@@ -39,10 +39,10 @@ def test_request_expands_leaves_by_vs30():
         ({"leaves": []}, "leaves"),
         ({"imts": ["PGV"]}, "imts"),
         ({"vs30s": [0]}, "vs30s"),
-        ({"model": "NSHM_v1.0.4"}, "model"),  # planned, but its sources cannot be run here
+        ({"model": "NSHM_v1.0.4"}, "leaves"),  # planned, but no place holds its leaves' archives
     ],
 )
-def test_bad_requests_name_the_field(kwargs, field):
+def test_bad_requests_name_the_field(kwargs, field, no_archives):
     args = {"model": "DEMO", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA"], "leaves": None} | kwargs
     with pytest.raises(BadRequest) as info:
         HazardRequest.parse(args)
@@ -112,11 +112,19 @@ def test_missing_and_bad_fields_are_named(kind, changes, field):
     assert info.value.field == field
 
 
-def test_planning_needs_no_source_files_but_running_does():
+def test_planning_needs_no_source_files_but_running_does(no_archives):
     nshm = {"model": "NSHM_v1.0.4", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA"], "poes": [0.1]}
     assert DisaggRequest.parse(nshm, runnable=False).jobs == 49
-    with pytest.raises(BadRequest, match="cannot be fetched here"):
+    with pytest.raises(BadRequest, match="leaf PUY-1, source SW52ZXJzaW9uU29sdXRpb25Ocm1sOjEyOTE2NTc=: archive not found"):
         DisaggRequest.parse(nshm)
+
+
+def test_a_runnable_nshm_request_resolves_every_leaf_before_any_compute(nshm_env):
+    nshm = {"model": "NSHM_v1.0.4", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA"], "poes": [0.1]}
+    assert DisaggRequest.parse(nshm | {"leaves": ["PUY-1", "SLAB-1"]}).jobs == 2
+    with pytest.raises(BadRequest, match="leaf PUY-2, source") as refused:  # the root holds PUY-1, HIK-1, CRU-1, SLAB-1
+        DisaggRequest.parse(nshm | {"leaves": ["SLAB-1", "PUY-2"]})
+    assert refused.value.field == "leaves"
 
 
 def test_epsilon_star_is_a_calculation_setting_of_the_request():

@@ -14,11 +14,14 @@ import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hazflow.config import DATA_DIR
 from hazflow.exceptions import BadRequest
 from hazflow.model.settings import CalcSettings
+
+if TYPE_CHECKING:
+    from hazflow.model.archives import SourceArchive
 
 MODELS_DIR = DATA_DIR / "models"
 LOCAL_MODELS = {"DEMO": MODELS_DIR / "demo"}
@@ -82,6 +85,7 @@ class Leaf:
     trt: str
     sources: tuple[str, ...]  # NRML files (DEMO) or toshi ids of NRML archives (NSHM)
     tag: str  # the branch's attribute values, as nzshm-model prints them
+    source_kinds: tuple[str, ...] = ()  # per source, nzshm-model's type: "inversion" or "distributed"
 
 
 @dataclass(frozen=True)
@@ -107,8 +111,9 @@ class HazardModel:
     leaves: tuple[Leaf, ...]
     gmm_branches: tuple[GmmBranch, ...]
     settings: CalcSettings
-    source_dir: Path | None  # where the NRML files are; None when they cannot be had here
+    source_dir: Path | None  # where the NRML files are (DEMO); None for archives by toshi id
     source_groups: tuple[SourceGroup, ...] = ()
+    archived: bool = False  # sources are toshi ids of NRML archives (hazflow.model.archives)
 
     @property
     def fault_systems(self) -> tuple[str, ...]:
@@ -134,14 +139,22 @@ class HazardModel:
             raise BadRequest("model", f"model {self.name} has no GMM branch for tectonic region {trt!r}")
         return found
 
+    def source_archives(self, leaf: Leaf) -> list[SourceArchive]:
+        """The checked, unpacked archives of an archived model's leaf (`hazflow.model.archives`);
+        `ArchiveError` naming the leaf, the toshi id and every place looked when one cannot be had."""
+        from hazflow.model.archives import leaf_archives
+
+        if not self.archived:
+            raise BadRequest("model", f"the sources of {self.name} are files, not archives")
+        return leaf_archives(leaf)
+
     def source_paths(self, leaf: Leaf) -> list[Path]:
-        """The NRML files of a leaf; a clear error where the model's sources are not available."""
+        """The NRML files of a leaf: the model's files, or the NRML members of its archives; a clear
+        error where they cannot be had."""
+        if self.archived:
+            return [a.folder / name for a in self.source_archives(leaf) for name in a.nrml_files]
         if self.source_dir is None:
-            raise BadRequest(
-                "model",
-                f"the source files of {self.name} (toshi ids {', '.join(leaf.sources)}) cannot be fetched here: "
-                "it can be planned but not run locally",
-            )
+            raise BadRequest("model", f"the source files of {self.name} (leaf {leaf.id}) are not available here")
         paths = [self.source_dir / s for s in leaf.sources]
         missing = [str(p) for p in paths if not p.is_file()]
         if missing:
@@ -172,10 +185,13 @@ def load_model(name: str) -> HazardModel:
     if name not in nzshm_model.all_model_versions():
         raise BadRequest("model", f"unknown model {name!r}; known models: {', '.join(model_names())}")
     nshm = nzshm_model.get_model_version(name)
-    return _build(name, nshm.title, nshm.source_logic_tree, nshm.gmm_logic_tree, CalcSettings(), None)
+    settings = CalcSettings.from_hazard_config(nshm.hazard_config, name)
+    return _build(name, nshm.title, nshm.source_logic_tree, nshm.gmm_logic_tree, settings, None, archived=True)
 
 
-def _build(name: str, title: str, slt: Any, gmcm: Any, settings: CalcSettings, source_dir: Path | None) -> HazardModel:
+def _build(
+    name: str, title: str, slt: Any, gmcm: Any, settings: CalcSettings, source_dir: Path | None, archived: bool = False
+) -> HazardModel:
     leaves = []
     for branch_set in slt.branch_sets:
         for position, branch in enumerate(branch_set.branches, start=1):
@@ -190,6 +206,7 @@ def _build(name: str, title: str, slt: Any, gmcm: Any, settings: CalcSettings, s
                     trt=branch.tectonic_region_types[0],
                     sources=tuple(s.nrml_id for s in branch.sources),
                     tag=str(branch.values),
+                    source_kinds=tuple(str(getattr(s, "type", "")) for s in branch.sources),
                 )
             )
     gmms = tuple(
@@ -197,7 +214,7 @@ def _build(name: str, title: str, slt: Any, gmcm: Any, settings: CalcSettings, s
         for branch_set in gmcm.branch_sets
         for b in branch_set.branches
     )
-    return HazardModel(name, title, tuple(leaves), gmms, settings, source_dir, _source_groups(name, slt))
+    return HazardModel(name, title, tuple(leaves), gmms, settings, source_dir, _source_groups(name, slt), archived)
 
 
 def _source_groups(name: str, slt: Any) -> tuple[SourceGroup, ...]:

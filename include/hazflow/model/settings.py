@@ -7,6 +7,7 @@ computed the same way. Defaults are those of NSHM 2022 (FIELD_NOTES.md); a model
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 from dataclasses import asdict, dataclass, field, fields, replace
@@ -38,6 +39,29 @@ NSHM_DIST_EDGES: tuple[float, ...] = (0, 5, 10, 15, 20, 30, 40, 50, 60, 80, 100,
 NSHM_EPS_EDGES: tuple[float, ...] = tuple(float(x) for x in np.linspace(-4.0, 4.0, 17))
 
 DISAGG_OUTPUTS: tuple[str, ...] = ("TRT", "Mag", "Dist", "Mag_Dist", "TRT_Mag_Dist_Eps")
+
+
+# The keys of an nzshm-model `hazard_config` that become CalcSettings fields ...
+HAZARD_CONFIG_SETTINGS: dict[tuple[str, str], str] = {
+    ("general", "random_seed"): "random_seed",
+    ("general", "ps_grid_spacing"): "ps_grid_spacing",
+    ("erf", "rupture_mesh_spacing"): "rupture_mesh_spacing",
+    ("erf", "width_of_mfd_bin"): "width_of_mfd_bin",
+    ("erf", "complex_fault_mesh_spacing"): "complex_fault_mesh_spacing",
+    ("erf", "area_source_discretization"): "area_source_discretization",
+    ("calculation", "investigation_time"): "investigation_time",
+    ("calculation", "truncation_level"): "truncation_level",
+    ("calculation", "maximum_distance"): "maximum_distance",
+}
+# ... and those hazflow writes itself per job: the value NSHM's config must have (None: any, hazflow
+# sets it per job kind). `reference_vs30_type = measured` is the site model's vs30measured = 1;
+# `individual_curves = true` is `individual_rlzs = true`.
+HAZARD_CONFIG_FIXED: dict[tuple[str, str], str | None] = {
+    ("general", "calculation_mode"): None,
+    ("logic_tree", "number_of_logic_tree_samples"): "0",
+    ("site_params", "reference_vs30_type"): "measured",
+    ("output", "individual_curves"): "true",
+}
 
 
 @dataclass(frozen=True)
@@ -95,6 +119,31 @@ class CalcSettings:
             return cls(**data)
         except (TypeError, ValueError) as e:
             raise BadRequest("settings", f"invalid value: {e}") from None
+
+    @classmethod
+    def from_hazard_config(cls, config: Any, name: str) -> CalcSettings:
+        """The settings of an nzshm-model version's `hazard_config` (an `OpenquakeConfig`, whose
+        `config` is a ConfigParser of job.ini sections); hazflow's disaggregation settings (levels,
+        bin edges, epsilon*) keep their defaults. A key hazflow neither applies nor writes the same
+        way itself is an error naming it, so a new NSHM setting is never silently dropped."""
+        parser = config.config
+        values: dict[str, Any] = {}
+        for section in parser.sections():
+            for key, text in parser[section].items():
+                where = f"{name} hazard_config [{section}] {key}"
+                if (section, key) in HAZARD_CONFIG_SETTINGS:
+                    target = HAZARD_CONFIG_SETTINGS[(section, key)]
+                    try:
+                        values[target] = ast.literal_eval(text) if target == "maximum_distance" else float(text)
+                    except (ValueError, SyntaxError):
+                        raise BadRequest("model", f"{where} = {text!r} is not a value hazflow can read") from None
+                elif (section, key) in HAZARD_CONFIG_FIXED:
+                    expected = HAZARD_CONFIG_FIXED[(section, key)]
+                    if expected is not None and text.strip().lower() != expected:
+                        raise BadRequest("model", f"{where} = {text!r}: hazflow writes {expected!r} (see model/settings.py)")
+                else:
+                    raise BadRequest("model", f"{where} is a setting hazflow does not apply; add it to CalcSettings first")
+        return cls.from_dict(values)
 
     def to_dict(self) -> dict[str, Any]:
         """As JSON data; `epsilon_star` only when set, so that the digests and job keys of every result

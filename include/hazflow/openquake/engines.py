@@ -51,6 +51,7 @@ PASS_RESULT = "result.json"
 # What OpenQuake says when every source is beyond the distance cut-off: an empty, valid result.
 NO_RUPTURE_MARKERS: tuple[str, ...] = (
     "The site is far from all seismic sources",  # OpenQuake 3.26 (exit code 0, no curves)
+    "The sites are far from all seismic sources",  # OpenQuake 3.26, classical (exit code 1: NSHM's PUY at WLG)
     "There are no ruptures close to the site",
     "Filtered away all ruptures",
     "Filtered away all sources",

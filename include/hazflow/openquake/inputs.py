@@ -4,8 +4,8 @@ A key must change when anything OpenQuake reads changes, not only when the spec'
 source file edited in place keeps its name, and a change to how hazflow renders its inputs keeps
 every spec field. The digest therefore hashes
 
-- the bytes of every source file of the leaf (NSHM's sources are toshi ids of immutable archives,
-  which cannot be read here: the id is their digest);
+- the bytes of every source file of the leaf, or the content digest of every archive of an NSHM
+  leaf (`hazflow.model.archives`; planned without archives, the toshi id stands for it);
 - the source and GMM logic trees, rendered as `render` writes them;
 - the job.ini and site model rendered for a probe target of the leaf (a fixed site, VS30, IMT, PoE
   and level), its `description` line left out (it names the key);
@@ -45,9 +45,19 @@ def file_digest(path: Path) -> str:
 
 
 def source_digests(model: HazardModel, leaf: Leaf) -> tuple[str, ...]:
-    """One digest per source of the leaf: `sha256:<hex>` of a local file, `toshi:<id>` of an NSHM archive."""
-    if model.source_dir is None:
-        return tuple(f"toshi:{source}" for source in leaf.sources)
+    """One digest per source of the leaf: `sha256:<hex>` of a local file or of an archive's content
+    (`hazflow.model.archives`); `toshi:<id>` of an archive that no configured place holds (planning
+    without archives: the NSHM cost benches, `plan --without-levels`). Where a source root or the
+    Toshi API is configured, an archive that cannot be had is an error, never a `toshi:` key."""
+    if model.archived:
+        from hazflow.model.archives import ArchiveError, archives_configured
+
+        try:
+            return tuple(f"sha256:{archive.digest}" for archive in model.source_archives(leaf))
+        except ArchiveError:
+            if archives_configured():
+                raise
+            return tuple(f"toshi:{source}" for source in leaf.sources)
     return tuple(f"sha256:{file_digest(path)}" for path in model.source_paths(leaf))
 
 
@@ -62,6 +72,7 @@ def inputs_digest(spec: JobSpec, model: HazardModel) -> str:
     memo = (
         model.name,
         model.source_dir,
+        model.archived,
         spec.leaf,
         spec.trt,
         spec.kind,
@@ -84,9 +95,10 @@ def inputs_digest(spec: JobSpec, model: HazardModel) -> str:
         inputs="",
     )
     job_ini = "\n".join(line for line in render.job_ini(probe).splitlines() if not line.startswith("description ="))
-    local_names = [f"src{i}_{Path(s).name}" for i, s in enumerate(leaf.sources)]
+    runnable = not any(d.startswith("toshi:") for d in sources)
+    local_names = render.branch_files(model, leaf) if runnable else [f"src{i}/{s}" for i, s in enumerate(leaf.sources)]
     h = hashlib.sha256()
-    shared = spec.kind == "disagg" and spec.engine == "hazardlib" and model.source_dir is not None
+    shared = spec.kind == "disagg" and spec.engine == "hazardlib" and runnable
     shared = shared and render.sites_share_calculation(model.source_paths(leaf))
     for part in (
         *sources,

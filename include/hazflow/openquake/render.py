@@ -12,7 +12,7 @@ from pathlib import Path
 from xml.sax.saxutils import escape
 
 from hazflow.exceptions import BadRequest
-from hazflow.model.logic_tree import HazardModel
+from hazflow.model.logic_tree import HazardModel, Leaf
 from hazflow.model.sites import Site
 from hazflow.openquake.engines import PASS_FORMAT, SITE_INDEPENDENT_SOURCES
 from hazflow.plan.jobs import JobSpec
@@ -111,14 +111,27 @@ def _render_sources(spec: JobSpec, model: HazardModel, jobdir: Path) -> None:
     from hazflow.openquake.inputs import check_inputs
 
     check_inputs(spec, model)
-    sources = model.source_paths(model.leaf(spec.leaf))
-    local_names = []
-    for i, src in enumerate(sources):
-        name = f"src{i}_{src.name}"
-        shutil.copyfile(src, jobdir / name)
-        local_names.append(name)
-    (jobdir / "source_model_logic_tree.xml").write_text(source_logic_tree(local_names))
+    leaf = model.leaf(spec.leaf)
+    if model.archived:  # each archive's folder as it is, members under their own names (.hdf5 companions)
+        for i, archive in enumerate(model.source_archives(leaf)):
+            link = jobdir / f"src{i}"
+            if link.is_symlink() or link.exists():
+                link.unlink()
+            link.symlink_to(archive.folder.resolve(), target_is_directory=True)
+    else:
+        for i, src in enumerate(model.source_paths(leaf)):
+            shutil.copyfile(src, jobdir / f"src{i}_{src.name}")
+    (jobdir / "source_model_logic_tree.xml").write_text(source_logic_tree(branch_files(model, leaf)))
     (jobdir / "gsim_logic_tree.xml").write_text(gsim_logic_tree(spec))
+
+
+def branch_files(model: HazardModel, leaf: Leaf) -> list[str]:
+    """The files the leaf's branch lists, relative to the job's folder: `src<i>_<name>` of a model's
+    files; `src<i>/<member>` of each archive's NRML members (its geometry model, then its sources),
+    as runzi lists an archive's `.xml` members."""
+    if model.archived:
+        return [f"src{i}/{name}" for i, archive in enumerate(model.source_archives(leaf)) for name in archive.nrml_files]
+    return [f"src{i}_{path.name}" for i, path in enumerate(model.source_paths(leaf))]
 
 
 def source_logic_tree(files: list[str]) -> str:
