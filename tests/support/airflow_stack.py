@@ -57,10 +57,12 @@ class Stack:
 
 
 @contextmanager
-def airflow_stack(var: Path) -> Iterator[Stack]:
-    """`make airflow` in `var` on free ports; `make airflow-stop` on exit, whatever happened."""
+def airflow_stack(var: Path, extra_env: dict[str, str] | None = None) -> Iterator[Stack]:
+    """`make airflow` in `var` on free ports (with `extra_env`, a deployment's settings such as
+    HAZFLOW_NSHM_SOURCES); `make airflow-stop` on exit, whatever happened."""
     env = {
         **os.environ,
+        **(extra_env or {}),
         "HAZFLOW_VAR": str(var),
         "HAZFLOW_PG_PORT": str(free_port()),
         "HAZFLOW_AIRFLOW_PORT": str(free_port()),
@@ -77,7 +79,7 @@ def airflow_stack(var: Path) -> Iterator[Stack]:
 
 
 @contextmanager
-def project_stack() -> Iterator[Stack]:
+def project_stack(extra_env: dict[str, str] | None = None) -> Iterator[Stack]:
     """`airflow_stack` in a fresh folder under the project's var/ (not pytest's /tmp/pytest-of-root, closed
     to others: as root, PostgreSQL runs as a system user of its own, who must reach its data folder),
     removed afterwards."""
@@ -85,7 +87,7 @@ def project_stack() -> Iterator[Stack]:
     folder = Path(tempfile.mkdtemp(prefix="test-stack-", dir=PROJECT_ROOT / "var"))
     folder.chmod(0o755)
     try:
-        with airflow_stack(folder / "var") as running:
+        with airflow_stack(folder / "var", extra_env) as running:
             yield running
     finally:
         shutil.rmtree(folder, ignore_errors=True)
