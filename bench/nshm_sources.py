@@ -42,6 +42,7 @@ NRML = (
 )
 ZIP_TIME = (2022, 10, 1, 0, 0, 0)
 KM_PER_DEG_LAT = 110.57
+LAND = (166.5, 178.5, -47.3, -34.5)  # lon, lon, lat, lat: where `nshm`-size crustal faults are drawn
 
 
 @dataclass(frozen=True)
@@ -158,6 +159,9 @@ def crustal(scale: str, rng: np.random.Generator) -> tuple[list[Section], Ruptur
             ids = []
             for p in range(per_corridor):
                 length = float(np.clip(rng.lognormal(math.log(25.0), 0.5), 8.0, 120.0))
+                end = _offset(lon, lat, strike, length)
+                if not (LAND[0] <= end[0] <= LAND[1] and LAND[2] <= end[1] <= LAND[3]):
+                    strike = (strike + 180.0) % 360.0  # turn back at the edge of New Zealand's box
                 dip = float(rng.uniform(45.0, 90.0))
                 secs = fault_sections(f"Fault {k:02d}-{p:02d}", (lon, lat), strike, length, dip, 0.0, 15.0, len(sections), 7.5)
                 sections += secs
@@ -198,9 +202,13 @@ def _distance_km(a: tuple[float, float, float], b: tuple[float, float, float]) -
 
 def interface(system: str, scale: str, rng: np.random.Generator) -> tuple[list[Section], Ruptures]:
     """Subduction interface tiles (15 km square) and ruptures as rectangles of tiles."""
-    if system == "HIK":  # Hikurangi: dips north-west beneath the southern North Island
+    if system == "HIK" and scale == "test":  # Hikurangi: dips north-west beneath the southern North Island
         start, strike, dip = (176.6, -40.6), 220.0, 12.0
-        along, down = (8, 4) if scale == "test" else (100, 10)
+        along, down = 8, 4
+        name, total_rate = "Hikurangi", 0.02
+    elif system == "HIK":  # Hikurangi-Kermadec from 37 S (west of the antimeridian) to Cook Strait
+        start, strike, dip = (179.3, -37.0), 213.0, 12.0
+        along, down = 60, 10
         name, total_rate = "Hikurangi", 0.02
     else:  # Puysegur: dips east beneath Fiordland
         start, strike, dip = (165.6, -47.5), 20.0, 20.0

@@ -5,6 +5,8 @@ seismicity alone), each site's result against its own single-site engine run, as
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from hazflow.config import Config
@@ -25,14 +27,16 @@ POES = (0.1, 0.02)
 
 
 @pytest.mark.parametrize(
-    ("leaf", "sites"),
+    ("leaf", "sites", "poes"),
     [
-        ("HIK-1", ("WLG", "CHC")),  # inversion (interface tiles) + background; CHC beyond every cut-off
-        ("CRU-1", ("WLG",)),  # inversion (crustal multi-fault ruptures, 21 GMM branches) + background
-        ("SLAB-1", ("WLG",)),  # background seismicity only
+        ("HIK-1", ("WLG", "CHC"), POES),  # inversion (interface tiles) + background; CHC beyond every cut-off
+        # inversion (crustal multi-fault ruptures, 21 GMM branches) + background, three sites in one pass:
+        # Lower Hutt sees the close sections WLG sees, CHC others (rupture parameters reused, and not)
+        ("CRU-1", ("WLG", "-41.210~174.900", "CHC"), (0.1,)),
+        ("SLAB-1", ("WLG",), POES),  # background seismicity only
     ],
 )
-def test_one_pass_equals_the_engine_per_level_on_nshm_leaves(nshm_env, oq_version, tmp_path, leaf, sites):
+def test_one_pass_equals_the_engine_per_level_on_nshm_leaves(nshm_env, oq_version, tmp_path, leaf, sites, poes):
     nshm = load_model("NSHM_v1.0.4")
     assert not render.sites_share_calculation(nshm.source_paths(nshm.leaf(leaf)))  # multi-fault or point-like: a site each
     stored, states = {}, {}
@@ -41,7 +45,7 @@ def test_one_pass_equals_the_engine_per_level_on_nshm_leaves(nshm_env, oq_versio
         jobs = [
             disagg_job(nshm, nshm.leaf(leaf), 400, site, poe, {imt: LEVELS[imt][p] for imt in LEVELS}, oq_version, engine)
             for site in resolve_sites(list(sites))
-            for p, poe in enumerate(POES)
+            for p, poe in enumerate(poes)
         ]
         passes = group_into_passes(jobs, SITES_PER_PASS)
         assert len(passes) == (len(jobs) if engine == "oq" else 1)
@@ -56,7 +60,7 @@ def test_one_pass_equals_the_engine_per_level_on_nshm_leaves(nshm_env, oq_versio
         }
     assert states["oq"] == states["hazardlib"] and states["oq"][0] == "done"
     assert stored["oq"].keys() == stored["hazardlib"].keys()
-    assert len(stored["oq"]) == len(sites) * len(POES) * len(LEVELS) * len(nshm.gmms_for(nshm.leaf(leaf).trt))
+    assert len(stored["oq"]) == len(sites) * len(poes) * len(LEVELS) * len(nshm.gmms_for(nshm.leaf(leaf).trt))
     worst = 0.0
     for key, reference in stored["oq"].items():
         one = stored["hazardlib"][key]
@@ -65,3 +69,7 @@ def test_one_pass_equals_the_engine_per_level_on_nshm_leaves(nshm_env, oq_versio
     print(f"NSHM_v1.0.4 {leaf}: largest relative difference of {len(stored['oq'])} stored matrices: {worst:.2e}")
     assert worst <= 1e-6
     assert any(r.values.sum() > 0 for r in stored["oq"].values())  # compared on something, not zeros only
+    if leaf == "CRU-1":  # the sites of the pass shared the multi-fault rupture parameters they could
+        log = store.artifact(passes[0].key, "oq.log").read_text()
+        computed, reused = map(int, re.search(r"multi-fault rupture parameters: (\d+) computed, (\d+) reused", log).groups())
+        assert reused > 0 and computed > 0, log[-2000:]

@@ -18,7 +18,7 @@ def curve(levels, scale, k):
     return scale * np.exp(-k * np.asarray(levels))
 
 
-def write_dataset(folder, levels, n_values=None):
+def write_dataset(folder, levels, n_values=None, model="DEMO"):
     """A THS 2.x aggregate dataset: hive partitions vs30 and nloc_0, its columns, float32 values."""
     import pyarrow as pa
     import pyarrow.dataset as ds
@@ -28,7 +28,7 @@ def write_dataset(folder, levels, n_values=None):
         for imt, k in (("PGA", 6.0), ("SA(0.5)", 4.0)):
             for aggr, factor in (("mean", 1.0), ("0.9", 3.0)):
                 values = curve(levels, scale * factor, k).astype(np.float32)[: n_values or len(levels)]
-                rows.append({"compatible_calc_id": "NZSHM22", "hazard_model_id": "DEMO", "nloc_001": site, "nloc_0": nloc_0(site),
+                rows.append({"compatible_calc_id": "NZSHM22", "hazard_model_id": model, "nloc_001": site, "nloc_0": nloc_0(site),
                              "imt": imt, "vs30": 400, "aggr": aggr, "values": values.tolist()})  # fmt: skip
     schema = pa.schema([("compatible_calc_id", pa.string()), ("hazard_model_id", pa.string()), ("nloc_001", pa.string()),
                         ("nloc_0", pa.string()), ("imt", pa.string()), ("vs30", pa.int32()), ("aggr", pa.string()),
@@ -97,3 +97,21 @@ def test_curves_of_another_level_grid_are_refused(tmp_path, demo):
     ths = ThsHazardCurves(str(write_dataset(tmp_path / "ths", demo.settings.levels, n_values=40)), demo.settings.levels)
     with pytest.raises(DataIntegrityError, match="has 40 values, expected 44 levels"):
         ths.get_hazard_aggregates("DEMO", "-41.300~174.780", 400)
+
+
+def test_an_nshm_request_runnable_from_its_archives_is_planned_from_the_dataset(tmp_path, nshm_env):
+    """NSHM_v1.0.4 leaves from their archives, their levels read off a toshi-hazard-store dataset of
+    NSHM_v1.0.4's aggregated curves: every job keyed on its archives' content."""
+    from hazflow.model.logic_tree import load_model
+    from hazflow.openquake.inputs import source_digests
+
+    nshm = load_model("NSHM_v1.0.4")
+    levels = nshm.settings.levels
+    ths = ThsHazardCurves(str(write_dataset(tmp_path / "ths", levels, model="NSHM_v1.0.4")), levels)
+    params = {"model": "NSHM_v1.0.4", "sites": ["WLG", "CHC"], "vs30s": [400], "imts": ["PGA", "SA(0.5)"],
+              "poes": [0.1, 0.02], "leaves": ["HIK-1", "SLAB-1"]}  # fmt: skip
+    plan = plan_disagg(DisaggRequest.parse(params), nshm_env.open_store(), "3.26.2", curves=ths)
+    assert (plan.jobs, len(plan.keys), len(plan.groups)) == (16, 8, 4)  # leaf x site x PoE (x IMT); site x PoE
+    assert all(g.imls and all(x > 0 for x in g.imls) for g in plan.groups)
+    digests = source_digests(nshm, nshm.leaf("HIK-1"))
+    assert all(d.startswith("sha256:") for d in digests)

@@ -66,6 +66,63 @@ def skip_hazard_curves() -> None:
     ContextMaker.update = _count_contexts_only
 
 
+class MultiFaultParams:
+    """`build_msparams` remembered across the calculations of this process, rupture by rupture.
+
+    A multi-fault rupture's surface parameters (area, dip, strike, width, top and bottom depth, bounding
+    box, and `u_max` where a GMM needs Ry0) are averages over its sections *close to the calculation's
+    sites* (`close_sec`), which is why each site of an NSHM leaf is a calculation of its own. But the
+    parameters are a function of the rupture's close sections and the sections' own parameters only:
+    two sites that see the same close sections of a rupture get the same row. So each rupture's row is
+    computed once per distinct (section parameters, Ry0, close sections) in the process and reused by
+    every other site (and pass) that meets the same key: every site's result stays that of its own
+    single-site run, value by value, while the Python loop over a leaf's ruptures (minutes at NSHM's
+    330,000) runs once for the sites of a pass instead of once per site. `hits` and `misses` count rows.
+    """
+
+    def __init__(self, original: Any) -> None:
+        from openquake.hazardlib.geo.surface.multi import MS_DT
+
+        self.original = original
+        self.dtype = np.dtype(MS_DT)
+        self.rows: dict[tuple[bytes, bool], dict[bytes, Any]] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def __call__(self, rupture_idxs: Any, secparams: Any, close_sec: Any = None, ry0: bool = False, *monitors: Any) -> Any:
+        if close_sec is None:
+            close_sec = np.ones(len(secparams), bool)
+        known = self.rows.setdefault((secparams.tobytes(), bool(ry0)), {})
+        close = [idxs[close_sec[idxs]] for idxs in rupture_idxs]
+        keys = [idxs.dtype.char.encode() + idxs.tobytes() for idxs in close]
+        todo = [u for u, key in enumerate(keys) if key not in known]
+        if todo:
+            fresh = self.original([close[u] for u in todo], secparams, None, ry0, *monitors)
+            for u, row in zip(todo, fresh, strict=True):
+                known[keys[u]] = row
+        self.hits += len(keys) - len(todo)
+        self.misses += len(todo)
+        out = np.zeros(len(keys), self.dtype)
+        for u, key in enumerate(keys):
+            out[u] = known[key]
+        return out
+
+
+_multi_fault_params: MultiFaultParams | None = None
+
+
+def share_multi_fault_params() -> MultiFaultParams:
+    """In this process, remember multi-fault rupture parameters across calculations (see
+    `MultiFaultParams`); idempotent."""
+    global _multi_fault_params
+    from openquake.hazardlib.source import multi_fault
+
+    if _multi_fault_params is None:
+        _multi_fault_params = MultiFaultParams(multi_fault.build_msparams)
+        multi_fault.build_msparams = _multi_fault_params
+    return _multi_fault_params
+
+
 class _Heard(logging.Handler):
     """Remembers whether OpenQuake said a site is beyond every source's cut-off."""
 
@@ -176,6 +233,7 @@ def run_all(pass_files: Sequence[str]) -> bool:
 
     logs.dbcmd("upgrade_db")  # the process's own database (openquake.cfg), created as `oq engine --run` creates it
     skip_hazard_curves()
+    shared = share_multi_fault_params()
     ok = True
     for name in pass_files:
         path = Path(name).resolve()
@@ -186,6 +244,8 @@ def run_all(pass_files: Sequence[str]) -> bool:
             logger.error("%s failed:\n%s", path, result["error"])
             ok = False
         (path.parent / PASS_RESULT).write_text(json.dumps(result, indent=1))
+    if shared.hits or shared.misses:
+        logger.warning("multi-fault rupture parameters: %d computed, %d reused", shared.misses, shared.hits)
     return ok
 
 
