@@ -102,7 +102,9 @@ def rel_diff(a: np.ndarray, b: np.ndarray, floor: float = 1e-12) -> float:
     return float((np.abs(a[big] - b[big]) / np.maximum(np.abs(a[big]), np.abs(b[big]))).max())
 
 
-def leaf_mean_rates(leaf_id: str, sites: list[Site], config: Config, work: Path, oq_version: str) -> tuple[dict[str, np.ndarray] | None, np.ndarray, float]:
+def leaf_mean_rates(
+    leaf_id: str, sites: list[Site], config: Config, work: Path, oq_version: str
+) -> tuple[dict[str, np.ndarray] | None, np.ndarray, float]:
     """A classical run of the leaf at the sites (five NSHM IMTs): per site code its mean annual rate
     of exceedance (IMT, level), its GMM branches weighted (None: no ruptures); the levels; its CPU s."""
     from hazflow.model.logic_tree import load_model
@@ -120,7 +122,8 @@ def leaf_mean_rates(leaf_id: str, sites: list[Site], config: Config, work: Path,
     by_place = {(round(s.lon, 3), round(s.lat, 3)): i for i, s in enumerate(curves.sites)}
     order = [curves.imts.index(imt) for imt in NSHM_IMTS]
     means = {
-        site.code: np.einsum("r,rml->ml", weights, rates[by_place[(round(site.lon, 3), round(site.lat, 3))]])[order] / weights.sum()
+        site.code: np.einsum("r,rml->ml", weights, rates[by_place[(round(site.lon, 3), round(site.lat, 3))]])[order]
+        / weights.sum()
         for site in sites
     }
     return means, curves.levels, ran.usage.cpu_seconds
@@ -142,7 +145,13 @@ def target_levels(rates: dict[str, np.ndarray], levels: np.ndarray) -> tuple[tup
 
 
 def measure_leaf(
-    leaf_id: str, sites: list[Site], poes: tuple[float, ...], levels: dict[str, np.ndarray], config: Config, work: Path, oq_version: str
+    leaf_id: str,
+    sites: list[Site],
+    poes: tuple[float, ...],
+    levels: dict[str, np.ndarray],
+    config: Config,
+    work: Path,
+    oq_version: str,
 ) -> dict[str, object]:
     """The engine at 10 % in 50 years and the one-pass engine at `poes`, for one leaf (see the module docstring)."""
     from hazflow.model.logic_tree import load_model
@@ -156,7 +165,9 @@ def measure_leaf(
     oq_cpu = oq_wall = oq_rss = 0.0
     engine_files: dict[str, Path | None] = {}
     for site in sites:
-        spec = disagg_job(model, leaf, 400.0, site, ENGINE_POE, dict(zip(NSHM_IMTS, levels[site.code][:, p], strict=True)), oq_version, "oq")
+        spec = disagg_job(
+            model, leaf, 400.0, site, ENGINE_POE, dict(zip(NSHM_IMTS, levels[site.code][:, p], strict=True)), oq_version, "oq"
+        )
         jobdir = work / f"{leaf_id}-oq-{site.id}"
         jobdir.mkdir()
         result = run_job(render_job(spec, model, jobdir), oq)
@@ -167,7 +178,9 @@ def measure_leaf(
 
     # the one-pass engine: every site's PoEs and five IMTs in one pass
     jobs: list[JobSpec] = [
-        disagg_job(model, leaf, 400.0, site, poe, dict(zip(NSHM_IMTS, levels[site.code][:, k], strict=True)), oq_version, "hazardlib")
+        disagg_job(
+            model, leaf, 400.0, site, poe, dict(zip(NSHM_IMTS, levels[site.code][:, k], strict=True)), oq_version, "hazardlib"
+        )
         for site in sites
         for k, poe in enumerate(poes)
     ]
@@ -257,16 +270,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         grid = np.asarray([])
         for leaf_id in args.leaves:  # each leaf's own hazard run; the levels from their sum
             means, grid, cpu = leaf_mean_rates(leaf_id, sites, config, work, oq_version)
-            print(f"{leaf_id}_hazard_cpu_s: {cpu:.1f}" + ("  (no ruptures: every site beyond every cut-off)" if means is None else ""))
+            print(
+                f"{leaf_id}_hazard_cpu_s: {cpu:.1f}"
+                + ("  (no ruptures: every site beyond every cut-off)" if means is None else "")
+            )
             for code, rate in (means or {}).items():
                 total[code] = total.get(code, 0.0) + rate
         if not total:
             print("verdict: no leaf has a source within reach of these sites")
             return 1
         poes, levels = target_levels(total, grid)
-        print(f"poes: {' '.join(f'{p:g}' for p in poes)}  (of NSHM's {len(NSHM_POES)}: those the leaves' summed mean curve reaches at every site)")
+        print(
+            f"poes: {' '.join(f'{p:g}' for p in poes)}  (of NSHM's {len(NSHM_POES)}: those the leaves' summed mean curve reaches at every site)"
+        )
         for site in sites:
-            print(f"levels_{site.id}: " + "; ".join(f"{imt} " + " ".join(f"{x:.4g}" for x in levels[site.code][m]) for m, imt in enumerate(NSHM_IMTS)))
+            print(
+                f"levels_{site.id}: "
+                + "; ".join(f"{imt} " + " ".join(f"{x:.4g}" for x in levels[site.code][m]) for m, imt in enumerate(NSHM_IMTS))
+            )
         ratios, peaks = [], []
         for leaf_id in args.leaves:
             figures = measure_leaf(leaf_id, sites, poes, levels, config, work, oq_version)
@@ -281,7 +302,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"cpu_ratio_min: {min(ratios):.2f}  (7 x engine one-PoE CPU / one-pass seven-PoE CPU, per site)")
         print(f"max_peak_rss_mb: {max(peaks):.0f}  (target <= {PEAK_RSS_TARGET_MB:.0f}: eight processes on an m5.2xlarge)")
         met = min(ratios) >= CPU_RATIO_TARGET and max(peaks) <= PEAK_RSS_TARGET_MB
-        print(f"verdict: {'met' if met else 'not met'} (target cpu_ratio >= {CPU_RATIO_TARGET:g}, peak RSS <= {PEAK_RSS_TARGET_MB:.0f} MB)")
+        print(
+            f"verdict: {'met' if met else 'not met'} (target cpu_ratio >= {CPU_RATIO_TARGET:g}, peak RSS <= {PEAK_RSS_TARGET_MB:.0f} MB)"
+        )
         return 0 if met else 1
 
 

@@ -32,6 +32,13 @@ def test_overrides_run_the_worker_as_one_bash_string_with_the_store_settings(mon
     assert Config.from_env(env).store_root == "s3://bucket/hazflow"  # what the worker reads back
 
 
+@pytest.mark.parametrize(("root", "passed"), [("s3://nshm/sources", True), ("/data/nshm-sources", False), (None, False)])
+def test_an_s3_source_root_reaches_the_workers_a_folder_does_not(root, passed):
+    config = Config(store_backend="aws", store_root="s3://bucket/hazflow", nshm_sources=root)
+    env = worker_environment(config, EcsSettings())
+    assert env.get("HAZFLOW_NSHM_SOURCES") == (root if passed else None)
+
+
 @pytest.mark.parametrize("backend, root", [("local", "/data/store"), ("aws", "/data/store")])
 def test_ecs_needs_an_aws_store_on_s3(backend, root):
     with pytest.raises(DeploymentError, match="runner ecs: the OpenQuake containers reach the store only through AWS"):

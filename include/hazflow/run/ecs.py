@@ -105,6 +105,8 @@ def worker_environment(config: Config, settings: EcsSettings) -> dict[str, str]:
     }
     if config.aws_endpoint:  # a moto_server standing in for AWS (compose stack, tests)
         env["HAZFLOW_AWS_ENDPOINT"] = config.aws_endpoint
+    if config.nshm_sources and config.nshm_sources.startswith("s3://"):  # a folder root is not the container's:
+        env["HAZFLOW_NSHM_SOURCES"] = config.nshm_sources  # it reads the copies the plan kept in the store
     return env
 
 
