@@ -110,6 +110,23 @@ def test_disagg_engine_benchmark_runs_both_engines_and_compares_every_bin():
     assert lines["verdict"].startswith(("met", "not met"))  # one run gains little: the verdict is reported, not asserted
 
 
+@pytest.mark.openquake
+def test_nshm_leaf_benchmark_measures_both_engines_on_an_nshm_format_leaf(nshm_sources):
+    """`test` size, one leaf: the engine at one PoE and the one-pass engine at the PoEs the leaves'
+    curve reaches, value by value equal; every figure printed (timings reported, never asserted)."""
+    out = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "bench" / "nshm_leaf.py"), "--sources", str(nshm_sources), "--leaves", "SLAB-1"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    lines = dict(line.split(": ", 1) for line in out.stdout.splitlines() if ": " in line)
+    assert lines.get("SLAB-1_states") == "done", out.stdout + out.stderr[-3000:]
+    assert lines["SLAB-1_oq_runs"] == "1" and float(lines["SLAB-1_max_rel_diff"]) <= 1e-6
+    for key in ("oq_cpu_s", "onepass_cpu_s", "oq_peak_rss_mb", "onepass_peak_rss_mb", "cpu_ratio", "stage_gmms_s"):
+        assert float(lines[f"SLAB-1_{key}"]) > 0, key
+    assert int(lines["SLAB-1_ruptures"]) > 0 and int(lines["SLAB-1_contexts"]) > 0
+    assert lines["poes"].split()[0] == "0.02" and lines["verdict"].startswith(("met", "not met"))
+
+
 def test_demo_disagg_benchmark_times_the_demos_own_request():
     """bench/demo_disagg.py reads its request from scripts/demo_dags_test.sh, so it times what `make demo-dags-test` runs."""
     sys.path.insert(0, str(PROJECT_ROOT / "bench"))

@@ -258,3 +258,21 @@ def test_the_toshi_api_settings_come_from_config(tmp_path):
     assert archives.toshi == ToshiApi("http://127.0.0.1:9/graphql", "x", 2.5, config.archive_max_bytes)
     assert archives.cache == tmp_path / "nshm-sources"
     assert replace(config, toshi_timeout_s=1.0).toshi_timeout_s == 1.0
+
+
+def test_an_s3_source_root_is_read_once_and_the_aws_store_keeps_the_copy(nshm_sources, tmp_path, moto_endpoint, fake_credentials):
+    """The root as an `s3://` prefix, the store on S3 (moto over HTTP): what an ECS worker meets."""
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, region_name="ap-southeast-2")
+    s3.create_bucket(Bucket="nshm-sources", CreateBucketConfiguration={"LocationConstraint": "ap-southeast-2"})
+    s3.upload_file(str(nshm_sources / f"{BACKGROUND}.zip"), "nshm-sources", f"v1.0.4/{BACKGROUND}.zip")
+    store = open_store("aws", "s3://hazflow-archives/store", "t", moto_endpoint, "ap-southeast-2", cache=tmp_path / "s3-cache")
+    archives = SourceArchives("s3://nshm-sources/v1.0.4", tmp_path / "cache", store, aws_endpoint=moto_endpoint)
+    found = archives.resolve(BACKGROUND, "distributed", "CRU-1")
+    assert found.origin == "s3://nshm-sources/v1.0.4" and found.digest == content_digest(nshm_sources / f"{BACKGROUND}.zip")
+    assert archives.resolve(BACKGROUND, "distributed", "CRU-1") is found  # read once a process
+    worker = SourceArchives(None, tmp_path / "worker-cache", store, aws_endpoint=moto_endpoint)  # no root: the store's copy
+    assert worker.resolve(BACKGROUND, "distributed", "CRU-1").digest == found.digest
+    with pytest.raises(ArchiveError, match=r"looked in s3://nshm-sources/v1.0.4: .*not found; the store"):
+        archives.resolve(INVERSION, "inversion", "CRU-1")

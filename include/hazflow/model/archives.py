@@ -387,8 +387,9 @@ class SourceArchives:
         self._keep(archive, found.path)
         if found.path.parent == self.cache / ".downloads":
             found.path.unlink(missing_ok=True)
-        if found.memo_as is not None:
+        if found.memo_as is not None:  # an S3 object: known by its URI, and as the folder it unpacked to
             self._memo[(toshi_id, found.where, found.memo_as)] = archive
+            self._memo[(toshi_id, archive.folder.as_posix(), ("unpacked", archive.digest))] = archive
         self._memo[memo_key] = archive
         logger.info("leaf %s source %s: %d members, digest %s, from %s", leaf, toshi_id, len(members), digest[:16], place)
         return archive
