@@ -240,11 +240,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sites", type=int, default=1, help="sites in the pass (default 1)")
     parser.add_argument("--leaves", nargs="+", default=list(LEAVES))
     parser.add_argument("--sources", type=Path, help="archives already written (default: written now at --scale)")
+    parser.add_argument("--keep", type=Path, help="keep every run's folder here (default: a scratch folder, removed)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
     with tempfile.TemporaryDirectory(prefix="nshm-leaf-") as tmp:
-        scratch = Path(tmp)
+        scratch = args.keep or Path(tmp)
+        scratch.mkdir(parents=True, exist_ok=True)
         sources = args.sources
         if sources is None:
             sources = scratch / "sources"
