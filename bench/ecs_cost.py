@@ -1,27 +1,26 @@
-"""Cost and time model of NSHM's production disaggregation request on ECS/M5, from the real planner.
+"""Cost and time of NSHM's production disaggregation request on ECS/M5, from the real planner and
+OpenQuake CPU measured on synthetic `nshm`-size leaves.
 
-    .venv/bin/python bench/ecs_cost.py [--run-minutes 1 4 8 20] [--once-share 0.95] [--cpu-ratio 14.0]
-        [--instances 16 64] [--price 0.48]
+    .venv/bin/python bench/ecs_cost.py [--instances 16 64] [--price 0.48]
+        [--run-minutes 1 4 8 20 [--once-share 0.95] [--cpu-ratio 14.0]]
 
 Plans NSHM_v1.0.4 at one VS30 (35 sites, 5 IMTs, 7 PoEs, 49 leaves) as `disagg_realizations` would
 with runner ecs (shape only: no levels are needed to count runs, passes and batches), with both
-engines, then for each assumed single-core time of one `oq engine --run` (one leaf x site x PoE,
-its 5 IMTs) prints the OpenQuake processes, ECS tasks, instance-hours of m5.2xlarge (8 processes at
-once per task, HAZFLOW_ECS_OQ_PARALLEL), the time of one batch, wall time on N instances, and cost
-at the given on-demand price per instance-hour.
+engines, and prints the OpenQuake processes, ECS tasks, instance-hours of m5.2xlarge (8 processes
+at once per task, HAZFLOW_ECS_OQ_PARALLEL), the time of one batch, wall time on N instances, and
+cost at the given on-demand price per instance-hour.
 
-The one-pass engine does once per site what an engine run does once per PoE (read sources, build
-ruptures and contexts, compute the hazard curves) and repeats only the disaggregation per PoE. With
-`--once-share` f the share of an engine run done once per site, one site's pass takes
-run_minutes x (f + P x (1 - f)) for its P PoEs. f is not measured on an NSHM leaf here (its sources
-are not on this machine); FIELD_NOTES measured context building at 80 % of a one-pass CPU for 7
-levels at one site, which makes f about 0.97 (bench/disagg_engine.py measures the whole ratio on
-DEMO). This model ignores that a pass also skips the hazard curves an engine run computes, so it
-errs on the side of cost. The rows `hazardlib-m` use the measured alternative instead: a pass costs
-its runs' engine time divided by `--cpu-ratio`, the oq / hazardlib CPU ratio bench/disagg_engine.py
-measured on DEMO's leaves (OpenQuake start-up included; 4-6 PoEs per site there, 7 in NSHM's
-request). Inputs that are assumptions, not measurements, are printed as such. Also prints the old
-tool's figure: 60,025 jobs of 1-4 min each, one M5 per job.
+The rows `oq-nshm` and `hazardlib-nshm` take each run's (oq) or each site's pass's (hazardlib) CPU
+from `NSHM_MEASURED`: the figures `bench/nshm_leaf.py --scale nshm` printed for one leaf of each
+fault system (per-site CPU, OpenQuake's start-up included), marked "measured on synthetic nshm-size
+leaves". Assumptions, printed as such: the price, the task's start-up, 8 processes per instance,
+and that a fault system's other leaves and sites cost what its measured leaf cost at its site.
+
+`--run-minutes` adds the model this file printed before NSHM leaves could be measured, for a what-if
+on the engine's minutes per run: rows `oq`, `hazardlib` (`--once-share` f of a run done once per
+site, the rest per PoE) and `hazardlib-m` (a pass costs its runs' engine minutes / `--cpu-ratio`,
+the ratio `bench/disagg_engine.py` measured on DEMO). Also prints the old tool's figure: 60,025 jobs
+of 1-4 min each, one M5 per job.
 """
 
 from __future__ import annotations
@@ -43,10 +42,10 @@ TASK_START_MIN = 2.0  # assumed: placing the task and pulling the image on a fre
 # and five IMTs in a one-pass process, OpenQuake's start-up included in both. The bench line each
 # comes from: `<leaf>_oq_cpu_s_per_site` and `<leaf>_onepass_cpu_s_per_site`.
 NSHM_MEASURED: dict[str, tuple[float, float]] = {
-    "CRU": (0.0, 0.0),  # CRU-1 at WLG
-    "HIK": (0.0, 0.0),  # HIK-1 at WLG
-    "PUY": (0.0, 0.0),  # PUY-1 at IVC (at WLG every Puysegur rupture is beyond the cut-off)
-    "SLAB": (0.0, 0.0),  # SLAB-1 at WLG
+    "CRU": (534.3, 266.1),  # CRU-1 at WLG: 329,921 multi-fault ruptures over 3,339 sections, 21 GMM branches
+    "HIK": (103.47, 60.52),  # HIK-1 at WLG: 31,184 ruptures over 600 interface tiles, 12 branches
+    "PUY": (42.77, 23.04),  # PUY-1 at TEU: 4,895 ruptures over 180 tiles (at WLG all beyond the cut-off: 6.6 s either way)
+    "SLAB": (43.78, 13.32),  # SLAB-1 at WLG: 3,741 background points, 12 branches
 }
 
 
@@ -93,7 +92,7 @@ def batch_minutes(
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--run-minutes", nargs="+", type=float, default=[1.0, 4.0, 8.0, 20.0])
+    parser.add_argument("--run-minutes", nargs="+", type=float, default=[], help="the assumed-minutes model's rows (what-if)")
     parser.add_argument(
         "--once-share", type=float, default=0.95, help="share of an engine run a pass does once per site (assumed)"
     )
@@ -125,16 +124,34 @@ def main(argv: list[str] | None = None) -> int:
     print(f"old tool: {jobs:,} jobs x 1-4 min, one 8-vCPU M5 each: {old_low:,.0f}-{old_high:,.0f} instance-hours, "
           f"${old_low * args.price:,.0f}-${old_high * args.price:,.0f}")  # fmt: skip
     print(
-        f"assumed: {PARALLEL} processes at once per m5.2xlarge, {TASK_START_MIN:g} min to start each task, "
-        f"${args.price}/instance-hour, once-share {args.once_share:g} (rows hazardlib)"
+        f"assumed: {PARALLEL} processes at once per m5.2xlarge, {TASK_START_MIN:g} min to start each task, ${args.price}/instance-hour"
     )
+    walls_header = "".join(f" {'wall h @' + str(n):>11}" for n in args.instances)
+
+    print("measured on synthetic nshm-size leaves (bench/nshm_leaf.py --scale nshm), single-core CPU s, start-up included:")
     print(
-        f"measured on DEMO: cpu-ratio {args.cpu_ratio:g} (rows hazardlib-m: a pass takes its runs' engine minutes / {args.cpu_ratio:g})"
+        f"{'fault system':>14} {'oq run':>8} {'site pass':>10}  (lines <leaf>_oq_cpu_s_per_site, <leaf>_onepass_cpu_s_per_site)"
     )
-    header = f"{'engine':>11} {'min/run':>8} {'inst-hours':>11} {'cost $':>8} {'min/batch':>10}" + "".join(
-        f" {'wall h @' + str(n):>11}" for n in args.instances
+    for fs, (engine_s, onepass_s) in NSHM_MEASURED.items():
+        print(f"{fs:>14} {engine_s:>8.1f} {onepass_s:>10.1f}")
+    print(f"{'engine':>14} {'min/run':>8} {'inst-hours':>11} {'cost $':>8} {'min/batch':>10}{walls_header}")
+    hours = {}
+    mean_run = sum(measured_pass_minutes(plans["oq"], p) for p in range(len(plans["oq"].passes))) / len(plans["oq"].passes)
+    for label, plan in (("oq-nshm", plans["oq"]), ("hazardlib-nshm", plans["hazardlib"])):
+        batches = [batch_minutes(plan, b, 0.0, 0.0, measured=True) for b in range(len(plan.batches))]
+        hours[label] = sum(batches) / 60
+        walls = "".join(f" {math.ceil(len(batches) / n) * max(batches) / 60:>11.1f}" for n in args.instances)
+        print(
+            f"{label:>14} {mean_run:>8.2f} {hours[label]:>11,.1f} {hours[label] * args.price:>8,.0f} {max(batches):>10.1f}{walls}"
+        )
+    print(
+        f"{'':>14} instance-hours oq / hazardlib: {hours['oq-nshm'] / hours['hazardlib-nshm']:.1f} (measured on nshm-size leaves)"
     )
-    print(header)
+
+    if args.run_minutes:
+        print(f"what-if, assumed minutes per engine run: once-share {args.once_share:g} (rows hazardlib); "
+              f"cpu-ratio {args.cpu_ratio:g} measured on DEMO (rows hazardlib-m: a pass takes its runs' engine minutes / {args.cpu_ratio:g})")  # fmt: skip
+        print(f"{'engine':>11} {'min/run':>8} {'inst-hours':>11} {'cost $':>8} {'min/batch':>10}{walls_header}")
     rows = [
         ("oq", plans["oq"], None),
         ("hazardlib", plans["hazardlib"], None),
@@ -153,23 +170,6 @@ def main(argv: list[str] | None = None) -> int:
             f"{'':>11} {'':>8} instance-hours oq / hazardlib: {hours['oq'] / hours['hazardlib']:.1f} (model), "
             f"{hours['oq'] / hours['hazardlib-m']:.1f} (measured ratio)"
         )
-    print(
-        "measured on synthetic nshm-size leaves (bench/nshm_leaf.py --scale nshm): CPU s per run (oq) / per site's pass (hazardlib)"
-    )
-    for fs, (engine_s, onepass_s) in NSHM_MEASURED.items():
-        print(f"{fs:>11} {engine_s:>8.0f} {onepass_s:>11.0f}")
-    hours = {}
-    for label, plan in (("oq-nshm", plans["oq"]), ("hazardlib-nshm", plans["hazardlib"])):
-        batches = [batch_minutes(plan, b, 0.0, 0.0, measured=True) for b in range(len(plan.batches))]
-        hours[label] = sum(batches) / 60
-        walls = "".join(f" {math.ceil(len(batches) / n) * max(batches) / 60:>11.1f}" for n in args.instances)
-        mean_run = sum(measured_pass_minutes(plans["oq"], p) for p in range(len(plans["oq"].passes))) / len(plans["oq"].passes)
-        print(
-            f"{label:>14} {mean_run:>5.1f} {hours[label]:>11,.0f} {hours[label] * args.price:>8,.0f} {max(batches):>10.0f}{walls}"
-        )
-    print(
-        f"{'':>14} instance-hours oq / hazardlib: {hours['oq-nshm'] / hours['hazardlib-nshm']:.1f} (measured on nshm-size leaves)"
-    )
     return 0
 
 

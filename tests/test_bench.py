@@ -90,6 +90,16 @@ def test_ecs_cost_model_counts_the_nshm_request_with_the_planner():
     assert re.search(r"^\s+hazardlib\s+4\s+20\s+10\s+28\s", out.stdout, re.M), out.stdout
     # measured ratio 14.0: a pass of 35 runs x 4 min / 14 = 10 min, one per lane: 43 x (2 + 10) min = 8.6 h
     assert re.search(r"^\s*hazardlib-m\s+4\s+9\s+4\s+12\s", out.stdout, re.M), out.stdout
+    # the rows from the CPU measured on nshm-size leaves, every fault system measured (none left at 0)
+    measured = re.findall(r"^\s+(CRU|HIK|PUY|SLAB)\s+([\d.]+)\s+([\d.]+)$", out.stdout, re.M)
+    assert [fs for fs, _, _ in measured] == ["CRU", "HIK", "PUY", "SLAB"] and all(
+        float(a) > 0 and float(b) > 0 for _, a, b in measured
+    )
+    rows = {
+        m[0]: float(m[1].replace(",", ""))
+        for m in re.findall(r"^\s*(oq-nshm|hazardlib-nshm)\s+[\d.]+\s+([\d,.]+)\s", out.stdout, re.M)
+    }
+    assert rows.keys() == {"oq-nshm", "hazardlib-nshm"} and rows["oq-nshm"] > rows["hazardlib-nshm"] > 0
 
 
 @pytest.mark.openquake

@@ -9,16 +9,11 @@ import re
 
 import pytest
 
-from hazflow.config import Config
-from hazflow.ingest.realizations import ingest_batch
 from hazflow.model.logic_tree import load_model
 from hazflow.model.sites import resolve_sites
 from hazflow.openquake import render
-from hazflow.openquake.engines import SITES_PER_PASS
 from hazflow.plan.jobs import disagg_job
-from hazflow.plan.passes import group_into_passes
-from hazflow.run.batch import run_batch
-from tests.openquake.test_onepass import compare
+from tests.openquake.test_onepass import run_both_engines
 
 pytestmark = pytest.mark.openquake
 
@@ -39,37 +34,23 @@ POES = (0.1, 0.02)
 def test_one_pass_equals_the_engine_per_level_on_nshm_leaves(nshm_env, oq_version, tmp_path, leaf, sites, poes):
     nshm = load_model("NSHM_v1.0.4")
     assert not render.sites_share_calculation(nshm.source_paths(nshm.leaf(leaf)))  # multi-fault or point-like: a site each
-    stored, states = {}, {}
-    for engine in ("oq", "hazardlib"):
-        config = Config(store_root=tmp_path / engine / "store", work_dir=tmp_path / engine / "work", oq_parallel=2)
-        jobs = [
+    both = run_both_engines(
+        "NSHM_v1.0.4",
+        lambda engine: [
             disagg_job(nshm, nshm.leaf(leaf), 400, site, poe, {imt: LEVELS[imt][p] for imt in LEVELS}, oq_version, engine)
             for site in resolve_sites(list(sites))
             for p, poe in enumerate(poes)
-        ]
-        passes = group_into_passes(jobs, SITES_PER_PASS)
-        assert len(passes) == (len(jobs) if engine == "oq" else 1)
-        store = config.open_store()
-        run_batch(passes, store, config)
-        states[engine] = [o.state for o in ingest_batch(jobs, store)]
-        stored[engine] = {
-            (r.site, r.imt, r.poe, r.gmm): r
-            for job in jobs
-            for imt in job.imts
-            for r in store.get_disagg_realizations("NSHM_v1.0.4", job.sites[0].code, 400, imt, job.poe)
-        }
-    assert states["oq"] == states["hazardlib"] and states["oq"][0] == "done"
-    assert stored["oq"].keys() == stored["hazardlib"].keys()
+        ],
+        tmp_path,
+    )
+    assert both.states["oq"][0] == "done"
+    stored = both.stored
     assert len(stored["oq"]) == len(sites) * len(poes) * len(LEVELS) * len(nshm.gmms_for(nshm.leaf(leaf).trt))
-    worst = 0.0
-    for key, reference in stored["oq"].items():
-        one = stored["hazardlib"][key]
-        assert one.iml == reference.iml and one.trts == reference.trts and one.axes == reference.axes
-        worst = max(worst, compare(one.values, reference.values))
-    print(f"NSHM_v1.0.4 {leaf}: largest relative difference of {len(stored['oq'])} stored matrices: {worst:.2e}")
-    assert worst <= 1e-6
+    print(f"NSHM_v1.0.4 {leaf}: largest relative difference of {len(stored['oq'])} stored matrices: {both.worst:.2e}")
+    assert both.worst <= 1e-6
     assert any(r.values.sum() > 0 for r in stored["oq"].values())  # compared on something, not zeros only
     if leaf == "CRU-1":  # the sites of the pass shared the multi-fault rupture parameters they could
-        log = store.artifact(passes[0].key, "oq.log").read_text()
+        (one_pass,) = both.passes["hazardlib"]
+        log = both.stores["hazardlib"].artifact(one_pass.key, "oq.log").read_text()
         computed, reused = map(int, re.search(r"multi-fault rupture parameters: (\d+) computed, (\d+) reused", log).groups())
         assert reused > 0 and computed > 0, log[-2000:]

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import replace
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -64,35 +66,54 @@ def compare(a: np.ndarray, b: np.ndarray, floor: float = 1e-12) -> float:
     return float((np.abs(a[big] - b[big]) / np.maximum(np.abs(a[big]), np.abs(b[big]))).max()) if big.any() else 0.0
 
 
-@pytest.mark.parametrize("leaf", ["CRU-1", "HIK-1", "SLAB-1"])  # crustal, interface, slab
-def test_one_pass_equals_the_engine_per_level(demo, oq_version, tmp_path, leaf):
-    stored, states = {}, {}
+@dataclass
+class BothEngines:
+    """The same targets run with both engines through hazflow's own path (passes, OpenQuake, ingest)."""
+
+    stored: dict[str, dict[tuple, Any]]  # engine -> (site, IMT, PoE, GMM) -> stored realization
+    states: dict[str, list[str]]
+    passes: dict[str, list[DisaggPass]]
+    stores: dict[str, Any]
+    worst: float  # the largest relative difference over every stored bin (`compare`)
+
+
+def run_both_engines(model_name: str, jobs_of: Callable[[str], list[JobSpec]], tmp_path: Path) -> BothEngines:
+    """`jobs_of(engine)` run by `oq` (one engine run each) and by `hazardlib` (one pass), ingested and
+    compared matrix by matrix; the states, keys and bins must agree (the caller bounds `worst`)."""
+    stored, states, passes, stores = {}, {}, {}, {}
     for engine in ("oq", "hazardlib"):
         config = Config(store_root=tmp_path / engine / "store", work_dir=tmp_path / engine / "work", oq_parallel=2)
-        jobs = targets(demo, leaf, oq_version, engine)
-        passes = group_into_passes(jobs, SITES_PER_PASS)
-        assert len(passes) == (6 if engine == "oq" else 1)  # 2 sites x 3 PoEs: six engine runs, or one pass
-        store = config.open_store()
-        run_batch(passes, store, config)
+        jobs = jobs_of(engine)
+        passes[engine] = group_into_passes(jobs, SITES_PER_PASS)
+        assert len(passes[engine]) == (len(jobs) if engine == "oq" else 1)  # an engine run per job, or one pass
+        stores[engine] = store = config.open_store()
+        run_batch(passes[engine], store, config)
         states[engine] = [o.state for o in ingest_batch(jobs, store)]
         stored[engine] = {
             (r.site, r.imt, r.poe, r.gmm): r
             for job in jobs
             for imt in job.imts
-            for r in store.get_disagg_realizations("DEMO", job.sites[0].code, 400, imt, job.poe)
+            for r in store.get_disagg_realizations(model_name, job.sites[0].code, job.vs30, imt, job.poe)
         }
-    assert states["oq"] == states["hazardlib"] and "done" in states["oq"]  # SLAB-1 does not reach CHC: zeros there
+    assert states["oq"] == states["hazardlib"] and "done" in states["oq"]
     assert stored["oq"].keys() == stored["hazardlib"].keys()
-    assert len(stored["oq"]) == 2 * 2 * 3 * len(demo.gmms_for(demo.leaf(leaf).trt))
     worst = 0.0
     for key, reference in stored["oq"].items():
         one = stored["hazardlib"][key]
         assert one.iml == reference.iml and one.trts == reference.trts and one.axes == reference.axes
         worst = max(worst, compare(one.values, reference.values))
-    print(f"{leaf}: largest relative difference of {len(stored['oq'])} stored matrices: {worst:.2e}")
-    assert worst <= 1e-6
-    entry = config.open_store().ledger_get(jobs[0].key)
-    assert (entry.engine, entry.pass_jobs, entry.artifact_key) == ("hazardlib", 6, passes[0].key) and entry.cpu_seconds > 0
+    return BothEngines(stored, states, passes, stores, worst)
+
+
+@pytest.mark.parametrize("leaf", ["CRU-1", "HIK-1", "SLAB-1"])  # crustal, interface, slab
+def test_one_pass_equals_the_engine_per_level(demo, oq_version, tmp_path, leaf):
+    both = run_both_engines("DEMO", lambda engine: targets(demo, leaf, oq_version, engine), tmp_path)  # 2 sites x 3 PoEs
+    assert len(both.stored["oq"]) == 2 * 2 * 3 * len(demo.gmms_for(demo.leaf(leaf).trt))  # SLAB-1 does not reach CHC: zeros there
+    print(f"{leaf}: largest relative difference of {len(both.stored['oq'])} stored matrices: {both.worst:.2e}")
+    assert both.worst <= 1e-6
+    (one_pass,) = both.passes["hazardlib"]
+    entry = both.stores["hazardlib"].ledger_get(one_pass.jobs[0].key)
+    assert (entry.engine, entry.pass_jobs, entry.artifact_key) == ("hazardlib", 6, one_pass.key) and entry.cpu_seconds > 0
 
 
 def test_a_leaf_of_two_tectonic_regions_in_one_pass(demo, oq_version, base_config, tmp_path):
