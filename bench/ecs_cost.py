@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
+from collections.abc import Callable, Sequence
 
 from hazflow.model.nshm import NSHM_IMTS, NSHM_POES
 from hazflow.plan.disagg import DisaggPlan, plan_disagg
@@ -90,6 +91,14 @@ def batch_minutes(
     return TASK_START_MIN + max(lanes)
 
 
+def campaign(plan: DisaggPlan, batch_time: Callable[[int], float], instances: Sequence[int]) -> tuple[float, float, str]:
+    """(instance-hours, the longest batch's minutes, the wall hours on each count of `instances`,
+    formatted) of a plan whose batch b takes `batch_time(b)` minutes on one task."""
+    batches = [batch_time(b) for b in range(len(plan.batches))]
+    walls = "".join(f" {math.ceil(len(batches) / n) * max(batches) / 60:>11.1f}" for n in instances)
+    return sum(batches) / 60, max(batches), walls
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run-minutes", nargs="+", type=float, default=[], help="the assumed-minutes model's rows (what-if)")
@@ -138,12 +147,10 @@ def main(argv: list[str] | None = None) -> int:
     hours = {}
     mean_run = sum(measured_pass_minutes(plans["oq"], p) for p in range(len(plans["oq"].passes))) / len(plans["oq"].passes)
     for label, plan in (("oq-nshm", plans["oq"]), ("hazardlib-nshm", plans["hazardlib"])):
-        batches = [batch_minutes(plan, b, 0.0, 0.0, measured=True) for b in range(len(plan.batches))]
-        hours[label] = sum(batches) / 60
-        walls = "".join(f" {math.ceil(len(batches) / n) * max(batches) / 60:>11.1f}" for n in args.instances)
-        print(
-            f"{label:>14} {mean_run:>8.2f} {hours[label]:>11,.1f} {hours[label] * args.price:>8,.0f} {max(batches):>10.1f}{walls}"
+        hours[label], longest, walls = campaign(
+            plan, lambda b, plan=plan: batch_minutes(plan, b, 0.0, 0.0, measured=True), args.instances
         )
+        print(f"{label:>14} {mean_run:>8.2f} {hours[label]:>11,.1f} {hours[label] * args.price:>8,.0f} {longest:>10.1f}{walls}")
     print(
         f"{'':>14} instance-hours oq / hazardlib: {hours['oq-nshm'] / hours['hazardlib-nshm']:.1f} (measured on nshm-size leaves)"
     )
@@ -160,12 +167,12 @@ def main(argv: list[str] | None = None) -> int:
     for minutes in args.run_minutes:
         hours = {}
         for label, plan, ratio in rows:
-            batches = [batch_minutes(plan, b, minutes, args.once_share, ratio) for b in range(len(plan.batches))]
-            hours[label] = sum(batches) / 60
-            walls = "".join(f" {math.ceil(len(batches) / n) * max(batches) / 60:>11.1f}" for n in args.instances)
-            print(
-                f"{label:>11} {minutes:>8g} {hours[label]:>11,.0f} {hours[label] * args.price:>8,.0f} {max(batches):>10.0f}{walls}"
+            hours[label], longest, walls = campaign(
+                plan,
+                lambda b, plan=plan, ratio=ratio, m=minutes: batch_minutes(plan, b, m, args.once_share, ratio),
+                args.instances,
             )
+            print(f"{label:>11} {minutes:>8g} {hours[label]:>11,.0f} {hours[label] * args.price:>8,.0f} {longest:>10.0f}{walls}")
         print(
             f"{'':>11} {'':>8} instance-hours oq / hazardlib: {hours['oq'] / hours['hazardlib']:.1f} (model), "
             f"{hours['oq'] / hours['hazardlib-m']:.1f} (measured ratio)"
