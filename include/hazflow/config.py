@@ -12,7 +12,6 @@ from hazflow.exceptions import BadRequest
 from hazflow.openquake.engines import DEFAULT_DISAGG_ENGINE, DISAGG_ENGINES
 
 if TYPE_CHECKING:  # imported lazily below: this module stays light
-    from hazflow.model.archives import SourceArchives
     from hazflow.openquake.runner import OpenQuakeConfig
     from hazflow.plan.ths import ThsHazardCurves
     from hazflow.store import Store
@@ -113,24 +112,6 @@ class Config:
         from hazflow.plan.ths import ThsHazardCurves
 
         return ThsHazardCurves(self.hazard_curves, levels, self.aws_endpoint, self.aws_region)
-
-    def source_archives(self) -> SourceArchives:
-        """Where NSHM leaves' source archives are found, checked and kept (`hazflow.model.archives`)."""
-        from hazflow.model.archives import Limits, SourceArchives
-        from hazflow.model.toshi import ToshiApi
-
-        toshi = None
-        if self.toshi_api_url:
-            toshi = ToshiApi(self.toshi_api_url, self.toshi_api_key, self.toshi_timeout_s, self.archive_max_bytes)
-        return SourceArchives(
-            root=self.nshm_sources,
-            cache=self.work_dir / "nshm-sources",
-            store=self.open_store(),
-            toshi=toshi,
-            limits=Limits(max_bytes=self.archive_max_bytes),
-            aws_endpoint=self.aws_endpoint,
-            aws_region=self.aws_region,
-        )
 
     def openquake(self) -> OpenQuakeConfig:
         """Where the OpenQuake venv is, its time limit and numba cache."""

@@ -13,7 +13,7 @@ import pytest
 
 from hazflow.config import Config
 from hazflow.exceptions import TransientError
-from hazflow.model.archives import ArchiveError, Limits, SourceArchives, content_digest, leaf_archives, zip_bytes
+from hazflow.model.archives import ArchiveError, Limits, SourceArchives, content_digest, zip_bytes
 from hazflow.model.logic_tree import load_model
 from hazflow.model.toshi import ToshiApi
 from hazflow.openquake.inputs import source_digests
@@ -37,7 +37,7 @@ def members(archive_zip: Path) -> dict[str, bytes]:
 
 
 def test_a_leaf_resolves_to_its_checked_archives(nshm_env):
-    inversion, background = leaf_archives(CRU)
+    inversion, background = NSHM.source_archives(CRU)
     assert (inversion.kind, background.kind) == ("inversion", "distributed")
     assert inversion.nrml_files[0].endswith("-ruptures_sections.xml")  # the geometry model before its ruptures
     assert {Path(m).suffix for m in inversion.members} == {".xml", ".hdf5"}
@@ -254,7 +254,7 @@ def test_the_toshi_api_settings_come_from_config(tmp_path):
         {"HAZFLOW_TOSHI_API_URL": "http://127.0.0.1:9/graphql", "HAZFLOW_TOSHI_API_KEY": "x", "HAZFLOW_TOSHI_TIMEOUT": "2.5",
          "HAZFLOW_WORK_DIR": str(tmp_path), "HAZFLOW_STORE_ROOT": str(tmp_path / "store")}
     )  # fmt: skip
-    archives = config.source_archives()
+    archives = SourceArchives.from_config(config)
     assert archives.toshi == ToshiApi("http://127.0.0.1:9/graphql", "x", 2.5, config.archive_max_bytes)
     assert archives.cache == tmp_path / "nshm-sources"
     assert replace(config, toshi_timeout_s=1.0).toshi_timeout_s == 1.0

@@ -41,7 +41,6 @@ from hazflow.exceptions import BadRequest, HazflowError, StorageError, Transient
 
 if TYPE_CHECKING:
     from hazflow.config import Config
-    from hazflow.model.logic_tree import Leaf
     from hazflow.model.toshi import ToshiApi
     from hazflow.store import Store
 
@@ -283,6 +282,24 @@ class SourceArchives:
     aws_region: str = "ap-southeast-2"
     _memo: dict[tuple[str, str, object], SourceArchive] = field(default_factory=dict, repr=False)
 
+    @classmethod
+    def from_config(cls, config: Config) -> SourceArchives:
+        """Where the deployment `config` finds, checks and keeps archives."""
+        from hazflow.model.toshi import ToshiApi
+
+        toshi = None
+        if config.toshi_api_url:
+            toshi = ToshiApi(config.toshi_api_url, config.toshi_api_key, config.toshi_timeout_s, config.archive_max_bytes)
+        return cls(
+            root=config.nshm_sources,
+            cache=config.work_dir / "nshm-sources",
+            store=config.open_store(),
+            toshi=toshi,
+            limits=Limits(max_bytes=config.archive_max_bytes),
+            aws_endpoint=config.aws_endpoint,
+            aws_region=config.aws_region,
+        )
+
     def resolve(self, toshi_id: str, kind: str, leaf: str) -> SourceArchive:
         """The checked, unpacked archive of `toshi_id`; `ArchiveError` (or `TransientError`, when the
         only trouble was the Toshi API failing for now) naming the leaf, the id and every place looked."""
@@ -499,7 +516,7 @@ def resolver(config: Config | None = None) -> SourceArchives:
 
     config = config or Config.from_env()
     if config not in _resolvers:
-        _resolvers[config] = config.source_archives()
+        _resolvers[config] = SourceArchives.from_config(config)
     return _resolvers[config]
 
 
@@ -509,10 +526,3 @@ def archives_configured(config: Config | None = None) -> bool:
 
     config = config or Config.from_env()
     return bool(config.nshm_sources or config.toshi_api_url)
-
-
-def leaf_archives(leaf: Leaf, config: Config | None = None) -> list[SourceArchive]:
-    """The checked, unpacked archives of `leaf`, in the order of its sources."""
-    kinds = leaf.source_kinds or ("",) * len(leaf.sources)
-    r = resolver(config)
-    return [r.resolve(toshi_id, kind, leaf.id) for toshi_id, kind in zip(leaf.sources, kinds, strict=True)]

@@ -142,11 +142,13 @@ class HazardModel:
     def source_archives(self, leaf: Leaf) -> list[SourceArchive]:
         """The checked, unpacked archives of an archived model's leaf (`hazflow.model.archives`);
         `ArchiveError` naming the leaf, the toshi id and every place looked when one cannot be had."""
-        from hazflow.model.archives import leaf_archives
+        from hazflow.model.archives import resolver
 
         if not self.archived:
             raise BadRequest("model", f"the sources of {self.name} are files, not archives")
-        return leaf_archives(leaf)
+        kinds = leaf.source_kinds or ("",) * len(leaf.sources)
+        found = resolver()
+        return [found.resolve(toshi_id, kind, leaf.id) for toshi_id, kind in zip(leaf.sources, kinds, strict=True)]
 
     def source_paths(self, leaf: Leaf) -> list[Path]:
         """The NRML files of a leaf: the model's files, or the NRML members of its archives; a clear
