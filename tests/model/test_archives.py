@@ -13,7 +13,7 @@ import pytest
 
 from hazflow.config import Config
 from hazflow.exceptions import TransientError
-from hazflow.model.archives import ArchiveError, Limits, SourceArchives, content_digest, zip_bytes
+from hazflow.model.archives import ArchiveError, Limits, SourceArchives, content_digest
 from hazflow.model.logic_tree import load_model
 from hazflow.model.toshi import ToshiApi
 from hazflow.openquake.inputs import source_digests
@@ -24,6 +24,17 @@ NSHM = load_model("NSHM_v1.0.4")
 CRU = NSHM.leaf("CRU-1")
 INVERSION, BACKGROUND = CRU.sources
 NRML = '<?xml version="1.0"?>\n<nrml xmlns:gml="http://www.opengis.net/gml" xmlns="http://openquake.org/xmlns/nrml/0.5">\n'
+
+
+def zip_bytes(members: dict[str, bytes]) -> bytes:
+    """A zip of `members`, in memory."""
+    import io
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return buffer.getvalue()
 
 
 def resolver(tmp_path: Path, root: Path | str | None, **kw: object) -> SourceArchives:

@@ -22,7 +22,6 @@ never half-written. Nothing here imports OpenQuake.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import os
@@ -84,13 +83,15 @@ class SourceArchive:
     folder: Path
     members: tuple[str, ...]
     origin: str  # where it was found
+    # the members an OpenQuake branch lists (every `.xml`, as runzi and nzshm-model list them),
+    # geometry models first, so the sections are read before the ruptures that name them
+    nrml_files: tuple[str, ...] = ()
 
-    @property
-    def nrml_files(self) -> tuple[str, ...]:
-        """The members an OpenQuake branch lists (every `.xml`, as runzi and nzshm-model list them):
-        geometry models first, so the sections are read before the ruptures that name them."""
-        xml = [m for m in self.members if m.lower().endswith(".xml")]
-        return tuple(sorted(xml, key=lambda m: (not _is_geometry(self.folder / m), m)))
+
+def branch_order(folder: Path, members: Sequence[str]) -> tuple[str, ...]:
+    """The `.xml` members, geometry models first, then by name (read once, when an archive is adopted)."""
+    xml = [m for m in members if m.lower().endswith(".xml")]
+    return tuple(sorted(xml, key=lambda m: (not _is_geometry(folder / m), m)))
 
 
 def _is_geometry(path: Path) -> bool:
@@ -400,7 +401,7 @@ class SourceArchives:
         except ArchiveError:
             shutil.rmtree(folder, ignore_errors=True)  # never leave a refused archive where the next run finds it
             raise
-        archive = SourceArchive(toshi_id, kind, digest, folder, members, place)
+        archive = SourceArchive(toshi_id, kind, digest, folder, members, place, branch_order(folder, members))
         self._keep(archive, found.path)
         if found.path.parent == self.cache / ".downloads":
             found.path.unlink(missing_ok=True)
@@ -495,15 +496,6 @@ def content_digest(source: Path, limits: Limits | None = None) -> str:
     with tempfile.TemporaryDirectory() as tmp:
         digest, _ = unpack(source, Path(tmp) / "x", "?", source.name, limits or Limits())
     return digest
-
-
-def zip_bytes(members: dict[str, bytes]) -> bytes:
-    """A zip of `members` in memory (tests and the Toshi stand-in)."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as z:
-        for name, data in members.items():
-            z.writestr(name, data)
-    return buffer.getvalue()
 
 
 _resolvers: dict[Config, SourceArchives] = {}
