@@ -77,8 +77,8 @@ lock: $(UV)
 $(VENV)/.installed: requirements.txt requirements-dev.txt | $(UV)
 	[ -x $(VENV)/bin/python ] || $(UV) venv --python $(PYTHON) $(VENV)
 	$(UV) pip sync --compile-bytecode --python $(VENV)/bin/python requirements-dev.txt
-	# make the domain package and the Airflow adapters importable from this venv (like an editable install)
-	printf '%s\n%s\n' "$(ROOT)/include" "$(ROOT)/plugins" > $$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/hazflow-project.pth
+	# make the domain package, the Airflow adapters and the tooling importable from this venv (like an editable install)
+	printf '%s\n%s\n%s\n' "$(ROOT)/include" "$(ROOT)/plugins" "$(ROOT)/scripts" > $$($(VENV)/bin/python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')/hazflow-project.pth
 	touch $@
 
 # OpenQuake in its own venv, as in production where it runs in its own container.

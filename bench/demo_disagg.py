@@ -88,14 +88,14 @@ def call(args: list[str], env: dict[str, str], what: str) -> str:
 
 
 def runs(env: dict[str, str], *args: str) -> Any:
-    """`python -m hazflow_airflow.runs ARGS` in the scratch Airflow home, its output parsed as JSON."""
-    return json.loads(call([str(VENV / "python"), "-m", "hazflow_airflow.runs", *args], env, f"runs {args}"))
+    """`python -m hazflow_tools.runs ARGS` in the scratch Airflow home, its output parsed as JSON."""
+    return json.loads(call([str(VENV / "python"), "-m", "hazflow_tools.runs", *args], env, f"runs {args}"))
 
 
 def dag_run(dag_id: str, conf: dict[str, Any], env: dict[str, str]) -> str:
     """One `airflow dags test` run; its run id."""
     call([str(VENV / "airflow"), "dags", "test", dag_id, "-c", json.dumps(conf)], env, f"airflow dags test {dag_id}")
-    return call([str(VENV / "python"), "-m", "hazflow_airflow.runs", "latest", dag_id], env, "runs latest").strip()
+    return call([str(VENV / "python"), "-m", "hazflow_tools.runs", "latest", dag_id], env, "runs latest").strip()
 
 
 def cpu_seconds(env: dict[str, str], engine: str) -> float:

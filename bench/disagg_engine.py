@@ -40,7 +40,6 @@ from pathlib import Path
 
 import numpy as np
 
-from hazflow.aggregate.hazard import aggregate_hazard_batch, plan_hazard_aggregation
 from hazflow.config import Config
 from hazflow.exceptions import BadRequest
 from hazflow.ingest.realizations import ingest_batch, ingest_job
@@ -49,11 +48,12 @@ from hazflow.model.sites import resolve_sites
 from hazflow.openquake.engines import SITES_PER_PASS
 from hazflow.openquake.runner import engine_version
 from hazflow.plan.disagg import plan_disagg
-from hazflow.plan.hazard import plan_hazard
 from hazflow.plan.passes import group_into_passes
 from hazflow.plan.request import DisaggRequest
 from hazflow.run.batch import lanes, run_batch
 from hazflow.run.job import run_job
+from hazflow.steps.hazard_aggregation import aggregate_hazard_batch, plan_hazard_aggregation
+from hazflow.steps.hazard_realizations import plan_hazard
 from hazflow.store import Store
 
 # variant: the engine, and whether a pass's sites may share a calculation (HAZFLOW_ONEPASS_SHARE_SITES)

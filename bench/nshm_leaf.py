@@ -49,10 +49,11 @@ from hazflow.config import PROJECT_ROOT, Config
 from hazflow.model.nshm import NSHM_IMTS, NSHM_POES
 from hazflow.model.sites import Site, resolve_sites
 from hazflow.openquake.datastore import open_datastore, read_disaggregation, read_hazard_curves
-from hazflow.openquake.render import render_job, render_pass
+from hazflow.openquake.prepare import render_job, render_pass
 from hazflow.openquake.runner import engine_version, run_job, run_pass
+from hazflow.openquake.spec import JobSpec
 from hazflow.plan.imtl import levels_at_poes
-from hazflow.plan.jobs import JobSpec, disagg_job, hazard_job
+from hazflow.plan.jobs import disagg_job, hazard_job
 from hazflow.plan.passes import group_into_passes
 
 logger = logging.getLogger("bench.nshm_leaf")

@@ -43,48 +43,49 @@ from hazflow_airflow.policies import DAG_DEFAULTS
 def area_extract():
     @task(retries=0)
     def plan(**context) -> list[dict]:
-        from hazflow_airflow.tasks import plan_area_jobs
+        from hazflow.steps.area_extract import plan_jobs
 
-        return plan_area_jobs(context["params"])
+        return plan_jobs(context["params"])
 
     @task(map_index_template=LABEL, max_active_tis_per_dag=2)
     def run(spec: dict) -> dict:
-        from hazflow_airflow.tasks import run_job
+        from hazflow.steps.hazard_realizations import run as run_job
 
         set_label(f"{spec['leaf']} vs30={spec['vs30']:g}")
         return run_job(spec, False)
 
     @task(map_index_template=LABEL)
     def ingest(ran: dict) -> dict:
-        from hazflow_airflow.tasks import ingest_job
+        from hazflow.steps.hazard_realizations import ingest as ingest_job
 
         set_label(ran["label"])
         return ingest_job(ran, False)
 
     @task(trigger_rule="none_failed", retries=0)
     def targets(**context) -> list[list[dict]]:
-        from hazflow_airflow.tasks import area_targets
+        from hazflow.steps.area_extract import plan_targets
 
-        return area_targets(context["params"])
+        return plan_targets(context["params"])
 
     @task(map_index_template=LABEL)
     def aggregate(batch: list[dict], **context) -> dict:
-        from hazflow_airflow.tasks import aggregate_area_batch, hazard_batch_label
+        from hazflow.steps.area_extract import aggregate_batch
+        from hazflow.steps.hazard_aggregation import batch_label
 
-        set_label(hazard_batch_label(batch))
-        return aggregate_area_batch(batch, context["params"])
+        set_label(batch_label(batch))
+        return aggregate_batch(batch, context["params"])
 
     @task(trigger_rule="none_failed")
     def bundle(**context) -> dict:
-        from hazflow_airflow.tasks import keep_area_bundle
+        from hazflow.steps.area_extract import keep_bundle
 
-        return keep_area_bundle(context["params"])
+        return keep_bundle(context["params"])
 
     @task
     def summary(kept: dict) -> dict:
-        from hazflow_airflow.tasks import summarise_area_extract
+        from hazflow.steps.area_extract import summarise
 
-        return summarise_area_extract(kept)
+        return summarise(kept)
 
     ingested = ingest.expand(ran=run.expand(spec=plan()))
     batches = targets()

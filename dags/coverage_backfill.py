@@ -50,7 +50,7 @@ from hazflow_airflow.policies import DEFAULT_ARGS
 def coverage_backfill():
     @task(retries=1)
     def gaps(**context) -> list[dict]:
-        from hazflow_airflow.tasks import coverage_fill
+        from hazflow.steps.coverage_backfill import fill as coverage_fill
 
         fill, found = coverage_fill(context["params"])
         context["ti"].xcom_push(key="gaps", value=found)  # what is missing, including what cannot be filled yet

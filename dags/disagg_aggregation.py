@@ -72,28 +72,28 @@ from hazflow_airflow.policies import DAG_DEFAULTS
 def disagg_aggregation():
     @task(retries=0)
     def plan(**context) -> list[list[dict]]:
-        from hazflow_airflow.tasks import plan_disagg_aggregation
+        from hazflow.steps.disagg_aggregation import plan as plan_targets
 
-        return plan_disagg_aggregation(context["params"])
+        return plan_targets(context["params"])
 
     @task(map_index_template=LABEL)
     def aggregate(batch: list[dict], **context) -> list[dict]:
-        from hazflow_airflow.tasks import aggregate_disagg_batch, disagg_batch_label
+        from hazflow.steps.disagg_aggregation import aggregate_batch, batch_label
 
-        set_label(disagg_batch_label(batch))
-        return aggregate_disagg_batch(batch, context["params"])
+        set_label(batch_label(batch))
+        return aggregate_batch(batch, context["params"])
 
     @task
     def export(batches: list[list[dict]], **context) -> dict:
-        from hazflow_airflow.tasks import export_disagg_aggregation
+        from hazflow.steps.disagg_aggregation import export as export_targets
 
-        return export_disagg_aggregation(context["params"])
+        return export_targets(context["params"])
 
     @task
     def summary(batches: list[list[dict]], exported: dict, **context) -> dict:
-        from hazflow_airflow.tasks import summarise_disagg_aggregation
+        from hazflow.steps.disagg_aggregation import summarise
 
-        return summarise_disagg_aggregation(list(batches), exported, context["params"])
+        return summarise(list(batches), context["params"], exported)
 
     batches = aggregate.expand(batch=plan())
     summary(batches, export(batches))

@@ -81,28 +81,28 @@ DISAGG_REALIZATIONS = Asset(name="disagg_realizations")
 def disagg_realizations():
     @task(retries=0)
     def plan(**context) -> list[dict]:
-        from hazflow_airflow.tasks import plan_disagg_realizations
+        from hazflow.steps.disagg_realizations import plan as plan_request
 
-        planned = plan_disagg_realizations(context["params"])
+        planned = plan_request(context["params"])
         context["ti"].xcom_push(key="plan", value={k: v for k, v in planned.items() if k != "batches"})
         return planned["batches"]
 
     @task.branch(retries=0)
     def runner(**context) -> str:
-        from hazflow_airflow.runners import first_task
+        from hazflow.steps.disagg_realizations import first_task
 
         return first_task(context["params"]["runner"])
 
     @task(map_index_template=LABEL, pool="openquake")
     def run(batch: dict, **context) -> dict:
-        from hazflow_airflow.runners import run_local
+        from hazflow.steps.disagg_realizations import run_local
 
         set_label(batch["label"])
         return run_local(batch, bool(context["params"]["force"]))
 
     @task(map_index_template=LABEL)
     def stage(batch: dict, **context) -> dict:
-        from hazflow_airflow.runners import stage_for_ecs
+        from hazflow.steps.disagg_realizations import stage_for_ecs
 
         set_label(batch["label"])
         return stage_for_ecs(batch, bool(context["params"]["force"]))
@@ -111,7 +111,7 @@ def disagg_realizations():
     # run_task did the retrying, so none here.
     @task(map_index_template=LABEL, trigger_rule="none_skipped", retries=0)
     def collect(batch: dict, **context) -> dict:
-        from hazflow_airflow.runners import collect_from_ecs
+        from hazflow.steps.disagg_realizations import collect_from_ecs
 
         set_label(batch["label"])
         ti = context["ti"]
@@ -121,23 +121,23 @@ def disagg_realizations():
 
     @task(map_index_template=LABEL, pool="store_writes")
     def ingest(ran: dict, **context) -> list[dict]:
-        from hazflow_airflow.tasks import ingest_disagg_batch
+        from hazflow.steps.disagg_realizations import ingest as ingest_batch
 
         set_label(ran["label"])
-        return ingest_disagg_batch(ran, bool(context["params"]["force"]))
+        return ingest_batch(ran, bool(context["params"]["force"]))
 
     # Runs once every batch has finished, failed or not, to count them. No retries: it reads the
     # ledger, so a retry would count the same.
     @task(trigger_rule="all_done", outlets=[DISAGG_REALIZATIONS], multiple_outputs=True, retries=0)
     def summary(local: list[list[dict]], ecs: list[list[dict]], **context) -> dict:
         from hazflow.exceptions import DataIntegrityError
-        from hazflow_airflow.tasks import summarise_disagg_realizations
+        from hazflow.steps.disagg_realizations import summarise
 
         planned = context["ti"].xcom_pull(task_ids="plan", key="plan")
         if planned is None:  # fail, not skip: the run must end failed and start no aggregation
             raise DataIntegrityError("no plan: the plan task failed (see its log) and nothing was run")
         ingested = [*(local[i] for i in range(len(local))), *(ecs[i] for i in range(len(ecs)))]  # no probe past the end
-        result = summarise_disagg_realizations(planned["plan_id"], ingested)  # the runner not taken ingested nothing
+        result = summarise(planned["plan_id"], ingested)  # the runner not taken ingested nothing
         context["outlet_events"][DISAGG_REALIZATIONS].extra = {"plan_id": result["plan_id"], "conf": planned["aggregation_conf"]}
         return result | {"aggregation_conf": planned["aggregation_conf"]}
 

@@ -51,22 +51,22 @@ from hazflow_airflow.policies import DAG_DEFAULTS
 def hazard_aggregation():
     @task(retries=0)
     def plan(**context) -> list[list[dict]]:
-        from hazflow_airflow.tasks import plan_hazard_aggregation
+        from hazflow.steps.hazard_aggregation import plan as plan_targets
 
-        return plan_hazard_aggregation(context["params"])
+        return plan_targets(context["params"])
 
     @task(map_index_template=LABEL)
     def aggregate(batch: list[dict], **context) -> dict:
-        from hazflow_airflow.tasks import aggregate_hazard_batch, hazard_batch_label
+        from hazflow.steps.hazard_aggregation import aggregate_batch, batch_label
 
-        set_label(hazard_batch_label(batch))
-        return aggregate_hazard_batch(batch, context["params"])
+        set_label(batch_label(batch))
+        return aggregate_batch(batch, context["params"])
 
     @task
     def summary(results: list[dict]) -> dict:
-        from hazflow_airflow.tasks import summarise_hazard_aggregation
+        from hazflow.steps.hazard_aggregation import summarise
 
-        return summarise_hazard_aggregation(list(results))
+        return summarise(list(results))
 
     summary(aggregate.expand(batch=plan()))
 

@@ -43,29 +43,29 @@ HAZARD_REALIZATIONS = Asset(name="hazard_realizations")
 def hazard_realizations():
     @task(retries=0)
     def plan(**context) -> list[dict]:
-        from hazflow_airflow.tasks import plan_hazard
+        from hazflow.steps.hazard_realizations import plan as plan_jobs
 
-        return plan_hazard(context["params"])
+        return plan_jobs(context["params"])
 
     @task(map_index_template=LABEL, max_active_tis_per_dag=2)
     def run(spec: dict, **context) -> dict:
-        from hazflow_airflow.tasks import run_job
+        from hazflow.steps.hazard_realizations import run as run_job
 
         set_label(f"{spec['leaf']} vs30={spec['vs30']:g}")
         return run_job(spec, bool(context["params"]["force"]))
 
     @task(map_index_template=LABEL)
     def ingest(ran: dict, **context) -> dict:
-        from hazflow_airflow.tasks import ingest_job
+        from hazflow.steps.hazard_realizations import ingest as ingest_job
 
         set_label(ran["label"])
         return ingest_job(ran, bool(context["params"]["force"]))
 
     @task(outlets=[HAZARD_REALIZATIONS], multiple_outputs=True)
     def summary(outcomes: list[dict], **context) -> dict:
-        from hazflow_airflow.tasks import summarise_hazard_request
+        from hazflow.steps.hazard_realizations import summarise
 
-        result = summarise_hazard_request(context["params"], list(outcomes))
+        result = summarise(context["params"], list(outcomes))
         context["outlet_events"][HAZARD_REALIZATIONS].extra = {"conf": result["aggregation_conf"]}
         return result
 

@@ -16,7 +16,7 @@ python "$root/scripts/airflow_stack.py" start
 if [ "${KEEP:-0}" != 1 ]; then
   trap 'echo "== stopping the stack (KEEP=1 keeps it)"; python "$root/scripts/airflow_stack.py" stop' EXIT
 fi
-eval "$(python "$root/scripts/airflow_stack.py" env)"  # the airflow CLI and hazflow_airflow.runs read this stack
+eval "$(python "$root/scripts/airflow_stack.py" env)"  # the airflow CLI and hazflow_tools.runs read this stack
 python "$root/scripts/demo_chain.py" --summary "$root/var/logs/disagg_aggregation-summary.json"
 bash "$root/scripts/demo_report.sh" "$root/var/logs/disagg_aggregation-summary.json"
 echo "== the demo took $(( $(date +%s) - start )) s, starting the stack included"

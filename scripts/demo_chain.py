@@ -21,8 +21,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from airflow_stack import VAR, api_port  # noqa: E402
-
-from hazflow_airflow.rest import AirflowApi  # noqa: E402
+from hazflow_tools.rest import AirflowApi  # noqa: E402
 
 SITES = ["WLG", "CHC", "AKL"]
 HAZARD = {"model": "DEMO", "sites": SITES, "vs30s": [400], "imts": ["PGA", "SA(0.5)"], "leaves": ["all"]}

@@ -23,9 +23,9 @@ run_dag() {
   local status=${PIPESTATUS[0]}
   set -e
   [ "$status" -eq 0 ] || { echo "$1 failed: see $last_log" >&2; exit "$status"; }
-  last_run=$(python -m hazflow_airflow.runs latest "$1")
-  echo "$1 summary: $(python -m hazflow_airflow.runs xcom "$1" summary --run-id "$last_run" | cut -c1-400)"
-  echo "$1 wall seconds (the run, each task): $(python -m hazflow_airflow.runs seconds "$1" --run-id "$last_run")"
+  last_run=$(python -m hazflow_tools.runs latest "$1")
+  echo "$1 summary: $(python -m hazflow_tools.runs xcom "$1" summary --run-id "$last_run" | cut -c1-400)"
+  echo "$1 wall seconds (the run, each task): $(python -m hazflow_tools.runs seconds "$1" --run-id "$last_run")"
 }
 
 start=$(date +%s)
@@ -34,7 +34,7 @@ run_dag hazard_realizations "$conf"
 # hazard_realizations started hazard_aggregation for exactly its realization set; without a
 # scheduler that run waits queued, so run it here at its logical date with its conf.
 run_triggered() {  # run_triggered DAG_ID: the run the last DAG run started for DAG_ID
-  IFS=$'\t' read -r agg_date agg_conf < <(python -m hazflow_airflow.runs queued "$1" --run-id "${last_run}__$1") \
+  IFS=$'\t' read -r agg_date agg_conf < <(python -m hazflow_tools.runs queued "$1" --run-id "${last_run}__$1") \
     || { echo "the last run started no $1 run" >&2; exit 1; }
   echo "== $1 started by the last run, with conf $agg_conf"
   run_dag "$1" "$agg_conf" "$agg_date"
@@ -51,5 +51,5 @@ run_dag disagg_realizations '{"model": "DEMO", "sites": ["WLG", "CHC", "AKL"], "
 run_triggered disagg_aggregation
 echo "== the chain took $(( $(date +%s) - start )) s"
 
-python -m hazflow_airflow.runs xcom disagg_aggregation summary --run-id "$last_run" > "$root/var/logs/disagg_aggregation-summary.json"
+python -m hazflow_tools.runs xcom disagg_aggregation summary --run-id "$last_run" > "$root/var/logs/disagg_aggregation-summary.json"
 bash "$root/scripts/demo_report.sh" "$root/var/logs/disagg_aggregation-summary.json"

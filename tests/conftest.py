@@ -12,9 +12,10 @@ import pytest
 from hazflow.config import PROJECT_ROOT, Config
 from hazflow.model.logic_tree import HazardModel, load_model
 from hazflow.model.sites import resolve_sites
-from hazflow.openquake.render import render_job
+from hazflow.openquake.prepare import render_job
 from hazflow.openquake.runner import RunResult, engine_version, run_job
-from hazflow.plan.jobs import JobSpec, disagg_job
+from hazflow.openquake.spec import JobSpec
+from hazflow.plan.jobs import disagg_job
 from hazflow.plan.request import HazardRequest
 from tests.support.moto_server import DUMMY_CREDENTIALS, moto_server
 

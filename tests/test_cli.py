@@ -140,8 +140,8 @@ def test_the_chain_on_the_command_line(config):
     """One leaf of each fault system through the whole chain without Airflow: hazard realizations,
     aggregate-hazard, disagg at the level read off that mean curve, aggregate-disagg with closure and a plot."""
     from hazflow.ingest.realizations import ingest_job
-    from hazflow.plan.hazard import plan_hazard
     from hazflow.run.job import run_job
+    from hazflow.steps.hazard_realizations import plan_hazard
 
     store = config.open_store()
     leaves = ["CRU-1", "HIK-1", "SLAB-1"]
@@ -166,7 +166,7 @@ def test_the_chain_on_the_command_line(config):
 
 def test_aggregate_disagg_then_show_reads_the_stored_summary(config, demo, monkeypatch):
     from hazflow.model.sites import resolve_sites
-    from tests.aggregate.test_disagg import _realizations, _store
+    from tests.steps.test_disagg_aggregation import _realizations, _store
 
     monkeypatch.setenv("HAZFLOW_STORE_ROOT", str(config.store_root))
     site = resolve_sites(["WLG"])[0]

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hazflow.choices import DEFAULT_DISAGG_ENGINE, DISAGG_ENGINES
 from hazflow.exceptions import BadRequest
-from hazflow.openquake.engines import DEFAULT_DISAGG_ENGINE, DISAGG_ENGINES
+from hazflow.remote.uris import location
 
 if TYPE_CHECKING:  # imported lazily below: this module stays light
     from hazflow.openquake.runner import OpenQuakeConfig
@@ -76,7 +77,7 @@ class Config:
         archive_max = _number(env, "HAZFLOW_ARCHIVE_MAX_BYTES", defaults.archive_max_bytes, int)
         return cls(
             store_backend=env.get("HAZFLOW_STORE_BACKEND", defaults.store_backend),
-            store_root=_root(env.get("HAZFLOW_STORE_ROOT", str(defaults.store_root))),
+            store_root=location(env.get("HAZFLOW_STORE_ROOT", str(defaults.store_root))),
             work_dir=Path(env.get("HAZFLOW_WORK_DIR", defaults.work_dir)),
             oq_python=Path(env.get("HAZFLOW_OQ_PYTHON", defaults.oq_python)),
             oq_timeout_s=timeout,
@@ -126,8 +127,3 @@ def _number(env: Mapping[str, str], name: str, default: float, kind: type) -> An
         return kind(env.get(name, default))
     except ValueError:
         raise BadRequest(name, f"not a {'whole ' if kind is int else ''}number: {env[name]!r}") from None
-
-
-def _root(text: str) -> Path | str:
-    """A store root as given: `s3://...` stays a string (a Path would fold its `//`)."""
-    return text if text.startswith("s3://") else Path(text)

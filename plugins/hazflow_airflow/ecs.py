@@ -85,10 +85,10 @@ class BatchEcsRunTaskOperator(EcsRunTaskOperator):
     def _failure(self, error: Exception, arn: str | None, context: Any) -> BaseException:
         """The error as the retry policy should see it (`error` itself if no hazflow class fits: the
         ordinary retries); its class and message kept as XCom `failure` for `ecs.collect`."""
+        from hazflow.config import Config
         from hazflow.exceptions import boundary_class
         from hazflow.run.ecs import task_failure
-        from hazflow_airflow.tasks import config
 
-        failure = task_failure(error, self.spec_uri, arn, config())
+        failure = task_failure(error, self.spec_uri, arn, Config.from_env())
         context["ti"].xcom_push(key="failure", value={"error_class": boundary_class(failure), "message": str(failure)[:4000]})
         return failure

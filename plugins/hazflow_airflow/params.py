@@ -13,7 +13,8 @@ from typing import Any
 from airflow.sdk import Param
 
 from hazflow.aggregate.methods import DEFAULT_QUANTILE_METHOD, QUANTILE_METHODS
-from hazflow.export import FORMATS
+from hazflow.choices import DEFAULT_DISAGG_ENGINE, DISAGG_ENGINES
+from hazflow.choices import EXPORT_FORMATS as FORMATS
 from hazflow.model.nshm import (
     DEFAULT_QUANTILES,
     EXTRACT_MAX_SITES,
@@ -23,7 +24,6 @@ from hazflow.model.nshm import (
     NSHM_POES,
     NSHM_VS30S,
 )
-from hazflow.openquake.engines import DEFAULT_DISAGG_ENGINE, DISAGG_ENGINES
 from hazflow.plan.batches import DEFAULT_BATCH_CAP, MAX_MAP_LENGTH
 
 IMT_PATTERN = r"^(PGA|SA\(\d+(\.\d+)?\))$"

@@ -16,7 +16,7 @@ RETRY_POLICY = ExceptionRetryPolicy(
     rules=[
         RetryRule(exception="hazflow.exceptions.BadRequest", action=RetryAction.FAIL, reason="bad request: fix the input"),
         RetryRule(exception="hazflow.exceptions.DataIntegrityError", action=RetryAction.FAIL, reason="data integrity"),
-        # AWS errors arrive wrapped by hazflow.store.aws.errors: permanent ones (validation, access denied, a
+        # AWS errors arrive wrapped by hazflow.remote.errors: permanent ones (validation, access denied, a
         # missing table or bucket) as StorageError; throttling, 5xx, lost connections, timeouts and the
         # batch writer's IncompleteWriteError as TransientError.
         RetryRule(exception="hazflow.exceptions.StorageError", action=RetryAction.FAIL, reason="permanent storage error"),

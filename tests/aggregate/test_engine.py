@@ -267,7 +267,8 @@ def test_prob_to_rate_series_matches_log1p(p):
 
 @pytest.mark.parametrize("seed", [1, 2, 5])
 def test_block_layout_holds_the_same_composites(seed):
-    from hazflow.aggregate.engine import block_values_of, blocked_row
+    from hazflow.aggregate.engine import blocked_row
+    from hazflow.aggregate.tree import block_values_of
 
     model = random_model(seed)
     tree = build_tree(model)

@@ -30,7 +30,7 @@ class DagTest:
 
     def xcom(self, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
         """What a task of this run returned (or pushed under `key`)."""
-        from hazflow_airflow.runs import task_value
+        from hazflow_tools.runs import task_value
 
         value = task_value(self.dag_id, task_id, self.run_id, key, map_index)
         assert value is not None, f"no XCom {key!r} of {self.dag_id}.{task_id}[{map_index}] in {self.run_id}: {self.log[-3000:]}"
@@ -60,7 +60,7 @@ class DagTest:
 
     def seconds(self) -> dict[str, float]:
         """Wall seconds of this run (`dag_run`) and of each of its tasks (`plan`, `run`, ...)."""
-        from hazflow_airflow.runs import run_seconds
+        from hazflow_tools.runs import run_seconds
 
         return run_seconds(self.dag_id, self.run_id)
 
@@ -89,7 +89,7 @@ def dags_test(
 
 def triggered_run(triggering: DagTest) -> tuple[str, dict] | None:
     """(logical date, conf) of the disagg_aggregation run a disagg_realizations run started, if queued."""
-    from hazflow_airflow.runs import queued_runs
+    from hazflow_tools.runs import queued_runs
 
     runs = queued_runs("disagg_aggregation", f"{triggering.run_id}__disagg_aggregation")
     return runs[0] if runs else None

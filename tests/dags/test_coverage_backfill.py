@@ -7,8 +7,8 @@ import json
 import shutil
 
 import pytest
+from hazflow_tools.runs import queued_runs
 
-from hazflow_airflow.runs import queued_runs
 from tests.dags.conftest import dags_test, drop_queued_run
 
 pytestmark = [pytest.mark.airflow, pytest.mark.openquake]

@@ -199,8 +199,8 @@ def test_a_worker_that_cannot_read_its_spec_fails_as_a_bad_request_through_the_t
     from airflow.sdk.exceptions import TaskDeferred
 
     from hazflow.exceptions import BadRequest
+    from hazflow.remote import documents
     from hazflow.run.worker import read_manifest, spec_uri
-    from hazflow.store import documents
 
     uri = spec_uri(on_moto.store_root, "badspec", 0)
     documents.write_bytes(uri, b'{"format": "something else"}', ecs.url)

@@ -26,7 +26,7 @@ def test_a_small_request_runs_end_to_end(realizations_run):
 
 
 def test_it_starts_hazard_aggregation_for_exactly_its_realization_set(realizations_run):
-    from hazflow_airflow.runs import queued_runs
+    from hazflow_tools.runs import queued_runs
 
     conf, _, run = realizations_run
     assert run.code == 0, run.log[-3000:]

@@ -19,10 +19,9 @@ HEAVY = {"numpy", "pandas", "h5py", "pyarrow", "pynamodb", "boto3", "botocore", 
 # exception classes the retry policy names. Each imports nothing but the standard library (tested).
 PARSE_TIME_DOMAIN = (
     "hazflow.aggregate.methods",
+    "hazflow.choices",
     "hazflow.exceptions",
-    "hazflow.export",
     "hazflow.model.nshm",
-    "hazflow.openquake.engines",
     "hazflow.plan.batches",
 )
 PARSE_TIME_PACKAGES = sorted({"hazflow", *PARSE_TIME_DOMAIN, *(m.rsplit(".", 1)[0] for m in PARSE_TIME_DOMAIN)})

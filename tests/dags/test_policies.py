@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hazflow.exceptions import BadRequest, DataIntegrityError, OpenQuakeError, StorageError, TransientError
-from hazflow.store.aws.errors import as_hazflow_error
+from hazflow.remote.errors import as_hazflow_error
 from hazflow.store.aws.writer import IncompleteWriteError
 
 

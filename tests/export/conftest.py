@@ -6,11 +6,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hazflow.aggregate.disagg import aggregate_disagg
 from hazflow.aggregate.tree import build_tree
 from hazflow.model.sites import resolve_sites
+from hazflow.steps.disagg_aggregation import aggregate_disagg
 from hazflow.store import HazardAggregate
-from tests.aggregate.test_disagg import _realizations, _store
+from tests.steps.test_disagg_aggregation import _realizations, _store
 
 PARAMS = {"model": "DEMO", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA"], "poes": [0.1]}
 

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 
 from hazflow.extract.request import AreaRequest
-from hazflow.extract.steps import extract_area
 from hazflow.openquake.runner import run_job
+from hazflow.steps.area_extract import extract_area
 from tests.extract.conftest import AREA
 from tests.support.risk_inputs import write_risk_model
 

@@ -11,8 +11,9 @@ import pytest
 from hazflow.exceptions import BadRequest, DataIntegrityError
 from hazflow.model.logic_tree import HazardModel, load_model
 from hazflow.model.sites import resolve_sites
-from hazflow.openquake import inputs, render
-from hazflow.plan.jobs import JobSpec, disagg_job, hazard_job
+from hazflow.openquake import inputs, prepare, render
+from hazflow.openquake.spec import JobSpec
+from hazflow.plan.jobs import disagg_job, hazard_job
 
 WLG = resolve_sites(["WLG"])[0]
 
@@ -101,10 +102,10 @@ def test_a_job_whose_sources_changed_after_planning_is_refused_before_anything_i
     jobdir = tmp_path / "job"
     jobdir.mkdir()
     with pytest.raises(DataIntegrityError, match=r"DEMO CRU-2: what OpenQuake would read changed.*plan again"):
-        render.render_job(spec, model, jobdir)
+        prepare.render_job(spec, model, jobdir)
     assert list(jobdir.iterdir()) == []
     path.write_text(path.read_text().replace("<!-- rates revised -->\n", "", 1))
-    assert render.render_job(spec, model, jobdir).is_file()  # the same bytes again: the planned key holds
+    assert prepare.render_job(spec, model, jobdir).is_file()  # the same bytes again: the planned key holds
 
 
 def test_nshm_keys_digest_the_toshi_ids_of_sources_that_cannot_be_read_here():

@@ -26,10 +26,11 @@ from hazflow.model.sites import resolve_sites
 from hazflow.openquake import render
 from hazflow.openquake.datastore import read_disaggregation
 from hazflow.openquake.engines import SITES_PER_PASS
-from hazflow.openquake.render import render_job, render_pass
+from hazflow.openquake.prepare import render_job, render_pass
 from hazflow.openquake.runner import run_job, run_pass
-from hazflow.plan.jobs import JobSpec, disagg_job
-from hazflow.plan.passes import DisaggPass, group_into_passes
+from hazflow.openquake.spec import DisaggPass, JobSpec
+from hazflow.plan.jobs import disagg_job
+from hazflow.plan.passes import group_into_passes
 from hazflow.run.batch import run_batch
 
 pytestmark = pytest.mark.openquake

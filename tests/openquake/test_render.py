@@ -9,9 +9,10 @@ from dataclasses import replace
 import pytest
 
 from hazflow.model.sites import resolve_sites
-from hazflow.openquake.render import render_job, render_pass, sites_share_calculation, source_typologies, z1pt0, z2pt5
+from hazflow.openquake.prepare import render_job, render_pass
+from hazflow.openquake.render import sites_share_calculation, source_typologies, z1pt0, z2pt5
+from hazflow.openquake.spec import DisaggPass
 from hazflow.plan.jobs import disagg_job, hazard_job
-from hazflow.plan.passes import DisaggPass
 
 NRML = "{http://openquake.org/xmlns/nrml/0.5}"
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from hazflow.exceptions import OpenQuakeError
-from hazflow.openquake.render import render_job
+from hazflow.openquake.prepare import render_job
 from hazflow.openquake.runner import OpenQuakeConfig, run_job
 from hazflow.plan.jobs import respec
 from hazflow.plan.request import HazardRequest

@@ -177,7 +177,7 @@ def test_an_unknown_plan_is_a_storage_error(store):
 )
 def test_bad_requests_fail_before_anything_is_written(store, config, monkeypatch, changes, field, message):
     """Through the `plan` task's own body; the store keeps only what the fixture put in it."""
-    from hazflow_airflow.tasks import plan_disagg_realizations
+    from hazflow.steps.disagg_realizations import plan as plan_disagg_realizations
 
     monkeypatch.setenv("HAZFLOW_STORE_ROOT", str(config.store_root))
     params = {"model": "DEMO", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA"], "poes": [0.1], "leaves": ["all"]}
@@ -195,7 +195,7 @@ def test_bad_requests_fail_before_anything_is_written(store, config, monkeypatch
 
 
 def test_the_task_keeps_its_plan_and_returns_only_small_descriptors(store, config, monkeypatch):
-    from hazflow_airflow.tasks import plan_disagg_realizations
+    from hazflow.steps.disagg_realizations import plan as plan_disagg_realizations
 
     monkeypatch.setenv("HAZFLOW_STORE_ROOT", str(config.store_root))
     params = {"model": "DEMO", "sites": ["WLG", "CHC"], "vs30s": [400], "imts": ["PGA", "SA(0.5)"], "poes": [0.1, 0.02]}
@@ -215,7 +215,7 @@ def test_the_task_keeps_its_plan_and_returns_only_small_descriptors(store, confi
 
 def test_the_task_plans_one_pass_per_leaf_by_default(store, config, monkeypatch):
     """The default engine (hazardlib): the 4 runs of a leaf (2 sites x 2 PoEs) in one pass, 6 passes in 4 batches."""
-    from hazflow_airflow.tasks import plan_disagg_realizations
+    from hazflow.steps.disagg_realizations import plan as plan_disagg_realizations
 
     monkeypatch.setenv("HAZFLOW_STORE_ROOT", str(config.store_root))
     params = {"model": "DEMO", "sites": ["WLG", "CHC"], "vs30s": [400], "imts": ["PGA", "SA(0.5)"], "poes": [0.1, 0.02]}

@@ -6,7 +6,8 @@ from dataclasses import replace
 import pytest
 
 from hazflow.model.sites import resolve_sites
-from hazflow.plan.jobs import JobSpec, disagg_job, hazard_job
+from hazflow.openquake.spec import JobSpec
+from hazflow.plan.jobs import disagg_job, hazard_job
 
 
 @pytest.fixture

@@ -8,8 +8,9 @@ import pytest
 
 from hazflow.exceptions import BadRequest, DataIntegrityError
 from hazflow.model.sites import resolve_sites
+from hazflow.openquake.spec import DisaggPass
 from hazflow.plan.jobs import disagg_job
-from hazflow.plan.passes import DisaggPass, group_into_passes
+from hazflow.plan.passes import group_into_passes
 
 OQ = "3.26.2"
 

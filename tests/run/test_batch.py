@@ -9,8 +9,8 @@ import pytest
 from hazflow.exceptions import BadRequest, OpenQuakeError
 from hazflow.ingest.realizations import ingest_batch
 from hazflow.model.sites import resolve_sites
+from hazflow.openquake.spec import DisaggPass
 from hazflow.plan.jobs import disagg_job, respec
-from hazflow.plan.passes import DisaggPass
 from hazflow.run.batch import run_batch
 
 pytestmark = pytest.mark.openquake

@@ -10,8 +10,8 @@ import pytest
 from hazflow.exceptions import OpenQuakeError, StorageError
 from hazflow.ingest.realizations import ingest_batch
 from hazflow.model.sites import resolve_sites
+from hazflow.openquake.spec import DisaggPass
 from hazflow.plan.jobs import disagg_job
-from hazflow.plan.passes import DisaggPass
 from hazflow.run.job import datastore_name
 from hazflow.run.passes import run_pass
 

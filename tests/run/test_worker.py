@@ -16,8 +16,10 @@ from hazflow.exceptions import BadRequest, StorageError
 from hazflow.ingest.realizations import ingest_batch
 from hazflow.model.sites import resolve_sites
 from hazflow.openquake.engines import SITES_PER_PASS
-from hazflow.plan.jobs import JobSpec, disagg_job, respec
-from hazflow.plan.passes import DisaggPass, group_into_passes
+from hazflow.openquake.spec import DisaggPass, JobSpec
+from hazflow.plan.jobs import disagg_job, respec
+from hazflow.plan.passes import group_into_passes
+from hazflow.remote.clients import aws_client
 from hazflow.run.worker import (
     BatchSpec,
     Manifest,
@@ -29,7 +31,6 @@ from hazflow.run.worker import (
     spec_uri,
     stage_batch,
 )
-from hazflow.store import documents
 
 
 @pytest.fixture
@@ -141,7 +142,7 @@ def test_the_container_command_runs_a_demo_batch_against_moto_and_its_results_in
         aws_stage="worker",
         aws_endpoint=moto_endpoint,
     )
-    documents.s3_client(moto_endpoint).create_bucket(
+    aws_client("s3", moto_endpoint).create_bucket(
         Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "ap-southeast-2"}
     )
     uri = stage_batch(BatchSpec("plan-ecs", 0, "WLG (+1 more)", passes(*two_jobs)), airflow_side)

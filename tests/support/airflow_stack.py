@@ -16,8 +16,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hazflow_tools.rest import AirflowApi
+
 from hazflow.config import PROJECT_ROOT
-from hazflow_airflow.rest import AirflowApi
 from tests.support.moto_server import free_port
 
 STACK = PROJECT_ROOT / "scripts" / "airflow_stack.py"

@@ -28,7 +28,7 @@ from hazflow.aggregate.stats import (
     row_quantiles,
     weighted_mean_std,
 )
-from hazflow.aggregate.tree import CompositeTree
+from hazflow.aggregate.tree import CompositeTree, block_values_of
 from hazflow.exceptions import BadRequest, DataIntegrityError
 from hazflow.model.nshm import DEFAULT_QUANTILES
 
@@ -60,26 +60,6 @@ def marginal_weights(tree: CompositeTree) -> np.ndarray:
         for rows in term.rows:  # one fault system of the term: rows (n_source, n_gmm)
             np.add.at(marginal, rows.ravel(), np.outer(ws, wg).ravel())
     return marginal
-
-
-def block_values_of(tree: CompositeTree, block: tuple[int, ...], rates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """All values (n_block, B) and weights (n_block,) of one block of linked axes, C order over its axes."""
-    shape = [len(tree.axes[a].labels) for a in block]
-    values = np.zeros(shape + [rates.shape[1]])
-    for term in tree.terms:
-        if term.source_axis not in block:
-            continue
-        part = rates[term.rows].sum(axis=0)  # (n_source, n_gmm, B)
-        index: list[slice | None] = [None] * len(block)  # new axes, but for the term's source and GMM axes
-        index[block.index(term.source_axis)] = slice(None)
-        index[block.index(term.gmm_axis)] = slice(None)
-        if block.index(term.source_axis) > block.index(term.gmm_axis):
-            part = part.swapaxes(0, 1)
-        values += part[tuple(index) + (slice(None),)]
-    weights = np.ones(())
-    for a in block:
-        weights = np.multiply.outer(weights, tree.axes[a].weights)
-    return values.reshape(-1, rates.shape[1]), weights.reshape(-1)
 
 
 def exact_mean_rate(tree: CompositeTree, probs: np.ndarray, investigation_time: float = 1.0) -> np.ndarray:

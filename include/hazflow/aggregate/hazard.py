@@ -1,67 +1,16 @@
-"""The hazard_aggregation step: stored hazard-curve realizations of each target (site, VS30, every
-IMT) aggregated over the logic tree, stored with provenance, and plotted.
-
-`plan_hazard_aggregation` and `aggregate_hazard_batch` are what the DAG's tasks and
-`python -m hazflow aggregate-hazard` call, with the same Params.
-"""
+"""Hazard-curve realizations as the aggregation reads them: one matrix of the tree's components,
+checked to share one level grid and one set of settings."""
 
 from __future__ import annotations
 
-import logging
-import tempfile
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 
-from hazflow.aggregate.engine import aggregate
-from hazflow.aggregate.inputs import in_tree_order, provenance, require_all
-from hazflow.aggregate.methods import DEFAULT_QUANTILE_METHOD
+from hazflow.aggregate.inputs import in_tree_order
 from hazflow.aggregate.tree import CompositeTree
-from hazflow.config import Config
 from hazflow.exceptions import DataIntegrityError
-from hazflow.model.logic_tree import HazardModel
-from hazflow.model.nshm import DEFAULT_QUANTILES
-from hazflow.model.sites import Site
-from hazflow.plan.batches import split
-from hazflow.plan.jobs import target_label
-from hazflow.plan.request import HazardAggregationRequest
-from hazflow.store import HazardAggregate, HazardRealization, Store
-
-logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class HazardTarget:
-    """One (site, VS30) whose curves of every requested IMT are aggregated together."""
-
-    site: Site
-    vs30: float
-
-    @property
-    def label(self) -> str:
-        return target_label(self.site.id, self.vs30)
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"site": vars(self.site), "vs30": self.vs30}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> HazardTarget:
-        return cls(Site(**data["site"]), float(data["vs30"]))
-
-
-@dataclass(frozen=True)
-class HazardBatchResult:
-    """What aggregating a batch of targets stored: counts, and where its plots are."""
-
-    targets: int
-    statistics: int
-    plots: tuple[str, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"targets": self.targets, "statistics": self.statistics, "plots": list(self.plots)}
+from hazflow.store import HazardRealization
 
 
 def component_array(tree: CompositeTree, rows: Sequence[HazardRealization], target: str) -> tuple[np.ndarray, np.ndarray]:
@@ -74,78 +23,3 @@ def component_array(tree: CompositeTree, rows: Sequence[HazardRealization], targ
     if any(not np.array_equal(r.levels, levels) for r in chosen):
         raise DataIntegrityError(f"{target}: realizations on different level grids")
     return levels, np.stack([r.values for r in chosen])
-
-
-def aggregate_hazard(
-    store: Store,
-    model: HazardModel,
-    tree: CompositeTree,
-    site: Site,
-    vs30: float,
-    imts: Sequence[str],
-    quantiles: Sequence[float] = DEFAULT_QUANTILES,
-    method: str = DEFAULT_QUANTILE_METHOD,
-) -> list[HazardAggregate]:
-    """Compute and store mean, std, cov and quantiles for each IMT at (site, VS30); returns what was stored."""
-    out: list[HazardAggregate] = []
-    for imt in imts:
-        target = f"{model.name} {target_label(site.id, vs30, imt)}"
-        rows = store.get_hazard_realizations(model.name, site.code, vs30, imt)
-        levels, probs = component_array(tree, rows, target)
-        result = aggregate(
-            tree, probs, investigation_time=model.settings.investigation_time, quantiles=tuple(quantiles), method=method
-        )
-        prov = provenance(tree, rows, result)
-        out += [
-            HazardAggregate(model.name, site.code, float(vs30), imt, name, levels, values, prov)
-            for name, values in result.stats.items()
-        ]
-    store.put_hazard_aggregates(out)
-    return out
-
-
-def required_targets(
-    store: Store, model: HazardModel, tree: CompositeTree, sites: Sequence[Site], vs30s: Sequence[float], imts: Sequence[str]
-) -> list[HazardTarget]:
-    """The (site, VS30) targets to aggregate; fails before any compute if any realization is missing."""
-
-    def check(site: Site, vs30: float, imt: str) -> Callable[[], object]:
-        return lambda: component_array(
-            tree, store.get_hazard_realizations(model.name, site.code, vs30, imt), target_label(site.id, vs30, imt)
-        )
-
-    require_all(
-        ((target_label(s.id, v, i), check(s, v, i)) for s in sites for v in vs30s for i in imts),
-        "Run hazard_realizations for them first.",
-    )
-    return [HazardTarget(site, vs30) for site in sites for vs30 in vs30s]
-
-
-def plan_hazard_aggregation(params: Mapping[str, Any], config: Config) -> list[list[HazardTarget]]:
-    """Validate the request, check every needed realization is stored (listing what is missing, before
-    any compute), and batch the targets for mapping."""
-    request = HazardAggregationRequest.parse(params, runnable=False)
-    store = config.open_store()
-    targets = required_targets(store, request.model, request.tree(), request.sites, request.vs30s, request.imts)
-    logger.info("hazard aggregation of %s: %d target(s), every realization stored", request.model.name, len(targets))
-    return split(targets)
-
-
-def aggregate_hazard_batch(params: Mapping[str, Any], targets: Sequence[HazardTarget], config: Config) -> HazardBatchResult:
-    """Aggregate each target of a batch for every IMT; store the statistics and a plot per IMT."""
-    from hazflow.report.plots import hazard_plot_name, plot_hazard_curve
-
-    request = HazardAggregationRequest.parse(params, runnable=False)
-    store, tree, name = config.open_store(), request.tree(), request.model.name  # the tree's layout serves every target
-    statistics, plots = 0, []
-    with tempfile.TemporaryDirectory() as tmp:
-        for t in targets:
-            rows = aggregate_hazard(
-                store, request.model, tree, t.site, t.vs30, request.imts, request.quantiles, request.quantile_method
-            )
-            statistics += len(rows)
-            for imt in request.imts:
-                png = plot_hazard_curve([r for r in rows if r.imt == imt], t.site, Path(tmp) / "plot.png")
-                plots.append(store.put_report(hazard_plot_name(name, t.site, t.vs30, imt), png))
-            logger.info("%s: %d statistics stored", t.label, len(rows))
-    return HazardBatchResult(len(targets), statistics, tuple(plots))

@@ -40,7 +40,7 @@ from typing import Literal
 import numpy as np
 
 from hazflow.aggregate.stats import in_threads
-from hazflow.aggregate.tree import CompositeTree
+from hazflow.aggregate.tree import CompositeTree, block_values_of
 
 logger = logging.getLogger(__name__)
 
@@ -105,8 +105,6 @@ class Side:
 def side_of(tree: CompositeTree, axes: Sequence[int], rates: np.ndarray) -> Side:
     """The combinations of `axes` (a union of blocks), C order over them: rates, weights and each
     one's part of the composite's canonical (C order over all axes) index."""
-    from hazflow.aggregate.engine import block_values_of
-
     axes = tuple(sorted(axes))
     values, weights = block_values_of(tree, axes, rates)
     strides = np.array([prod(tree.shape[a + 1 :]) for a in range(len(tree.shape))], dtype=np.int64)

@@ -8,6 +8,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from hazflow.exceptions import BadRequest
+
 
 def prob_to_rate(prob: np.ndarray, investigation_time: float) -> np.ndarray:
     """Poissonian rate (per year) from a probability of exceedance within `investigation_time` years.
@@ -142,3 +144,14 @@ def weighted_mean_std(values: np.ndarray, weights: np.ndarray) -> tuple[np.ndarr
     mean = weights @ values
     var = weights @ (values - mean) ** 2
     return mean, np.sqrt(var)
+
+
+def annual_poe(poe: float, years: float = 50.0) -> float:
+    """Annual probability equivalent to `poe` within `years` (Poissonian).
+
+    >>> round(annual_poe(0.1), 8)
+    0.00210499
+    """
+    if not 0.0 < poe < 1.0:
+        raise BadRequest("poes", f"a PoE must lie in (0, 1), got {poe}")
+    return float(-np.expm1(np.log1p(-poe) / years))

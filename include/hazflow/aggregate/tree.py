@@ -163,3 +163,23 @@ def build_tree(model: HazardModel, leaves: Iterable[str] | None = None, gmms: It
     )
     renormalised = keep_leaves != set(model.leaf_ids) or keep_gmms != all_gmms
     return CompositeTree(tuple(axes), term_list, tuple(components), renormalised)
+
+
+def block_values_of(tree: CompositeTree, block: tuple[int, ...], rates: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """All values (n_block, B) and weights (n_block,) of one block of linked axes, C order over its axes."""
+    shape = [len(tree.axes[a].labels) for a in block]
+    values = np.zeros(shape + [rates.shape[1]])
+    for term in tree.terms:
+        if term.source_axis not in block:
+            continue
+        part = rates[term.rows].sum(axis=0)  # (n_source, n_gmm, B)
+        index: list[slice | None] = [None] * len(block)  # new axes, but for the term's source and GMM axes
+        index[block.index(term.source_axis)] = slice(None)
+        index[block.index(term.gmm_axis)] = slice(None)
+        if block.index(term.source_axis) > block.index(term.gmm_axis):
+            part = part.swapaxes(0, 1)
+        values += part[tuple(index) + (slice(None),)]
+    weights = np.ones(())
+    for a in block:
+        weights = np.multiply.outer(weights, tree.axes[a].weights)
+    return values.reshape(-1, rates.shape[1]), weights.reshape(-1)

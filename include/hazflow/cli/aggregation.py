@@ -15,28 +15,22 @@ from hazflow.config import Config
 
 def aggregate_hazard(args: argparse.Namespace, config: Config) -> Output:
     """hazard_aggregation here: statistics of the stored hazard curves, stored and plotted."""
-    from hazflow.aggregate.hazard import aggregate_hazard_batch, plan_hazard_aggregation
-    from hazflow.report.summary import summarise_hazard_aggregation
+    from hazflow.steps import hazard_aggregation as step
 
     params = params_of(args)
-    batches = [aggregate_hazard_batch(params, batch, config).to_dict() for batch in plan_hazard_aggregation(params, config)]
-    summary = summarise_hazard_aggregation(batches)
+    batches = [step.aggregate_batch(batch, params, config) for batch in step.plan(params, config)]
+    summary = step.summarise(batches)
     text = f"{summary['targets']} target(s), {summary['statistics']} statistics stored; plots:\n" + "\n".join(summary["plots"])
     return Output(summary, text)
 
 
 def aggregate_disagg(args: argparse.Namespace, config: Config) -> Output:
     """disagg_aggregation here: statistics of the stored disaggregations by bin, closure, plots."""
-    from hazflow.aggregate.disagg import aggregate_disagg_batch, plan_disagg_aggregation
-    from hazflow.plan.request import DisaggAggregationRequest
-    from hazflow.report.summary import summarise_disagg_aggregation
+    from hazflow.steps import disagg_aggregation as step
 
     params = params_of(args)
-    batches = [
-        [r.to_dict() for r in aggregate_disagg_batch(params, batch, config)] for batch in plan_disagg_aggregation(params, config)
-    ]
-    r = DisaggAggregationRequest.parse(params, runnable=False)
-    summary = summarise_disagg_aggregation(batches, r.closure_tolerance, r.fail_on_closure)
+    batches = [step.aggregate_batch(batch, params, config) for batch in step.plan(params, config)]
+    summary = step.summarise(batches, params)
     outside = set(summary["closure_outside"])
     rows = [
         (label, f"{closure:.4f}" + (" OUTSIDE" if label in outside else ""), summary["mean_mre"][label], summary["modal"][label],
@@ -85,7 +79,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     )
     p.set_defaults(func=aggregate_disagg)
 
-    from hazflow.export import FORMATS
+    from hazflow.choices import EXPORT_FORMATS as FORMATS
 
     p = sub.add_parser("export", help="JSON, OpenQuake CSV and toshi-hazard-store parquet of aggregated disaggregations")
     add_request(p, ("model", "sites", "vs30s", "imts", "poes", "leaves", "gmms", "epsilon_star", "target_stat"))

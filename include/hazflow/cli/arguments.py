@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from hazflow.aggregate.methods import QUANTILE_METHODS
+from hazflow.choices import DISAGG_ENGINES
 from hazflow.model.nshm import DEFAULT_QUANTILES
-from hazflow.openquake.engines import DISAGG_ENGINES
 from hazflow.plan.batches import DEFAULT_BATCH_CAP, MAX_MAP_LENGTH
 
 

@@ -15,7 +15,7 @@ def extract(args: argparse.Namespace, config: Config) -> Output:
     """Compute what is missing (with --compute), then write the bundle folder and zip under --dest."""
     from hazflow.extract.area import read_polygon
     from hazflow.extract.site_model import read_site_model
-    from hazflow.extract.steps import extract_area
+    from hazflow.steps.area_extract import extract_area
 
     vs30 = args.vs30 if args.vs30 is not None or args.site_model else 400.0
     params: dict[str, Any] = {

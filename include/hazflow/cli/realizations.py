@@ -18,7 +18,7 @@ from hazflow.store.records import FINISHED_STATES
 
 def plan_hazard(args: argparse.Namespace, config: Config) -> Output:
     """hazard_realizations' plan: the job specs of a request with their ledger states."""
-    from hazflow.plan.hazard import plan_hazard as plan
+    from hazflow.steps.hazard_realizations import plan_hazard as plan
 
     specs = plan(params_of(args), config)
     states = config.open_store().ledger_states(s.key for s in specs)
@@ -37,7 +37,7 @@ def plan_hazard(args: argparse.Namespace, config: Config) -> Output:
 def run_jobs(args: argparse.Namespace, config: Config) -> Output:
     """hazard_realizations' run and ingest, here, for job specs from a file (done ones are reused)."""
     from hazflow.ingest.realizations import ingest_job
-    from hazflow.plan.jobs import JobSpec
+    from hazflow.openquake.spec import JobSpec
     from hazflow.run.job import run_job
 
     data = json.loads(Path(args.spec).read_text())
@@ -114,19 +114,14 @@ def _describe_plan(v: dict[str, Any], args: argparse.Namespace) -> str:
 
 def disagg(args: argparse.Namespace, config: Config) -> Output:
     """disagg_realizations here, without Airflow: plan, run each batch (the local runner), ingest, summarise."""
-    from hazflow.ingest.realizations import ingest_planned_batch
-    from hazflow.plan.disagg import load_plan, plan_disagg_realizations
-    from hazflow.report.summary import summarise_disagg_request
-    from hazflow.run.worker import run_planned_batch
+    from hazflow.plan.disagg import load_plan
+    from hazflow.steps import disagg_realizations as step
 
-    planned = plan_disagg_realizations(params_of(args) | {"runner": "local"}, config)
-    store, ingested = config.open_store(), []
-    for ref in planned.batches:
-        ran = run_planned_batch(ref, args.force, config)["ran"]
-        outcomes = ingest_planned_batch(ref.plan_id, ref.batch, store, force=args.force)
-        ingested += [o.to_dict() | {"openquake_ran": ran.get(o.job_key, False)} for o in outcomes]
-    summary = summarise_disagg_request(planned.plan_id, ingested, store)
-    plan = load_plan(planned.plan_id, store)
+    planned = step.plan(params_of(args) | {"runner": "local"}, config)
+    batches = [step.ingest(step.run_local(batch, args.force, config), args.force, config) for batch in planned["batches"]]
+    ingested = [outcome for batch in batches for outcome in batch]
+    summary = step.summarise(planned["plan_id"], batches, config)
+    plan = load_plan(planned["plan_id"], config.open_store())
     targets: list[dict[str, Any]] = [
         {
             "target": f"{g.site.id} vs30={g.vs30:g} {g.poe * 100:g}%/50yr",

@@ -16,9 +16,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hazflow.choices import EXPORT_FORMATS as FORMATS
 from hazflow.config import Config
 from hazflow.exceptions import BadRequest, DataIntegrityError, StorageError
-from hazflow.export import FORMATS, ths
+from hazflow.export import ths
 from hazflow.export.oq_csv import write_disagg_csv
 from hazflow.export.target_json import target_document
 from hazflow.plan.request import DisaggAggregationRequest

@@ -15,7 +15,7 @@ import numpy as np
 from hazflow.exceptions import DataIntegrityError
 from hazflow.model.logic_tree import HazardModel, gmm_identity, load_model
 from hazflow.openquake.datastore import Disaggregation, HazardCurves, read_disaggregation, read_hazard_curves
-from hazflow.plan.jobs import JobSpec
+from hazflow.openquake.spec import JobSpec
 from hazflow.run.job import HDF5_NAME, Outcome, datastore_name
 from hazflow.store import DisaggRealization, HazardRealization, Store
 from hazflow.store.records import FINISHED_STATES, RAN_STATES, LedgerState

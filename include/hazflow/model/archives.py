@@ -37,6 +37,8 @@ from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING
 
 from hazflow.exceptions import BadRequest, HazflowError, StorageError, TransientError
+from hazflow.remote.documents import read_bytes
+from hazflow.remote.uris import is_s3, join
 
 if TYPE_CHECKING:
     from hazflow.config import Config
@@ -334,15 +336,13 @@ class SourceArchives:
 
     def _from_root(self, toshi_id: str) -> _Found:
         assert self.root is not None
-        if self.root.startswith("s3://"):
-            from hazflow.store import documents
-
-            uri = documents.join(self.root, f"{toshi_id}.zip")
+        if is_s3(self.root):
+            uri = join(self.root, f"{toshi_id}.zip")
             seen = self._memo.get((toshi_id, uri, ("s3",)))
             if seen is not None:  # an S3 object is read once a process
                 return _Found(seen.folder, uri, ("unpacked", seen.digest))
             try:
-                data = documents.read_bytes(uri, self.aws_endpoint, self.aws_region)
+                data = read_bytes(uri, self.aws_endpoint, self.aws_region)
             except StorageError as e:
                 raise _NotThere(str(e)) from None
             return _Found(self._spool(data, toshi_id), uri, None, ("s3",))

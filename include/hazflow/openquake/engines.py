@@ -1,5 +1,6 @@
-"""How disaggregations are computed: the engine choice, and how many sites share one OpenQuake
-process. Pure Python, no imports: the DAG's Params read these at parse time.
+"""How disaggregations are computed: what each engine does (their names, a deployment setting, are
+`hazflow.choices.DISAGG_ENGINES`), and how many sites share one OpenQuake process. Pure Python, no
+imports: the one-pass process (OpenQuake's own Python) reads these.
 
 - `hazardlib` (the default): one *pass* per leaf x VS30 x site group. One OpenQuake process runs
   the engine's own disaggregation calculator with every PoE and IMT of a site at once
@@ -26,9 +27,6 @@ and the choice is part of every job key of the leaf (`hazflow.openquake.inputs`)
 """
 
 from __future__ import annotations
-
-DISAGG_ENGINES: tuple[str, ...] = ("hazardlib", "oq")
-DEFAULT_DISAGG_ENGINE = "hazardlib"
 
 # NRML source typologies whose rupture contexts at a site do not depend on the calculation's other
 # sites (faults of one surface per rupture); a leaf of these only lets its sites share a calculation.

@@ -26,7 +26,8 @@ from pathlib import Path
 from hazflow.exceptions import DataIntegrityError
 from hazflow.model.logic_tree import HazardModel, Leaf
 from hazflow.model.sites import Site
-from hazflow.plan.jobs import JobSpec
+from hazflow.openquake import render
+from hazflow.openquake.spec import JobSpec
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +66,6 @@ def inputs_digest(spec: JobSpec, model: HazardModel) -> str:
     """The digest (16 hex characters) of what OpenQuake reads for `spec`'s leaf beyond the spec's
     targets; the same for every job of one leaf, kind and engine. Raises `BadRequest` (field
     `model`) when a local source file is missing."""
-    from hazflow.openquake import render
-
     leaf = model.leaf(spec.leaf)
     sources = source_digests(model, leaf)
     memo = (

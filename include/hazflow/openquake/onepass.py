@@ -23,7 +23,7 @@ calculation's datastore is the engine's layout with P levels per IMT: `disagg-rl
 the pass when the leaf's sources are plain faults only (see `hazflow.openquake.engines`); a site
 with fewer PoEs than another of its calculation repeats its last level.
 
-`pass.json` (written by `hazflow.openquake.render.render_pass`): the job.ini, the IMTs, per site its
+`pass.json` (written by `hazflow.openquake.prepare.render_pass`): the job.ini, the IMTs, per site its
 code, coordinates and levels (g, shape (IMTs, PoEs)), and the calculations (their sites and site
 model file). Each pass writes `result.json` beside it: per site its state (`done`, or `no_ruptures`
 when every source is beyond the cut-off) and its datastore, and the pass's wall and CPU seconds; or

@@ -1,12 +1,12 @@
-"""Render a job spec, or a pass, to OpenQuake input files: job.ini, logic trees, site models and,
-for a one-pass disaggregation, the levels of every site (`pass.json`)."""
+"""OpenQuake's input files as hazflow renders them for a job spec: job.ini, the source and GMM logic
+trees, site models. `hazflow.openquake.inputs` hashes them into every job key; `hazflow.openquake.prepare`
+writes them into a job's or a pass's folder."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
-import shutil
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -14,9 +14,8 @@ from xml.sax.saxutils import escape
 from hazflow.exceptions import BadRequest
 from hazflow.model.logic_tree import HazardModel, Leaf
 from hazflow.model.sites import Site
-from hazflow.openquake.engines import PASS_FORMAT, SITE_INDEPENDENT_SOURCES
-from hazflow.plan.jobs import JobSpec
-from hazflow.plan.passes import DisaggPass
+from hazflow.openquake.engines import SITE_INDEPENDENT_SOURCES
+from hazflow.openquake.spec import JobSpec
 
 NRML_HEAD = '<?xml version="1.0" encoding="utf-8"?>\n<nrml xmlns:gml="http://www.opengis.net/gml" xmlns="http://openquake.org/xmlns/nrml/0.5">\n'
 
@@ -33,39 +32,6 @@ def z2pt5(vs30: float) -> float:
     from nzshm_model.psha_adapter.openquake.hazard_config import calculate_z2pt5
 
     return round(calculate_z2pt5(vs30), 3)
-
-
-def render_job(spec: JobSpec, model: HazardModel, jobdir: Path) -> Path:
-    """Write the inputs of `spec` into `jobdir` (which must exist) and return the job.ini path."""
-    _render_sources(spec, model, jobdir)
-    (jobdir / "site_model.csv").write_text(site_model(spec.vs30, spec.sites))
-    path = jobdir / "job.ini"
-    path.write_text(job_ini(spec))
-    return path
-
-
-def render_pass(p: DisaggPass, model: HazardModel, passdir: Path) -> Path:
-    """Write the inputs of a one-pass disaggregation into `passdir` (which must exist): the leaf's
-    sources and logic trees, a site model per calculation (`site_model_<k>.csv`: one per site, or one
-    for all the sites when the leaf's sources let them share a calculation, see
-    `hazflow.openquake.engines`), a job.ini (disaggregation settings as for one job; its
-    `iml_disagg`, the first job's levels, passes OpenQuake's checks), and `pass.json` with every
-    site's levels and the calculations. Returns the path of `pass.json`."""
-    first = p.jobs[0]
-    _render_sources(first, model, passdir)
-    shared = sites_share_calculation(model.source_paths(model.leaf(p.leaf)))
-    calculations = []
-    for k, group in enumerate(site_calculations(p.sites, shared)):
-        name = f"site_model_{k}.csv"
-        (passdir / name).write_text(site_model(p.vs30, group))
-        calculations.append({"site_model": name, "sites": [site.code for site in group]})
-    sites = [{"code": s.code, "lon": s.lon, "lat": s.lat, "levels": p.levels(s)} for s in p.sites]
-    (passdir / "job.ini").write_text(
-        job_ini(first).replace("site_model_file = site_model.csv", "site_model_file = site_model_0.csv")
-    )
-    document = {"format": PASS_FORMAT, "job_ini": "job.ini", "imts": list(p.imts), "sites": sites, "calculations": calculations}
-    (passdir / "pass.json").write_text(json.dumps(document, indent=1))
-    return passdir / "pass.json"
 
 
 # Set to 0, every site of a one-pass disaggregation is a calculation of its own, whatever its leaf
@@ -103,26 +69,6 @@ def site_calculations(sites: Sequence[Site], shared: bool) -> list[tuple[Site, .
     """The sites of a pass as calculations, in order: one per site, or (`shared`) one for all. (A
     pass never holds two sites at one location: a site's code is its location to 0.001 degree.)"""
     return [tuple(sites)] if shared and sites else [(site,) for site in sites]
-
-
-def _render_sources(spec: JobSpec, model: HazardModel, jobdir: Path) -> None:
-    """The leaf's NRML files and the two logic trees of one leaf and its region's GMM branches,
-    after checking that they are still what the job's key was made of."""
-    from hazflow.openquake.inputs import check_inputs
-
-    check_inputs(spec, model)
-    leaf = model.leaf(spec.leaf)
-    if model.archived:  # each archive's folder as it is, members under their own names (.hdf5 companions)
-        for i, archive in enumerate(model.source_archives(leaf)):
-            link = jobdir / f"src{i}"
-            if link.is_symlink() or link.exists():
-                link.unlink()
-            link.symlink_to(archive.folder.resolve(), target_is_directory=True)
-    else:
-        for i, src in enumerate(model.source_paths(leaf)):
-            shutil.copyfile(src, jobdir / f"src{i}_{src.name}")
-    (jobdir / "source_model_logic_tree.xml").write_text(source_logic_tree(branch_files(model, leaf)))
-    (jobdir / "gsim_logic_tree.xml").write_text(gsim_logic_tree(spec))
 
 
 def branch_files(model: HazardModel, leaf: Leaf) -> list[str]:

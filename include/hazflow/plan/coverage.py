@@ -16,9 +16,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from hazflow.choices import DEFAULT_DISAGG_ENGINE
 from hazflow.config import PROJECT_ROOT, Config
 from hazflow.exceptions import BadRequest
-from hazflow.openquake.engines import DEFAULT_DISAGG_ENGINE
 from hazflow.plan.batches import MAX_MAP_LENGTH
 from hazflow.plan.disagg import HazardCurves, plan_disagg
 from hazflow.plan.request import DisaggRequest

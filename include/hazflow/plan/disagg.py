@@ -23,16 +23,15 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from hazflow.config import Config
 from hazflow.exceptions import BadRequest, DataIntegrityError
 from hazflow.model.logic_tree import HazardModel, load_model
 from hazflow.model.sites import Site
 from hazflow.openquake.engines import SITES_PER_PASS
+from hazflow.openquake.spec import DisaggPass, JobSpec, canonical, job_key, leaf_hasher, run_label, target_part
 from hazflow.plan.batches import DEFAULT_BATCH_CAP, batch_bounds, batch_label
 from hazflow.plan.fields import validate_batch_cap
 from hazflow.plan.imtl import levels_at_poes, poe_of_level
-from hazflow.plan.jobs import JobSpec, canonical, disagg_job, job_key, leaf_hasher, run_label, target_part
-from hazflow.plan.passes import DisaggPass
+from hazflow.plan.jobs import disagg_job
 from hazflow.plan.request import DisaggRequest, with_request_settings
 from hazflow.store import Store
 from hazflow.store.records import FINISHED_STATES
@@ -393,57 +392,6 @@ class BatchRef:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> BatchRef:
         return cls(str(data["plan_id"]), int(data["batch"]), str(data["label"]), int(data["runs"]), int(data["passes"]))
-
-
-@dataclass(frozen=True)
-class PlannedRequest:
-    """What planning a disaggregation request returns: the kept plan's id, its batches, its counts,
-    and the conf that starts `disagg_aggregation` for exactly this realization set."""
-
-    plan_id: str
-    batches: tuple[BatchRef, ...]
-    aggregation_conf: dict[str, Any]
-    jobs: int
-    runs: int
-    skipped: int
-    passes: int  # OpenQuake processes to start
-    engine: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return dict(vars(self)) | {"batches": [b.to_dict() for b in self.batches]}
-
-
-def plan_disagg_realizations(params: Mapping[str, Any], config: Config) -> PlannedRequest:
-    """Validate a request (Params or command line), read each target's level, key every run, skip
-    those done (unless `force`), group the rest into passes, cut those into at most `batch_cap`
-    batches and keep the plan in the store. The engine is the request's `disagg_engine`, by default
-    the deployment's (`HAZFLOW_DISAGG_ENGINE`). With `runner` ecs the store must be one the
-    containers reach (checked here, before any compute) and a batch fills an ECS task's cores."""
-    from hazflow.openquake.runner import engine_version
-
-    request = DisaggRequest.parse({"disagg_engine": config.disagg_engine} | dict(params), runnable=True)
-    per_batch = 1
-    if params.get("runner") == "ecs":
-        from hazflow.run.ecs import EcsSettings, require_reachable_store
-
-        require_reachable_store(config)
-        per_batch = EcsSettings.from_env().oq_parallel
-    store = config.open_store()
-    curves = config.curves_source(request.model.settings.levels)
-    force, cap = bool(params.get("force", False)), params.get("batch_cap", DEFAULT_BATCH_CAP)
-    oq_version = engine_version(config.oq_python)
-    plan = plan_disagg(request, store, oq_version, force=force, batch_cap=cap, curves=curves, min_passes_per_batch=per_batch)
-    store.put_plan(plan.plan_id, plan.to_document())
-    refs = tuple(
-        BatchRef(plan.plan_id, i, plan.batch_label(i), len(plan.batch_runs(i)), len(plan.batch_passes(i)))
-        for i in range(len(plan.batches))
-    )
-    logger.info(
-        "plan %s: %d jobs = %d runs; %d already done, %d to do in %d %s pass(es), %d batch(es)",
-        plan.plan_id, plan.jobs, plan.total_runs, plan.skipped, len(plan.keys), len(plan.passes), plan.engine, len(refs),
-    )  # fmt: skip
-    conf = {k: v for k, v in request.to_conf().items() if k != "disagg_engine"}  # the aggregation reads rows, whatever made them
-    return PlannedRequest(plan.plan_id, refs, conf, plan.jobs, plan.total_runs, plan.skipped, len(plan.passes), plan.engine)
 
 
 def load_plan(plan_id: str, store: Store) -> DisaggPlan:

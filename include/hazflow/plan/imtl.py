@@ -11,18 +11,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from hazflow.aggregate.stats import annual_poe
 from hazflow.exceptions import BadRequest
-
-
-def annual_poe(poe: float, years: float = 50.0) -> float:
-    """Annual probability equivalent to `poe` within `years` (Poissonian).
-
-    >>> round(annual_poe(0.1), 8)
-    0.00210499
-    """
-    if not 0.0 < poe < 1.0:
-        raise BadRequest("poes", f"a PoE must lie in (0, 1), got {poe}")
-    return float(-np.expm1(np.log1p(-poe) / years))
 
 
 def level_at_poe(levels: np.ndarray, annual_curve: np.ndarray, poe: float, years: float = 50.0, what: str = "curve") -> float:

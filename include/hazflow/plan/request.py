@@ -16,12 +16,12 @@ from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from hazflow.aggregate.methods import DEFAULT_QUANTILE_METHOD, QUANTILE_METHODS
+from hazflow.choices import DEFAULT_DISAGG_ENGINE, DISAGG_ENGINES, EXPORT_FORMATS
 from hazflow.exceptions import BadRequest
-from hazflow.export import FORMATS
 from hazflow.model.logic_tree import HazardModel, Leaf, load_model
 from hazflow.model.nshm import DEFAULT_QUANTILES
 from hazflow.model.sites import Site, resolve_sites
-from hazflow.openquake.engines import DEFAULT_DISAGG_ENGINE, DISAGG_ENGINES
+from hazflow.openquake.spec import JobSpec
 from hazflow.plan.fields import (
     non_empty,
     validate_choice,
@@ -39,7 +39,7 @@ from hazflow.plan.fields import (
     validate_vs30s,
     with_other_entries,
 )
-from hazflow.plan.jobs import JobSpec, hazard_job
+from hazflow.plan.jobs import hazard_job
 
 if TYPE_CHECKING:
     from hazflow.aggregate.tree import CompositeTree
@@ -61,7 +61,7 @@ PARSERS: dict[str, Callable[[Any, HazardModel], Any]] = {
     "disagg_engine": lambda value, model: validate_choice(value, "disagg_engine", DISAGG_ENGINES),
     "closure_tolerance": lambda value, model: validate_tolerance(value),
     "fail_on_closure": lambda value, model: validate_flag(value, "fail_on_closure"),
-    "exports": lambda value, model: validate_choices(value, "exports", FORMATS),
+    "exports": lambda value, model: validate_choices(value, "exports", EXPORT_FORMATS),
     "epsilon_star": lambda value, model: validate_flag(value, "epsilon_star"),
     "target_stat": lambda value, model: validate_target_stat(value),
 }
@@ -69,7 +69,7 @@ PARSERS: dict[str, Callable[[Any, HazardModel], Any]] = {
 DEFAULTS: dict[str, Any] = {
     "leaves": None, "gmms": None, "quantiles": DEFAULT_QUANTILES, "samples": 10_000, "disagg_engine": DEFAULT_DISAGG_ENGINE,
     "quantile_method": DEFAULT_QUANTILE_METHOD,
-    "closure_tolerance": DEFAULT_CLOSURE_TOLERANCE, "fail_on_closure": False, "exports": FORMATS,
+    "closure_tolerance": DEFAULT_CLOSURE_TOLERANCE, "fail_on_closure": False, "exports": EXPORT_FORMATS,
     "epsilon_star": False, "target_stat": "mean",
 }  # fmt: skip
 # Request fields that are calculation settings: they override the model's (`with_request_settings`),
@@ -209,7 +209,7 @@ class DisaggAggregationRequest(HazardAggregationRequest):
     samples: int
     closure_tolerance: float  # a target whose closure is further than this from 1 is flagged
     fail_on_closure: bool  # and then the run fails, naming the targets
-    exports: tuple[str, ...]  # formats the `export` task writes (hazflow.export.FORMATS); () for none
+    exports: tuple[str, ...]  # formats the `export` task writes (EXPORT_FORMATS); () for none
     epsilon_star: bool  # the realizations to aggregate were disaggregated by epsilon* (checked)
     target_stat: str  # and at levels read off this statistic of the hazard curve (checked)
     imls: dict[str, tuple[float, ...]]  # IML mode: the levels given directly (then `poes` is empty)

@@ -20,6 +20,7 @@ import numpy as np
 
 from hazflow.exceptions import DataIntegrityError, StorageError
 from hazflow.model.sites import cell
+from hazflow.remote.uris import is_s3, split_s3
 from hazflow.store.records import HazardAggregate
 
 
@@ -45,7 +46,7 @@ class ThsHazardCurves:
         import pyarrow.dataset as ds
 
         path, filesystem = self.uri, None
-        if self.uri.startswith("s3://"):
+        if is_s3(self.uri):
             from pyarrow import fs
 
             scheme, _, host = (self.endpoint_url or "").partition("://")
@@ -54,7 +55,7 @@ class ThsHazardCurves:
                 endpoint_override=host or None,
                 scheme=scheme or "https",
             )  # credentials from the AWS SDK's default chain: variables (session token included), profile, role
-            path = self.uri.removeprefix("s3://")
+            path = "/".join(split_s3(self.uri, key_required=False))
         try:
             return ds.dataset(path, format="parquet", partitioning="hive", filesystem=filesystem)
         except (OSError, ValueError) as e:

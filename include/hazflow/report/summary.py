@@ -12,8 +12,7 @@ from typing import Any
 import numpy as np
 
 from hazflow.exceptions import DataIntegrityError
-from hazflow.store import DisaggAggregate, Store
-from hazflow.store.records import FINISHED_STATES
+from hazflow.store import DisaggAggregate
 
 logger = logging.getLogger(__name__)
 
@@ -59,35 +58,6 @@ def summarise_outcomes(outcomes: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
         "hdf5_bytes": sum(o["hdf5_bytes"] for o in ran),
         "rows_ingested": sum(o["rows"] for o in outcomes if not o["skipped"]),
     }
-
-
-def summarise_disagg_request(plan_id: str, ingested: Iterable[Mapping[str, Any]], store: Store) -> dict[str, Any]:
-    """The whole request by ledger state (the runs planned to do), plus what this DAG run ran; raises
-    if any run did not finish, so that no aggregation starts on a partial set."""
-    from hazflow.plan.disagg import load_plan
-
-    plan = load_plan(plan_id, store)
-    states = store.ledger_states(plan.keys)
-    counts = Counter(states.get(k, "not run") for k in plan.keys)
-    ran = summarise_outcomes(ingested)
-    result = {
-        "plan_id": plan.plan_id,
-        "jobs": plan.jobs,
-        "runs": plan.total_runs,
-        "skipped": plan.skipped,  # finished before this DAG run: not planned
-        "to_do": len(plan.keys),
-        "states": dict(sorted(counts.items())),  # of the runs to do, from the ledger
-        "passes": len(plan.passes),  # OpenQuake passes planned for them
-        "engine": plan.engine,
-    } | {k: ran[k] for k in ("openquake_runs", "openquake_passes", "reused", "oq_seconds", "hdf5_bytes", "rows_ingested")}
-    logger.info("disagg_realizations summary: %s", result)
-    unfinished = [plan.run_label(i) for i, k in enumerate(plan.keys) if states.get(k) not in FINISHED_STATES]
-    if unfinished:
-        shown = ", ".join(unfinished[:10]) + (f" (+{len(unfinished) - 10} more)" if len(unfinished) > 10 else "")
-        raise DataIntegrityError(
-            f"{len(unfinished)} of {len(plan.keys)} runs did not finish: {shown}; see `python -m hazflow ledger`"
-        )
-    return result
 
 
 def summarise_hazard_aggregation(batches: Sequence[Mapping[str, Any]]) -> dict[str, Any]:

@@ -15,8 +15,7 @@ from typing import Any
 
 from hazflow.config import Config
 from hazflow.exceptions import HazflowError, OpenQuakeError, boundary_class, most_severe, rebuild
-from hazflow.plan.jobs import JobSpec
-from hazflow.plan.passes import DisaggPass
+from hazflow.openquake.spec import DisaggPass, JobSpec
 from hazflow.run.job import Outcome
 from hazflow.run.passes import run_passes
 from hazflow.store import Store

@@ -1,8 +1,9 @@
 """Running a batch as an ECS task on M5 capacity: the deployment settings, the RunTask overrides
 for the worker entrypoint, and which ECS failures pass with time.
 
-The Airflow operator (`hazflow_airflow.runners`) is a thin layer over this; nothing here imports
-Airflow, so the request hazflow sends to ECS is built and tested on its own.
+The steps (`hazflow.steps.disagg_realizations`) and the Airflow operator (`hazflow_airflow.ecs`) are
+thin layers over this; nothing here imports Airflow, so the request hazflow sends to ECS is built
+and tested on its own.
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from typing import Any
 from hazflow.config import Config
 from hazflow.exceptions import DataIntegrityError, DeploymentError, StorageError, TransientError
 from hazflow.plan.disagg import BatchRef
+from hazflow.remote.errors import error_code, is_transient
+from hazflow.remote.uris import is_s3
 from hazflow.run.worker import finish_batch, read_manifest
-from hazflow.store.aws.errors import error_code, is_transient
 
 WORKER_COMMAND = "python -m hazflow.run.worker run-batch {uri}"
 
@@ -81,7 +83,7 @@ class EcsSettings:
 
 def require_reachable_store(config: Config) -> None:
     """The OpenQuake containers reach the store only through AWS: refuse any other store."""
-    if config.store_backend != "aws" or not str(config.store_root).startswith("s3://"):
+    if config.store_backend != "aws" or not is_s3(config.store_root):
         raise DeploymentError(
             f"runner ecs: the OpenQuake containers reach the store only through AWS, but HAZFLOW_STORE_BACKEND is "
             f"{config.store_backend!r} at {config.store_root}; use HAZFLOW_STORE_BACKEND=aws with an s3:// HAZFLOW_STORE_ROOT"
@@ -105,7 +107,7 @@ def worker_environment(config: Config, settings: EcsSettings) -> dict[str, str]:
     }
     if config.aws_endpoint:  # a moto_server standing in for AWS (compose stack, tests)
         env["HAZFLOW_AWS_ENDPOINT"] = config.aws_endpoint
-    if config.nshm_sources and config.nshm_sources.startswith("s3://"):  # a folder root is not the container's:
+    if is_s3(config.nshm_sources):  # a folder root is not the container's:
         env["HAZFLOW_NSHM_SOURCES"] = config.nshm_sources  # it reads the copies the plan kept in the store
     return env
 

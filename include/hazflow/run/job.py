@@ -17,9 +17,9 @@ from typing import Any
 from hazflow.config import Config
 from hazflow.exceptions import HazflowError
 from hazflow.model.logic_tree import load_model
-from hazflow.openquake.render import render_job
+from hazflow.openquake.prepare import render_job
 from hazflow.openquake.runner import run_job as run_openquake
-from hazflow.plan.jobs import JobSpec
+from hazflow.openquake.spec import JobSpec
 from hazflow.store import LedgerEntry, Store
 from hazflow.store.records import RAN_STATES, LedgerState
 

@@ -20,10 +20,10 @@ from hazflow.config import Config
 from hazflow.exceptions import HazflowError
 from hazflow.model.logic_tree import load_model
 from hazflow.openquake.engines import PASS_RESULT
-from hazflow.openquake.render import render_pass
+from hazflow.openquake.prepare import render_pass
 from hazflow.openquake.runner import PassResult
 from hazflow.openquake.runner import run_passes as run_openquake_passes
-from hazflow.plan.passes import DisaggPass
+from hazflow.openquake.spec import DisaggPass
 from hazflow.run.job import LOG_NAME, Outcome, datastore_name, new_entry, now, run_job
 from hazflow.store import LedgerEntry, Store
 from hazflow.store.records import RAN_STATES

@@ -30,11 +30,10 @@ from typing import Any
 
 from hazflow.config import Config
 from hazflow.exceptions import BadRequest, HazflowError, boundary_class, rebuild
+from hazflow.openquake.spec import DisaggPass, JobSpec
 from hazflow.plan.disagg import BatchRef
-from hazflow.plan.jobs import JobSpec
-from hazflow.plan.passes import DisaggPass
+from hazflow.remote import documents, uris
 from hazflow.run.batch import Failure, batch_failure, run_each
-from hazflow.store import documents
 
 logger = logging.getLogger("hazflow.run.worker")  # its own name also when run as `python -m`
 
@@ -138,7 +137,7 @@ class Manifest:
 
 def spec_uri(root: Any, plan_id: str, batch: int) -> str:
     """Where a plan's batch spec is kept: under the store root (a folder, or the S3 prefix)."""
-    return documents.join(root, "batches", plan_id, f"{batch:04d}.json")
+    return uris.join(root, "batches", plan_id, f"{batch:04d}.json")
 
 
 def manifest_uri(spec: str) -> str:

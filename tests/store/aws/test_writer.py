@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from hazflow.exceptions import StorageError
-from hazflow.store.aws.errors import is_transient
+from hazflow.remote.errors import is_transient
 from hazflow.store.aws.writer import Backoff, IncompleteWriteError, dynamodb_client, pages, write_items
 
 # Under the proxy's faults (25 % of items held back, 8 % of requests failed) an item misses an attempt

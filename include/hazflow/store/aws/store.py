@@ -10,14 +10,13 @@ Table names carry a stage prefix (`dev-hazflow-ledger`); tables are created on d
 (PAY_PER_REQUEST) at the first write, and a read of a missing table reads nothing.
 
 Writes go through `hazflow.store.aws.writer` (concurrent pages of 25, every item accounted for);
-errors are classified by `hazflow.store.aws.errors` (transient: retried; permanent: fail at once).
+errors are classified by `hazflow.remote.errors` (transient: retried; permanent: fail at once).
 """
 
 from __future__ import annotations
 
 import gzip
 import json
-import re
 import shutil
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -25,9 +24,11 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from hazflow.exceptions import StorageError
+from hazflow.exceptions import BadRequest, StorageError
 from hazflow.model.sites import cell
-from hazflow.store.aws.errors import as_hazflow_error, error_code
+from hazflow.remote.clients import aws_client
+from hazflow.remote.errors import as_hazflow_error, error_code
+from hazflow.remote.uris import is_s3, split_s3
 from hazflow.store.aws.writer import dynamodb_client, write_items
 from hazflow.store.base import Store
 from hazflow.store.codec import decode, encode
@@ -80,12 +81,9 @@ class AwsStore(Store):
         region: str = "ap-southeast-2",
         cache: Path | None = None,
     ) -> None:
-        match = re.match(r"^s3://([^/]+)/?(.*)$", root)
-        if not match:
-            from hazflow.exceptions import BadRequest
-
+        if not is_s3(root):
             raise BadRequest("HAZFLOW_STORE_ROOT", f"the aws store needs an s3://bucket[/prefix] root, got {root!r}")
-        self.bucket, self.prefix = match.group(1), match.group(2).strip("/")
+        self.bucket, self.prefix = split_s3(root, key_required=False)
         self.stage, self.endpoint_url, self.region = stage, endpoint_url, region
         self.cache = cache or Path(tempfile.gettempdir()) / "hazflow-s3-cache"
         self.models = {name: _item_model(f"{stage}-hazflow-{name}", endpoint_url, region) for name in TABLES}
@@ -101,9 +99,7 @@ class AwsStore(Store):
 
     @cached_property
     def s3(self) -> Any:
-        import boto3
-
-        return boto3.client("s3", endpoint_url=self.endpoint_url, region_name=self.region)
+        return aws_client("s3", self.endpoint_url, self.region)
 
     def _ensure(self) -> None:
         """Create missing tables (PAY_PER_REQUEST) and the bucket at the first write."""

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hazflow.exceptions import StorageError, TransientError
-from hazflow.store.aws.errors import as_hazflow_error, error_code, is_transient
+from hazflow.remote.clients import aws_client
+from hazflow.remote.errors import as_hazflow_error, error_code, is_transient
 
 PAGE = 25  # BatchWriteItem's item limit
 
@@ -202,14 +203,13 @@ def dynamodb_client(endpoint_url: str | None = None, region: str = "ap-southeast
     Botocore's client-side parameter validation is off, as in PynamoDB's own client: DynamoDB
     validates every item anyway (a bad one fails the request, permanently), and validating each
     25-item page again in Python costs the writer CPU on every request."""
-    import boto3
-    from botocore.config import Config
-
-    config = Config(
+    return aws_client(
+        "dynamodb",
+        endpoint_url,
+        region,
         retries={"total_max_attempts": 1, "mode": "standard"},
         parameter_validation=False,
         max_pool_connections=max(10, threads * 2),
         connect_timeout=10,
         read_timeout=60,
     )
-    return boto3.client("dynamodb", endpoint_url=endpoint_url, region_name=region, config=config)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hazflow.plan.hazard import summarise_hazard_request
+from hazflow.steps.hazard_realizations import summarise_hazard_request
 
 
 def test_the_summary_carries_the_aggregation_request():

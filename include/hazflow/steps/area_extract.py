@@ -1,28 +1,39 @@
-"""Missing hazard of an area, computed (never guessed): the classical runs of the sites that have no
-realizations (the sites together, one OpenQuake run per leaf x VS30, as hazard_realizations plans
-them), then the aggregation of every site without the requested curve.
+"""The steps of area_extract: an area's hazard bundle for OpenQuake's risk calculators.
 
-The CLI runs the steps in turn (`compute_missing`); the `area_extract` DAG maps them: `plan_area_jobs`
--> run and ingest each job -> `area_targets` -> `aggregate_area_batch` for each batch.
+Missing hazard is computed, never guessed: the classical runs of the sites that have no realizations
+(the sites together, one OpenQuake run per leaf x VS30, as hazard_realizations plans them), then the
+aggregation of every site without the requested curve. The CLI runs the steps in turn
+(`compute_missing`, then `extract_area`: the bundle under a folder); the DAG maps them: `plan_jobs`
+-> run and ingest each job (hazard_realizations' steps) -> `plan_targets` -> `aggregate_batch` for each
+batch -> `keep_bundle` (the bundle written to a scratch folder and kept in the store under
+`extracts/<model>/`, S3 on aws) -> `summarise`.
 """
 
 from __future__ import annotations
 
 import logging
+import tempfile
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
-from hazflow.aggregate.hazard import HazardBatchResult, HazardTarget, aggregate_hazard_batch, component_array
+from hazflow.aggregate.hazard import component_array
 from hazflow.aggregate.tree import CompositeTree
 from hazflow.config import Config
 from hazflow.exceptions import BadRequest, DataIntegrityError
-from hazflow.extract.bundle import collect_curves, missing_hazard
+from hazflow.extract.bundle import BundleManifest, collect_curves, missing_hazard, write_bundle
 from hazflow.extract.request import AreaRequest
+from hazflow.ingest.realizations import ingest_job
 from hazflow.model.sites import Site
+from hazflow.openquake.runner import engine_version
+from hazflow.openquake.spec import JobSpec
 from hazflow.plan.batches import split
-from hazflow.plan.jobs import JobSpec
 from hazflow.plan.request import HazardAggregationRequest, HazardRequest
+from hazflow.run.job import run_job
+from hazflow.steps import XCom, deployment
+from hazflow.steps.hazard_aggregation import HazardBatchResult, HazardTarget, aggregate_hazard_batch
 from hazflow.store import Store
 
 logger = logging.getLogger(__name__)
@@ -63,8 +74,6 @@ def _aggregation_request(request: AreaRequest) -> HazardAggregationRequest:
 def plan_area_jobs(params: Mapping[str, Any], config: Config) -> list[JobSpec]:
     """The classical jobs the area's missing hazard needs: one per leaf x VS30 for the sites without
     realizations (none when every site has its curve); refuses missing hazard without `compute`."""
-    from hazflow.openquake.runner import engine_version
-
     request = AreaRequest.parse(params)
     store = config.open_store()
     targets = _missing_targets(request, store)
@@ -98,11 +107,6 @@ def aggregate_area_batch(params: Mapping[str, Any], targets: Sequence[HazardTarg
 def compute_missing(params: Mapping[str, Any], config: Config) -> ComputeResult:
     """Run, ingest and aggregate what the area lacks, here, step by step (the CLI's `--compute`).
     OpenQuake runs `config.oq_parallel` jobs at a time, each its own process; ingests follow in turn."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    from hazflow.ingest.realizations import ingest_job
-    from hazflow.run.job import run_job
-
     jobs = plan_area_jobs(params, config)
     store = config.open_store()
     with ThreadPoolExecutor(max(1, min(config.oq_parallel, len(jobs) or 1))) as pool:
@@ -115,3 +119,72 @@ def compute_missing(params: Mapping[str, Any], config: Config) -> ComputeResult:
         aggregate_area_batch(params, targets, config)
     ran = sum(not o.skipped for o in outcomes)
     return ComputeResult(sites=len(targets), jobs=len(jobs), openquake_runs=ran)
+
+
+STORE_PREFIX = "extracts"
+
+
+def extract_area(params: Mapping[str, Any], config: Config, dest: Path) -> BundleManifest:
+    """Validate, compute the missing hazard when `compute` is set (else refuse it), write the bundle under `dest`."""
+    request = AreaRequest.parse(params)
+    computed = compute_missing(params, config).to_dict() if request.compute else {}
+    manifest = write_bundle(request, config.open_store(), dest)
+    manifest.computed = computed
+    return manifest
+
+
+def bundle_store_name(request: AreaRequest) -> str:
+    """Where the store keeps a request's bundle: `extracts/<model>/<name>` (and `<name>.zip`)."""
+    return f"{STORE_PREFIX}/{request.model.name}/{request.name}"
+
+
+def keep_area_bundle(params: Mapping[str, Any], config: Config) -> BundleManifest:
+    """Write the bundle (every curve must be stored) and keep each file and the zip in the store;
+    the manifest gives the store's locations. A rerun rewrites the same names."""
+    request = AreaRequest.parse(params)
+    store = config.open_store()
+    prefix = bundle_store_name(request)
+    with tempfile.TemporaryDirectory() as tmp:
+        manifest = write_bundle(request, store, Path(tmp))
+        for rel in manifest.files:
+            store.put_report(f"{prefix}/{rel}", Path(manifest.folder) / rel)
+        store.put_report(f"{prefix}.zip", Path(manifest.zip))
+    manifest.folder, manifest.zip = store.report_uri(prefix), store.report_uri(f"{prefix}.zip")
+    logger.info("bundle %s kept at %s", request.name, manifest.zip)
+    return manifest
+
+
+def summarise_bundle(manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """What the DAG's summary shows of a kept bundle: where it is and what it holds."""
+    request = manifest["request"]
+    return {
+        "bundle": manifest["zip"], "folder": manifest["folder"], "name": manifest["name"], "sites": len(manifest["sites"]),
+        "imts": request["imts"], "stat": request["stat"], "vs30": request["vs30"], "model": request["model"],
+        "oq_version": sorted(manifest["provenance"].get("oq_version", {})),
+    }  # fmt: skip
+
+
+# --- the DAG's tasks: XCom values ---
+def plan_jobs(params: Mapping[str, Any], config: Config | None = None) -> list[XCom]:
+    """`plan`: the classical jobs of the sites without realizations (none: nothing to run)."""
+    return [spec.to_dict() for spec in plan_area_jobs(params, deployment(config))]
+
+
+def plan_targets(params: Mapping[str, Any], config: Config | None = None) -> list[list[XCom]]:
+    """`targets`: the (site, VS30) targets still lacking the curve, in batches."""
+    return [[t.to_dict() for t in batch] for batch in area_targets(params, deployment(config))]
+
+
+def aggregate_batch(batch: list[XCom], params: Mapping[str, Any], config: Config | None = None) -> XCom:
+    """`aggregate`: hazard_aggregation's batch step for the area's sites."""
+    return aggregate_area_batch(params, [HazardTarget.from_dict(t) for t in batch], deployment(config)).to_dict()
+
+
+def keep_bundle(params: Mapping[str, Any], config: Config | None = None) -> XCom:
+    """`bundle`: the bundle kept in the store; its manifest."""
+    return keep_area_bundle(params, deployment(config)).to_dict()
+
+
+def summarise(kept: XCom) -> XCom:
+    """`summary`: where the bundle is and what it holds."""
+    return summarise_bundle(kept)

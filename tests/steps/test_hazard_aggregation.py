@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 
 from hazflow.aggregate.engine import aggregate
-from hazflow.aggregate.hazard import aggregate_hazard, required_targets
 from hazflow.aggregate.inputs import MissingRealizations
 from hazflow.aggregate.tree import build_tree
 from hazflow.exceptions import BadRequest, DataIntegrityError
 from hazflow.model.sites import resolve_sites
 from hazflow.plan.fields import validate_fractions
+from hazflow.steps.hazard_aggregation import aggregate_hazard, required_targets
 from hazflow.store import HazardRealization, LedgerEntry
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from hazflow.aggregate.disagg import AXES, aggregate_disagg, closure, common_edges, component_matrix
+from hazflow.aggregate.disagg import AXES, closure, common_edges, component_matrix
 from hazflow.aggregate.engine import composite_rates, exact_mean_rate
 from hazflow.aggregate.inputs import MissingRealizations
 from hazflow.aggregate.stats import weighted_quantiles
@@ -11,6 +11,7 @@ from hazflow.aggregate.tree import build_tree
 from hazflow.exceptions import BadRequest, DataIntegrityError
 from hazflow.model.sites import resolve_sites
 from hazflow.plan.imtl import annual_poe
+from hazflow.steps.disagg_aggregation import aggregate_disagg
 from hazflow.store import DisaggRealization, LedgerEntry
 
 
@@ -125,7 +126,7 @@ def test_missing_and_inconsistent_realizations(config, demo):
 
 def _batch(config, demo, tolerance=None, fail=None):
     """`aggregate_disagg_batch` of one WLG target on synthetic realizations (closure about 0.08)."""
-    from hazflow.aggregate.disagg import DisaggTarget, aggregate_disagg_batch
+    from hazflow.steps.disagg_aggregation import DisaggTarget, aggregate_disagg_batch
 
     site = resolve_sites(["WLG"])[0]
     store = _store(config, _realizations(demo, site))
@@ -184,8 +185,8 @@ def test_a_median_target_is_aggregated_as_such_and_judged_against_the_mean_curve
     import json
     from dataclasses import replace
 
-    from hazflow.aggregate.disagg import required_targets
     from hazflow.plan.imtl import annual_poe_at_level
+    from hazflow.steps.disagg_aggregation import required_targets
     from hazflow.store import HazardAggregate
 
     site = resolve_sites(["WLG"])[0]
@@ -210,8 +211,8 @@ def test_a_median_target_is_aggregated_as_such_and_judged_against_the_mean_curve
 def test_iml_mode_aggregates_the_targets_named_by_their_levels_poes(config, demo, monkeypatch):
     from dataclasses import replace
 
-    from hazflow.aggregate.disagg import DisaggTarget, aggregate_disagg_batch, plan_disagg_aggregation
     from hazflow.plan.imtl import poe_of_level
+    from hazflow.steps.disagg_aggregation import DisaggTarget, aggregate_disagg_batch, plan_disagg_aggregation
     from hazflow.store import HazardAggregate
 
     site = resolve_sites(["WLG"])[0]

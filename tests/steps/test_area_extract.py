@@ -14,8 +14,9 @@ from hazflow.config import Config
 from hazflow.extract.area import bbox_area
 from hazflow.extract.grid import area_sites
 from hazflow.extract.request import AreaRequest
-from hazflow.extract.steps import keep_area_bundle, summarise_bundle
-from hazflow.store import HazardAggregate, documents
+from hazflow.remote.clients import aws_client
+from hazflow.steps.area_extract import keep_area_bundle, summarise_bundle
+from hazflow.store import HazardAggregate
 from tests.extract.conftest import AREA, PROVENANCE, synthetic_curve
 from tests.extract.test_area import WLG_BOX
 
@@ -28,7 +29,7 @@ def backend_config(request, tmp_path, demo) -> Config:
     else:
         endpoint = request.getfixturevalue("moto_endpoint")
         request.getfixturevalue("fake_credentials")
-        documents.s3_client(endpoint).create_bucket(
+        aws_client("s3", endpoint).create_bucket(
             Bucket="extract-test", CreateBucketConfiguration={"LocationConstraint": "ap-southeast-2"}
         )
         config = Config(store_backend="aws", store_root="s3://extract-test/hazflow", work_dir=tmp_path / "work",

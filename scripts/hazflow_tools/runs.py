@@ -6,10 +6,10 @@ triggered (no scheduler picks them up there), the latest run of a DAG, and what 
 would, with `airflow dags test DAG_ID LOGICAL_DATE -c CONF` (at the queued run's logical date,
 which replaces the queued run by the executed one, with its conf):
 
-    python -m hazflow_airflow.runs queued disagg_aggregation [--run-id RUN_ID]   # LOGICAL_DATE<TAB>CONF per run
-    python -m hazflow_airflow.runs latest disagg_realizations                     # its latest run id
-    python -m hazflow_airflow.runs xcom disagg_aggregation summary --run-id RUN_ID  # the task's value, as JSON
-    python -m hazflow_airflow.runs seconds disagg_realizations --run-id RUN_ID      # the run's and its tasks' seconds
+    python -m hazflow_tools.runs queued disagg_aggregation [--run-id RUN_ID]   # LOGICAL_DATE<TAB>CONF per run
+    python -m hazflow_tools.runs latest disagg_realizations                     # its latest run id
+    python -m hazflow_tools.runs xcom disagg_aggregation summary --run-id RUN_ID  # the task's value, as JSON
+    python -m hazflow_tools.runs seconds disagg_realizations --run-id RUN_ID      # the run's and its tasks' seconds
 """
 
 from __future__ import annotations
@@ -78,7 +78,7 @@ def run_seconds(dag_id: str, run_id: str) -> dict[str, float]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m hazflow_airflow.runs", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        prog="python -m hazflow_tools.runs", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
     queued = sub.add_parser("queued", help="the queued runs of a DAG: logical date, a tab, the conf as JSON")
