@@ -17,6 +17,8 @@ if TYPE_CHECKING:  # imported lazily below: this module stays light
     from hazflow.plan.ths import ThsHazardCurves
     from hazflow.store import Store
 
+SHARE_SITES_ENV = "HAZFLOW_ONEPASS_SHARE_SITES"  # Config.onepass_share_sites
+
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Data hazflow ships (model definitions, coverage manifests, Airflow pools), in a folder whose name
 # no import can resolve, so it never shadows a package.
@@ -46,6 +48,10 @@ class Config:
     toshi_api_key: str | None = None
     toshi_timeout_s: float = 30.0
     archive_max_bytes: int = 8 << 30
+    # Whether the sites of a one-pass disaggregation may share one calculation where the leaf's sources
+    # allow it (HAZFLOW_ONEPASS_SHARE_SITES, 1 or 0; see hazflow.openquake.engines). 0: every site a
+    # calculation of its own, equal to the engine's single-site run to the last bit.
+    onepass_share_sites: bool = True
 
     def __post_init__(self) -> None:
         if self.oq_timeout_s <= 0:
@@ -75,6 +81,9 @@ class Config:
         numba = env.get("NUMBA_CACHE_DIR")
         toshi_timeout = _number(env, "HAZFLOW_TOSHI_TIMEOUT", defaults.toshi_timeout_s, float)
         archive_max = _number(env, "HAZFLOW_ARCHIVE_MAX_BYTES", defaults.archive_max_bytes, int)
+        share = env.get(SHARE_SITES_ENV, "1").strip()
+        if share not in ("0", "1"):
+            raise BadRequest(SHARE_SITES_ENV, f"expected 0 or 1, got {share!r}")
         return cls(
             store_backend=env.get("HAZFLOW_STORE_BACKEND", defaults.store_backend),
             store_root=location(env.get("HAZFLOW_STORE_ROOT", str(defaults.store_root))),
@@ -93,6 +102,7 @@ class Config:
             toshi_api_key=env.get("HAZFLOW_TOSHI_API_KEY") or None,
             toshi_timeout_s=toshi_timeout,
             archive_max_bytes=archive_max,
+            onepass_share_sites=share == "1",
         )
 
     def open_store(self) -> Store:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from hazflow.config import SHARE_SITES_ENV
 from hazflow.exceptions import BadRequest, DataIntegrityError
 from hazflow.model.logic_tree import HazardModel, load_model
 from hazflow.model.sites import resolve_sites
@@ -84,13 +85,13 @@ def test_whether_sites_share_a_calculation_is_in_the_one_pass_keys_only(model, m
 @pytest.mark.parametrize(("leaf", "changed"), [("HIK-1", {"disagg hazardlib"}), ("CRU-1", set())])
 def test_a_deployment_keeping_sites_apart_changes_the_keys_of_leaves_whose_sites_would_share(model, monkeypatch, leaf, changed):
     before = jobs(model, leaf)
-    monkeypatch.setenv(render.SHARE_SITES_ENV, "0")
+    monkeypatch.setenv(SHARE_SITES_ENV, "0")
     after = jobs(model, leaf)
     assert {kind for kind in before if after[kind].key != before[kind].key} == changed
 
 
 def test_a_bad_share_sites_setting_is_refused_naming_it(model, monkeypatch):
-    monkeypatch.setenv(render.SHARE_SITES_ENV, "yes")
+    monkeypatch.setenv(SHARE_SITES_ENV, "yes")
     with pytest.raises(BadRequest) as e:
         jobs(model, "HIK-1")
     assert e.value.field == "HAZFLOW_ONEPASS_SHARE_SITES" and "0 or 1" in str(e.value)

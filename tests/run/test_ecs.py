@@ -9,14 +9,21 @@ from hazflow.config import Config
 from hazflow.exceptions import DeploymentError, TransientError
 from hazflow.run.ecs import EcsSettings, classify_ecs_error, run_task_overrides, worker_environment
 
-AWS_CONFIG = Config(store_backend="aws", store_root="s3://bucket/hazflow", aws_stage="prod", aws_region="ap-southeast-2")
+AWS_ENV = {
+    "HAZFLOW_STORE_BACKEND": "aws",
+    "HAZFLOW_STORE_ROOT": "s3://bucket/hazflow",
+    "HAZFLOW_AWS_STAGE": "prod",
+    "AWS_DEFAULT_REGION": "ap-southeast-2",
+}
+AWS_CONFIG = Config.from_env(AWS_ENV)
 
 
 @pytest.mark.parametrize("share", ["1", "0"])
-def test_overrides_run_the_worker_as_one_bash_string_with_the_store_settings(monkeypatch, share):
-    monkeypatch.setenv("HAZFLOW_ONEPASS_SHARE_SITES", share)  # the worker renders passes as the plan keyed them
+def test_overrides_run_the_worker_as_one_bash_string_with_the_store_settings(share):
+    # the deployment's setting, read by Config, goes on to the worker, which renders passes as the plan keyed them
+    config = Config.from_env(AWS_ENV | {"HAZFLOW_ONEPASS_SHARE_SITES": share})
     settings = EcsSettings(container="oq", oq_parallel=8)
-    (override,) = run_task_overrides("s3://bucket/hazflow/batches/p/0001.json", AWS_CONFIG, settings)["containerOverrides"]
+    (override,) = run_task_overrides("s3://bucket/hazflow/batches/p/0001.json", config, settings)["containerOverrides"]
     assert override["name"] == "oq"
     assert override["command"] == ["python -m hazflow.run.worker run-batch s3://bucket/hazflow/batches/p/0001.json"]
     env = {e["name"]: e["value"] for e in override["environment"]}

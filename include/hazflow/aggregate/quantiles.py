@@ -52,7 +52,6 @@ SEARCHES: tuple[Search, ...] = (
 WINDOW = 128  # pairs sorted at the end of a quantile's search (numpy search)
 COMPILED_WINDOW = 16  # the same for the compiled search, whose extra steps cost less than sorting the pairs
 MAX_SIDE = 2**17  # Y values per bin at most (sorted per bin); a tree needing more is not split
-_PIVOT_EVERY_STALL = 0.9  # an estimate step that keeps more than this share of candidates is followed by a pivot step
 
 
 @dataclass(frozen=True)
@@ -439,6 +438,8 @@ def bins_quantiles(data: _Bins, qs: np.ndarray, search: Search = "compiled") -> 
             w_max = data.wx.max(axis=1) * data.wy.max(axis=1)
             values[rest] = _interpolate_all(data, s, w_max[bins], COMPILED_WINDOW)
         return values.reshape(n_bins, n_q)
+    from hazflow.aggregate.compiled import PIVOT_EVERY_STALL  # the compiled search's rule, the same here
+
     n_bins, nx = data.x.shape
     ny, n_q = data.ny, len(qs)
     every = np.arange(n_bins)
@@ -481,7 +482,7 @@ def bins_quantiles(data: _Bins, qs: np.ndarray, search: Search = "compiled") -> 
         k_lo_before, k_hi_before = s.k_lo[todo], s.k_hi[todo]
         up = s.narrow(todo, probe, k, a)
         kept = np.where(up[:, None], k - k_lo_before, k_hi_before - k).sum(axis=1)
-        pivot_next[todo] = kept > _PIVOT_EVERY_STALL * n_cand
+        pivot_next[todo] = kept > PIVOT_EVERY_STALL * n_cand
     else:  # pragma: no cover - each pivot step discards at least a quarter of the candidates
         raise RuntimeError("quantile search did not converge")
     w_max = data.wx.max(axis=1) * data.wy.max(axis=1)

@@ -8,9 +8,11 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from hazflow.choices import EXPORT_FORMATS as FORMATS
 from hazflow.cli.arguments import add_request, params_of
 from hazflow.cli.output import Output, table
 from hazflow.config import Config
+from hazflow.plan.request import DisaggAggregationRequest, HazardAggregationRequest
 
 
 def aggregate_hazard(args: argparse.Namespace, config: Config) -> Output:
@@ -56,33 +58,15 @@ def export(args: argparse.Namespace, config: Config) -> Output:
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("aggregate-hazard", help="hazard_aggregation here: statistics of stored hazard curves, plots")
-    add_request(p, ("model", "sites", "vs30s", "imts", "leaves", "gmms", "quantiles"), sites=("WLG", "CHC", "AKL"))
+    add_request(p, HazardAggregationRequest.field_names(), sites=("WLG", "CHC", "AKL"))
     p.set_defaults(func=aggregate_hazard)
 
     p = sub.add_parser("aggregate-disagg", help="disagg_aggregation here: statistics of stored disaggregations, closure, plots")
-    add_request(
-        p,
-        (
-            "model",
-            "sites",
-            "vs30s",
-            "imts",
-            "poes",
-            "leaves",
-            "gmms",
-            "quantiles",
-            "samples",
-            "closure_tolerance",
-            "epsilon_star",
-            "target_stat",
-        ),
-    )
+    add_request(p, DisaggAggregationRequest.field_names())
     p.set_defaults(func=aggregate_disagg)
 
-    from hazflow.choices import EXPORT_FORMATS as FORMATS
-
     p = sub.add_parser("export", help="JSON, OpenQuake CSV and toshi-hazard-store parquet of aggregated disaggregations")
-    add_request(p, ("model", "sites", "vs30s", "imts", "poes", "leaves", "gmms", "epsilon_star", "target_stat"))
+    add_request(p, DisaggAggregationRequest.field_names())  # the request of the DAG whose `export` task this is
     p.add_argument("--dest", required=True, help="folder to write json/, csv/ and ths/ under")
     p.add_argument("--formats", nargs="+", default=list(FORMATS), choices=FORMATS)
     p.set_defaults(func=export)

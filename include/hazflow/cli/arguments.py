@@ -11,11 +11,13 @@ from hazflow.aggregate.methods import QUANTILE_METHODS
 from hazflow.choices import DISAGG_ENGINES
 from hazflow.model.nshm import DEFAULT_QUANTILES
 from hazflow.plan.batches import DEFAULT_BATCH_CAP, MAX_MAP_LENGTH
+from hazflow.plan.disagg import PLAN_OPTIONS
+from hazflow.plan.request import PARSERS
 
 
 def add_request(parser: argparse.ArgumentParser, names: Sequence[str], sites: Sequence[str] = ("WLG",)) -> None:
-    """Add the request fields `names` (model, sites, vs30s, imts, poes, leaves, gmms, quantiles,
-    samples, batch_cap, force, disagg_engine) to a command, with the defaults of the demo."""
+    """Add the request fields `names` (a request's `field_names()`, and for a disaggregation plan its
+    `PLAN_OPTIONS`) to a command, with the defaults of the demo; names with no option are skipped."""
     if "model" in names:
         parser.add_argument("--model", default="DEMO", help="DEMO or an nzshm-model version such as NSHM_v1.0.4")
     if "sites" in names:
@@ -113,25 +115,7 @@ def _imls(text: str) -> tuple[str, list[float]]:
 
 def params_of(args: argparse.Namespace) -> dict[str, Any]:
     """The request fields of parsed arguments, as a DAG's Params would hold them."""
-    names = (
-        "model",
-        "sites",
-        "vs30s",
-        "imts",
-        "poes",
-        "leaves",
-        "gmms",
-        "quantiles",
-        "samples",
-        "quantile_method",
-        "closure_tolerance",
-        "fail_on_closure",
-        "epsilon_star",
-        "target_stat",
-        "batch_cap",
-        "force",
-        "disagg_engine",
-    )
+    names = ("model", *PARSERS, *PLAN_OPTIONS)  # every request field, and the planning options
     params = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None or name == "leaves"}
     if "sites" in params:
         params["sites"] = list(args.sites) + [f"-{s}" for s in args.leave_out or ()]

@@ -13,6 +13,8 @@ from typing import Any
 from hazflow.cli.arguments import add_request, params_of
 from hazflow.cli.output import Output, table
 from hazflow.config import Config
+from hazflow.plan.disagg import PLAN_OPTIONS
+from hazflow.plan.request import DisaggRequest, HazardRequest
 from hazflow.store.records import FINISHED_STATES
 
 
@@ -141,7 +143,7 @@ def disagg(args: argparse.Namespace, config: Config) -> Output:
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("plan-hazard", help="validate a hazard request and list its jobs with their ledger state")
-    add_request(p, ("model", "sites", "vs30s", "imts", "leaves"), sites=("WLG", "CHC", "AKL"))
+    add_request(p, HazardRequest.field_names(), sites=("WLG", "CHC", "AKL"))
     p.add_argument("--out", help="write the job specs as JSON to this file (input of run-job)")
     p.add_argument("--check", action="store_true", help="exit 1 unless every job is finished in the ledger")
     p.set_defaults(func=plan_hazard)
@@ -151,19 +153,7 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true", help="re-run even if the ledger has the job as done")
     p.set_defaults(func=run_jobs)
 
-    fields = (
-        "model",
-        "sites",
-        "vs30s",
-        "imts",
-        "poes",
-        "leaves",
-        "batch_cap",
-        "force",
-        "disagg_engine",
-        "epsilon_star",
-        "target_stat",
-    )
+    fields = (*DisaggRequest.field_names(), *PLAN_OPTIONS)
     p = sub.add_parser("plan", help="show what a disaggregation request means (jobs, runs, batches); runs nothing")
     add_request(p, fields)
     p.add_argument("--without-levels", action="store_true", help="plan the shape only: no hazard curves needed")

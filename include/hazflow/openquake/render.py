@@ -5,13 +5,12 @@ writes them into a job's or a pass's folder."""
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from xml.sax.saxutils import escape
 
-from hazflow.exceptions import BadRequest
+from hazflow.config import Config
 from hazflow.model.logic_tree import HazardModel, Leaf
 from hazflow.model.sites import Site
 from hazflow.openquake.engines import SITE_INDEPENDENT_SOURCES
@@ -34,10 +33,6 @@ def z2pt5(vs30: float) -> float:
     return round(calculate_z2pt5(vs30), 3)
 
 
-# Set to 0, every site of a one-pass disaggregation is a calculation of its own, whatever its leaf
-# (results equal to the engine's single-site runs to the last bit; what NSHM's leaves get anyway).
-SHARE_SITES_ENV = "HAZFLOW_ONEPASS_SHARE_SITES"
-
 _SOURCE_TAG = re.compile(rb"<(?:\w+:)?(\w+Source)[\s>/]")
 
 
@@ -47,11 +42,11 @@ def source_typologies(paths: Iterable[Path]) -> frozenset[str]:
 
 
 def share_sites_allowed() -> bool:
-    """The deployment's `HAZFLOW_ONEPASS_SHARE_SITES`: 1 (the default) or 0; `BadRequest` otherwise."""
-    value = os.environ.get(SHARE_SITES_ENV, "1").strip()
-    if value not in ("0", "1"):
-        raise BadRequest(SHARE_SITES_ENV, f"expected 0 or 1, got {value!r}")
-    return value == "1"
+    """The deployment's `Config.onepass_share_sites` (`HAZFLOW_ONEPASS_SHARE_SITES`: 1, the default,
+    or 0; `BadRequest` otherwise). Set to 0, every site of a one-pass disaggregation is a calculation
+    of its own, whatever its leaf (results equal to the engine's single-site runs to the last bit;
+    what NSHM's leaves get anyway)."""
+    return Config.from_env().onepass_share_sites
 
 
 def sites_share_calculation(paths: Iterable[Path]) -> bool:

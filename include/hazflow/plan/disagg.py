@@ -42,6 +42,8 @@ logger = logging.getLogger(__name__)
 # at a time. 64 OpenQuake processes (64 `oq engine` runs, 320 NSHM jobs at the published 1-4 min each)
 # is the most one task should hold, or a retry of it costs hours.
 MAX_PASSES_PER_BATCH = 64
+# What planning reads besides the request: how many batches at most, and whether to redo finished runs.
+PLAN_OPTIONS: tuple[str, ...] = ("batch_cap", "force")
 
 
 @dataclass(frozen=True)

@@ -103,6 +103,11 @@ class Request:
         not to plan or aggregate)."""
         return parse_request(cls, params, runnable)
 
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        """The fields this request reads from Params (what the command line offers for it)."""
+        return tuple(f.name for f in fields(cls))
+
     def to_conf(self) -> dict[str, Any]:
         """The request as DAG-run conf: what another DAG is started with, or a rerun."""
         conf: dict[str, Any] = {"model": self.model.name}
