@@ -145,3 +145,10 @@ def no_archives(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HAZFLOW_STORE_ROOT", str(tmp_path / "store"))
     monkeypatch.setenv("HAZFLOW_WORK_DIR", str(tmp_path / "work"))
+
+
+@pytest.fixture
+def two_jobs(demo, oq_version):
+    """SLAB-1 and HIK-1 at WLG, VS30 400, PGA 10 %/50 yr at 0.3 g: two real DEMO disaggregations."""
+    site = resolve_sites(["WLG"])[0]
+    return tuple(disagg_job(demo, demo.leaf(leaf), 400, site, 0.1, {"PGA": 0.3}, oq_version) for leaf in ("SLAB-1", "HIK-1"))

@@ -93,13 +93,3 @@ def test_bad_quantiles(quantiles):
     with pytest.raises(BadRequest) as info:
         validate_fractions(quantiles, "quantiles", "quantile", open_interval=False, allow_empty=True)
     assert info.value.field == "quantiles"
-
-
-def test_dag_default_quantiles_are_the_engine_defaults():
-    import inspect
-
-    from hazflow.model.nshm import DEFAULT_QUANTILES
-    from hazflow_airflow.params import quantiles_param
-
-    assert quantiles_param().value == list(DEFAULT_QUANTILES)
-    assert inspect.signature(aggregate).parameters["quantiles"].default == DEFAULT_QUANTILES
