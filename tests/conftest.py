@@ -31,6 +31,41 @@ for _name, _value in {
 }.items():
     os.environ.setdefault(_name, str(_value))
 
+# Run in parallel (pytest-xdist, `-n auto`: a worker per core), OpenQuake's jobs of a batch share the
+# cores with the other workers: each worker's batches run cores / workers at a time, not all cores.
+if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+    os.environ.setdefault(
+        "HAZFLOW_OQ_PARALLEL", str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
+    )
+
+# Tests whose DAG runs live in the project's own Airflow database (var/airflow, `airflow dags test`):
+# they find their run as the latest of its DAG, and share the runs of tests/dags/conftest.py's
+# session fixtures, so they run on one worker, one at a time (`--dist loadgroup`). The Airflow stacks
+# and the scheduler tests have homes and ports of their own and run beside anything.
+PROJECT_AIRFLOW_DB = "project-airflow-db"
+DAG_TEST_FIXTURES = frozenset({"realizations_run", "hazard_aggregated", "disagg_realizations_run", "disaggregated"})
+DAG_TEST_MODULES = frozenset(
+    f"tests.dags.{name}"
+    for name in (
+        "test_area_extract",
+        "test_coverage_backfill",
+        "test_disagg_aggregation",
+        "test_disagg_realizations",
+        "test_ecs_runner",
+        "test_hazard_aggregation",
+        "test_hazard_realizations",
+        "test_trigger_form",
+    )
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        module = getattr(getattr(item, "module", None), "__name__", "")
+        if fixtures & DAG_TEST_FIXTURES or module in DAG_TEST_MODULES:
+            item.add_marker(pytest.mark.xdist_group(PROJECT_AIRFLOW_DB))
+
 
 @pytest.fixture(scope="session")
 def demo() -> HazardModel:

@@ -41,6 +41,7 @@ def test_dag_files_exist():
     ]  # fmt: skip
 
 
+@pytest.mark.airflow  # imports and parses the DAGs with Airflow
 def test_no_import_errors(dagbag):
     assert dagbag.import_errors == {}
     assert set(dagbag.dag_ids) == {
@@ -53,6 +54,7 @@ def test_no_import_errors(dagbag):
 PARSE_TIME_EXTRAS = {"disagg_realizations.py": ["boto3"]}
 
 
+@pytest.mark.airflow  # imports and parses the DAGs with Airflow
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
 def test_each_file_parses_within_budget(path):
     """A fresh interpreter imports the DAG file (Airflow itself preloaded, as the DAG processor has it)."""
@@ -79,6 +81,7 @@ def test_the_domain_modules_dags_parse_with_import_only_the_standard_library(mod
     assert _top_level_imports(path) <= {"__future__", "collections", "typing"}
 
 
+@pytest.mark.airflow  # imports and parses the DAGs with Airflow
 def test_every_dag_is_documented_owned_tagged_and_retried(dagbag):
     for dag_id, dag in dagbag.dags.items():
         assert dag.doc_md and len(dag.doc_md) > 100, dag_id
@@ -89,11 +92,13 @@ def test_every_dag_is_documented_owned_tagged_and_retried(dagbag):
         assert any(t.retries > 0 for t in dag.tasks), dag_id
 
 
+@pytest.mark.airflow  # imports and parses the DAGs with Airflow
 def test_params_validate_their_defaults(dagbag):
     for dag in dagbag.dags.values():
         dag.params.validate()  # raises on any invalid default
 
 
+@pytest.mark.airflow  # imports and parses the DAGs with Airflow
 @pytest.mark.parametrize(
     "dag_id, conf, bad",
     [("hazard_realizations", {"vs30s": [0]}, "vs30s"), ("hazard_realizations", {"imts": ["PGV"]}, "imts"),
@@ -160,6 +165,7 @@ def test_the_domain_never_imports_airflow():
     assert offenders == []
 
 
+@pytest.mark.airflow  # imports and parses the DAGs with Airflow
 @pytest.mark.parametrize("quantiles", [[1.5], [-0.1], ["median"]])
 def test_aggregation_params_reject_bad_quantiles(dagbag, quantiles):
     from airflow.sdk.exceptions import ParamValidationError
@@ -169,6 +175,7 @@ def test_aggregation_params_reject_bad_quantiles(dagbag, quantiles):
         params["quantiles"] = quantiles
 
 
+@pytest.mark.airflow  # imports and parses the DAGs with Airflow
 def test_disagg_realizations_shape(dagbag):
     """plan -> runner (a branch) -> local: run (pool openquake) -> ingest (pool store_writes)
                                  -> ecs: stage -> run_task (EcsRunTaskOperator, deferrable) -> collect -> ingest
@@ -204,6 +211,7 @@ def test_the_pools_the_dags_name_are_set_up():
     assert all(p["slots"] >= 1 for p in pools.values())
 
 
+@pytest.mark.airflow  # imports and parses the DAGs with Airflow
 def test_hazard_realizations_starts_its_aggregation(dagbag):
     """The chain links itself: summary (an asset event) -> start_aggregation (conf = the realization set)."""
     tasks = {t.task_id: t for t in dagbag.dags["hazard_realizations"].tasks}
@@ -213,6 +221,7 @@ def test_hazard_realizations_starts_its_aggregation(dagbag):
     assert trigger.trigger_run_id == "{{ run_id }}__hazard_aggregation" and trigger.upstream_task_ids == {"summary"}
 
 
+@pytest.mark.airflow  # imports and parses the DAGs with Airflow
 def test_area_extract_shape(dagbag):
     """plan -> run -> ingest -> targets -> aggregate -> bundle -> summary; the steps after the mapped ones run when those are empty."""
     tasks = {t.task_id: t for t in dagbag.dags["area_extract"].tasks}
@@ -223,6 +232,7 @@ def test_area_extract_shape(dagbag):
     assert tasks["summary"].upstream_task_ids == {"bundle"}
 
 
+@pytest.mark.airflow  # imports and parses the DAGs with Airflow
 def test_coverage_backfill_shape(dagbag):
     """Scheduled, one run at a time; gaps -> fill (disagg_realizations runs named after the coverage run)."""
     dag = dagbag.dags["coverage_backfill"]
@@ -241,6 +251,7 @@ def test_the_model_dropdown_offers_every_known_model():
     assert sorted(KNOWN_MODELS) == sorted(model_names())  # nzshm-model's versions and DEMO
 
 
+@pytest.mark.airflow  # imports and parses the DAGs with Airflow
 @pytest.mark.parametrize(
     "dag_id", ["hazard_realizations", "hazard_aggregation", "disagg_realizations", "disagg_aggregation", "area_extract"]
 )
@@ -263,6 +274,7 @@ def test_the_form_offers_nshm_values_with_free_entry_beside(dagbag, dag_id):
         form.validate()
 
 
+@pytest.mark.airflow  # imports and parses the DAGs with Airflow
 def test_unscheduled_dags_are_unpaused_from_creation_and_the_scheduled_one_is_not(dagbag):
     """A run another DAG (or the UI) starts must not wait queued behind a pause; a daily backfill must
     not start on its own the moment it is deployed."""
