@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,40 +32,24 @@ for _name, _value in {
 }.items():
     os.environ.setdefault(_name, str(_value))
 
-# Run in parallel (pytest-xdist, `-n auto`: a worker per core), OpenQuake's jobs of a batch share the
-# cores with the other workers: each worker's batches run cores / workers at a time, not all cores.
-if "PYTEST_XDIST_WORKER_COUNT" in os.environ:
+# Run in parallel (pytest-xdist: `-n auto`, a worker per core, `--dist loadfile`, each test file on
+# one worker so that its module fixtures (an Airflow stack, a scheduler) start once):
+# - each worker has an Airflow home of its own, a copy of the migrated database `make setup` made
+#   (pools included), so its `airflow dags test` runs and the runs it reads back are its own;
+# - OpenQuake's jobs of a batch share the cores with the other workers: a worker's batches run
+#   cores / workers at a time, not all cores.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    _shared = Path(os.environ["AIRFLOW_HOME"])
+    _own = _shared.parent / f"{_shared.name}-{os.environ['PYTEST_XDIST_WORKER']}"
+    shutil.rmtree(_own, ignore_errors=True)
+    _own.mkdir(parents=True)
+    if (_shared / "airflow.db").exists():
+        shutil.copyfile(_shared / "airflow.db", _own / "airflow.db")
+    os.environ["AIRFLOW_HOME"] = str(_own)
+    os.environ["AIRFLOW__LOGGING__BASE_LOG_FOLDER"] = str(_own / "logs")
     os.environ.setdefault(
         "HAZFLOW_OQ_PARALLEL", str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
     )
-
-# Tests whose DAG runs live in the project's own Airflow database (var/airflow, `airflow dags test`):
-# they find their run as the latest of its DAG, and share the runs of tests/dags/conftest.py's
-# session fixtures, so they run on one worker, one at a time (`--dist loadgroup`). The Airflow stacks
-# and the scheduler tests have homes and ports of their own and run beside anything.
-PROJECT_AIRFLOW_DB = "project-airflow-db"
-DAG_TEST_FIXTURES = frozenset({"realizations_run", "hazard_aggregated", "disagg_realizations_run", "disaggregated"})
-DAG_TEST_MODULES = frozenset(
-    f"tests.dags.{name}"
-    for name in (
-        "test_area_extract",
-        "test_coverage_backfill",
-        "test_disagg_aggregation",
-        "test_disagg_realizations",
-        "test_ecs_runner",
-        "test_hazard_aggregation",
-        "test_hazard_realizations",
-        "test_trigger_form",
-    )
-)
-
-
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    for item in items:
-        fixtures = set(getattr(item, "fixturenames", ()))
-        module = getattr(getattr(item, "module", None), "__name__", "")
-        if fixtures & DAG_TEST_FIXTURES or module in DAG_TEST_MODULES:
-            item.add_marker(pytest.mark.xdist_group(PROJECT_AIRFLOW_DB))
 
 
 @pytest.fixture(scope="session")

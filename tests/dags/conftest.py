@@ -81,7 +81,7 @@ def dags_test(
     cmd = [str(PROJECT_ROOT / ".venv" / "bin" / "airflow"), "dags", "test", dag_id, *([logical_date] if logical_date else [])]
     out = subprocess.run([*cmd, "-c", json.dumps(conf)], capture_output=True, text=True, env=env, timeout=900)
     log = out.stdout + out.stderr
-    with create_session() as session:  # the run just made: tests run one at a time
+    with create_session() as session:  # the run just made: a worker runs one test at a time in its own Airflow home
         run = session.query(DagRun).filter(DagRun.dag_id == dag_id).order_by(DagRun.id.desc()).first()
         assert run is not None, log[-3000:]
         return DagTest(dag_id, out.returncode, log, str(run.run_id))
