@@ -27,7 +27,7 @@ export HAZFLOW_STORE_ROOT ?= $(VAR)/store
 export HAZFLOW_OQ_PYTHON := $(OQ_VENV)/bin/python
 export NUMBA_CACHE_DIR := $(ROOT)/.cache/numba
 
-.PHONY: demo demo-dags-test demo-aws airflow airflow-stop test setup lock lint chromium clean
+.PHONY: demo demo-dags-test demo-aws airflow airflow-stop test test-fast coverage setup lock lint chromium clean
 
 demo: setup
 	bash scripts/demo.sh
@@ -50,6 +50,15 @@ airflow-stop:
 
 test: setup lint chromium
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
+
+# The fast lane: no OpenQuake, Airflow or browser (under a minute).
+test-fast: setup
+	$(VENV)/bin/python -m pytest -m "not openquake and not airflow and not browser" $(PYTEST_ARGS)
+
+# The whole suite with line coverage of the domain, the adapters and the DAGs (in-process code; the
+# OpenQuake and Airflow subprocesses are not traced).
+coverage: setup chromium
+	$(VENV)/bin/python -m pytest --cov=include/hazflow --cov=plugins --cov=dags --cov-report=term --cov-report=json:var/coverage.json $(PYTEST_ARGS)
 
 setup: $(VENV)/.installed $(OQ_VENV)/.installed $(AIRFLOW_HOME)/.migrated $(AIRFLOW_HOME)/.pools $(NUMBA_CACHE_DIR)/.hazflow-kernels
 

@@ -52,6 +52,9 @@ class Config:
     # allow it (HAZFLOW_ONEPASS_SHARE_SITES, 1 or 0; see hazflow.openquake.engines). 0: every site a
     # calculation of its own, equal to the engine's single-site run to the last bit.
     onepass_share_sites: bool = True
+    # Where hazflow's own models (DEMO) are, one folder each in nzshm-model's JSON format with their
+    # NRML (HAZFLOW_MODELS_DIR); NSHM's come from nzshm-model and their source archives.
+    models_dir: Path = DATA_DIR / "models"
 
     def __post_init__(self) -> None:
         if self.oq_timeout_s <= 0:
@@ -103,6 +106,7 @@ class Config:
             toshi_timeout_s=toshi_timeout,
             archive_max_bytes=archive_max,
             onepass_share_sites=share == "1",
+            models_dir=Path(env.get("HAZFLOW_MODELS_DIR", defaults.models_dir)),
         )
 
     def open_store(self) -> Store:

@@ -5,9 +5,7 @@ task's command by a stand-in ECS agent, and the results ingested on the Airflow 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
@@ -15,6 +13,7 @@ from hazflow.run.ecs import EcsSettings
 from hazflow.store import open_store
 from tests.dags.conftest import ECS_BUCKET as BUCKET
 from tests.dags.conftest import dags_test, drop_queued_run
+from tests.support.models import SLAB_BACKGROUND, copied_models, source_edited
 
 pytestmark = [pytest.mark.airflow, pytest.mark.openquake]
 
@@ -214,17 +213,6 @@ def test_a_worker_that_cannot_read_its_spec_fails_as_a_bad_request_through_the_t
     assert ti.xcoms["ecs_task_arn"] == ecs.ran[-1].arn and ti.xcoms["failure"]["error_class"] == "BadRequest"
 
 
-@contextmanager
-def source_edited(path: Path) -> Iterator[None]:
-    """A model's source file edited (a comment added) while the block runs; its bytes restored after."""
-    original = path.read_bytes()
-    try:
-        path.write_bytes(original + b"\n<!-- edited while the campaign ran -->\n")
-        yield
-    finally:
-        path.write_bytes(original)
-
-
 @pytest.fixture
 def first_task(ecs):
     """Change the world while the first ECS task the agent runs from now on runs, and only then:
@@ -274,14 +262,14 @@ def test_a_transient_error_inside_the_ecs_worker_is_retried_and_the_retry_ingest
         proxy.close()
 
 
-def test_a_data_integrity_error_inside_the_ecs_worker_fails_at_once(ecs, aws_env, tmp_path, first_task):
+def test_a_data_integrity_error_inside_the_ecs_worker_fails_at_once(ecs, aws_env, tmp_path, first_task, monkeypatch):
     """A source file is edited while the ECS task runs (after the plan keyed the jobs on its old bytes):
     the worker refuses that leaf's job as DataIntegrityError; ecs.run_task fails without a retry and
     ecs.collect raises the same class."""
-    from hazflow.model.logic_tree import MODELS_DIR
-
     conf, env = aws_env
-    edit = source_edited(MODELS_DIR / "demo" / "sources" / "slab_background.xml")
+    models = copied_models(tmp_path)  # the Airflow side and the ECS worker (the agent's child) both read it
+    monkeypatch.setenv("HAZFLOW_MODELS_DIR", str(models))
+    edit = source_edited(models / SLAB_BACKGROUND)
     first_task(edit.__enter__, lambda: edit.__exit__(None, None, None))
     before = len(ecs.ran)
     run = dags_test("disagg_realizations", conf | {"poes": [0.04], "runner": "ecs", "batch_cap": 1}, tmp_path / "store", env=env)

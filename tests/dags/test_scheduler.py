@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from pathlib import Path
 
 import pytest
 
-from tests.dags.test_ecs_runner import source_edited
 from tests.support.airflow_scheduler import Standalone, airflow_standalone, wait_for
 from tests.support.fault_proxy import OutageProxy
+from tests.support.models import SLAB_BACKGROUND, copied_models, source_edited
 
 pytestmark = [pytest.mark.airflow, pytest.mark.openquake]
 DAY = "2026-01-02T00:00:00+00:00"  # logical dates, which `airflow tasks clear` selects runs by
@@ -28,10 +29,13 @@ def outage(ecs) -> Iterator[OutageProxy]:
 
 @pytest.fixture(scope="module")
 def airflow(aws_env, outage, tmp_path_factory) -> Iterator[Standalone]:
-    """One `airflow standalone` for the module, its store reached through the outage proxy."""
+    """One `airflow standalone` for the module, its store reached through the outage proxy, its
+    models a copy of hazflow's (a test edits a source file there)."""
     _, env = aws_env
+    home = tmp_path_factory.mktemp("scheduler")
+    models = copied_models(home)
     with airflow_standalone(
-        tmp_path_factory.mktemp("scheduler") / "airflow", env | {"HAZFLOW_AWS_ENDPOINT": outage.url}
+        home / "airflow", env | {"HAZFLOW_AWS_ENDPOINT": outage.url, "HAZFLOW_MODELS_DIR": str(models)}
     ) as running:
         running.cli("dags", "unpause", "disagg_realizations")
         yield running
@@ -154,12 +158,10 @@ def test_a_data_integrity_error_inside_the_local_worker_fails_at_once(aws_env, a
     """A source file is edited after the plan keyed the jobs on its old bytes and before local.run
     rebuilds them: the edited leaf's job no longer has its planned key, a DataIntegrityError, and the
     task fails on its first try (the policy does not retry), the run with it."""
-    from hazflow.model.logic_tree import MODELS_DIR
-
     conf, _ = aws_env
     with ExitStack() as edits:
         with local_run_held(airflow, "integrity", 4, conf | {"poes": [0.01]}):
-            edits.enter_context(source_edited(MODELS_DIR / "demo" / "sources" / "slab_background.xml"))
+            edits.enter_context(source_edited(Path(airflow.env["HAZFLOW_MODELS_DIR"]) / SLAB_BACKGROUND))
         assert ended(airflow, "integrity") == "failed"  # the source file stays edited until local.run has run
     assert airflow.task_states("disagg_realizations", "integrity")["local.run[0]"] == "failed"
     assert airflow.try_number("disagg_realizations", "integrity", "local.run", 0) == 1  # not retried

@@ -16,15 +16,14 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hazflow.config import DATA_DIR
+from hazflow.config import Config
 from hazflow.exceptions import BadRequest
 from hazflow.model.settings import CalcSettings
 
 if TYPE_CHECKING:
     from hazflow.model.archives import SourceArchive
 
-MODELS_DIR = DATA_DIR / "models"
-LOCAL_MODELS = {"DEMO": MODELS_DIR / "demo"}
+LOCAL_MODELS = ("DEMO",)  # hazflow's own models, folders of the deployment's models_dir
 
 
 @dataclass(frozen=True)
@@ -170,14 +169,19 @@ def model_names() -> list[str]:
     return sorted(LOCAL_MODELS) + list(nzshm_model.all_model_versions())
 
 
-@lru_cache(maxsize=8)
 def load_model(name: str) -> HazardModel:
-    """Load a model by name: DEMO (include/hazflow-data/models/demo) or an nzshm-model version such as NSHM_v1.0.4."""
+    """Load a model by name: DEMO (`demo/` of the deployment's `Config.models_dir`, by default
+    include/hazflow-data/models) or an nzshm-model version such as NSHM_v1.0.4."""
+    return _load_model(name, Config.from_env().models_dir if name in LOCAL_MODELS else None)
+
+
+@lru_cache(maxsize=8)
+def _load_model(name: str, models_dir: Path | None) -> HazardModel:
     import nzshm_model
     from nzshm_model.logic_tree import GMCMLogicTree, SourceLogicTree
 
-    if name in LOCAL_MODELS:
-        folder = LOCAL_MODELS[name]
+    if models_dir is not None:
+        folder = models_dir / name.lower()
         slt = SourceLogicTree.from_json(folder / "source_logic_tree.json")
         gmcm = GMCMLogicTree.from_json(folder / "gmcm_logic_tree.json")
         settings_file = folder / "calc_settings.json"
