@@ -55,7 +55,8 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """On a test worker, the heaviest files first: xdist hands whole files (`loadfile`) to workers in
     collection order, so a long file collected last (the CLI chain, the benchmarks) would run alone at
-    the end. Weight: an Airflow test as 10 OpenQuake tests as 30 others; a file keeps its own order."""
+    the end. Weight: an Airflow test as 10 OpenQuake tests, 300 benchmark tests or 3,000 others; a
+    file keeps its own order."""
     if not hasattr(config, "workerinput"):
         return
     files: dict[str, list[pytest.Item]] = {}
@@ -63,7 +64,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         files.setdefault(item.nodeid.split("::")[0], []).append(item)
 
     def weight(item: pytest.Item) -> int:
-        return 300 if item.get_closest_marker("airflow") else 30 if item.get_closest_marker("openquake") else 1
+        for marker, heavy in (("airflow", 3000), ("openquake", 300), ("bench", 10)):
+            if item.get_closest_marker(marker):
+                return heavy
+        return 1
 
     ordered = sorted(files.values(), key=lambda group: -sum(weight(item) for item in group))
     items[:] = [item for group in ordered for item in group]

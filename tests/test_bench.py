@@ -11,6 +11,8 @@ import pytest
 
 from hazflow.config import PROJECT_ROOT
 
+pytestmark = pytest.mark.bench
+
 
 def test_aggregation_benchmark_prints_key_value_lines():
     out = subprocess.run(
