@@ -93,3 +93,13 @@ def test_bad_quantiles(quantiles):
     with pytest.raises(BadRequest) as info:
         validate_fractions(quantiles, "quantiles", "quantile", open_interval=False, allow_empty=True)
     assert info.value.field == "quantiles"
+
+
+def test_a_batch_is_labelled_by_its_first_target_and_how_many_more():
+    from hazflow.model.sites import resolve_sites
+    from hazflow.steps.hazard_aggregation import HazardTarget, batch_label
+
+    wlg, chc = resolve_sites(["WLG", "CHC"])
+    batch = [HazardTarget(wlg, 400.0).to_dict(), HazardTarget(chc, 400.0).to_dict()]
+    assert batch_label(batch) == "WLG vs30=400 (+1 more)"
+    assert batch_label(batch[:1]) == "WLG vs30=400"
