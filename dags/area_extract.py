@@ -21,7 +21,16 @@ from airflow.sdk import dag, task
 
 from hazflow_airflow.labels import TEMPLATE as LABEL
 from hazflow_airflow.labels import set_label
-from hazflow_airflow.params import area_params, compute_param, imts_params, model_param, site_model_param, stat_param, vs30_param
+from hazflow_airflow.params import (
+    area_params,
+    compute_param,
+    exposure_params,
+    imts_params,
+    model_param,
+    site_model_param,
+    stat_param,
+    vs30_param,
+)
 from hazflow_airflow.policies import DAG_DEFAULTS
 
 
@@ -38,6 +47,7 @@ from hazflow_airflow.policies import DAG_DEFAULTS
         **imts_params(["PGA", "SA(0.5)"]),
         "stat": stat_param(),
         "compute": compute_param(),
+        **exposure_params(),
     },
 )
 def area_extract():

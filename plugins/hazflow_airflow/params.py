@@ -17,6 +17,7 @@ from hazflow.choices import DEFAULT_DISAGG_ENGINE, DISAGG_ENGINES
 from hazflow.choices import EXPORT_FORMATS as FORMATS
 from hazflow.model.nshm import (
     DEFAULT_QUANTILES,
+    EXTRACT_ASSET_HAZARD_DISTANCE_KM,
     EXTRACT_MAX_SITES,
     KNOWN_MODELS,
     NSHM_GRID,
@@ -330,6 +331,27 @@ def vs30_param(default: float = 400) -> Param:
         exclusiveMinimum=0,
         description="VS30 (m/s) of every site of the area; null when a site model gives each site its own.",
     )
+
+
+def exposure_params() -> dict[str, Param]:
+    return {
+        "exposure": Param(
+            "",
+            type="string",
+            description=(
+                "Optional: an OpenQuake exposure (NRML XML, or the CSV form's XML with its CSV files beside it) at a path or "
+                "s3:// URI the worker can read. The bundle then keeps only the sites OpenQuake gives its assets to "
+                "(OpenQuake 3.26.2's risk calculators fail on a site without assets), and carries a copy of it."
+            ),
+        ),
+        "asset_hazard_distance": Param(
+            EXTRACT_ASSET_HAZARD_DISTANCE_KM,
+            type="number",
+            exclusiveMinimum=0,
+            maximum=100,
+            description="km: an asset gets the hazard of its closest site within this distance (the bundle's asset_hazard_distance).",
+        ),
+    }
 
 
 def site_model_param() -> Param:

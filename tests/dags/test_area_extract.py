@@ -11,6 +11,7 @@ import pytest
 
 from hazflow.store import open_store
 from tests.dags.conftest import dags_test
+from tests.support.risk_inputs import exposure_xml
 
 pytestmark = [pytest.mark.airflow, pytest.mark.openquake]
 
@@ -62,3 +63,21 @@ def test_missing_hazard_without_compute_fails_at_plan(tmp_path):
         in run.log
     )
     assert run.states()["plan"] == "failed"
+
+
+def test_an_exposure_keeps_the_sites_of_its_assets(computed, tmp_path):
+    """The `exposure` field as the trigger form takes it: a path the worker reads. Its asset is near the
+    computed site and another is far from it: the bundle keeps the site, carries the exposure and
+    lists the far asset; no OpenQuake job runs."""
+    store_root, first = computed
+    assert first.code == 0, first.log[-3000:]
+    exposure = tmp_path / "portfolio.xml"
+    exposure.write_text(exposure_xml([(174.781, -41.301), (176.91, -39.49)], ["lambton", "napier"]))
+    run = dags_test("area_extract", ONE_SITE | {"exposure": str(exposure), "compute": True}, store_root)
+    assert run.code == 0, run.log[-3000:]
+    assert run.states()["run"] == "skipped"
+    summary = run.summary()
+    assert summary["sites"] == 1 and "-exposure_" in summary["name"]
+    manifest = json.loads(open_store("local", str(store_root)).read_report(f"extracts/DEMO/{summary['name']}/manifest.json"))
+    assert manifest["exposure"]["discarded"] == [{"id": "napier", "lon": 176.91, "lat": -39.49}]
+    assert manifest["sites"][0]["assets"] == 1 and "exposure/portfolio.xml" in manifest["files"]

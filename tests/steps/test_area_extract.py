@@ -19,6 +19,7 @@ from hazflow.steps.area_extract import keep_area_bundle, summarise_bundle
 from hazflow.store import HazardAggregate
 from tests.extract.conftest import AREA, PROVENANCE, synthetic_curve
 from tests.extract.test_area import WLG_BOX
+from tests.support.risk_inputs import exposure_csv_form
 
 
 @pytest.fixture(params=["local", "aws"])
@@ -29,9 +30,11 @@ def backend_config(request, tmp_path, demo) -> Config:
     else:
         endpoint = request.getfixturevalue("moto_endpoint")
         request.getfixturevalue("fake_credentials")
-        aws_client("s3", endpoint).create_bucket(
-            Bucket="extract-test", CreateBucketConfiguration={"LocationConstraint": "ap-southeast-2"}
-        )
+        s3 = aws_client("s3", endpoint)
+        try:
+            s3.create_bucket(Bucket="extract-test", CreateBucketConfiguration={"LocationConstraint": "ap-southeast-2"})
+        except s3.exceptions.BucketAlreadyOwnedByYou:  # an earlier test of the session's moto_server made it
+            pass
         config = Config(store_backend="aws", store_root="s3://extract-test/hazflow", work_dir=tmp_path / "work",
                         aws_stage="extract", aws_endpoint=endpoint)  # fmt: skip
     levels = np.asarray(demo.settings.levels)
@@ -65,3 +68,24 @@ def test_the_bundle_is_kept_in_the_store(backend_config):
     assert again.files == manifest.files and sorted(store.reports(name)) == sorted(
         [f"{name}/{f}" for f in manifest.files] + [f"{name}.zip"]
     )
+
+
+@pytest.mark.openquake
+def test_an_exposure_in_s3_narrows_the_kept_bundle_and_travels_in_it(backend_config, tmp_path):
+    """The DAG's field as a worker reads it: a path, or an s3:// URI (the CSV form: the XML and the CSV
+    file beside it); the bundle kept holds the sites of its assets and a copy of it."""
+    points, ids = [(174.7817, -41.2905), (174.7762, -41.2784)], ["te_papa", "beehive"]
+    local = exposure_csv_form(tmp_path / "exposure.xml", tmp_path / "assets.csv", points, ids)
+    source = str(local)
+    if backend_config.store_backend == "aws":
+        s3 = aws_client("s3", backend_config.aws_endpoint)
+        for name in ("exposure.xml", "assets.csv"):
+            s3.put_object(Bucket="extract-test", Key=f"portfolios/{name}", Body=(tmp_path / name).read_bytes())
+        source = "s3://extract-test/portfolios/exposure.xml"
+    manifest = keep_area_bundle(AREA | {"exposure": source}, backend_config)
+    assert [s["code"] for s in manifest.sites] == ["-41.300~174.800"] and manifest.sites[0]["assets"] == 2
+    assert manifest.exposure["source"] == source and manifest.name.startswith("DEMO-mean-vs30_400-exposure_")
+    store = backend_config.open_store()
+    name = f"extracts/DEMO/{manifest.name}"
+    assert store.read_report(f"{name}/exposure/assets.csv") == (tmp_path / "assets.csv").read_bytes()
+    assert "exposure_file = exposure/exposure.xml" in store.read_report(f"{name}/job_risk.ini").decode()

@@ -20,7 +20,8 @@ def extract(args: argparse.Namespace, config: Config) -> Output:
     vs30 = args.vs30 if args.vs30 is not None or args.site_model else 400.0
     params: dict[str, Any] = {
         "model": args.model, "vs30": vs30, "imts": args.imts, "stat": args.stat, "grid": args.grid,
-        "max_sites": args.max_sites, "compute": args.compute, "bbox": args.bbox,
+        "max_sites": args.max_sites, "compute": args.compute, "bbox": args.bbox, "exposure": args.exposure,
+        "asset_hazard_distance": args.asset_hazard_distance,
     }  # fmt: skip
     if args.site_model:
         params["site_model"] = read_site_model(Path(args.site_model))
@@ -37,13 +38,24 @@ def extract(args: argparse.Namespace, config: Config) -> Output:
         lines.append(
             f"computed first: {c['sites']} site(s), {c['jobs']} classical job(s), {c['openquake_runs']} OpenQuake run(s)"
         )
-    lines.append(
-        "next: put exposure.xml and vulnerability.xml (or fragility.xml) in the folder, then oq engine --run job_risk.ini"
-    )
+    if manifest.exposure:
+        e = manifest.exposure
+        lines.append(
+            f"exposure {e['source']}: {e['assets_kept']} of {e['assets']} asset(s) at {e['sites_kept']} site(s) "
+            f"within {e['asset_hazard_distance_km']:g} km"
+            + (f"; {len(e['discarded'])} farther from every site (listed in manifest.json)" if e["discarded"] else "")
+        )
+        lines.append("next: put vulnerability.xml (or fragility.xml) in the folder, then oq engine --run job_risk.ini")
+    else:
+        lines.append(
+            "next: put exposure.xml and vulnerability.xml (or fragility.xml) in the folder, then oq engine --run job_risk.ini"
+            " (every site needs an asset: see README.md, or make the bundle with --exposure)"
+        )
     return Output(manifest.to_dict(), "\n".join(lines))
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
+    from hazflow.extract.exposure import DEFAULT_DISTANCE_KM
     from hazflow.extract.grid import DEFAULT_GRID, DEFAULT_MAX_SITES
 
     p = sub.add_parser("extract", help="the hazard of an area as an OpenQuake classical_risk / classical_damage bundle")
@@ -65,6 +77,18 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-sites", type=int, default=DEFAULT_MAX_SITES, help="refuse a larger area (split it)")
     p.add_argument(
         "--compute", action="store_true", help="run hazard_realizations and hazard_aggregation for sites without curves"
+    )
+    p.add_argument(
+        "--exposure",
+        metavar="EXPOSURE.xml",
+        help="an OpenQuake exposure (NRML XML, or the CSV form's XML): keep only the sites its assets go to, and copy it in",
+    )
+    p.add_argument(
+        "--asset-hazard-distance",
+        type=float,
+        default=DEFAULT_DISTANCE_KM,
+        metavar="KM",
+        help=f"the bundle's asset_hazard_distance (default {DEFAULT_DISTANCE_KM:g})",
     )
     p.add_argument("--dest", required=True, help="folder to write <bundle>/ and <bundle>.zip under")
     p.set_defaults(func=extract)

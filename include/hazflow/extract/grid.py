@@ -60,15 +60,18 @@ def grid_points(area: Area, grid: str = DEFAULT_GRID) -> list[tuple[float, float
     return sorted(points)
 
 
-def area_sites(area: Area, grid: str = DEFAULT_GRID, max_sites: int = DEFAULT_MAX_SITES) -> list[Site]:
-    """The sites of the area on the grid; refuses an area with none, or with more than `max_sites`."""
+def area_sites(
+    area: Area, grid: str = DEFAULT_GRID, max_sites: int = DEFAULT_MAX_SITES, cap_name: str = "max_sites"
+) -> list[Site]:
+    """The sites of the area on the grid; refuses an area with none, or with more than `max_sites`
+    (named `cap_name` in the refusal)."""
     points = grid_points(area, grid)
     if not points:
         raise BadRequest("area", f"no point of grid {grid} in the area ({area.text}): widen it or give a finer grid")
     if len(points) > max_sites:
         raise BadRequest(
             "area",
-            f"{len(points)} sites of grid {grid} in the area, more than max_sites={max_sites}: "
-            "split the area into smaller ones (one extract each), or raise max_sites",
+            f"{len(points)} sites of grid {grid} in the area, more than {cap_name}={max_sites}: "
+            "split the area into smaller ones (one extract each)" + (", or raise max_sites" if cap_name == "max_sites" else ""),
         )
     return resolve_sites([site_code(lat, lon) for lat, lon in points], "area")

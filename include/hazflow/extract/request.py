@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from hazflow.exceptions import BadRequest
 from hazflow.extract.area import Area, parse_area
+from hazflow.extract.exposure import DEFAULT_DISTANCE_KM, MAX_CANDIDATE_SITES, validate_distance
 from hazflow.extract.grid import DEFAULT_GRID, DEFAULT_MAX_SITES, area_sites
 from hazflow.extract.site_model import parse_site_model
 from hazflow.model.logic_tree import HazardModel, load_model
@@ -44,11 +45,17 @@ class AreaRequest:
     compute: bool  # compute the hazard of sites that have none, instead of refusing
     vs30: float | None  # the one VS30 given; None with a site model
     site_model_digest: str = ""  # sha256[:16] of the site model's rows, when given
+    exposure: str = ""  # an OpenQuake exposure (path or URI): the sites are those its assets go to
+    asset_hazard_distance: float = DEFAULT_DISTANCE_KM  # km, the bundle's (and the association's)
+    max_sites: int = DEFAULT_MAX_SITES
+    exposure_digest: str = ""  # set once the sites are narrowed to the exposure's (`keep`)
 
     @classmethod
     def parse(cls, params: Mapping[str, Any]) -> AreaRequest:
         """Validate raw values: `bbox` or `polygon`, `model`, `vs30` or `site_model` (CSV text),
-        `imts`, `stat` (mean), `grid` (NZ_0_1_NB_1_1), `max_sites` (500), `compute` (false)."""
+        `imts`, `stat` (mean), `grid` (NZ_0_1_NB_1_1), `max_sites` (500), `compute` (false),
+        `exposure` (a path or URI; none) and `asset_hazard_distance` (10 km). With an exposure the
+        sites are its candidates (up to 50,000); `max_sites` applies to those `keep` keeps."""
         if params.get("model") in (None, ""):
             raise BadRequest("model", "missing: give DEMO or an nzshm-model version such as NSHM_v1.0.4")
         model = load_model(str(params["model"]))
@@ -62,21 +69,36 @@ class AreaRequest:
         stat = validate_target_stat(params.get("stat", "mean"), "stat")
         max_sites = validate_count(params.get("max_sites", DEFAULT_MAX_SITES), "max_sites", 1, what="number of sites")
         compute = validate_flag(params.get("compute", False), "compute")
+        exposure = str(params.get("exposure") or "").strip()
+        distance = validate_distance(params.get("asset_hazard_distance", DEFAULT_DISTANCE_KM))
+        cap, cap_name = (MAX_CANDIDATE_SITES, "candidate sites for an exposure") if exposure else (max_sites, "max_sites")
         if site_model:
             rows = [r for r in parse_site_model(str(site_model)) if area.covers(r[0], r[1])]
             if not rows:
                 raise BadRequest("area", f"no site of the site model in the area ({area.text})")
-            if len(rows) > max_sites:
-                raise BadRequest(
-                    "area", f"{len(rows)} sites of the site model in the area, more than max_sites={max_sites}: split it"
-                )
+            if len(rows) > cap:
+                raise BadRequest("area", f"{len(rows)} sites of the site model in the area, more than {cap_name}={cap}: split it")
             sites = tuple(resolve_sites([site_code(lat, lon) for lat, lon, _ in rows], "site_model"))
             digest = hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16]
-            return cls(model, area, "site_model", sites, tuple(r[2] for r in rows), imts, stat, compute, None, digest)
+            vs30s = tuple(r[2] for r in rows)
+            return cls(model, area, "site_model", sites, vs30s, imts, stat, compute, None, digest, exposure, distance, max_sites)
         (vs30,) = validate_vs30s([given_vs30], "vs30")
         grid = str(params.get("grid") or DEFAULT_GRID)
-        sites = tuple(area_sites(area, grid, max_sites))
-        return cls(model, area, grid, sites, (vs30,) * len(sites), imts, stat, compute, vs30)
+        sites = tuple(area_sites(area, grid, cap, cap_name))
+        return cls(model, area, grid, sites, (vs30,) * len(sites), imts, stat, compute, vs30, "", exposure, distance, max_sites)
+
+    def keep(self, indices: Sequence[int], exposure_digest: str) -> AreaRequest:
+        """The request narrowed to the sites at `indices` (those an exposure's assets go to); refuses
+        more than `max_sites` of them."""
+        if len(indices) > self.max_sites:
+            raise BadRequest(
+                "max_sites",
+                f"{len(indices)} sites of the area have assets of the exposure, more than max_sites={self.max_sites}: "
+                "raise max_sites, or split the area",
+            )
+        sites = tuple(self.sites[i] for i in indices)
+        vs30s = tuple(self.vs30s[i] for i in indices)
+        return replace(self, sites=sites, vs30s=vs30s, exposure_digest=exposure_digest)
 
     @property
     def targets(self) -> list[tuple[Site, float]]:
@@ -85,12 +107,16 @@ class AreaRequest:
 
     @property
     def name(self) -> str:
-        """The bundle's name: model, statistic, VS30 (or `site_model`) and a digest of the area, the
-        grid or site model and the IMTs (a rerun of the same request rewrites the same bundle)."""
-        key = json.dumps([self.area.to_geojson(), self.grid, self.site_model_digest, list(self.imts)], sort_keys=True)
-        digest = hashlib.sha256(key.encode()).hexdigest()[:10]
+        """The bundle's name: model, statistic, VS30 (or `site_model`), the exposure's digest and
+        distance when given, and a digest of the area, the grid or site model, the IMTs (and the
+        exposure): a rerun of the same request rewrites the same bundle."""
+        parts: list[Any] = [self.area.to_geojson(), self.grid, self.site_model_digest, list(self.imts)]
+        if self.exposure:
+            parts += [self.exposure_digest, self.asset_hazard_distance]
+        digest = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()[:10]
         vs30 = f"vs30_{self.vs30:g}" if self.vs30 is not None else "site_model"
-        return f"{self.model.name}-{self.stat}-{vs30}-{digest}"
+        exposure = f"-exposure_{self.exposure_digest[:8]}_{self.asset_hazard_distance:g}km" if self.exposure else ""
+        return f"{self.model.name}-{self.stat}-{vs30}{exposure}-{digest}"
 
     def hazard_params(self, sites: tuple[Site, ...] | None = None, vs30: float | None = None) -> dict[str, Any]:
         """Params of hazard_realizations / hazard_aggregation for `sites` at `vs30` (default: every
@@ -109,4 +135,5 @@ class AreaRequest:
             "model": self.model.name, "area": self.area.to_geojson(), "area_given_as": self.area.kind, "grid": self.grid,
             "sites": len(self.sites), "vs30": self.vs30 if self.vs30 is not None else "site_model",
             "site_model_digest": self.site_model_digest, "imts": list(self.imts), "stat": self.stat,
+            "exposure": self.exposure or None, "asset_hazard_distance": self.asset_hazard_distance,
         }  # fmt: skip

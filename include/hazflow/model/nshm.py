@@ -24,6 +24,9 @@ NSHM_GRID = "NZ_0_1_NB_1_1"
 
 # The most sites one area extract (one bundle) takes; a larger area is refused with the advice to split it.
 EXTRACT_MAX_SITES = 500
+# An extract's asset_hazard_distance (km): how far from a site an asset may be and still get its
+# hazard (OpenQuake's default is 15 km; NSHM's 0.1 degree grid is about 11 x 8 km).
+EXTRACT_ASSET_HAZARD_DISTANCE_KM = 10.0
 
 # The models a request may name: DEMO (runs here) and the nzshm-model versions (the trigger forms'
 # dropdown; a test checks this against nzshm-model, which DAG parsing must not import).

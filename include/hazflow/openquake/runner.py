@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from hazflow.exceptions import OpenQuakeError
 from hazflow.openquake.engines import NO_RUPTURE_MARKERS, PASS_RESULT
@@ -187,6 +187,25 @@ def run_passes(pass_files: Sequence[Path], workdir: Path, config: OpenQuakeConfi
         share = Usage(result["seconds"], result["cpu_seconds"] + startup, usage.max_rss_mb)
         out.append(PassResult(sites, log, share))
     return out
+
+
+def run_association(request: dict[str, Any], workdir: Path, config: OpenQuakeConfig) -> dict[str, Any]:
+    """Associate an exposure with candidate sites by OpenQuake's own rule (`hazflow.openquake.
+    association`, whose docstring gives `request` and the result) in a process of the OpenQuake venv
+    started in `workdir`; `OpenQuakeError` with the log tail if it wrote no result."""
+    from hazflow.openquake.association import REQUEST, RESULT
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / RESULT).unlink(missing_ok=True)
+    (workdir / REQUEST).write_text(json.dumps(request))
+    env = _environment(workdir, config)
+    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])  # hazflow's own package, for OpenQuake's Python
+    cmd = [str(config.python), "-m", "hazflow.openquake.association", str(workdir / REQUEST)]
+    code, _ = _run(cmd, workdir, env, config, "exposure association")
+    result = workdir / RESULT
+    if code != 0 or not result.exists():
+        raise _failure("exposure association", code, workdir / "oq.log")
+    return dict(json.loads(result.read_text()))
 
 
 def run_pass(pass_file: Path, config: OpenQuakeConfig) -> PassResult:

@@ -24,6 +24,7 @@ from hazflow.aggregate.tree import CompositeTree
 from hazflow.config import Config
 from hazflow.exceptions import BadRequest, DataIntegrityError
 from hazflow.extract.bundle import BundleManifest, collect_curves, missing_hazard, write_bundle
+from hazflow.extract.exposure import ExposureSelection, select_sites
 from hazflow.extract.request import AreaRequest
 from hazflow.ingest.realizations import ingest_job
 from hazflow.model.sites import Site
@@ -51,6 +52,19 @@ class ComputeResult:
         return vars(self).copy()
 
 
+def resolve_area(params: Mapping[str, Any], config: Config) -> tuple[AreaRequest, ExposureSelection | None]:
+    """The validated request; with an exposure, narrowed to the sites OpenQuake will give its assets
+    to (associated once per exposure, sites and distance, then read back), before any hazard is read."""
+    request = AreaRequest.parse(params)
+    if not request.exposure:
+        return request, None
+    selection = select_sites(
+        request.exposure, list(request.sites), request.asset_hazard_distance, request.area.text, config.work_dir,
+        config.openquake(), config.aws_endpoint, config.aws_region,
+    )  # fmt: skip
+    return request.keep(selection.kept, selection.exposure.digest), selection
+
+
 def _missing_targets(request: AreaRequest, store: Store) -> list[tuple[Site, float]]:
     missing = missing_hazard(request, store)
     if missing and not request.compute:
@@ -74,7 +88,7 @@ def _aggregation_request(request: AreaRequest) -> HazardAggregationRequest:
 def plan_area_jobs(params: Mapping[str, Any], config: Config) -> list[JobSpec]:
     """The classical jobs the area's missing hazard needs: one per leaf x VS30 for the sites without
     realizations (none when every site has its curve); refuses missing hazard without `compute`."""
-    request = AreaRequest.parse(params)
+    request, _ = resolve_area(params, config)
     store = config.open_store()
     targets = _missing_targets(request, store)
     if not targets:
@@ -95,13 +109,14 @@ def plan_area_jobs(params: Mapping[str, Any], config: Config) -> list[JobSpec]:
 
 def area_targets(params: Mapping[str, Any], config: Config) -> list[list[HazardTarget]]:
     """The (site, VS30) targets still lacking the curve, batched for mapping (none: nothing to aggregate)."""
-    request = AreaRequest.parse(params)
+    request, _ = resolve_area(params, config)
     return split([HazardTarget(s, v) for s, v in _missing_targets(request, config.open_store())])
 
 
 def aggregate_area_batch(params: Mapping[str, Any], targets: Sequence[HazardTarget], config: Config) -> HazardBatchResult:
     """hazard_aggregation's batch step for the area's sites: every IMT, the NSHM quantiles and the requested one."""
-    return aggregate_hazard_batch(AreaRequest.parse(params).hazard_params(), targets, config)
+    request = AreaRequest.parse(params)  # the candidate sites will do: the batch's targets are the sites
+    return aggregate_hazard_batch(request.hazard_params(tuple(t.site for t in targets)), targets, config)
 
 
 def compute_missing(params: Mapping[str, Any], config: Config) -> ComputeResult:
@@ -126,9 +141,9 @@ STORE_PREFIX = "extracts"
 
 def extract_area(params: Mapping[str, Any], config: Config, dest: Path) -> BundleManifest:
     """Validate, compute the missing hazard when `compute` is set (else refuse it), write the bundle under `dest`."""
-    request = AreaRequest.parse(params)
+    request, exposure = resolve_area(params, config)
     computed = compute_missing(params, config).to_dict() if request.compute else {}
-    manifest = write_bundle(request, config.open_store(), dest)
+    manifest = write_bundle(request, config.open_store(), dest, exposure)
     manifest.computed = computed
     return manifest
 
@@ -141,11 +156,11 @@ def bundle_store_name(request: AreaRequest) -> str:
 def keep_area_bundle(params: Mapping[str, Any], config: Config) -> BundleManifest:
     """Write the bundle (every curve must be stored) and keep each file and the zip in the store;
     the manifest gives the store's locations. A rerun rewrites the same names."""
-    request = AreaRequest.parse(params)
+    request, exposure = resolve_area(params, config)
     store = config.open_store()
     prefix = bundle_store_name(request)
     with tempfile.TemporaryDirectory() as tmp:
-        manifest = write_bundle(request, store, Path(tmp))
+        manifest = write_bundle(request, store, Path(tmp), exposure)
         for rel in manifest.files:
             store.put_report(f"{prefix}/{rel}", Path(manifest.folder) / rel)
         store.put_report(f"{prefix}.zip", Path(manifest.zip))
