@@ -149,3 +149,18 @@ def test_demo_disagg_benchmark_times_the_demos_own_request():
     request = demo_disagg.demo_request()
     assert request["poes"] == [0.1, 0.02] and request["sites"] == ["WLG", "CHC", "AKL"] and request["leaves"] == ["all"]
     assert json.dumps(request) in (PROJECT_ROOT / "scripts" / "demo_dags_test.sh").read_text()
+
+
+@pytest.mark.openquake
+def test_exposure_benchmark_selects_the_sites_of_a_portfolio_in_both_forms():
+    """At 5,000 assets: both forms kept the same sites; every figure printed (the target is at 100,000)."""
+    out = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "bench" / "exposure_sites.py"), "--assets", "5000"],
+        capture_output=True, text=True, timeout=300, check=True,
+    )  # fmt: skip
+    lines = dict(line.split(": ", 1) for line in out.stdout.splitlines() if ": " in line)
+    assert lines["sites_of_area"] == "764"
+    for form in ("csv", "xml"):
+        assert lines[f"{form}_assets"] == "5000" and 0 < int(lines[f"{form}_sites_kept"]) <= 764
+        assert float(lines[f"{form}_first_selection_seconds"]) > float(lines[f"{form}_of_which_openquake_import_seconds"]) > 0
+    assert lines["csv_sites_kept"] == lines["xml_sites_kept"] and lines["csv_assets_discarded"] == lines["xml_assets_discarded"]
