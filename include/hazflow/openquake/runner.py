@@ -84,6 +84,33 @@ def engine_version(python: Path) -> str:
     return out.stdout.strip()
 
 
+# What OpenQuake inherits of this process's environment: an allowlist, so that AWS keys, the Airflow
+# database URL and hazflow's own settings never reach it. The rest it needs is set here.
+INHERITED_ENV = frozenset({"PATH", "HOME", "USER", "LOGNAME", "LANG", "LANGUAGE", "TZ", "TMPDIR", "NUMBA_CACHE_DIR"})
+INHERITED_PREFIXES = ("LC_",)
+
+# OpenQuake runs in its own session (so that a time-out kills its process group), which Airflow's
+# supervisor, killing the task's process group, would miss. So each OpenQuake command starts through
+# this shim, in OpenQuake's Python: it asks the kernel for SIGKILL when the thread that started it
+# dies (PR_SET_PDEATHSIG, kept across execve; not `preexec_fn`, unsafe with threads), exits if that
+# parent died before the request took effect (the race: its parent is no longer the pid given), then
+# becomes the command. Killing the task, or `kill -9` of the CLI, kills its OpenQuake at once.
+DIE_WITH_PARENT = (
+    "import ctypes, os, signal, sys\n"
+    "if sys.platform.startswith('linux'):\n"
+    "    ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG\n"
+    "if os.getppid() != int(sys.argv[1]):\n"
+    "    os._exit(70)\n"
+    "os.execv(sys.argv[2], sys.argv[2:])\n"
+)
+ORPHANED_EXIT = 70  # the shim's exit status when its parent was gone before it could ask to die with it
+
+
+def with_parent(cmd: Sequence[str], python: Path) -> list[str]:
+    """`cmd` started through the shim that makes it die with this process (see DIE_WITH_PARENT)."""
+    return [str(python), "-S", "-c", DIE_WITH_PARENT, str(os.getpid()), *cmd]
+
+
 def _environment(jobdir: Path, config: OpenQuakeConfig) -> dict[str, str]:
     cfg = jobdir / "openquake.cfg"
     (jobdir / "tmp").mkdir(exist_ok=True)
@@ -93,7 +120,7 @@ def _environment(jobdir: Path, config: OpenQuakeConfig) -> dict[str, str]:
         f"[dbserver]\nfile = {jobdir / 'db.sqlite3'}\n"
         f"[directory]\ncustom_tmp = {jobdir / 'tmp'}\n"
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("OQ_", "PYTHONPATH", "VIRTUAL_ENV"))}
+    env = {k: v for k, v in os.environ.items() if k in INHERITED_ENV or k.startswith(INHERITED_PREFIXES)}
     env.update(
         OQ_CONFIG_FILE=str(cfg),
         OQ_DATADIR=str(jobdir / "oqdata"),
@@ -118,7 +145,9 @@ def _run(cmd: Sequence[str], jobdir: Path, env: dict[str, str], config: OpenQuak
     log = jobdir / "oq.log"
     start = time.monotonic()
     with log.open("w") as out:
-        proc = subprocess.Popen(cmd, cwd=jobdir, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            with_parent(cmd, Path(cmd[0])), cwd=jobdir, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
         timed_out = threading.Event()
 
         def kill() -> None:
