@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from hazflow.cli import main, run
+from hazflow.cli import build_parser, main, run
 from hazflow.exceptions import BadRequest
 
 
@@ -33,6 +33,26 @@ def test_bad_input_exits_2_naming_the_field(argv, message, config, monkeypatch, 
     assert main(argv) == 2
     assert message in capsys.readouterr().err
     assert not config.store_root.exists(), "a rejected request writes nothing"
+
+
+@pytest.mark.parametrize(
+    "argv, field, values",
+    [(["plan-hazard", "--sites", "-41.3~174.78", "WLG", "-43.530~172.630"], "sites", ["-41.3~174.78", "WLG", "-43.530~172.630"]),
+     (["plan", "--sites", "NZ", "--leave-out", "-41.300~174.780"], "leave_out", ["-41.300~174.780"]),
+     (["plan-hazard", "--sites", "-41~175"], "sites", ["-41~175"]),
+     (["extract", "--bbox", "174.7", "-41.35", "174.85", "-41.2", "--dest", "out"], "bbox", [174.7, -41.35, 174.85, -41.2])],
+    ids=["sites", "leave-out", "whole-degrees", "negative-numbers"],
+)  # fmt: skip
+def test_lat_lon_codes_south_of_the_equator_are_values_not_options(argv, field, values):
+    """Every New Zealand `lat~lon` code starts with `-`: argparse took it for an unknown option."""
+    assert getattr(build_parser().parse_args(argv), field) == values
+
+
+def test_a_south_code_reaches_the_request(config):
+    """The same job as the one code argparse always took (`--sites=...`, one value)."""
+    jobs = run(["plan-hazard", "--sites", "-41.3~174.78", "--leaves", "SLAB-1"], config).value["jobs"]
+    assert jobs == run(["plan-hazard", "--sites=-41.300~174.780", "--leaves", "SLAB-1"], config).value["jobs"]
+    assert [j["sites"] for j in jobs] == [1]
 
 
 def test_empty_ledger(config, monkeypatch, capsys):

@@ -14,8 +14,10 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from hazflow.cli import aggregation, extract, inspect, realizations
 from hazflow.cli.output import Output
@@ -25,13 +27,24 @@ from hazflow.exceptions import HazflowError
 logger = logging.getLogger("hazflow.cli")
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, with `lat~lon` codes south of the equator (`-41.3~174.78`, every New Zealand site)
+    taken as values, as negative numbers are, not as unknown options."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._negative_number_matcher = NEGATIVE_VALUE
+
+
+# argparse's own (a negative number), or a lat~lon code with a negative latitude
+NEGATIVE_VALUE = re.compile(r"^-\d+$|^-\d*\.\d+$|^-\d*\.?\d+~-?\d*\.?\d+$")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m hazflow", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    parser = Parser(prog="python -m hazflow", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", action="store_true", help="print the command's value as JSON")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress lines on stderr")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=Parser)
     for module in (realizations, aggregation, extract, inspect):
         module.add_commands(sub)
     return parser
