@@ -48,6 +48,9 @@ class Config:
     toshi_api_key: str | None = None
     toshi_timeout_s: float = 30.0
     archive_max_bytes: int = 8 << 30
+    # The aws store's local artifact cache (<work_dir>/s3-cache), trimmed to this, oldest first
+    # (HAZFLOW_S3_CACHE_MAX_BYTES).
+    s3_cache_max_bytes: int = 4 << 30
     # Whether the sites of a one-pass disaggregation may share one calculation where the leaf's sources
     # allow it (HAZFLOW_ONEPASS_SHARE_SITES, 1 or 0; see hazflow.openquake.engines). 0: every site a
     # calculation of its own, equal to the engine's single-site run to the last bit.
@@ -84,6 +87,7 @@ class Config:
         numba = env.get("NUMBA_CACHE_DIR")
         toshi_timeout = _number(env, "HAZFLOW_TOSHI_TIMEOUT", defaults.toshi_timeout_s, float)
         archive_max = _number(env, "HAZFLOW_ARCHIVE_MAX_BYTES", defaults.archive_max_bytes, int)
+        cache_max = _number(env, "HAZFLOW_S3_CACHE_MAX_BYTES", defaults.s3_cache_max_bytes, int)
         share = env.get(SHARE_SITES_ENV, "1").strip()
         if share not in ("0", "1"):
             raise BadRequest(SHARE_SITES_ENV, f"expected 0 or 1, got {share!r}")
@@ -105,6 +109,7 @@ class Config:
             toshi_api_key=env.get("HAZFLOW_TOSHI_API_KEY") or None,
             toshi_timeout_s=toshi_timeout,
             archive_max_bytes=archive_max,
+            s3_cache_max_bytes=cache_max,
             onepass_share_sites=share == "1",
             models_dir=Path(env.get("HAZFLOW_MODELS_DIR", defaults.models_dir)),
         )
@@ -115,8 +120,9 @@ class Config:
 
         if self.store_backend == "aws":
             return open_store(
-                "aws", str(self.store_root), self.aws_stage, self.aws_endpoint, self.aws_region, cache=self.work_dir / "s3-cache"
-            )
+                "aws", str(self.store_root), self.aws_stage, self.aws_endpoint, self.aws_region,
+                cache=self.work_dir / "s3-cache", cache_max_bytes=self.s3_cache_max_bytes,
+            )  # fmt: skip
         return open_store(self.store_backend, str(self.store_root))
 
     def curves_source(self, levels: Sequence[float]) -> ThsHazardCurves | None:

@@ -17,10 +17,12 @@ def open_store(
     endpoint_url: str | None = None,
     region: str = "ap-southeast-2",
     cache: Path | None = None,
+    cache_max_bytes: int = 4 << 30,
 ) -> Store:
     """Open a store backend: `local` keeps everything under the folder `root`; `aws` keeps records in
     DynamoDB tables `<stage>-hazflow-*` (at `endpoint_url`, e.g. a moto_server, or AWS itself) and
-    files under the S3 location `root` (`s3://bucket/prefix`), downloading artifacts into `cache`."""
+    files under the S3 location `root` (`s3://bucket/prefix`), downloading artifacts into `cache`
+    (trimmed to `cache_max_bytes`, oldest first)."""
     from hazflow.exceptions import BadRequest
 
     if backend == "local":
@@ -30,5 +32,5 @@ def open_store(
     if backend == "aws":
         from hazflow.store.aws.store import AwsStore
 
-        return AwsStore(root, stage=stage, endpoint_url=endpoint_url, region=region, cache=cache)
+        return AwsStore(root, stage=stage, endpoint_url=endpoint_url, region=region, cache=cache, cache_max_bytes=cache_max_bytes)
     raise BadRequest("store.backend", f"unknown store backend {backend!r}; available: local, aws")

@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import shutil
 import tempfile
+import uuid
 from collections.abc import Iterable, Mapping
 from functools import cached_property
 from pathlib import Path
@@ -70,6 +72,35 @@ def _item_model(table_name: str, host: str | None, region: str) -> Any:  # a Pyn
     return Item
 
 
+DEFAULT_CACHE_MAX_BYTES = 4 * 1024**3  # the artifact cache of one host (an ingest reads a pass's datastores: MBs each)
+
+
+def trim_cache(folder: Path, max_bytes: int, keep: Path | None = None) -> int:
+    """Delete the oldest files (by modification time) under `folder` until the rest total at most
+    `max_bytes`, never `keep`; the bytes deleted. A file another process has open stays readable to
+    it (POSIX), and one deleted meanwhile is skipped."""
+    files = []
+    for path in folder.rglob("*"):
+        try:
+            if path.is_file():
+                stat = path.stat()
+                files.append((stat.st_mtime, stat.st_size, path))
+        except OSError:
+            continue
+    total, freed = sum(size for _, size, _ in files), 0
+    for _, size, path in sorted(files, key=lambda f: f[0]):
+        if total - freed <= max_bytes:
+            break
+        if path == keep:
+            continue
+        try:
+            path.unlink()
+            freed += size
+        except OSError:
+            continue
+    return freed
+
+
 class AwsStore(Store):
     """DynamoDB tables `<stage>-hazflow-<name>` and an S3 location `s3://bucket/prefix`."""
 
@@ -80,12 +111,14 @@ class AwsStore(Store):
         endpoint_url: str | None = None,
         region: str = "ap-southeast-2",
         cache: Path | None = None,
+        cache_max_bytes: int = DEFAULT_CACHE_MAX_BYTES,
     ) -> None:
         if not is_s3(root):
             raise BadRequest("HAZFLOW_STORE_ROOT", f"the aws store needs an s3://bucket[/prefix] root, got {root!r}")
         self.bucket, self.prefix = split_s3(root, key_required=False)
         self.stage, self.endpoint_url, self.region = stage, endpoint_url, region
         self.cache = cache or Path(tempfile.gettempdir()) / "hazflow-s3-cache"
+        self.cache_max_bytes = cache_max_bytes
         self.models = {name: _item_model(f"{stage}-hazflow-{name}", endpoint_url, region) for name in TABLES}
         self._ready = False
 
@@ -359,15 +392,23 @@ class AwsStore(Store):
         return f"s3://{self.bucket}/{folder}"
 
     def artifact(self, job_key: str, name: str) -> Path:
+        """The artifact downloaded into the local cache. Each download is written under a name of its
+        own, then renamed into place: two ingests of one artifact at once each get a whole file (a
+        shared staging name let one rename the other's half-written file into place). The cache is
+        then trimmed to `cache_max_bytes`, oldest files first."""
         path = self.cache / job_key / name
         try:
             data = self._get_object(self._key("artifacts", job_key, name))
         except StorageError as e:
             raise StorageError(f"artifact {name} of job {job_key} not found in s3://{self.bucket}") from e
         path.parent.mkdir(parents=True, exist_ok=True)
-        staging = path.with_name(f".{name}.tmp")
-        staging.write_bytes(data)
-        staging.replace(path)
+        staging = path.with_name(f".{name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
+        try:
+            staging.write_bytes(data)
+            staging.replace(path)
+        finally:
+            staging.unlink(missing_ok=True)
+        trim_cache(self.cache, self.cache_max_bytes, keep=path)
         return path
 
     def put_report(self, name: str, src: Path) -> str:
