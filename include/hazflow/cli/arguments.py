@@ -9,9 +9,11 @@ from typing import Any
 
 from hazflow.aggregate.methods import QUANTILE_METHODS
 from hazflow.choices import DISAGG_ENGINES
+from hazflow.exceptions import BadRequest
 from hazflow.model.nshm import DEFAULT_QUANTILES
 from hazflow.plan.batches import DEFAULT_BATCH_CAP, MAX_MAP_LENGTH
 from hazflow.plan.disagg import PLAN_OPTIONS
+from hazflow.plan.fields import normalise_imt
 from hazflow.plan.request import PARSERS
 
 
@@ -113,6 +115,17 @@ def _imls(text: str) -> tuple[str, list[float]]:
         raise argparse.ArgumentTypeError(f"expected IMT=LEVEL[,LEVEL...] such as PGA=0.2,0.5, got {text!r}") from None
 
 
+def imls_of(pairs: Sequence[tuple[str, list[float]]]) -> dict[str, list[float]]:
+    """`--imls` pairs as {IMT: levels}; an IMT given twice (`PGA=0.2 pga=0.5`) is refused, not dropped."""
+    out: dict[str, list[float]] = {}
+    for imt, levels in pairs:
+        name = normalise_imt(imt, "imls")
+        if name in out:
+            raise BadRequest("imls", f"{name} given twice: give its levels once, {name}=LEVEL,LEVEL")
+        out[name] = levels
+    return out
+
+
 def params_of(args: argparse.Namespace) -> dict[str, Any]:
     """The request fields of parsed arguments, as a DAG's Params would hold them."""
     names = ("model", *PARSERS, *PLAN_OPTIONS)  # every request field, and the planning options
@@ -120,7 +133,7 @@ def params_of(args: argparse.Namespace) -> dict[str, Any]:
     if "sites" in params:
         params["sites"] = list(args.sites) + [f"-{s}" for s in args.leave_out or ()]
     if getattr(args, "imls", None):
-        params["imls"] = dict(args.imls)
+        params["imls"] = imls_of(args.imls)
     elif hasattr(args, "poes") and args.poes is None:
         params["poes"] = [0.1]
     return params

@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 
 from hazflow.exceptions import BadRequest
+from hazflow.plan.fields import vs30_value
 
 COLUMNS = ("lon", "lat", "vs30")
 
@@ -37,8 +38,7 @@ def parse_site_model(text: str, field: str = "site_model") -> list[tuple[float, 
             raise BadRequest(field, f"line {line}: lon, lat and vs30 must be finite")
         if not -90.0 <= lat <= 90.0 or not -180.0 <= lon <= 360.0:
             raise BadRequest(field, f"line {line}: ({lon:g}, {lat:g}) is off the globe")
-        if not vs30 > 0:
-            raise BadRequest(field, f"line {line}: VS30 must be > 0 m/s, got {vs30:g}")
+        vs30 = vs30_value(row["vs30"], field, where=f"line {line}: ")
         point = (round(lat, 3), round(lon, 3))
         if point in seen:
             raise BadRequest(field, f"line {line}: the site of line {seen[point]} again (same 0.001 degree location)")

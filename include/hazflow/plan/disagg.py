@@ -102,9 +102,17 @@ def _iml_groups(store: HazardCurves | None, request: DisaggRequest) -> list[Grou
                         f"no aggregated mean hazard curve of {request.model.name} for {site.id} vs30={vs30:g} {imt} to name "
                         "the levels' targets by: run hazard_aggregation first",
                     )
+                named: dict[float, float] = {}  # PoE name -> the level it names
                 for level in levels:
                     what = f"mean {imt} curve at {site.id} vs30={vs30:g}"
                     poe = poe_of_level(means[imt].levels, means[imt].values, level, what=what) if store is not None else 0.0
+                    if store is not None and poe in named:  # one target name, two levels: rows would overwrite
+                        raise BadRequest(
+                            "imls",
+                            f"{imt} levels {named[poe]:g} and {level:g} g both read as PoE {poe:g} in 50 years on the {what} "
+                            "(the name of their target): give levels further apart",
+                        )
+                    named[poe] = level
                     groups.append(Group(site, vs30, poe, (level,) if store is not None else None, (imt,)))
     return groups
 

@@ -60,16 +60,25 @@ def validate_imts(imts: Any, field: str = "imts") -> tuple[str, ...]:
     return tuple(out)
 
 
+def vs30_value(raw: Any, field: str = "vs30s", where: str = "") -> float:
+    """A VS30: whole m/s above 0, as NSHM and toshi-hazard-store key it (`400`, not `400.0001`, which
+    the keys and the rendered site model would take for 400). `where` prefixes the message (a line)."""
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise BadRequest(field, f"{where}VS30 must be a number in m/s, got {raw!r}") from None
+    if isinstance(raw, bool) or not math.isfinite(value):
+        raise BadRequest(field, f"{where}VS30 must be a finite number in m/s, got {raw!r}")
+    if not value > 0:
+        raise BadRequest(field, f"{where}VS30 must be > 0 m/s, got {raw!r}")
+    if value != int(value):
+        raise BadRequest(field, f"{where}VS30 is whole m/s (as NSHM and toshi-hazard-store key it), got {raw!r}")
+    return value
+
+
 def validate_vs30s(vs30s: Any, field: str = "vs30s") -> tuple[float, ...]:
-    out = []
-    for raw in non_empty(vs30s, field):
-        try:
-            value = float(raw)
-        except (TypeError, ValueError):
-            raise BadRequest(field, f"VS30 must be a number in m/s, got {raw!r}") from None
-        if not value > 0:
-            raise BadRequest(field, f"VS30 must be > 0 m/s, got {raw!r}")
-        out.append(value)
+    """Distinct VS30s, each whole m/s above 0 (`vs30_value`)."""
+    out = [vs30_value(raw, field) for raw in non_empty(vs30s, field)]
     unique(out, field)
     return tuple(out)
 
@@ -87,6 +96,8 @@ def validate_fractions(values: Any, field: str, what: str, open_interval: bool, 
         inside = 0.0 < value < 1.0 if open_interval else 0.0 <= value <= 1.0
         if not inside:
             raise BadRequest(field, f"a {what} must lie in {interval}, got {raw!r}")
+        if float(f"{value:g}") != value:  # keys and file names write it with 6 significant digits
+            raise BadRequest(field, f"a {what} has at most 6 significant digits (keys name it so), got {raw!r}")
         out.append(value)
     unique(out, field)
     return tuple(out)
@@ -153,8 +164,12 @@ def validate_imls(value: Any, imts: Sequence[str], field: str = "imls") -> dict[
     if not isinstance(value, Mapping):
         raise BadRequest(field, f"expected {{IMT: level in g, or a list of levels}}, got {value!r}")
     out: dict[str, tuple[float, ...]] = {}
+    given: dict[str, str] = {}
     for raw_imt, raw in value.items():
         imt = normalise_imt(raw_imt, field)
+        if imt in given:
+            raise BadRequest(field, f"{imt} given twice (as {given[imt]!r} and {raw_imt!r}): give its levels once, as a list")
+        given[imt] = str(raw_imt)
         levels = raw if isinstance(raw, (list, tuple)) else [raw]
         parsed = []
         for level in non_empty(levels, f"{field}.{imt}"):
