@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -51,6 +52,9 @@ class Config:
     # The aws store's local artifact cache (<work_dir>/s3-cache), trimmed to this, oldest first
     # (HAZFLOW_S3_CACHE_MAX_BYTES).
     s3_cache_max_bytes: int = 4 << 30
+    # The VS30 range (m/s) requests may ask for, instead of each model's own (NSHM: 150 to 1500 m/s);
+    # HAZFLOW_VS30_RANGE="min,max".
+    vs30_range: tuple[float, float] | None = None
     # Whether the sites of a one-pass disaggregation may share one calculation where the leaf's sources
     # allow it (HAZFLOW_ONEPASS_SHARE_SITES, 1 or 0; see hazflow.openquake.engines). 0: every site a
     # calculation of its own, equal to the engine's single-site run to the last bit.
@@ -88,6 +92,7 @@ class Config:
         toshi_timeout = _number(env, "HAZFLOW_TOSHI_TIMEOUT", defaults.toshi_timeout_s, float)
         archive_max = _number(env, "HAZFLOW_ARCHIVE_MAX_BYTES", defaults.archive_max_bytes, int)
         cache_max = _number(env, "HAZFLOW_S3_CACHE_MAX_BYTES", defaults.s3_cache_max_bytes, int)
+        vs30_range = _range(env, "HAZFLOW_VS30_RANGE")
         share = env.get(SHARE_SITES_ENV, "1").strip()
         if share not in ("0", "1"):
             raise BadRequest(SHARE_SITES_ENV, f"expected 0 or 1, got {share!r}")
@@ -110,6 +115,7 @@ class Config:
             toshi_timeout_s=toshi_timeout,
             archive_max_bytes=archive_max,
             s3_cache_max_bytes=cache_max,
+            vs30_range=vs30_range,
             onepass_share_sites=share == "1",
             models_dir=Path(env.get("HAZFLOW_MODELS_DIR", defaults.models_dir)),
         )
@@ -139,6 +145,20 @@ class Config:
         from hazflow.openquake.runner import OpenQuakeConfig
 
         return OpenQuakeConfig(self.oq_python, self.oq_timeout_s, self.numba_cache_dir)
+
+
+def _range(env: Mapping[str, str], name: str) -> tuple[float, float] | None:
+    """`env[name]` as "min,max" (0 < min < max, finite), or None when unset."""
+    text = env.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        low, high = (float(x) for x in text.split(","))
+    except ValueError:
+        raise BadRequest(name, f"expected min,max such as 150,1500, got {text!r}") from None
+    if not (math.isfinite(low) and math.isfinite(high) and 0 < low < high):
+        raise BadRequest(name, f"expected 0 < min < max, both finite, got {text!r}")
+    return (low, high)
 
 
 def _number(env: Mapping[str, str], name: str, default: float, kind: type) -> Any:

@@ -73,7 +73,7 @@ class AreaRequest:
         distance = validate_distance(params.get("asset_hazard_distance", DEFAULT_DISTANCE_KM))
         cap, cap_name = (MAX_CANDIDATE_SITES, "candidate sites for an exposure") if exposure else (max_sites, "max_sites")
         if site_model:
-            rows = [r for r in parse_site_model(str(site_model)) if area.covers(r[0], r[1])]
+            rows = [r for r in parse_site_model(str(site_model), bounds=model.vs30_range) if area.covers(r[0], r[1])]
             if not rows:
                 raise BadRequest("area", f"no site of the site model in the area ({area.text})")
             if len(rows) > cap:
@@ -82,7 +82,7 @@ class AreaRequest:
             digest = hashlib.sha256(json.dumps(rows).encode()).hexdigest()[:16]
             vs30s = tuple(r[2] for r in rows)
             return cls(model, area, "site_model", sites, vs30s, imts, stat, compute, None, digest, exposure, distance, max_sites)
-        (vs30,) = validate_vs30s([given_vs30], "vs30")
+        (vs30,) = validate_vs30s([given_vs30], "vs30", bounds=model.vs30_range)
         grid = str(params.get("grid") or DEFAULT_GRID)
         sites = tuple(area_sites(area, grid, cap, cap_name))
         return cls(model, area, grid, sites, (vs30,) * len(sites), imts, stat, compute, vs30, "", exposure, distance, max_sites)

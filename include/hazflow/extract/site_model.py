@@ -15,8 +15,11 @@ from hazflow.plan.fields import vs30_value
 COLUMNS = ("lon", "lat", "vs30")
 
 
-def parse_site_model(text: str, field: str = "site_model") -> list[tuple[float, float, float]]:
-    """(lat, lon, vs30) of every row, rounded to 0.001 degree; every row checked, the first bad one named.
+def parse_site_model(
+    text: str, field: str = "site_model", bounds: tuple[float, float] | None = None
+) -> list[tuple[float, float, float]]:
+    """(lat, lon, vs30) of every row, rounded to 0.001 degree, VS30 within `bounds` (m/s) when given;
+    every row checked, the first bad one named.
 
     >>> parse_site_model("lon,lat,vs30\\n174.78,-41.3,400\\n")
     [(-41.3, 174.78, 400.0)]
@@ -38,7 +41,7 @@ def parse_site_model(text: str, field: str = "site_model") -> list[tuple[float, 
             raise BadRequest(field, f"line {line}: lon, lat and vs30 must be finite")
         if not -90.0 <= lat <= 90.0 or not -180.0 <= lon <= 360.0:
             raise BadRequest(field, f"line {line}: ({lon:g}, {lat:g}) is off the globe")
-        vs30 = vs30_value(row["vs30"], field, where=f"line {line}: ")
+        vs30 = vs30_value(row["vs30"], field, where=f"line {line}: ", bounds=bounds)
         point = (round(lat, 3), round(lon, 3))
         if point in seen:
             raise BadRequest(field, f"line {line}: the site of line {seen[point]} again (same 0.001 degree location)")

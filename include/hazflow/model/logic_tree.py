@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hazflow.config import Config
 from hazflow.exceptions import BadRequest
+from hazflow.model.nshm import NSHM_VS30_RANGE
 from hazflow.model.settings import CalcSettings
 
 if TYPE_CHECKING:
@@ -113,6 +114,7 @@ class HazardModel:
     source_dir: Path | None  # where the NRML files are (DEMO); None for archives by toshi id
     source_groups: tuple[SourceGroup, ...] = ()
     archived: bool = False  # sources are toshi ids of NRML archives (hazflow.model.archives)
+    vs30_range: tuple[float, float] = NSHM_VS30_RANGE  # m/s, a request's VS30s lie within (Config.vs30_range)
 
     @property
     def fault_systems(self) -> tuple[str, ...]:
@@ -172,7 +174,9 @@ def model_names() -> list[str]:
 def load_model(name: str) -> HazardModel:
     """Load a model by name: DEMO (`demo/` of the deployment's `Config.models_dir`, by default
     include/hazflow-data/models) or an nzshm-model version such as NSHM_v1.0.4."""
-    return _load_model(name, Config.from_env().models_dir if name in LOCAL_MODELS else None)
+    config = Config.from_env()
+    model = _load_model(name, config.models_dir if name in LOCAL_MODELS else None)
+    return replace(model, vs30_range=config.vs30_range) if config.vs30_range else model
 
 
 @lru_cache(maxsize=8)

@@ -19,6 +19,10 @@ DEFAULT_QUANTILES: tuple[float, ...] = (
     0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.975, 0.99, 0.995,
 )  # fmt: skip
 
+# The VS30s (m/s) a model's ground-motion models are meant for: NSHM 2022 published 150 to 1500 m/s
+# (DEMO shares NSHM's GMMs). A deployment may set another range (HAZFLOW_VS30_RANGE, "min,max").
+NSHM_VS30_RANGE: tuple[float, float] = (150.0, 1500.0)
+
 # NSHM's 0.1 degree grid of New Zealand (nzshm-common), the default sites of an area extract.
 NSHM_GRID = "NZ_0_1_NB_1_1"
 

@@ -60,9 +60,10 @@ def validate_imts(imts: Any, field: str = "imts") -> tuple[str, ...]:
     return tuple(out)
 
 
-def vs30_value(raw: Any, field: str = "vs30s", where: str = "") -> float:
+def vs30_value(raw: Any, field: str = "vs30s", where: str = "", bounds: tuple[float, float] | None = None) -> float:
     """A VS30: whole m/s above 0, as NSHM and toshi-hazard-store key it (`400`, not `400.0001`, which
-    the keys and the rendered site model would take for 400). `where` prefixes the message (a line)."""
+    the keys and the rendered site model would take for 400), within `bounds` (the model's range) when
+    given. `where` prefixes the message (a line)."""
     try:
         value = float(raw)
     except (TypeError, ValueError):
@@ -73,12 +74,18 @@ def vs30_value(raw: Any, field: str = "vs30s", where: str = "") -> float:
         raise BadRequest(field, f"{where}VS30 must be > 0 m/s, got {raw!r}")
     if value != int(value):
         raise BadRequest(field, f"{where}VS30 is whole m/s (as NSHM and toshi-hazard-store key it), got {raw!r}")
+    if bounds is not None and not bounds[0] <= value <= bounds[1]:
+        raise BadRequest(
+            field,
+            f"{where}VS30 {value:g} m/s is outside the model's range, {bounds[0]:g} to {bounds[1]:g} m/s "
+            "(HAZFLOW_VS30_RANGE sets another)",
+        )
     return value
 
 
-def validate_vs30s(vs30s: Any, field: str = "vs30s") -> tuple[float, ...]:
-    """Distinct VS30s, each whole m/s above 0 (`vs30_value`)."""
-    out = [vs30_value(raw, field) for raw in non_empty(vs30s, field)]
+def validate_vs30s(vs30s: Any, field: str = "vs30s", bounds: tuple[float, float] | None = None) -> tuple[float, ...]:
+    """Distinct VS30s, each whole m/s above 0 and within `bounds` (`vs30_value`)."""
+    out = [vs30_value(raw, field, bounds=bounds) for raw in non_empty(vs30s, field)]
     unique(out, field)
     return tuple(out)
 

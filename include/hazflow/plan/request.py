@@ -50,7 +50,7 @@ DEFAULT_CLOSURE_TOLERANCE = 0.05  # a disaggregation whose closure is further th
 # Each field's validator, in the order fields are checked (so the first error is always the same one).
 PARSERS: dict[str, Callable[[Any, HazardModel], Any]] = {
     "sites": lambda value, model: tuple(resolve_sites(non_empty(value, "sites"), "sites")),
-    "vs30s": lambda value, model: validate_vs30s(value),
+    "vs30s": lambda value, model: validate_vs30s(value, bounds=model.vs30_range),
     "imts": lambda value, model: validate_imts(value),
     "poes": lambda value, model: validate_poes(value),
     "leaves": lambda value, model: validate_leaves(model, value),
