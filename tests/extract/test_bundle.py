@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -73,6 +74,20 @@ def test_a_rerun_replaces_the_bundle(area_store, out):
     second = write_bundle(request, store, out)
     assert first.files == second.files and not (out / request.name / "stray.txt").exists()
     assert sorted(p.name for p in out.iterdir()) == [request.name, f"{request.name}.zip"]
+
+
+def test_two_writers_of_one_bundle_at_once_each_finish_and_leave_it_whole(area_store, out):
+    """Each writer stages under names of its own (a shared staging name let one delete the other's)."""
+    store, _ = area_store
+    request = AreaRequest.parse(AREA)
+    with ThreadPoolExecutor(2) as pool:
+        manifests = list(pool.map(lambda _: write_bundle(request, store, out), range(4)))
+    assert {tuple(m.files) for m in manifests} == {tuple(manifests[0].files)}
+    folder = out / request.name
+    assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) == sorted(manifests[0].files)
+    assert sorted(p.name for p in out.iterdir()) == [request.name, f"{request.name}.zip"]  # no staging left
+    with zipfile.ZipFile(out / f"{request.name}.zip") as z:
+        assert sorted(z.namelist()) == sorted(f"{request.name}/{f}" for f in manifests[0].files)
 
 
 def test_missing_sites_are_listed_and_nothing_is_written(area_store, out):

@@ -18,8 +18,10 @@ fragility) model: the hazard of an area and the parameters it came from, nothing
 With an exposure the sites are those OpenQuake gives its assets to (`hazflow.extract.exposure`):
 OpenQuake 3.26.2's risk calculators fail on a curves file with a site without assets.
 
-Every curve is checked present before anything is written; the folder is written under a hidden
-staging name and then renamed, so a failure leaves no half-written bundle and a rerun replaces it.
+Every curve is checked present before anything is written; the bundle is written under hidden
+staging names of its writer's own, then its files are renamed into the folder one by one (the
+manifest last) and the zip is renamed into place: a failure leaves no half-written file, a rerun
+replaces the bundle, and two writers of one bundle do not clobber each other's staging.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import json
 import logging
 import os
 import shutil
+import uuid
 import zipfile
 from collections import Counter
 from collections.abc import Sequence
@@ -373,14 +376,32 @@ ini files set `discard_assets = true` so that OpenQuake runs without them. Widen
     return text
 
 
+def swap_in(staging: Path, folder: Path, files: Sequence[str]) -> None:
+    """Move each of `files` (relative paths, the manifest last) from `staging` into `folder` by an
+    atomic rename, then drop what `folder` held beyond them: the folder is never missing, and each
+    file is whole, the old one or the new one."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for rel in files:
+        target = folder / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(staging / rel, target)
+    kept = {folder / rel for rel in files}
+    for path in sorted(folder.rglob("*"), key=lambda p: len(p.parts), reverse=True):  # files, then emptied folders
+        if path.is_file() and path not in kept:
+            path.unlink(missing_ok=True)
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+
+
 def write_bundle(request: AreaRequest, store: Store, parent: Path, exposure: ExposureSelection | None = None) -> BundleManifest:
     """Write the request's bundle as `parent/<name>/` and `parent/<name>.zip` (replacing a previous one);
     with `exposure` (the request narrowed to its sites), a copy of it, which the ini files read."""
     curves = collect_curves(request, store)  # refuses before anything is written
     investigation_time = request.model.settings.investigation_time
     parent.mkdir(parents=True, exist_ok=True)
-    folder, staging = parent / request.name, parent / f".{request.name}.partial"
-    shutil.rmtree(staging, ignore_errors=True)
+    writer = f"{os.getpid()}.{uuid.uuid4().hex[:12]}"  # staging names of this writer only
+    folder, staging = parent / request.name, parent / f".{request.name}.{writer}.partial"
+    zipped = parent / f".{request.name}.{writer}.zip.partial"
     try:
         curve_files = []
         for imt in request.imts:
@@ -426,17 +447,14 @@ def write_bundle(request: AreaRequest, store: Store, parent: Path, exposure: Exp
         )
         (staging / "README.md").write_text(_readme(request, manifest, exposure))
         (staging / "manifest.json").write_text(json.dumps(manifest.to_dict(), indent=1))
-        zipped = parent / f".{request.name}.zip.partial"
         with zipfile.ZipFile(zipped, "w", zipfile.ZIP_DEFLATED) as z:
             for rel in manifest.files:
                 z.write(staging / rel, f"{request.name}/{rel}")
-        shutil.rmtree(folder, ignore_errors=True)
-        os.replace(staging, folder)
+        swap_in(staging, folder, manifest.files)
         os.replace(zipped, parent / f"{request.name}.zip")
-    except BaseException:
+    finally:
         shutil.rmtree(staging, ignore_errors=True)
-        (parent / f".{request.name}.zip.partial").unlink(missing_ok=True)
-        raise
+        zipped.unlink(missing_ok=True)
     manifest.folder, manifest.zip = str(folder), str(parent / f"{request.name}.zip")
     logger.info(
         "bundle %s: %d site(s) x %d IMT(s) of %s %s at %s in %s",
