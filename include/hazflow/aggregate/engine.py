@@ -146,7 +146,8 @@ def quantile_method(
     tree: CompositeTree, n_bins: int, n_quantiles: int, asked: str = DEFAULT_QUANTILE_METHOD, budget: int = ENUMERATION_BUDGET
 ) -> str:
     """The method that computes the quantiles: the one asked for, or for `auto` meet-in-the-middle
-    when the tree's blocks split, else enumeration within the budget, else sampling."""
+    when the tree's blocks split, else enumeration within the budget, else sampling. Enumeration
+    asked for by name is held to the budget too (composites x bins values)."""
     if asked not in QUANTILE_METHODS:
         raise BadRequest("quantile_method", f"unknown quantile method {asked!r}; one of {', '.join(QUANTILE_METHODS)}")
     sizes = [int(np.prod([tree.shape[a] for a in block])) for block in tree.blocks()]
@@ -155,6 +156,12 @@ def quantile_method(
         raise BadRequest(
             "quantile_method",
             f"the tree's blocks (sizes {sizes}) do not split into two modest sides; use enumeration or sampling",
+        )
+    if asked == "enumeration" and tree.n_composites * n_bins > budget:  # the budget holds whatever method is named
+        raise BadRequest(
+            "quantile_method",
+            f"enumeration of {tree.n_composites:,} composite branches x {n_bins:,} bins is over the budget of "
+            f"{budget:,} values: use meet-in-the-middle, sampling or auto, or aggregate fewer bins at a time",
         )
     if asked != "auto":
         return asked
