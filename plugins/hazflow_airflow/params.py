@@ -12,13 +12,14 @@ from typing import Any
 
 from airflow.sdk import Param
 
-from hazflow.aggregate.methods import DEFAULT_QUANTILE_METHOD, QUANTILE_METHODS
+from hazflow.aggregate.methods import DEFAULT_QUANTILE_METHOD, MAX_SAMPLES, MIN_SAMPLES, QUANTILE_METHODS
 from hazflow.choices import DEFAULT_DISAGG_ENGINE, DISAGG_ENGINES
 from hazflow.choices import EXPORT_FORMATS as FORMATS
 from hazflow.model.nshm import (
     DEFAULT_QUANTILES,
     EXTRACT_ASSET_HAZARD_DISTANCE_KM,
     EXTRACT_MAX_SITES,
+    EXTRACT_SITES_LIMIT,
     KNOWN_MODELS,
     NSHM_GRID,
     NSHM_IMTS,
@@ -171,7 +172,13 @@ def imls_param() -> Param:
 
 
 def samples_param() -> Param:
-    return Param(10_000, type="integer", minimum=100, description="Composites sampled (seeded) when quantile_method is sampling.")
+    return Param(
+        10_000,
+        type="integer",
+        minimum=MIN_SAMPLES,
+        maximum=MAX_SAMPLES,
+        description=f"Composites sampled (seeded) when quantile_method is sampling: {MIN_SAMPLES:,} to {MAX_SAMPLES:,}.",
+    )
 
 
 def quantile_method_param() -> Param:
@@ -299,7 +306,11 @@ def area_params() -> dict[str, Param]:
             description="The sites: the points of an nzshm-common grid (NZ_0_1_NB_1_1, WLG_0_05_nb_1_1, ...) or of a resolution in degrees (0.05) in the area.",
         ),
         "max_sites": Param(
-            EXTRACT_MAX_SITES, type="integer", minimum=1, description="Refuse an area with more sites than this (split it)."
+            EXTRACT_MAX_SITES,
+            type="integer",
+            minimum=1,
+            maximum=EXTRACT_SITES_LIMIT,
+            description=f"Refuse an area with more sites than this (split it); at most {EXTRACT_SITES_LIMIT:,}.",
         ),
     }
 

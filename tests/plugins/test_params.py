@@ -13,3 +13,13 @@ def test_dag_default_quantiles_are_the_engine_defaults():
 
     assert quantiles_param().value == list(DEFAULT_QUANTILES)
     assert inspect.signature(aggregate).parameters["quantiles"].default == DEFAULT_QUANTILES
+
+
+def test_the_forms_limits_are_the_requests():
+    """The trigger form's minimum and maximum for samples and max_sites agree with the request parsers."""
+    from hazflow.aggregate.methods import MAX_SAMPLES, MIN_SAMPLES
+    from hazflow.model.nshm import EXTRACT_SITES_LIMIT
+    from hazflow_airflow.params import area_params, samples_param
+
+    assert (samples_param().schema["minimum"], samples_param().schema["maximum"]) == (MIN_SAMPLES, MAX_SAMPLES)
+    assert area_params()["max_sites"].schema["maximum"] == EXTRACT_SITES_LIMIT

@@ -67,7 +67,9 @@ class AreaRequest:
             raise BadRequest("vs30", "missing: one VS30 in m/s (e.g. 400), or a site model")
         imts = validate_imts(with_other_entries(params).get("imts"), "imts")
         stat = validate_target_stat(params.get("stat", "mean"), "stat")
-        max_sites = validate_count(params.get("max_sites", DEFAULT_MAX_SITES), "max_sites", 1, what="number of sites")
+        max_sites = validate_count(
+            params.get("max_sites", DEFAULT_MAX_SITES), "max_sites", 1, MAX_CANDIDATE_SITES, what="number of sites"
+        )
         compute = validate_flag(params.get("compute", False), "compute")
         exposure = str(params.get("exposure") or "").strip()
         distance = validate_distance(params.get("asset_hazard_distance", DEFAULT_DISTANCE_KM))

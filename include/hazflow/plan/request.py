@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from hazflow.aggregate.methods import DEFAULT_QUANTILE_METHOD, QUANTILE_METHODS
+from hazflow.aggregate.methods import DEFAULT_QUANTILE_METHOD, MAX_SAMPLES, MIN_SAMPLES, QUANTILE_METHODS
 from hazflow.choices import DEFAULT_DISAGG_ENGINE, DISAGG_ENGINES, EXPORT_FORMATS
 from hazflow.exceptions import BadRequest
 from hazflow.model.logic_tree import HazardModel, Leaf, load_model
@@ -56,7 +56,7 @@ PARSERS: dict[str, Callable[[Any, HazardModel], Any]] = {
     "leaves": lambda value, model: validate_leaves(model, value),
     "gmms": lambda value, model: validate_gmms(model, value),
     "quantiles": lambda value, model: validate_quantiles(value),
-    "samples": lambda value, model: validate_count(value, "samples", 1, what="number of samples"),
+    "samples": lambda value, model: validate_count(value, "samples", MIN_SAMPLES, MAX_SAMPLES, what="number of samples"),
     "quantile_method": lambda value, model: validate_choice(value, "quantile_method", QUANTILE_METHODS),
     "disagg_engine": lambda value, model: validate_choice(value, "disagg_engine", DISAGG_ENGINES),
     "closure_tolerance": lambda value, model: validate_tolerance(value),
