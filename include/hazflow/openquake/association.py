@@ -17,11 +17,11 @@ sites tie may go elsewhere once sites are removed.
 (degrees, the candidate sites in order) and `distance_km`. Beside it this writes `association.json`:
 `kept` (indices of the candidate sites kept, ascending), `assets_per_site` (aligned with `kept`),
 `discarded` (id, lon, lat of every asset farther than the distance from every site), `assets` (how
-many the exposure has), `extent` (its assets' min lon, min lat, max lon, max lat), `datafiles` (the
-CSV files of the CSV form), `rounds`, and the seconds OpenQuake's import, its reading of the
-exposure and the associations took (`import_seconds`, `read_seconds`, `association_seconds`); or `error` and `kind`: `input` (OpenQuake could not
-read the exposure: its message names the file, and the line where it knows it) or `no_assets` (no
-asset within the distance of any site).
+many the exposure has), `extent` (its assets' min lon, min lat, max lon, max lat), `rounds`, and the
+seconds of OpenQuake's import, its reading of the exposure and the associations (`import_seconds`,
+`read_seconds`, `association_seconds`); or `error` and `kind`: `input` (OpenQuake could not read the
+exposure: its message names the file, and the line where it knows it) or `no_assets` (no asset
+within the distance of any site).
 
 Imports only the standard library, numpy and OpenQuake: it must run in OpenQuake's own Python.
 """
@@ -96,7 +96,6 @@ def select(exposure: Any, lons: Sequence[float], lats: Sequence[float], distance
         ],
         "assets": len(exposure.assets),
         "extent": extent(exposure),
-        "datafiles": [str(Path(f).resolve()) for f in getattr(exposure, "datafiles", [])],
         "rounds": rounds,
     }
 
