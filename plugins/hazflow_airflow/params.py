@@ -15,11 +15,11 @@ from airflow.sdk import Param
 from hazflow.aggregate.methods import DEFAULT_QUANTILE_METHOD, MAX_SAMPLES, MIN_SAMPLES, QUANTILE_METHODS
 from hazflow.choices import DEFAULT_DISAGG_ENGINE, DISAGG_ENGINES
 from hazflow.choices import EXPORT_FORMATS as FORMATS
+from hazflow.limits import Limits
 from hazflow.model.nshm import (
     DEFAULT_QUANTILES,
     EXTRACT_ASSET_HAZARD_DISTANCE_KM,
     EXTRACT_MAX_SITES,
-    EXTRACT_SITES_LIMIT,
     KNOWN_MODELS,
     NSHM_GRID,
     NSHM_IMTS,
@@ -309,8 +309,8 @@ def area_params() -> dict[str, Param]:
             EXTRACT_MAX_SITES,
             type="integer",
             minimum=1,
-            maximum=EXTRACT_SITES_LIMIT,
-            description=f"Refuse an area with more sites than this (split it); at most {EXTRACT_SITES_LIMIT:,}.",
+            maximum=Limits.extract_sites,
+            description=f"Refuse an area with more sites than this (split it); at most {Limits.extract_sites:,}.",
         ),
     }
 

@@ -26,7 +26,7 @@ def test_extract_a_polygon(area_store, config, tmp_path):
 
 @pytest.mark.parametrize(
     "argv, message",
-    [(["--bbox", "174.9", "-41.3", "174.7", "-41.2"], "bbox: inverted or empty box"),
+    [(["--bbox", "174.9", "-41.3", "174.7", "-41.2"], "bbox: min lon 174.9 is east of max lon 174.7"),
      (["--bbox", "174.7", "-41.3", "174.9", "-41.2", "--stat", "median"], "stat: expected mean or a quantile"),
      (["--bbox", "174.71", "-41.29", "174.79", "-41.21"], "area: no point of grid NZ_0_1_NB_1_1"),
      (["--bbox", "170", "-45", "178", "-38"], "more than max_sites=500: split the area"),

@@ -19,7 +19,7 @@ def test_rows_are_read_rounded_and_extra_columns_ignored():
     [("lon,lat\n174.7,-41.3\n", "needs the columns lon, lat, vs30; missing vs30"),
      ("lon,lat,vs30\n174.7,-41.3,fast\n", "line 2: lon, lat and vs30 must be numbers"),
      ("lon,lat,vs30\n174.7,-41.3,400\n174.7,-41.3,0\n", "line 3: VS30 must be > 0"),
-     ("lon,lat,vs30\n174.7,-141.3,400\n", "line 2: (174.7, -141.3) is off the globe"),
+     ("lon,lat,vs30\n174.7,-141.3,400\n", "line 2: latitude -141.3, longitude 174.7 is off the globe"),
      ("lon,lat,vs30\n174.7,-41.3,400\n174.7001,-41.3,750\n", "line 3: the site of line 2 again"),
      ("lon,lat,vs30\n", "no rows")],
     ids=["column", "number", "vs30", "globe", "duplicate", "empty"],

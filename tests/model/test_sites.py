@@ -70,3 +70,26 @@ def test_leaving_out_what_was_not_asked_for_is_an_error(sites, message):
     with pytest.raises(BadRequest, match=message) as info:
         resolve_sites(sites)
     assert info.value.field == "sites"
+
+
+# --- one place, one code: longitudes as OpenQuake keeps them, [-180, 180) ---
+@pytest.mark.parametrize(
+    "code, expected",
+    [("-43.95~183.5", "-43.950~-176.500"), ("-43.95~-176.5", "-43.950~-176.500"), ("-41.3~174.78", "-41.300~174.780"),
+     ("-44~180", "-44.000~-180.000"), ("-44~-180", "-44.000~-180.000"), ("0~360", "0.000~0.000"), ("-41.3~-0.0001", "-41.300~0.000")],
+)  # fmt: skip
+def test_a_location_takes_its_canonical_place(code, expected):
+    (site,) = resolve_sites([code])
+    assert site.code == expected and -180.0 <= site.lon < 180.0
+
+
+def test_one_place_written_two_ways_is_one_site_requested_twice():
+    with pytest.raises(BadRequest, match=r"sites: site\(s\) requested more than once: -43.950~-176.500"):
+        resolve_sites(["-43.95~183.5", "-43.95~-176.5"])
+
+
+@pytest.mark.parametrize("code", ["-41.3~nan", "inf~174.7", "-91~174", "-41~361", "-41~-181"])
+def test_a_location_off_the_globe_or_not_finite_is_refused(code):
+    with pytest.raises(BadRequest) as e:
+        resolve_sites([code])
+    assert e.value.field == "sites"

@@ -56,3 +56,35 @@ def test_a_malformed_range_setting_is_refused_naming_it(monkeypatch, text):
     monkeypatch.setenv("HAZFLOW_VS30_RANGE", text)
     with pytest.raises(BadRequest, match="HAZFLOW_VS30_RANGE: expected"):
         Config.from_env()
+
+
+# --- SA periods: within the span of the model's GMMs' coefficient tables (hazflow.model.periods) ---
+@pytest.mark.parametrize("imt", ["SA(1000)", "SA(10.5)", "SA(0.005)"])
+@pytest.mark.parametrize("model", ["DEMO", "NSHM_v1.0.4"])
+def test_an_sa_period_outside_the_gmms_tables_is_refused_naming_the_span(model, imt):
+    with pytest.raises(BadRequest) as e:
+        HazardRequest.parse(BASE | {"model": model, "imts": ["PGA", imt], "leaves": None}, runnable=False)
+    assert e.value.field == "imts"
+    assert f"is outside the SA periods model {model}'s GMMs support, 0.01 to 10 s" in e.value.message
+    assert "Stafford2022" in e.value.message or "(+" in e.value.message  # names the GMMs that cannot
+
+
+@pytest.mark.parametrize("imt", ["SA(0.01)", "SA(10.0)", "SA(0.75)"])
+def test_the_span_includes_its_ends_and_what_lies_between(imt):
+    assert HazardRequest.parse(BASE | {"imts": [imt]}).imts == (imt,)
+
+
+def test_an_extract_checks_its_sa_periods():
+    with pytest.raises(BadRequest, match="imts: SA\\(20.0\\) is outside the SA periods"):
+        AreaRequest.parse(AREA | {"imts": ["SA(20)"]})
+
+
+def test_every_gmm_branch_of_every_known_model_has_its_span_in_the_table():
+    from hazflow.model.nshm import KNOWN_MODELS
+    from hazflow.model.periods import period_table, sa_span
+
+    for name in KNOWN_MODELS:
+        model = load_model(name)
+        assert set(period_table()["models"][name]["gmms"]) == {g.id for g in model.gmm_branches}
+        low, high = sa_span(name)  # type: ignore[misc]
+        assert all(low >= s["min"] and high <= s["max"] for s in period_table()["models"][name]["gmms"].values())

@@ -18,8 +18,8 @@ def test_dag_default_quantiles_are_the_engine_defaults():
 def test_the_forms_limits_are_the_requests():
     """The trigger form's minimum and maximum for samples and max_sites agree with the request parsers."""
     from hazflow.aggregate.methods import MAX_SAMPLES, MIN_SAMPLES
-    from hazflow.model.nshm import EXTRACT_SITES_LIMIT
+    from hazflow.limits import Limits
     from hazflow_airflow.params import area_params, samples_param
 
     assert (samples_param().schema["minimum"], samples_param().schema["maximum"]) == (MIN_SAMPLES, MAX_SAMPLES)
-    assert area_params()["max_sites"].schema["maximum"] == EXTRACT_SITES_LIMIT
+    assert area_params()["max_sites"].schema["maximum"] == Limits.extract_sites

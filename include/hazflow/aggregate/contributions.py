@@ -22,7 +22,8 @@ from typing import Any
 
 import numpy as np
 
-from hazflow.aggregate.engine import ENUMERATION_BUDGET, marginal_weights
+from hazflow import limits
+from hazflow.aggregate.engine import marginal_weights
 from hazflow.aggregate.stats import weighted_quantiles
 from hazflow.aggregate.tree import CompositeTree
 
@@ -101,7 +102,7 @@ def contributions(
     quantiles: Sequence[float] = DEFAULT_SHARE_QUANTILES,
     n_samples: int = 100_000,
     seed: int = 42,
-    budget: int = ENUMERATION_BUDGET,
+    budget: int | None = None,
 ) -> Contributions:
     """The split of a target over `tree` from each component's rate (`rates` (n_components,), in
     the tree's component order, per year)."""
@@ -117,7 +118,7 @@ def contributions(
         leaf_rate[leaf] = leaf_rate.get(leaf, 0.0) + float(part)
 
     n = tree.n_composites
-    if n * len(by_fs) <= budget:
+    if n * len(by_fs) <= (limits.current().enumeration_budget if budget is None else budget):
         method, count = "enumeration", n
         picks: list[np.ndarray] | None = None
         weights = tree.composite_weights()

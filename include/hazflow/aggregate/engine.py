@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from hazflow import limits
 from hazflow.aggregate.methods import DEFAULT_QUANTILE_METHOD, QUANTILE_METHODS
 from hazflow.aggregate.quantiles import Search, choose_split, mitm_quantiles
 from hazflow.aggregate.stats import (
@@ -30,9 +31,12 @@ from hazflow.aggregate.stats import (
 )
 from hazflow.aggregate.tree import CompositeTree, block_values_of
 from hazflow.exceptions import BadRequest, DataIntegrityError
+from hazflow.limits import Limits
 from hazflow.model.nshm import DEFAULT_QUANTILES
 
-ENUMERATION_BUDGET = 2**26  # composites x bins enumerated at most (NSHM hazard curves: 979,776 x 44 = 2**25.4)
+# Composites x bins enumerated at most, by default (NSHM hazard curves: 979,776 x 44 = 2**25.4); a
+# deployment sets its own (HAZFLOW_LIMIT_ENUMERATION_BUDGET).
+ENUMERATION_BUDGET = Limits.enumeration_budget
 CHUNK_ELEMENTS = 2**24  # sampled composite values held at once (128 MB)
 
 
@@ -143,11 +147,13 @@ def sampled_rates(tree: CompositeTree, rates: np.ndarray, choices: np.ndarray) -
 
 
 def quantile_method(
-    tree: CompositeTree, n_bins: int, n_quantiles: int, asked: str = DEFAULT_QUANTILE_METHOD, budget: int = ENUMERATION_BUDGET
+    tree: CompositeTree, n_bins: int, n_quantiles: int, asked: str = DEFAULT_QUANTILE_METHOD, budget: int | None = None
 ) -> str:
     """The method that computes the quantiles: the one asked for, or for `auto` meet-in-the-middle
     when the tree's blocks split, else enumeration within the budget, else sampling. Enumeration
-    asked for by name is held to the budget too (composites x bins values)."""
+    asked for by name is held to the budget too (composites x bins values; by default the deployment's
+    `Limits.enumeration_budget`)."""
+    budget = limits.current().enumeration_budget if budget is None else budget
     if asked not in QUANTILE_METHODS:
         raise BadRequest("quantile_method", f"unknown quantile method {asked!r}; one of {', '.join(QUANTILE_METHODS)}")
     sizes = [int(np.prod([tree.shape[a] for a in block])) for block in tree.blocks()]
@@ -161,7 +167,8 @@ def quantile_method(
         raise BadRequest(
             "quantile_method",
             f"enumeration of {tree.n_composites:,} composite branches x {n_bins:,} bins is over the budget of "
-            f"{budget:,} values: use meet-in-the-middle, sampling or auto, or aggregate fewer bins at a time",
+            f"{budget:,} values ({limits.ENV_PREFIX}ENUMERATION_BUDGET): use meet-in-the-middle, sampling or auto, "
+            "or aggregate fewer bins at a time",
         )
     if asked != "auto":
         return asked
@@ -175,7 +182,7 @@ def aggregate(
     probs: np.ndarray,
     investigation_time: float = 1.0,
     quantiles: tuple[float, ...] = DEFAULT_QUANTILES,
-    budget: int = ENUMERATION_BUDGET,
+    budget: int | None = None,
     n_samples: int = 10_000,
     seed: int = 42,
     method: str = DEFAULT_QUANTILE_METHOD,

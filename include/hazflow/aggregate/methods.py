@@ -12,8 +12,11 @@ read these at parse time.
 
 from __future__ import annotations
 
+from hazflow.limits import Limits
+
 QUANTILE_METHODS: tuple[str, ...] = ("auto", "meet-in-the-middle", "enumeration", "sampling")
 DEFAULT_QUANTILE_METHOD = "auto"
 # Composites drawn by `sampling`: at least enough for a 0.99 quantile to have support, at most what
 # one worker holds (the draws are (samples, axes) integers; 1e9 was killed for memory after 80 s).
-MIN_SAMPLES, MAX_SAMPLES = 100, 1_000_000
+# MAX_SAMPLES is the default limit (the forms' maximum); a deployment sets its own (HAZFLOW_LIMIT_SAMPLES).
+MIN_SAMPLES, MAX_SAMPLES = 100, Limits.samples

@@ -1,6 +1,12 @@
 """The area of interest of an extract: a bounding box or a GeoJSON polygon, checked before anything
 is read or computed. Coordinates are degrees, longitude first as in GeoJSON (NZ: about 166..179 E,
--47..-34 N); longitudes east of 180 (the Chathams as 183.5) are accepted as they are.
+-47..-34 N).
+
+The antimeridian: an area is kept in the longitude frame where it is narrowest, [-180, 180) or
+[0, 360), so a polygon from 179 to -179 (or to 181) is the 2-degree strip across 180, not its
+358-degree complement; an area wider than 180 degrees in both frames is refused. A bbox whose min
+lon is east of its max lon crosses the antimeridian (RFC 7946, 5.2). Sites found in an area take
+OpenQuake's longitudes, [-180, 180) (`hazflow.model.sites.canonical_place`).
 """
 
 from __future__ import annotations
@@ -12,6 +18,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from hazflow import limits
 from hazflow.exceptions import BadRequest
 
 
@@ -20,8 +29,9 @@ class Area:
     """An area: `kind` bbox or polygon; `geometry` a shapely Polygon (lon, lat); `text` how it was given."""
 
     kind: str
-    geometry: Any
+    geometry: Any  # in its own longitude frame: [-180, 180) or [0, 360)
     text: str
+    vertices: int = 4
 
     @property
     def bounds(self) -> tuple[float, float, float, float]:
@@ -29,10 +39,17 @@ class Area:
         return tuple(float(b) for b in self.geometry.bounds)  # type: ignore[return-value]
 
     def covers(self, lat: float, lon: float) -> bool:
-        """True for a point inside the area or on its edge."""
-        from shapely.geometry import Point
+        """True for a point inside the area or on its edge, whatever frame its longitude is in."""
+        return bool(self.covers_many(np.array([lat]), np.array([lon]))[0])
 
-        return bool(self.geometry.covers(Point(lon, lat)))
+    def covers_many(self, lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
+        """`covers` of many points at once, vectorised (shape (n,) bool; degrees)."""
+        import shapely
+
+        shapely.prepare(self.geometry)
+        lats, lons = np.asarray(lats, float), np.asarray(lons, float) % 360.0  # [0, 360)
+        inside = shapely.intersects_xy(self.geometry, lons, lats)  # a point on the edge intersects
+        return np.asarray(inside | shapely.intersects_xy(self.geometry, lons - 360.0, lats))
 
     def to_geojson(self) -> dict[str, Any]:
         """The area as a GeoJSON Polygon geometry (what the manifest keeps)."""
@@ -58,6 +75,25 @@ def _on_globe(lon: float, lat: float, field: str) -> None:
         raise BadRequest(field, f"({lon:g}, {lat:g}) is off the globe: longitude in [-180, 360], latitude in [-90, 90]")
 
 
+def narrowest_frame(lons: Sequence[float], field: str) -> list[float]:
+    """The longitudes in the frame, [-180, 180) or [0, 360), where they span least; refused when
+    they span more than 180 degrees in both (an area that wide is no NZ area, and ambiguous).
+
+    >>> narrowest_frame([179.0, -179.0, -179.0, 179.0], "polygon")
+    [179.0, 181.0, 181.0, 179.0]
+    """
+    east = [(x + 180.0) % 360.0 - 180.0 for x in lons]
+    west = [x % 360.0 for x in lons]
+    chosen = min((east, west), key=lambda xs: max(xs) - min(xs))
+    if max(chosen) - min(chosen) > 180.0:
+        raise BadRequest(
+            field,
+            f"the area spans {max(chosen) - min(chosen):g} degrees of longitude in every frame: more than 180 is "
+            "ambiguous across the antimeridian; split it into areas less than 180 degrees wide",
+        )
+    return chosen
+
+
 def bbox_area(values: Sequence[Any], field: str = "bbox") -> Area:
     """A bounding box `[min lon, min lat, max lon, max lat]`.
 
@@ -72,8 +108,16 @@ def bbox_area(values: Sequence[Any], field: str = "bbox") -> Area:
     minlon, minlat, maxlon, maxlat = (_number(v, field, n) for v, n in zip(values, names, strict=True))
     _on_globe(minlon, minlat, field)
     _on_globe(maxlon, maxlat, field)
-    if minlon >= maxlon:
-        raise BadRequest(field, f"inverted or empty box: min lon {minlon:g} is not below max lon {maxlon:g}")
+    if minlon == maxlon:
+        raise BadRequest(field, f"empty box: min lon {minlon:g} equals max lon {maxlon:g}")
+    if minlon > maxlon:  # across the antimeridian (RFC 7946, 5.2): from min lon east to max lon
+        minlon, maxlon = (minlon + 180.0) % 360.0 - 180.0, (maxlon + 180.0) % 360.0 - 180.0 + 360.0
+        if maxlon - minlon > 180.0:
+            raise BadRequest(
+                field,
+                f"min lon {values[0]} is east of max lon {values[2]}: read across the antimeridian that box is "
+                f"{maxlon - minlon:g} degrees wide, more than 180; give min lon first",
+            )
     if minlat >= maxlat:
         raise BadRequest(field, f"inverted or empty box: min lat {minlat:g} is not below max lat {maxlat:g}")
     text = f"bbox {minlon:g} {minlat:g} {maxlon:g} {maxlat:g}"
@@ -86,7 +130,9 @@ def _polygon_geometry(data: Any, field: str) -> Mapping[str, Any]:
         raise BadRequest(field, "expected a GeoJSON object (Polygon, Feature or FeatureCollection)")
     kind = data.get("type")
     if kind == "FeatureCollection":
-        features = data.get("features") or []
+        features = data.get("features")
+        if not isinstance(features, list):
+            raise BadRequest(field, f"a FeatureCollection's features must be a list, got {type(features).__name__}")
         if len(features) != 1:
             raise BadRequest(
                 field, f"a FeatureCollection of exactly one polygon feature is accepted, got {len(features)} features"
@@ -116,6 +162,11 @@ def polygon_area(geojson: str | Mapping[str, Any], field: str = "polygon") -> Ar
     rings = geometry.get("coordinates")
     if not isinstance(rings, list) or not rings:
         raise BadRequest(field, "a Polygon needs coordinates: a list of rings, the first the outer boundary")
+    vertices = sum(len(ring) - 1 if isinstance(ring, list) else 0 for ring in rings)
+    if vertices > (most := limits.current().polygon_vertices):  # counted before any is read
+        raise limits.refuse(
+            field, "polygon vertices", vertices, "polygon_vertices", most, "simplify the polygon or split the area"
+        )
     checked: list[list[tuple[float, float]]] = []
     for r, ring in enumerate(rings):
         what = "outer ring" if r == 0 else f"hole {r}"
@@ -133,12 +184,16 @@ def polygon_area(geojson: str | Mapping[str, Any], field: str = "polygon") -> Ar
                 field, f"{what} is not closed: its last position {list(points[-1])} must repeat the first {list(points[0])}"
             )
         checked.append(points)
+    framed = narrowest_frame([lon for ring in checked for lon, _ in ring], field)
+    flat = iter(framed)
+    checked = [[(next(flat), lat) for _, lat in ring] for ring in checked]
     polygon = Polygon(checked[0], checked[1:])
     if not polygon.is_valid:
         raise BadRequest(field, f"not a simple polygon: {explain_validity(polygon)}")
     if polygon.area == 0:
         raise BadRequest(field, "the polygon has no area")
-    return Area("polygon", polygon, json.dumps(dict(geometry), separators=(",", ":")))
+    vertices = sum(len(ring) - 1 for ring in checked)
+    return Area("polygon", polygon, json.dumps(dict(geometry), separators=(",", ":")), vertices)
 
 
 def read_polygon(path: Path, field: str = "polygon") -> Area:

@@ -28,7 +28,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from hazflow.exceptions import BadRequest, StorageError
-from hazflow.model.nshm import EXTRACT_ASSET_HAZARD_DISTANCE_KM, EXTRACT_SITES_LIMIT
+from hazflow.model.nshm import EXTRACT_ASSET_HAZARD_DISTANCE_KM
 from hazflow.model.sites import Site
 from hazflow.openquake.runner import OpenQuakeConfig, run_association
 from hazflow.remote.clients import DEFAULT_REGION
@@ -40,7 +40,6 @@ logger = logging.getLogger(__name__)
 FIELD = "exposure"
 DEFAULT_DISTANCE_KM = EXTRACT_ASSET_HAZARD_DISTANCE_KM  # the bundle's asset_hazard_distance
 MAX_DISTANCE_KM = 100.0
-MAX_CANDIDATE_SITES = EXTRACT_SITES_LIMIT  # sites of an area offered to the association (max_sites: those kept)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 
+from hazflow import limits
 from hazflow.exceptions import BadRequest
 from hazflow.extract.area import Area
 from hazflow.model.nshm import EXTRACT_MAX_SITES as DEFAULT_MAX_SITES
@@ -43,21 +44,31 @@ def grid_points(area: Area, grid: str = DEFAULT_GRID) -> list[tuple[float, float
             raise BadRequest("grid", f"unknown grid {grid!r}: give a resolution in degrees or one of {', '.join(grid_names())}")
         from nzshm_common.grids import load_grid
 
-        candidates = [(float(p[0]), float(p[1])) for p in load_grid(grid)]  # (lat, lon): LatLon or plain tuples
+        table = np.array([(float(p[0]), float(p[1])) for p in load_grid(grid)])  # (lat, lon): LatLon or plain tuples
+        lats, lons = table[:, 0], table[:, 1]
     else:
-        minlon, minlat, maxlon, maxlat = area.bounds
-        steps = (math.floor(maxlon / resolution) - math.ceil(minlon / resolution) + 1) * (
-            math.floor(maxlat / resolution) - math.ceil(minlat / resolution) + 1
-        )
-        if steps > 1_000_000:
-            raise BadRequest(
-                "grid", f"{steps:,} points at {resolution:g} degree in the area's box: use a coarser grid or a smaller area"
+        minlon, minlat, maxlon, maxlat = area.bounds  # in the area's own frame (across 180: east of it)
+        n_lon = math.floor(maxlon / resolution) - math.ceil(minlon / resolution) + 1
+        n_lat = math.floor(maxlat / resolution) - math.ceil(minlat / resolution) + 1
+        most = limits.current().grid_candidates
+        if n_lon * n_lat > most:  # counted before any point is made
+            raise limits.refuse(
+                "grid",
+                f"grid points at {resolution:g} degree in the area's box",
+                n_lon * n_lat,
+                "grid_candidates",
+                most,
+                "use a coarser grid or split the area into smaller ones",
             )
-        lons = np.arange(math.ceil(minlon / resolution), math.floor(maxlon / resolution) + 1) * resolution
-        lats = np.arange(math.ceil(minlat / resolution), math.floor(maxlat / resolution) + 1) * resolution
-        candidates = [(float(lat), float(lon)) for lat in lats for lon in lons]
-    points = {(round(lat, 3), round(lon, 3)) for lat, lon in candidates if area.covers(lat, lon)}
-    return sorted(points)
+        lon_axis = np.arange(math.ceil(minlon / resolution), math.floor(maxlon / resolution) + 1) * resolution
+        lat_axis = np.arange(math.ceil(minlat / resolution), math.floor(maxlat / resolution) + 1) * resolution
+        lats, lons = (a.ravel() for a in np.meshgrid(lat_axis, lon_axis, indexing="ij"))
+    inside = area.covers_many(lats, lons)
+    # canonical places (hazflow.model.sites.canonical_place), vectorised: 0.001 degree, lon in [-180, 180)
+    lat3 = np.round(lats[inside], 3) + 0.0
+    lon3 = np.round((np.round(lons[inside], 3) + 180.0) % 360.0 - 180.0, 3) + 0.0
+    unique = np.unique(np.column_stack([lat3, lon3]).reshape(-1, 2), axis=0)  # sorted by lat, then lon
+    return [(float(lat), float(lon)) for lat, lon in unique]
 
 
 def area_sites(

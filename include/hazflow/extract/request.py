@@ -12,9 +12,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from hazflow import limits
 from hazflow.exceptions import BadRequest
 from hazflow.extract.area import Area, parse_area
-from hazflow.extract.exposure import DEFAULT_DISTANCE_KM, MAX_CANDIDATE_SITES, validate_distance
+from hazflow.extract.exposure import DEFAULT_DISTANCE_KM, validate_distance
 from hazflow.extract.grid import DEFAULT_GRID, DEFAULT_MAX_SITES, area_sites
 from hazflow.extract.site_model import parse_site_model
 from hazflow.model.logic_tree import HazardModel, load_model
@@ -65,15 +66,18 @@ class AreaRequest:
             raise BadRequest("vs30", "give one VS30 or a site model (each site its own VS30), not both")
         if given_vs30 is None and not site_model:
             raise BadRequest("vs30", "missing: one VS30 in m/s (e.g. 400), or a site model")
-        imts = validate_imts(with_other_entries(params).get("imts"), "imts")
+        imts = validate_imts(with_other_entries(params).get("imts"), "imts", model=model.name)
         stat = validate_target_stat(params.get("stat", "mean"), "stat")
-        max_sites = validate_count(
-            params.get("max_sites", DEFAULT_MAX_SITES), "max_sites", 1, MAX_CANDIDATE_SITES, what="number of sites"
-        )
+        most = limits.current().extract_sites
+        max_sites = validate_count(params.get("max_sites", DEFAULT_MAX_SITES), "max_sites", 1, what="number of sites")
+        if max_sites > most:
+            raise limits.refuse(
+                "max_sites", "sites", max_sites, "extract_sites", most, "split the area into smaller ones (one extract each)"
+            )
         compute = validate_flag(params.get("compute", False), "compute")
         exposure = str(params.get("exposure") or "").strip()
         distance = validate_distance(params.get("asset_hazard_distance", DEFAULT_DISTANCE_KM))
-        cap, cap_name = (MAX_CANDIDATE_SITES, "candidate sites for an exposure") if exposure else (max_sites, "max_sites")
+        cap, cap_name = (most, "candidate sites for an exposure") if exposure else (max_sites, "max_sites")
         if site_model:
             rows = [r for r in parse_site_model(str(site_model), bounds=model.vs30_range) if area.covers(r[0], r[1])]
             if not rows:

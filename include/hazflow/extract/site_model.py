@@ -10,6 +10,7 @@ import math
 from pathlib import Path
 
 from hazflow.exceptions import BadRequest
+from hazflow.model.sites import canonical_place
 from hazflow.plan.fields import vs30_value
 
 COLUMNS = ("lon", "lat", "vs30")
@@ -39,10 +40,8 @@ def parse_site_model(
             raise BadRequest(field, f"line {line}: lon, lat and vs30 must be numbers, got {[row[c] for c in COLUMNS]}") from None
         if not all(math.isfinite(v) for v in (lon, lat, vs30)):
             raise BadRequest(field, f"line {line}: lon, lat and vs30 must be finite")
-        if not -90.0 <= lat <= 90.0 or not -180.0 <= lon <= 360.0:
-            raise BadRequest(field, f"line {line}: ({lon:g}, {lat:g}) is off the globe")
+        point = canonical_place(lat, lon, field, where=f"line {line}: ")
         vs30 = vs30_value(row["vs30"], field, where=f"line {line}: ", bounds=bounds)
-        point = (round(lat, 3), round(lon, 3))
         if point in seen:
             raise BadRequest(field, f"line {line}: the site of line {seen[point]} again (same 0.001 degree location)")
         seen[point] = line

@@ -28,8 +28,6 @@ NSHM_GRID = "NZ_0_1_NB_1_1"
 
 # The most sites one area extract (one bundle) takes; a larger area is refused with the advice to split it.
 EXTRACT_MAX_SITES = 500
-# The most `max_sites` may be raised to, and the most candidate sites an area offers an exposure.
-EXTRACT_SITES_LIMIT = 50_000
 # An extract's asset_hazard_distance (km): how far from a site an asset may be and still get its
 # hazard (OpenQuake's default is 15 km; NSHM's 0.1 degree grid is about 11 x 8 km).
 EXTRACT_ASSET_HAZARD_DISTANCE_KM = 10.0

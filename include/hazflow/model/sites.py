@@ -7,6 +7,7 @@ is taken from nzshm-common's back-arc polygon.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -38,6 +39,25 @@ class Site:
 
 def site_code(lat: float, lon: float) -> str:
     return f"{lat:.3f}~{lon:.3f}"
+
+
+def canonical_place(lat: float, lon: float, field: str, where: str = "") -> tuple[float, float]:
+    """(lat, lon) in degrees at 0.001 degree, longitude in [-180, 180) as OpenQuake keeps it (its site
+    models refuse anything east of 180): the Chathams are at -176.5, and 183.5 is read as -176.5, so
+    that one place has one code before duplicates are looked for. Latitude in [-90, 90], longitude
+    given in [-180, 360]; NaN and infinity refused, naming `field`.
+
+    >>> canonical_place(-43.95, 183.5, "sites"), canonical_place(-41.3, 174.78, "sites")
+    ((-43.95, -176.5), (-41.3, 174.78))
+    """
+    if not (math.isfinite(lat) and math.isfinite(lon)):
+        raise BadRequest(field, f"{where}latitude and longitude must be finite numbers, got ({lat}, {lon})")
+    if not (-90.0 <= lat <= 90.0) or not (-180.0 <= lon <= 360.0):
+        raise BadRequest(
+            field, f"{where}latitude {lat:g}, longitude {lon:g} is off the globe: latitude in [-90, 90], longitude in [-180, 360]"
+        )
+    lon = round(lon, 3)
+    return round(lat, 3), round((lon + 180.0) % 360.0 - 180.0, 3) + 0.0  # + 0.0: no -0.0
 
 
 def cell(code: str, resolution: float) -> str:
@@ -78,10 +98,7 @@ def _site_from_code(text: str, field: str) -> Site:
     match = _CODE.match(text)
     if not match:
         raise BadRequest(field, f"malformed location {text!r}: expected 'lat~lon', e.g. '-41.300~174.780'")
-    lat, lon = float(match.group(1)), float(match.group(2))
-    if not (-90.0 <= lat <= 90.0) or not (-180.0 <= lon <= 360.0):
-        raise BadRequest(field, f"location {text!r} is off the globe: latitude in [-90, 90], longitude in [-180, 360]")
-    lat, lon = round(lat, 3), round(lon, 3)
+    lat, lon = canonical_place(float(match.group(1)), float(match.group(2)), field, f"location {text!r}: ")
     code = site_code(lat, lon)
     return Site(code, lat, lon, code, _is_backarc(lat, lon))
 

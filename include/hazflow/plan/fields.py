@@ -10,6 +10,7 @@ from typing import Any
 
 from hazflow.exceptions import BadRequest
 from hazflow.model.logic_tree import HazardModel, Leaf
+from hazflow.model.periods import check_sa_periods
 from hazflow.plan.batches import MAX_MAP_LENGTH
 
 _IMT = re.compile(r"^\s*(?:(PGA)|SA\(\s*(\d+(?:\.\d*)?|\.\d+)\s*\))\s*$", re.IGNORECASE)
@@ -54,10 +55,13 @@ def unique(values: Sequence[Any], field: str) -> None:
         raise BadRequest(field, f"duplicate value(s): {', '.join(sorted(dupes))}")
 
 
-def validate_imts(imts: Any, field: str = "imts") -> tuple[str, ...]:
-    out = [normalise_imt(i, field) for i in non_empty(imts, field)]
+def validate_imts(imts: Any, field: str = "imts", model: str | None = None) -> tuple[str, ...]:
+    """Normalised IMTs, none twice, each SA period within the span `model`'s GMMs support."""
+    out = tuple(normalise_imt(i, field) for i in non_empty(imts, field))
     unique(out, field)
-    return tuple(out)
+    if model is not None:
+        check_sa_periods(out, model, field)
+    return out
 
 
 def vs30_value(raw: Any, field: str = "vs30s", where: str = "", bounds: tuple[float, float] | None = None) -> float:

@@ -15,7 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from hazflow.aggregate.methods import DEFAULT_QUANTILE_METHOD, MAX_SAMPLES, MIN_SAMPLES, QUANTILE_METHODS
+from hazflow import limits
+from hazflow.aggregate.methods import DEFAULT_QUANTILE_METHOD, MIN_SAMPLES, QUANTILE_METHODS
 from hazflow.choices import DEFAULT_DISAGG_ENGINE, DISAGG_ENGINES, EXPORT_FORMATS
 from hazflow.exceptions import BadRequest
 from hazflow.model.logic_tree import HazardModel, Leaf, load_model
@@ -49,14 +50,14 @@ DEFAULT_CLOSURE_TOLERANCE = 0.05  # a disaggregation whose closure is further th
 
 # Each field's validator, in the order fields are checked (so the first error is always the same one).
 PARSERS: dict[str, Callable[[Any, HazardModel], Any]] = {
-    "sites": lambda value, model: tuple(resolve_sites(non_empty(value, "sites"), "sites")),
+    "sites": lambda value, model: _sites(value),
     "vs30s": lambda value, model: validate_vs30s(value, bounds=model.vs30_range),
-    "imts": lambda value, model: validate_imts(value),
+    "imts": lambda value, model: validate_imts(value, model=model.name),
     "poes": lambda value, model: validate_poes(value),
     "leaves": lambda value, model: validate_leaves(model, value),
     "gmms": lambda value, model: validate_gmms(model, value),
     "quantiles": lambda value, model: validate_quantiles(value),
-    "samples": lambda value, model: validate_count(value, "samples", MIN_SAMPLES, MAX_SAMPLES, what="number of samples"),
+    "samples": lambda value, model: _samples(value),
     "quantile_method": lambda value, model: validate_choice(value, "quantile_method", QUANTILE_METHODS),
     "disagg_engine": lambda value, model: validate_choice(value, "disagg_engine", DISAGG_ENGINES),
     "closure_tolerance": lambda value, model: validate_tolerance(value),
@@ -65,6 +66,29 @@ PARSERS: dict[str, Callable[[Any, HazardModel], Any]] = {
     "epsilon_star": lambda value, model: validate_flag(value, "epsilon_star"),
     "target_stat": lambda value, model: validate_target_stat(value),
 }
+
+
+def _sites(value: Any) -> tuple[Site, ...]:
+    sites = tuple(resolve_sites(non_empty(value, "sites"), "sites"))
+    if len(sites) > (most := limits.current().request_sites):
+        raise limits.refuse("sites", "sites", len(sites), "request_sites", most, "split the sites over several requests")
+    return sites
+
+
+def _samples(value: Any) -> int:
+    samples = validate_count(value, "samples", MIN_SAMPLES, what="number of samples")
+    if samples > (most := limits.current().samples):
+        raise limits.refuse(
+            "samples",
+            "samples",
+            samples,
+            "samples",
+            most,
+            "sample fewer composites (the quantiles' error shrinks as 1/sqrt(samples))",
+        )
+    return samples
+
+
 # Fields a request may leave out.
 DEFAULTS: dict[str, Any] = {
     "leaves": None, "gmms": None, "quantiles": DEFAULT_QUANTILES, "samples": 10_000, "disagg_engine": DEFAULT_DISAGG_ENGINE,
@@ -108,6 +132,10 @@ class Request:
         """The fields this request reads from Params (what the command line offers for it)."""
         return tuple(f.name for f in fields(cls))
 
+    def job_count(self) -> int:
+        """OpenQuake jobs the request stands for (what `Limits.jobs` bounds): leaf x VS30 here."""
+        return len(self.leaves) * len(self.vs30s)
+
     def to_conf(self) -> dict[str, Any]:
         """The request as DAG-run conf: what another DAG is started with, or a rerun."""
         conf: dict[str, Any] = {"model": self.model.name}
@@ -150,6 +178,16 @@ def parse_request(cls: type[R], params: Mapping[str, Any], runnable: bool = True
             raise BadRequest("target_stat", "levels given directly (imls) are not read off a curve: leave target_stat at mean")
     values["model"] = with_request_settings(model, values)
     request = cls(**values)
+    jobs = request.job_count()
+    if jobs > (most := limits.current().jobs):
+        raise limits.refuse(
+            "vs30s" if len(request.vs30s) > 1 else "sites",
+            "OpenQuake jobs",
+            jobs,
+            "jobs",
+            most,
+            "split the request by VS30, sites or leaves (each part its own run; done jobs are never repeated)",
+        )
     if runnable:
         for leaf in request.leaves:  # a missing source file fails now, not after other leaves ran
             model.source_paths(leaf)
@@ -184,6 +222,9 @@ class DisaggRequest(Request):
         """Leaf x site x VS30 x IMT x PoE (IML mode: x level of each IMT)."""
         targets = sum(len(levels) for levels in self.imls.values()) if self.imls else len(self.imts) * len(self.poes)
         return len(self.leaves) * len(self.sites) * len(self.vs30s) * targets
+
+    def job_count(self) -> int:
+        return self.jobs
 
     @property
     def runs(self) -> int:
