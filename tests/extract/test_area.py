@@ -7,8 +7,8 @@ import json
 import pytest
 
 from hazflow.exceptions import BadRequest
-from hazflow.extract.grid import grid_points
 from hazflow.extract.area import bbox_area, parse_area, polygon_area, read_polygon
+from hazflow.extract.grid import grid_points
 
 WLG_BOX = [174.69, -41.36, 174.91, -41.19]
 TRIANGLE = {"type": "Polygon", "coordinates": [[[174.69, -41.36], [174.91, -41.36], [174.69, -41.19], [174.69, -41.36]]]}

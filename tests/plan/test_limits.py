@@ -30,7 +30,9 @@ def test_below_the_least_samples_is_refused():
 
 @pytest.mark.parametrize("samples", [MAX_SAMPLES + 1, 10**9])
 def test_samples_over_the_limit_are_refused(samples):
-    with pytest.raises(BadRequest, match=f"samples: {samples:,} samples is over the limit of 1,000,000 \\(HAZFLOW_LIMIT_SAMPLES\\)"):
+    with pytest.raises(
+        BadRequest, match=f"samples: {samples:,} samples is over the limit of 1,000,000 \\(HAZFLOW_LIMIT_SAMPLES\\)"
+    ):
         DisaggAggregationRequest.parse(BASE | {"samples": samples})
 
 
@@ -47,14 +49,18 @@ def test_the_command_line_refuses_a_billion_samples_at_once(config, monkeypatch,
 
 
 def test_an_extracts_max_sites_has_a_maximum():
-    with pytest.raises(BadRequest, match=r"max_sites: 1,000,000 sites is over the limit of 50,000 \(HAZFLOW_LIMIT_EXTRACT_SITES\): split"):
+    with pytest.raises(
+        BadRequest, match=r"max_sites: 1,000,000 sites is over the limit of 50,000 \(HAZFLOW_LIMIT_EXTRACT_SITES\): split"
+    ):
         AreaRequest.parse(AREA | {"max_sites": 1_000_000})
     assert AreaRequest.parse(AREA | {"max_sites": 50_000}).max_sites == 50_000
 
 
 def test_grid_candidates_are_counted_before_any_point_is_made():
     started = time.perf_counter()
-    with pytest.raises(BadRequest, match=r"grid: 156,025,001 grid points at 0.001 degree in the area's box is over the limit of 1,000,000"):
+    with pytest.raises(
+        BadRequest, match=r"grid: 156,025,001 grid points at 0.001 degree in the area's box is over the limit of 1,000,000"
+    ):
         AreaRequest.parse(AREA | {"bbox": [166.0, -47.0, 178.0, -34.0], "grid": "0.001"})
     assert time.perf_counter() - started < 5  # decidable from the request alone, whatever the size
 
@@ -81,7 +87,9 @@ def _ring(n: int) -> list[list[float]]:
 
 def test_polygon_vertices_are_limited():
     too_many = {"type": "Polygon", "coordinates": [_ring(10_001)]}
-    with pytest.raises(BadRequest, match=r"polygon: 10,001 polygon vertices is over the limit of 10,000 \(HAZFLOW_LIMIT_POLYGON_VERTICES\)"):
+    with pytest.raises(
+        BadRequest, match=r"polygon: 10,001 polygon vertices is over the limit of 10,000 \(HAZFLOW_LIMIT_POLYGON_VERTICES\)"
+    ):
         AreaRequest.parse({k: v for k, v in AREA.items() if k != "bbox"} | {"polygon": json.dumps(too_many)})
     fits = {"type": "Polygon", "coordinates": [_ring(10_000)]}
     assert AreaRequest.parse({k: v for k, v in AREA.items() if k != "bbox"} | {"polygon": fits}).area.vertices == 10_000
@@ -102,7 +110,9 @@ def test_a_requests_openquake_jobs_are_limited(monkeypatch):
     with pytest.raises(BadRequest) as e:
         DisaggRequest.parse(campaign, runnable=False)
     assert e.value.field == "vs30s"
-    assert "1,080,450 OpenQuake jobs is over the limit of 100,000 (HAZFLOW_LIMIT_JOBS): split the request by VS30" in e.value.message
+    assert (
+        "1,080,450 OpenQuake jobs is over the limit of 100,000 (HAZFLOW_LIMIT_JOBS): split the request by VS30" in e.value.message
+    )
     assert DisaggRequest.parse(campaign | {"vs30s": [400]}, runnable=False).jobs == 60_025
 
 
