@@ -58,18 +58,18 @@ def area_extract():
         return plan_jobs(context["params"])
 
     @task(map_index_template=LABEL, max_active_tis_per_dag=2)
-    def run(spec: dict) -> dict:
-        from hazflow.steps.hazard_realizations import run as run_job
+    def run(batch: dict) -> dict:
+        from hazflow.steps.hazard_realizations import run as run_jobs
 
-        set_label(f"{spec['leaf']} vs30={spec['vs30']:g}")
-        return run_job(spec, False)
+        set_label(batch["label"])
+        return run_jobs(batch, False)
 
     @task(map_index_template=LABEL)
-    def ingest(ran: dict) -> dict:
-        from hazflow.steps.hazard_realizations import ingest as ingest_job
+    def ingest(ran: dict) -> list[dict]:
+        from hazflow.steps.hazard_realizations import ingest as ingest_jobs
 
         set_label(ran["label"])
-        return ingest_job(ran, False)
+        return ingest_jobs(ran, False)
 
     @task(trigger_rule="none_failed", retries=0)
     def targets(**context) -> list[list[dict]]:
@@ -97,7 +97,7 @@ def area_extract():
 
         return summarise(kept)
 
-    ingested = ingest.expand(ran=run.expand(spec=plan()))
+    ingested = ingest.expand(ran=run.expand(batch=plan()))
     batches = targets()
     ingested >> batches
     kept = bundle()

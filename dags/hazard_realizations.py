@@ -48,28 +48,28 @@ def hazard_realizations():
         return plan_jobs(context["params"])
 
     @task(map_index_template=LABEL, max_active_tis_per_dag=2)
-    def run(spec: dict, **context) -> dict:
-        from hazflow.steps.hazard_realizations import run as run_job
+    def run(batch: dict, **context) -> dict:
+        from hazflow.steps.hazard_realizations import run as run_jobs
 
-        set_label(f"{spec['leaf']} vs30={spec['vs30']:g}")
-        return run_job(spec, bool(context["params"]["force"]))
+        set_label(batch["label"])
+        return run_jobs(batch, bool(context["params"]["force"]))
 
     @task(map_index_template=LABEL)
-    def ingest(ran: dict, **context) -> dict:
-        from hazflow.steps.hazard_realizations import ingest as ingest_job
+    def ingest(ran: dict, **context) -> list[dict]:
+        from hazflow.steps.hazard_realizations import ingest as ingest_jobs
 
         set_label(ran["label"])
-        return ingest_job(ran, bool(context["params"]["force"]))
+        return ingest_jobs(ran, bool(context["params"]["force"]))
 
     @task(outlets=[HAZARD_REALIZATIONS], multiple_outputs=True)
-    def summary(outcomes: list[dict], **context) -> dict:
+    def summary(outcomes: list[list[dict]], **context) -> dict:
         from hazflow.steps.hazard_realizations import summarise
 
-        result = summarise(context["params"], list(outcomes))
+        result = summarise(context["params"], [outcomes[i] for i in range(len(outcomes))])
         context["outlet_events"][HAZARD_REALIZATIONS].extra = {"conf": result["aggregation_conf"]}
         return result
 
-    done = summary(ingest.expand(ran=run.expand(spec=plan())))
+    done = summary(ingest.expand(ran=run.expand(batch=plan())))
     done >> start_next("hazard_aggregation", done["aggregation_conf"])
 
 

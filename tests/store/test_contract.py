@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import multiprocessing
 import uuid
 from dataclasses import replace
@@ -269,3 +270,21 @@ def test_a_local_store_written_before_target_stat_reads_as_mean(tmp_path):
                             values, "k1", "3.26.2", "d1")  # fmt: skip
     store.put_disagg_realizations([row], replace(entry(state="done"), kind="disagg", poe=0.1))
     assert store.get_disagg_realizations("DEMO", "s", 400, "PGA", 0.1)[0].target_stat == "mean"
+
+
+def test_a_ledger_entry_too_large_for_an_item_is_kept_by_reference(store):
+    """A hazard job of a request of 50,000 sites: its ledger entry gzipped is past DynamoDB's 400 KB
+    item limit, so the aws store keeps it in S3, the item pointing at it (as rows already were)."""
+    rng = np.random.default_rng(7)
+    sites = tuple(
+        f"{lat:.3f}~{lon:.3f}" for lat, lon in zip(rng.uniform(-47, -34, 50_000), rng.uniform(166, 179, 50_000), strict=True)
+    )
+    big = entry(sites=sites, spec=json.dumps({"sites": sites}))
+    store.ledger_record(big)
+    assert store.ledger_get("k1") == big
+    assert store.ledger_list() == [big] and store.ledger_states(["k1"]) == {"k1": "ran"}
+    if hasattr(store, "models"):
+        item = store.models["ledger"].get("k1", "-")
+        assert item.payload is None and item.payload_s3.endswith("payloads/ledger/k1")
+    store.ledger_record(entry(state="done"))  # a small entry replaces it inline
+    assert store.ledger_get("k1") == entry(state="done")

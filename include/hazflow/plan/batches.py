@@ -1,9 +1,11 @@
 """Batches for Airflow's dynamic task mapping: the one splitter, the one label, the one map limit.
 
-Airflow refuses to map over more than `core.max_map_length` (1,024) items and its scheduler and grid
-view degrade long before, so a list longer than a cap (512 by default) is spread over that many
-contiguous, near-equal batches; a short list keeps one item per mapped instance, so the UI shows
-each. Pure Python, no imports: the DAG files' Params read these limits at parse time.
+Airflow refuses to map over more than `core.max_map_length` (1,024 by default) items and its
+scheduler and grid view degrade long before, so a list longer than a cap (512 by default) is spread
+over that many contiguous, near-equal batches; a short list keeps one item per mapped instance, so
+the UI shows each. The cap is held to the deployment's map limit (`HAZFLOW_LIMIT_MAP_LENGTH`, read
+in the task's process), which must not exceed the api-server's `core.max_map_length`. Pure Python:
+the DAG files' Params read these at parse time.
 """
 
 from __future__ import annotations
@@ -11,9 +13,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TypeVar
 
+from hazflow.limits import current as current_limits
+
 T = TypeVar("T")
 
-MAX_MAP_LENGTH = 1024  # Airflow's core.max_map_length: a mapped task refuses longer lists
+MAX_MAP_LENGTH = 1024  # Airflow's default core.max_map_length: a mapped task refuses longer lists (the forms' maximum)
 DEFAULT_BATCH_CAP = 512  # what hazflow maps at most by default, well inside it
 
 
@@ -41,13 +45,19 @@ def batch_bounds(n: int, cap: int = DEFAULT_BATCH_CAP) -> list[tuple[int, int]]:
     return bounds
 
 
-def split(items: Sequence[T], cap: int = DEFAULT_BATCH_CAP) -> list[list[T]]:
-    """`items` in at most `cap` contiguous near-equal batches; one item each when they fit.
+def map_cap(cap: int = DEFAULT_BATCH_CAP) -> int:
+    """`cap` held to the deployment's map limit (`Limits.map_length`, read from this process's environment)."""
+    return min(cap, current_limits().map_length)
+
+
+def split(items: Sequence[T], cap: int | None = None) -> list[list[T]]:
+    """`items` in at most `cap` contiguous near-equal batches (by default `map_cap()`); one item each
+    when they fit.
 
     >>> split(["a", "b", "c"], 2)
     [['a', 'b'], ['c']]
     """
-    return [list(items[start:stop]) for start, stop in batch_bounds(len(items), cap)]
+    return [list(items[start:stop]) for start, stop in batch_bounds(len(items), map_cap() if cap is None else cap)]
 
 
 def batch_label(first: str, size: int) -> str:

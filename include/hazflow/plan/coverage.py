@@ -16,10 +16,10 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from hazflow import limits
 from hazflow.choices import DEFAULT_DISAGG_ENGINE
 from hazflow.config import PROJECT_ROOT, Config
 from hazflow.exceptions import BadRequest
-from hazflow.plan.batches import MAX_MAP_LENGTH
 from hazflow.plan.disagg import HazardCurves, plan_disagg
 from hazflow.plan.request import DisaggRequest
 from hazflow.store import Store
@@ -88,7 +88,7 @@ def find_gaps(requests: list[DisaggRequest], store: Store, oq_version: str, curv
                 engine = request.disagg_engine
                 try:
                     plan = plan_disagg(
-                        one, store, oq_version, batch_cap=MAX_MAP_LENGTH, max_passes_per_batch=10**9, curves=curves
+                        one, store, oq_version, batch_cap=limits.current().map_length, max_passes_per_batch=10**9, curves=curves
                     )
                 except BadRequest as e:  # no aggregated curve here yet, or the PoE is beyond it
                     gaps.append(Gap(*common, runs=0, planned=0, needs=str(e), disagg_engine=engine))

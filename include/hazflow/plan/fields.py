@@ -8,10 +8,10 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from hazflow import limits
 from hazflow.exceptions import BadRequest
 from hazflow.model.logic_tree import HazardModel, Leaf
 from hazflow.model.periods import check_sa_periods
-from hazflow.plan.batches import MAX_MAP_LENGTH
 
 _IMT = re.compile(r"^\s*(?:(PGA)|SA\(\s*(\d+(?:\.\d*)?|\.\d+)\s*\))\s*$", re.IGNORECASE)
 
@@ -232,14 +232,16 @@ def validate_count(value: Any, field: str, least: int = 1, most: int | None = No
 
 
 def validate_batch_cap(value: Any, field: str = "batch_cap") -> int:
-    """A number of batches (mapped task instances) in [1, 1024]."""
+    """A number of batches (mapped task instances) in [1, the deployment's map limit] (1,024 by default)."""
+    most = limits.current().map_length
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value == int(value):
-        if not 1 <= int(value) <= MAX_MAP_LENGTH:
+        if not 1 <= int(value) <= most:
             raise BadRequest(
                 field,
-                f"{value} batches is outside [1, {MAX_MAP_LENGTH}]: Airflow maps at most {MAX_MAP_LENGTH} (core.max_map_length)",
+                f"{value} batches is outside [1, {most}]: Airflow maps at most {most} "
+                f"(core.max_map_length; {limits.ENV_PREFIX}MAP_LENGTH)",
             )
-    return validate_count(value, field, 1, MAX_MAP_LENGTH, "number of batches")
+    return validate_count(value, field, 1, most, "number of batches")
 
 
 # Fields a form offers as a pick list, each with a free-entry field `other_<name>` beside it (the

@@ -35,6 +35,7 @@ from hazflow.plan.request import HazardAggregationRequest, HazardRequest
 from hazflow.run.job import run_job
 from hazflow.steps import XCom, deployment
 from hazflow.steps.hazard_aggregation import HazardBatchResult, HazardTarget, aggregate_hazard_batch
+from hazflow.steps.hazard_realizations import job_batches
 from hazflow.store import Store
 
 logger = logging.getLogger(__name__)
@@ -181,8 +182,9 @@ def summarise_bundle(manifest: Mapping[str, Any]) -> dict[str, Any]:
 
 # --- the DAG's tasks: XCom values ---
 def plan_jobs(params: Mapping[str, Any], config: Config | None = None) -> list[XCom]:
-    """`plan`: the classical jobs of the sites without realizations (none: nothing to run)."""
-    return [spec.to_dict() for spec in plan_area_jobs(params, deployment(config))]
+    """`plan`: the classical jobs of the sites without realizations, in batches as hazard_realizations
+    maps them (none: nothing to run)."""
+    return job_batches(plan_area_jobs(params, deployment(config)))
 
 
 def plan_targets(params: Mapping[str, Any], config: Config | None = None) -> list[list[XCom]]:

@@ -22,7 +22,7 @@ from hazflow.config import Config
 from hazflow.exceptions import DataIntegrityError, OpenQuakeError, rebuild
 from hazflow.ingest.realizations import ingest_planned_batch
 from hazflow.openquake.runner import engine_version
-from hazflow.plan.batches import DEFAULT_BATCH_CAP
+from hazflow.plan.batches import DEFAULT_BATCH_CAP, map_cap
 from hazflow.plan.disagg import BatchRef, load_plan, plan_disagg
 from hazflow.plan.request import DisaggRequest
 from hazflow.report.summary import summarise_outcomes
@@ -69,6 +69,8 @@ def plan_disagg_realizations(params: Mapping[str, Any], config: Config) -> Plann
     store = config.open_store()
     curves = config.curves_source(request.model.settings.levels)
     force, cap = bool(params.get("force", False)), params.get("batch_cap", DEFAULT_BATCH_CAP)
+    if cap == DEFAULT_BATCH_CAP:  # the default is held to the deployment's map limit; a cap asked for is checked against it
+        cap = map_cap(cap)
     oq_version = engine_version(config.oq_python)
     plan = plan_disagg(request, store, oq_version, force=force, batch_cap=cap, curves=curves, min_passes_per_batch=per_batch)
     store.put_plan(plan.plan_id, plan.to_document())

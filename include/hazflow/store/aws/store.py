@@ -228,7 +228,7 @@ class AwsStore(Store):
             if _missing_table(e):
                 return None
             raise _wrapped(e, "read the ledger") from e
-        return LedgerEntry.from_json(gzip.decompress(item.payload))
+        return self._ledger_entry(item)
 
     def ledger_states(self, job_keys: Iterable[str]) -> dict[str, str]:
         model = self.models["ledger"]
@@ -244,8 +244,21 @@ class AwsStore(Store):
             raise _wrapped(e, "read the ledger") from e
 
     def _ledger_item(self, entry: LedgerEntry) -> Any:
+        """The ledger item of `entry`: its state inline, its entry gzipped inline or, over `MAX_INLINE`
+        (a request of thousands of sites: DynamoDB refuses items over 400 KB), in S3 under a key of the
+        job's own, written before the item that points at it."""
         payload = gzip.compress(entry.to_json().encode(), 1)
-        return self.models["ledger"](entry.job_key, "-", model=entry.model, kind=entry.kind, state=entry.state, payload=payload)
+        item = self.models["ledger"](entry.job_key, "-", model=entry.model, kind=entry.kind, state=entry.state)
+        if len(payload) > MAX_INLINE:
+            item.payload_s3 = self._key("payloads", "ledger", entry.job_key)
+            self._put_object(item.payload_s3, payload)
+        else:
+            item.payload = payload
+        return item
+
+    def _ledger_entry(self, item: Any) -> LedgerEntry:
+        data = item.payload if item.payload is not None else self._get_object(item.payload_s3)
+        return LedgerEntry.from_json(gzip.decompress(data))
 
     def ledger_record(self, entry: LedgerEntry) -> None:
         self._write("ledger", [self._ledger_item(entry)])
@@ -257,7 +270,7 @@ class AwsStore(Store):
             if value is not None:
                 clause = attribute == value
                 condition = clause if condition is None else condition & clause
-        entries = [LedgerEntry.from_json(gzip.decompress(item.payload)) for item in self._scan("ledger", condition)]
+        entries = [self._ledger_entry(item) for item in self._scan("ledger", condition)]
         return sorted(entries, key=lambda e: (e.model, e.kind, e.leaf, e.vs30, e.job_key))
 
     # --- realizations ---
