@@ -52,6 +52,9 @@ class Config:
     # The aws store's local artifact cache (<work_dir>/s3-cache), trimmed to this, oldest first
     # (HAZFLOW_S3_CACHE_MAX_BYTES).
     s3_cache_max_bytes: int = 4 << 30
+    # How long a computation's lease lives without a heartbeat (HAZFLOW_LEASE_TTL, s; the heartbeat
+    # renews it every third of that): how soon a killed copy's work can be taken over (aws store).
+    lease_ttl_s: float = 60.0
     # The VS30 range (m/s) requests may ask for, instead of each model's own (NSHM: 150 to 1500 m/s);
     # HAZFLOW_VS30_RANGE="min,max".
     vs30_range: tuple[float, float] | None = None
@@ -70,6 +73,8 @@ class Config:
             raise BadRequest("HAZFLOW_OQ_PARALLEL", f"must be >= 1 job at a time, got {self.oq_parallel}")
         if self.toshi_timeout_s <= 0:
             raise BadRequest("HAZFLOW_TOSHI_TIMEOUT", f"must be > 0 seconds, got {self.toshi_timeout_s}")
+        if not self.lease_ttl_s >= 3:
+            raise BadRequest("HAZFLOW_LEASE_TTL", f"must be >= 3 seconds, got {self.lease_ttl_s}")
         if self.archive_max_bytes < 1:
             raise BadRequest("HAZFLOW_ARCHIVE_MAX_BYTES", f"must be >= 1 byte, got {self.archive_max_bytes}")
         if self.disagg_engine not in DISAGG_ENGINES:
@@ -92,6 +97,7 @@ class Config:
         toshi_timeout = _number(env, "HAZFLOW_TOSHI_TIMEOUT", defaults.toshi_timeout_s, float)
         archive_max = _number(env, "HAZFLOW_ARCHIVE_MAX_BYTES", defaults.archive_max_bytes, int)
         cache_max = _number(env, "HAZFLOW_S3_CACHE_MAX_BYTES", defaults.s3_cache_max_bytes, int)
+        lease_ttl = _number(env, "HAZFLOW_LEASE_TTL", defaults.lease_ttl_s, float)
         vs30_range = _range(env, "HAZFLOW_VS30_RANGE")
         share = env.get(SHARE_SITES_ENV, "1").strip()
         if share not in ("0", "1"):
@@ -115,6 +121,7 @@ class Config:
             toshi_timeout_s=toshi_timeout,
             archive_max_bytes=archive_max,
             s3_cache_max_bytes=cache_max,
+            lease_ttl_s=lease_ttl,
             vs30_range=vs30_range,
             onepass_share_sites=share == "1",
             models_dir=Path(env.get("HAZFLOW_MODELS_DIR", defaults.models_dir)),

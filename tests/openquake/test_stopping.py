@@ -53,6 +53,47 @@ def test_openquake_inherits_no_credentials_nor_settings(tmp_path, monkeypatch):
     assert env["OQ_DISTRIBUTE"] == "no" and env["PATH"] == os.environ["PATH"] and env["LC_ALL"] == "C.UTF-8"
 
 
+def _demo_request(tmp_path: Path, demo) -> tuple[dict[str, str], list[str], Path]:
+    work, store_root = tmp_path / "work", tmp_path / "store"
+    levels = np.asarray(demo.settings.levels)
+    LocalStore(store_root).put_hazard_aggregates(  # the mean curves the targets' levels are read off
+        [HazardAggregate("DEMO", code, 400.0, "PGA", "mean", levels, synthetic_curve(levels, i, "PGA", "mean"), PROVENANCE)
+         for i, code in enumerate(SITES)]
+    )  # fmt: skip
+    env = {**os.environ, "HAZFLOW_STORE_ROOT": str(store_root), "HAZFLOW_WORK_DIR": str(work), "HAZFLOW_OQ_PARALLEL": "1"}
+    argv = [sys.executable, "-m", "hazflow", "--json", "disagg", "--model", "DEMO", "--sites", "WLG", "CHC", "--vs30s", "400",
+            "--imts", "PGA", "--poes", "0.1", "0.02", "--leaves", "HIK-1"]  # fmt: skip
+    return env, argv, store_root
+
+
+@pytest.mark.openquake
+def test_a_copy_started_beside_a_live_one_fails_as_transient_and_each_job_runs_once(tmp_path, demo):
+    """Two triggers of one request (or a retry of a task whose process lives on): the second meets the
+    pass's live lease and exits EX_TEMPFAIL without starting OpenQuake; the first finishes; a third
+    finds everything done."""
+    env, argv, store_root = _demo_request(tmp_path, demo)
+    work = Path(env["HAZFLOW_WORK_DIR"])
+    first = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not _onepass_processes(work) and first.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _onepass_processes(work), "no one-pass OpenQuake process started"
+        second = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 75, second.stderr[-3000:]
+        assert "is being computed by another process: held by" in second.stderr and "(alive)" in second.stderr
+        assert len(_onepass_processes(work)) == 1  # the second started none
+        out, err = first.communicate(timeout=600)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 0, err[-3000:]
+    assert json.loads(out)["summary"]["openquake_runs"] == 4
+    third = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+    assert third.returncode == 0 and json.loads(third.stdout)["summary"]["openquake_runs"] == 0
+    assert {e.attempts for e in LocalStore(store_root).ledger_list(kind="disagg")} == {1}  # each job ran once
+
+
 def _onepass_processes(work: Path) -> list[int]:
     """Pids of one-pass OpenQuake processes working under `work`."""
     pids = []
@@ -71,15 +112,8 @@ def _onepass_processes(work: Path) -> list[int]:
 
 @pytest.mark.openquake
 def test_kill_9_of_the_cli_during_a_pass_stops_its_openquake_and_the_rerun_runs_each_job_once(tmp_path, demo):
-    work, store_root = tmp_path / "work", tmp_path / "store"
-    levels = np.asarray(demo.settings.levels)
-    LocalStore(store_root).put_hazard_aggregates(  # the mean curves the targets' levels are read off
-        [HazardAggregate("DEMO", code, 400.0, "PGA", "mean", levels, synthetic_curve(levels, i, "PGA", "mean"), PROVENANCE)
-         for i, code in enumerate(SITES)]
-    )  # fmt: skip
-    env = {**os.environ, "HAZFLOW_STORE_ROOT": str(store_root), "HAZFLOW_WORK_DIR": str(work), "HAZFLOW_OQ_PARALLEL": "1"}
-    argv = [sys.executable, "-m", "hazflow", "--json", "disagg", "--model", "DEMO", "--sites", "WLG", "CHC", "--vs30s", "400",
-            "--imts", "PGA", "--poes", "0.1", "0.02", "--leaves", "HIK-1"]  # fmt: skip
+    env, argv, store_root = _demo_request(tmp_path, demo)
+    work = Path(env["HAZFLOW_WORK_DIR"])
     cli = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 120
@@ -100,10 +134,13 @@ def test_kill_9_of_the_cli_during_a_pass_stops_its_openquake_and_the_rerun_runs_
         if cli.poll() is None:
             cli.kill()
 
+    left = [p.parent for p in work.glob("*/.owner")]
+    assert left, "the killed process left no work folder to sweep"
     rerun = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
-    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert rerun.returncode == 0, rerun.stderr[-3000:]  # its lease's holder is gone: taken over at once
     summary = json.loads(rerun.stdout)["summary"]
     assert summary["jobs"] == 4 and summary["openquake_runs"] == 4 and summary["states"] == {"done": 4}
+    assert not any(p.exists() for p in left) and list(work.glob("*/.owner")) == []  # swept, and its own deleted
     store = LocalStore(store_root)
     for site in SITES:
         for poe in (0.1, 0.02):

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import os
+import subprocess
+import time
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -11,8 +14,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hazflow.exceptions import StorageError
+from hazflow.exceptions import StorageError, TransientError
 from hazflow.store import DisaggRealization, HazardAggregate, HazardRealization, LedgerEntry, open_store
+from hazflow.store.leases import LeaseHeld, LeaseLost, holder_id
 
 
 @pytest.fixture(params=["local", "aws"])
@@ -288,3 +292,74 @@ def test_a_ledger_entry_too_large_for_an_item_is_kept_by_reference(store):
         assert item.payload is None and item.payload_s3.endswith("payloads/ledger/k1")
     store.ledger_record(entry(state="done"))  # a small entry replaces it inline
     assert store.ledger_get("k1") == entry(state="done")
+
+
+# --- leases: one live copy of a computation (hazflow.store.leases) ---
+def _gone_holder() -> str:
+    """The holder id of a process of this host that has exited."""
+    child = subprocess.Popen(["sleep", "30"])
+    holder = holder_id(child.pid)
+    child.kill()
+    child.wait()
+    return holder
+
+
+def test_a_live_lease_refuses_another_holder_naming_who_holds_it(store):
+    first = store.lease_acquire("pass-1", holder_id(), 60)
+    assert first.token == 1 and first.holder == holder_id()
+    with pytest.raises(
+        LeaseHeld, match=r"pass-1 is being computed by another process: held by .*/\d+/\d+ \(alive\), expiring in"
+    ):
+        store.lease_acquire("pass-1", "elsewhere/1/1", 60)
+    assert isinstance(LeaseHeld("x"), TransientError)  # retried with backoff, never run beside the live copy
+    again = store.lease_acquire("pass-1", holder_id(), 60)  # its own holder may take it again
+    assert again.token == 2
+    assert store.lease_acquire("pass-2", "elsewhere/1/1", 60).token == 1  # leases are per key
+
+
+def test_an_expired_lease_is_taken_over_and_fences_the_copy_that_lost_it(store):
+    stale = store.lease_acquire("pass-1", "elsewhere/7/7", 0.2)
+    time.sleep(0.3)
+    taker = store.lease_acquire("pass-1", holder_id(), 60)
+    assert taker.token == stale.token + 1
+    with pytest.raises(LeaseLost):
+        store.ledger_record(entry(state="ran"), fence=stale)  # the stalled copy writes nothing
+    assert store.ledger_get("k1") is None
+    with pytest.raises(LeaseLost):
+        store.lease_renew(stale, 60)
+    store.ledger_record(entry(state="ran"), fence=taker)
+    assert store.ledger_get("k1").state == "ran"
+
+
+def test_a_renewed_lease_outlives_its_first_expiry(store):
+    lease = store.lease_acquire("pass-1", holder_id(), 0.5)
+    time.sleep(0.3)
+    renewed = store.lease_renew(lease, 60)
+    assert renewed.token == lease.token and renewed.expires_at > lease.expires_at
+    time.sleep(0.4)  # past the first expiry
+    with pytest.raises(LeaseHeld):
+        store.lease_acquire("pass-1", "elsewhere/1/1", 60)
+
+
+def test_a_released_lease_is_free_and_tokens_only_grow(store):
+    lease = store.lease_acquire("pass-1", holder_id(), 60)
+    store.lease_release(lease)
+    other = store.lease_acquire("pass-1", "elsewhere/1/1", 60)
+    assert other.token == lease.token + 1
+    store.lease_release(lease)  # a release of a lease lost changes nothing
+    with pytest.raises(LeaseHeld):
+        store.lease_acquire("pass-1", holder_id(), 60)
+
+
+def test_a_lease_of_a_process_gone_is_taken_over_at_once_on_the_local_store(store):
+    """The local store checks the holder's process (its pid, and its start time against pid reuse);
+    the aws store cannot see other hosts' processes and waits for the expiry."""
+    dead = store.lease_acquire("pass-1", _gone_holder(), 60)
+    reused = store.lease_acquire("pass-2", f"{holder_id().split('/')[0]}/{os.getpid()}/0", 60)  # this pid, another start
+    if hasattr(store, "models"):
+        for key in ("pass-1", "pass-2"):
+            with pytest.raises(LeaseHeld, match=r"\(gone\)"):
+                store.lease_acquire(key, holder_id(), 60)
+    else:
+        assert store.lease_acquire("pass-1", holder_id(), 60).token == dead.token + 1
+        assert store.lease_acquire("pass-2", holder_id(), 60).token == reused.token + 1

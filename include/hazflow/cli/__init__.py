@@ -22,7 +22,9 @@ from typing import Any
 from hazflow.cli import aggregation, extract, inspect, realizations
 from hazflow.cli.output import Output
 from hazflow.config import Config
-from hazflow.exceptions import HazflowError
+from hazflow.exceptions import HazflowError, TransientError
+
+TRANSIENT_EXIT = 75  # sysexits' EX_TEMPFAIL: a transient failure (a busy store, a lease another copy holds)
 
 logger = logging.getLogger("hazflow.cli")
 
@@ -62,6 +64,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.getLogger("hazflow").setLevel(logging.WARNING if args.quiet else logging.INFO)  # progress; libraries' warnings only
     try:
         out: Output = args.func(args, Config.from_env())
+    except TransientError as e:  # worth trying again later: EX_TEMPFAIL, as a scheduler would read it
+        print(f"error: {e}", file=sys.stderr)
+        return TRANSIENT_EXIT
     except HazflowError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -8,10 +8,8 @@ unless forced, so reruns never repeat an OpenQuake job that is already done.
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from hazflow.config import Config
@@ -20,7 +18,10 @@ from hazflow.model.logic_tree import load_model
 from hazflow.openquake.prepare import render_job
 from hazflow.openquake.runner import run_job as run_openquake
 from hazflow.openquake.spec import JobSpec
+from hazflow.run.lease import held
+from hazflow.run.work_folders import work_folder
 from hazflow.store import LedgerEntry, Store
+from hazflow.store.leases import Lease
 from hazflow.store.records import RAN_STATES, LedgerState
 
 HDF5_NAME = "calc.hdf5"  # a hazard job's datastore
@@ -82,22 +83,32 @@ def new_entry(spec: JobSpec, state: LedgerState, **kw: Any) -> LedgerEntry:
 
 
 def run_job(spec: JobSpec, store: Store, config: Config, force: bool = False) -> Outcome:
-    """Run OpenQuake for `spec` unless the ledger says it has run; keep its artifacts; record `ran`."""
+    """Run OpenQuake for `spec` unless the ledger says it has run; keep its artifacts; record `ran`.
+    The job's lease is held while it runs (`hazflow.run.lease`): `LeaseHeld` if another live copy
+    runs it, and its entries are written fenced by the lease."""
     existing = store.ledger_get(spec.key)
     if existing and existing.state in RAN_STATES and not force:
         return Outcome.of(spec, existing, skipped=True)
+    with held(store, [spec.key], config.lease_ttl_s) as (beat, refused):
+        if spec.key in refused:
+            raise refused[spec.key]
+        existing = store.ledger_get(spec.key)  # another copy may have finished it before the lease was ours
+        if existing and existing.state in RAN_STATES and not force:
+            return Outcome.of(spec, existing, skipped=True)
+        return _run_leased(spec, existing, store, config, beat.fence(spec.key))
+
+
+def _run_leased(spec: JobSpec, existing: LedgerEntry | None, store: Store, config: Config, fence: Lease) -> Outcome:
     model = load_model(spec.model)
     attempts = (existing.attempts if existing else 0) + 1
     started = now()
-    config.work_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f"{spec.key}.", dir=config.work_dir) as tmp:
-        jobdir = Path(tmp)
+    with work_folder(config.work_dir, spec.key) as jobdir:
         try:
             job_ini = render_job(spec, model, jobdir)
             result = run_openquake(job_ini, config.openquake())
         except HazflowError as e:
             failed = new_entry(spec, "failed", attempts=attempts, started_at=started, finished_at=now(), error=str(e)[-4000:])
-            store.ledger_record(failed)
+            store.ledger_record(failed, fence=fence)
             raise
         files = {name: jobdir / name for name in INPUT_NAMES}
         files[LOG_NAME] = result.log
@@ -120,5 +131,5 @@ def run_job(spec: JobSpec, store: Store, config: Config, force: bool = False) ->
         hdf5_bytes=hdf5_bytes,
         artifacts=where,
     )
-    store.ledger_record(entry)
+    store.ledger_record(entry, fence=fence)
     return Outcome.of(spec, entry, skipped=False)

@@ -12,7 +12,6 @@ pass that fails leaves each of its jobs `failed` with the error and nothing stor
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,7 +24,10 @@ from hazflow.openquake.runner import PassResult
 from hazflow.openquake.runner import run_passes as run_openquake_passes
 from hazflow.openquake.spec import DisaggPass
 from hazflow.run.job import LOG_NAME, Outcome, datastore_name, new_entry, now, run_job
+from hazflow.run.lease import held
+from hazflow.run.work_folders import work_folder
 from hazflow.store import LedgerEntry, Store
+from hazflow.store.leases import Lease, LeaseLost
 from hazflow.store.records import RAN_STATES
 
 INPUT_NAMES = ("job.ini", "source_model_logic_tree.xml", "gsim_logic_tree.xml", "pass.json", PASS_RESULT)
@@ -60,48 +62,69 @@ def run_passes(
             out[i] = [Outcome.of(job, done[job.key], skipped=True) for job in p.jobs]
         else:
             todo[i] = (DisaggPass(tuple(job for job in p.jobs if job.key not in done)), existing)
-    if todo:
-        computed = _compute([pair[0] for pair in todo.values()], [pair[1] for pair in todo.values()], store, config)
-        for (i, (_, existing)), result in zip(todo.items(), computed, strict=True):
-            if isinstance(result, HazflowError):
-                out[i] = result
+    if not todo:
+        return [o for o in out if o is not None]
+    with held(store, [passes[i].key for i in todo], config.lease_ttl_s) as (beat, refused):
+        for i in list(todo):
+            if passes[i].key in refused:  # another live copy computes it: this one fails it as transient
+                out[i] = refused.pop(passes[i].key)
+                del todo[i]
                 continue
-            outcomes = []
-            for job in passes[i].jobs:
-                entry = existing[job.key]
-                outcomes.append(result[job.key] if entry is None or job.key in result else Outcome.of(job, entry, skipped=True))
-            out[i] = outcomes
+            existing = {job.key: store.ledger_get(job.key) for job in passes[i].jobs}  # again, now the lease is ours
+            done = {k: e for k, e in existing.items() if e is not None and e.state in RAN_STATES and not force}
+            if len(done) == len(passes[i].jobs):
+                out[i] = [Outcome.of(job, done[job.key], skipped=True) for job in passes[i].jobs]
+                del todo[i]
+            else:
+                todo[i] = (DisaggPass(tuple(job for job in passes[i].jobs if job.key not in done)), existing)
+        if todo:
+            fences = [beat.fence(passes[i].key) for i in todo]
+            computed = _compute([pair[0] for pair in todo.values()], [pair[1] for pair in todo.values()], fences, store, config)
+            for (i, (_, existing)), result in zip(todo.items(), computed, strict=True):
+                if isinstance(result, HazflowError):
+                    out[i] = result
+                    continue
+                outcomes = []
+                for job in passes[i].jobs:
+                    entry = existing[job.key]
+                    outcomes.append(
+                        result[job.key] if entry is None or job.key in result else Outcome.of(job, entry, skipped=True)
+                    )
+                out[i] = outcomes
     return [o for o in out if o is not None]
 
 
 def _compute(
-    passes: list[DisaggPass], existing: list[dict[str, LedgerEntry | None]], store: Store, config: Config
+    passes: list[DisaggPass], existing: list[dict[str, LedgerEntry | None]], fences: list[Lease], store: Store, config: Config
 ) -> list[dict[str, Outcome] | HazflowError]:
     """Run the one-pass disaggregations of `passes` in one process; artifacts kept under each pass's key;
-    a `ran` or `failed` entry per job."""
+    a `ran` or `failed` entry per job, written fenced by the pass's lease (a pass whose lease was lost
+    gets `LeaseLost`, its entries unwritten)."""
     attempts = [{key: (entry.attempts if entry else 0) + 1 for key, entry in e.items()} for e in existing]
     started = now()
-    config.work_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=f"{passes[0].key}.", dir=config.work_dir) as tmp:
-        workdir = Path(tmp)
+    with work_folder(config.work_dir, passes[0].key) as workdir:
         try:
             files = [render_pass(p, load_model(p.jobs[0].model), _folder(workdir, i)) for i, p in enumerate(passes)]
             results: list[PassResult | HazflowError] = list(run_openquake_passes(files, workdir, config.openquake()))
         except HazflowError as e:  # the process itself failed (rendering, time limit): every pass fails, as e's class
             results = [e] * len(passes)
         out: list[dict[str, Outcome] | HazflowError] = []
-        for p, result, tries, folder in zip(
-            passes, results, attempts, (_folder(workdir, i) for i in range(len(passes))), strict=True
+        for p, result, tries, fence, folder in zip(
+            passes, results, attempts, fences, (_folder(workdir, i) for i in range(len(passes))), strict=True
         ):
-            if isinstance(result, HazflowError):
-                error = f"pass {p.key} ({p.label}): {result}"[-4000:]
-                for job in p.jobs:
-                    store.ledger_record(
-                        new_entry(job, "failed", attempts=tries[job.key], started_at=started, finished_at=now(), error=error)
-                    )
-                out.append(result)
-            else:
-                out.append(_record(p, result, folder, tries, started, store))
+            try:
+                if isinstance(result, HazflowError):
+                    error = f"pass {p.key} ({p.label}): {result}"[-4000:]
+                    for job in p.jobs:
+                        failed = new_entry(
+                            job, "failed", attempts=tries[job.key], started_at=started, finished_at=now(), error=error
+                        )
+                        store.ledger_record(failed, fence=fence)
+                    out.append(result)
+                else:
+                    out.append(_record(p, result, folder, tries, started, store, fence))
+            except LeaseLost as e:
+                out.append(e)
     return out
 
 
@@ -112,7 +135,7 @@ def _folder(workdir: Path, i: int) -> Path:
 
 
 def _record(
-    p: DisaggPass, result: PassResult, folder: Path, attempts: dict[str, int], started: str, store: Store
+    p: DisaggPass, result: PassResult, folder: Path, attempts: dict[str, int], started: str, store: Store, fence: Lease
 ) -> dict[str, Outcome]:
     """Keep a finished pass's artifacts under its key and give each job its `ran` entry."""
     files = {name: folder / name for name in INPUT_NAMES}
@@ -139,6 +162,6 @@ def _record(
             max_rss_mb=round(usage.max_rss_mb, 1), pass_jobs=n, hdf5_bytes=sizes[code],
             artifacts=where, artifact_key=p.key,
         )  # fmt: skip
-        store.ledger_record(entry)
+        store.ledger_record(entry, fence=fence)
         out[job.key] = Outcome.of(job, entry, skipped=False)
     return out

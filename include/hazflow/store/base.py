@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
+from hazflow.store.leases import Lease
 from hazflow.store.records import DisaggAggregate, DisaggRealization, HazardAggregate, HazardRealization, LedgerEntry
 
 
@@ -22,8 +23,23 @@ class Store(ABC):
         """State of each known key (unknown keys are absent)."""
 
     @abstractmethod
-    def ledger_record(self, entry: LedgerEntry) -> None:
-        """Insert or replace the entry of `entry.job_key`."""
+    def ledger_record(self, entry: LedgerEntry, fence: Lease | None = None) -> None:
+        """Insert or replace the entry of `entry.job_key`; with `fence`, only while that lease's token
+        is still the lease's (else `LeaseLost`, nothing written)."""
+
+    # --- leases (hazflow.store.leases): one live copy of a computation ---
+    @abstractmethod
+    def lease_acquire(self, key: str, holder: str, ttl_s: float) -> Lease:
+        """The lease on `key` for `holder` for `ttl_s` seconds, its token one more than any before;
+        `LeaseHeld` while another holder's lease is live."""
+
+    @abstractmethod
+    def lease_renew(self, lease: Lease, ttl_s: float) -> Lease:
+        """`lease` with its expiry `ttl_s` from now (the heartbeat); `LeaseLost` if another took it."""
+
+    @abstractmethod
+    def lease_release(self, lease: Lease) -> None:
+        """Give the lease up (its token is kept, so tokens only grow); nothing if already lost."""
 
     @abstractmethod
     def ledger_list(self, model: str | None = None, kind: str | None = None, state: str | None = None) -> list[LedgerEntry]: ...

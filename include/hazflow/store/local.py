@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 import sqlite3
+import time
 import uuid
 import zlib
 from collections.abc import Iterable, Iterator, Mapping
@@ -24,6 +25,7 @@ import numpy as np
 from hazflow.exceptions import StorageError, TransientError
 from hazflow.store.base import Store
 from hazflow.store.codec import array_bytes, load_array
+from hazflow.store.leases import Lease, LeaseHeld, LeaseLost, describe, holder_alive
 from hazflow.store.records import DisaggAggregate, DisaggRealization, HazardAggregate, HazardRealization, LedgerEntry
 
 SCHEMA = """
@@ -54,6 +56,7 @@ CREATE TABLE IF NOT EXISTS disagg_agg (
     PRIMARY KEY (model, site, vs30, imt, poe, agg)
 );
 CREATE TABLE IF NOT EXISTS plans (plan_id TEXT PRIMARY KEY, record BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS leases (key TEXT PRIMARY KEY, holder TEXT NOT NULL, token INTEGER NOT NULL, expires_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS hazard_agg (
     model TEXT NOT NULL, site TEXT NOT NULL, vs30 REAL NOT NULL, imt TEXT NOT NULL, agg TEXT NOT NULL,
     levels BLOB NOT NULL, vals BLOB NOT NULL, provenance TEXT NOT NULL,
@@ -140,9 +143,44 @@ class LocalStore(Store):
                 out.update(conn.execute(f"SELECT job_key, state FROM ledger WHERE job_key IN ({marks})", chunk).fetchall())
         return out
 
-    def ledger_record(self, entry: LedgerEntry) -> None:
+    def ledger_record(self, entry: LedgerEntry, fence: Lease | None = None) -> None:
         with self._connect(write=True) as conn:
+            if fence is not None:
+                self._check_fence(conn, fence)
             self._record(conn, entry)
+
+    # --- leases ---
+    @staticmethod
+    def _lease_row(conn: sqlite3.Connection, key: str) -> tuple[str, int, float] | None:
+        return conn.execute("SELECT holder, token, expires_at FROM leases WHERE key = ?", (key,)).fetchone()
+
+    def _check_fence(self, conn: sqlite3.Connection, lease: Lease) -> None:
+        row = self._lease_row(conn, lease.key)
+        if row is None or row[1] != lease.token or row[0] != lease.holder:
+            taker = f"{row[0]} (token {row[1]})" if row else "nobody"
+            raise LeaseLost(f"lease on {lease.key} lost to {taker}: this copy's results are not recorded")
+
+    def lease_acquire(self, key: str, holder: str, ttl_s: float) -> Lease:
+        """A live lease is one not expired whose holder's process is not known gone (`holder_alive`)."""
+        with self._connect(write=True) as conn:
+            now = time.time()
+            row = self._lease_row(conn, key)
+            if row is not None and row[0] not in ("", holder) and row[2] > now and holder_alive(row[0]) is not False:
+                raise LeaseHeld(f"{key} is being computed by another process: {describe(row[0], row[2] - now)}")
+            lease = Lease(key, holder, (row[1] if row else 0) + 1, now + ttl_s)
+            conn.execute("INSERT OR REPLACE INTO leases VALUES (?, ?, ?, ?)", (key, holder, lease.token, lease.expires_at))
+        return lease
+
+    def lease_renew(self, lease: Lease, ttl_s: float) -> Lease:
+        with self._connect(write=True) as conn:
+            self._check_fence(conn, lease)
+            renewed = Lease(lease.key, lease.holder, lease.token, time.time() + ttl_s)
+            conn.execute("UPDATE leases SET expires_at = ? WHERE key = ?", (renewed.expires_at, lease.key))
+        return renewed
+
+    def lease_release(self, lease: Lease) -> None:
+        with self._connect(write=True) as conn:
+            conn.execute("UPDATE leases SET holder = '', expires_at = 0 WHERE key = ? AND token = ?", (lease.key, lease.token))
 
     @staticmethod
     def _record(conn: sqlite3.Connection, entry: LedgerEntry) -> None:

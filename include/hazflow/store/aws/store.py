@@ -20,6 +20,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from functools import cached_property
@@ -34,9 +35,10 @@ from hazflow.remote.uris import is_s3, split_s3
 from hazflow.store.aws.writer import dynamodb_client, write_items
 from hazflow.store.base import Store
 from hazflow.store.codec import decode, encode
+from hazflow.store.leases import Lease, LeaseHeld, LeaseLost, describe
 from hazflow.store.records import DisaggAggregate, DisaggRealization, HazardAggregate, HazardRealization, LedgerEntry
 
-TABLES = ("ledger", "hazard_rlz", "disagg_rlz", "hazard_agg", "disagg_agg")
+TABLES = ("ledger", "hazard_rlz", "disagg_rlz", "hazard_agg", "disagg_agg", "leases")
 MAX_INLINE = 350_000  # bytes kept in the item; larger payloads go to S3 (DynamoDB items are <= 400 KB)
 
 
@@ -260,8 +262,83 @@ class AwsStore(Store):
         data = item.payload if item.payload is not None else self._get_object(item.payload_s3)
         return LedgerEntry.from_json(gzip.decompress(data))
 
-    def ledger_record(self, entry: LedgerEntry) -> None:
-        self._write("ledger", [self._ledger_item(entry)])
+    def ledger_record(self, entry: LedgerEntry, fence: Lease | None = None) -> None:
+        if fence is None:
+            self._write("ledger", [self._ledger_item(entry)])
+            return
+        self._ensure()
+        item = self._ledger_item(entry).serialize()
+        try:  # the entry lands only if the lease's token and holder are still these: one transaction
+            self.dynamodb.transact_write_items(
+                TransactItems=[
+                    {"ConditionCheck": {"TableName": self._table("leases"), "Key": _lease_key(fence.key),
+                                        "ConditionExpression": "#t = :token AND #h = :holder",
+                                        "ExpressionAttributeNames": {"#t": "token", "#h": "holder"},
+                                        "ExpressionAttributeValues": {":token": {"N": str(fence.token)}, ":holder": {"S": fence.holder}}}},
+                    {"Put": {"TableName": self._table("ledger"), "Item": item}},
+                ]
+            )  # fmt: skip
+        except Exception as e:  # noqa: BLE001
+            if error_code(e) == "TransactionCanceledException" and "ConditionalCheckFailed" in str(e):
+                raise LeaseLost(f"lease on {fence.key} lost to another holder: this copy's results are not recorded") from e
+            raise _wrapped(e, "record in the ledger") from e
+
+    # --- leases: one item per key in <stage>-hazflow-leases, changed by conditional writes only ---
+    def _table(self, name: str) -> str:
+        return str(self.models[name].Meta.table_name)
+
+    def lease_acquire(self, key: str, holder: str, ttl_s: float) -> Lease:
+        """Taken when there is no lease, it expired, it was released, or `holder` has it already."""
+        self._ensure()
+        now = time.time()
+        try:
+            out = self.dynamodb.update_item(
+                TableName=self._table("leases"), Key=_lease_key(key),
+                UpdateExpression="SET #h = :holder, #e = :expires ADD #t :one",
+                ConditionExpression="attribute_not_exists(#t) OR #e < :now OR #h = :holder OR #h = :nobody",
+                ExpressionAttributeNames={"#h": "holder", "#e": "expires_at", "#t": "token"},
+                ExpressionAttributeValues={":holder": {"S": holder}, ":expires": {"N": repr(now + ttl_s)}, ":one": {"N": "1"},
+                                           ":now": {"N": repr(now)}, ":nobody": {"S": "-"}},
+                ReturnValues="ALL_NEW",
+            )  # fmt: skip
+        except Exception as e:  # noqa: BLE001
+            if error_code(e) != "ConditionalCheckFailedException":
+                raise _wrapped(e, f"take the lease on {key}") from e
+            held = self.dynamodb.get_item(TableName=self._table("leases"), Key=_lease_key(key), ConsistentRead=True).get(
+                "Item", {}
+            )
+            who, until = held.get("holder", {}).get("S", "?"), float(held.get("expires_at", {}).get("N", now))
+            raise LeaseHeld(f"{key} is being computed by another process: {describe(who, until - now)}") from None
+        attributes = out["Attributes"]
+        return Lease(key, holder, int(attributes["token"]["N"]), float(attributes["expires_at"]["N"]))
+
+    def lease_renew(self, lease: Lease, ttl_s: float) -> Lease:
+        expires = time.time() + ttl_s
+        try:
+            self.dynamodb.update_item(
+                TableName=self._table("leases"), Key=_lease_key(lease.key), UpdateExpression="SET #e = :expires",
+                ConditionExpression="#t = :token AND #h = :holder",
+                ExpressionAttributeNames={"#h": "holder", "#e": "expires_at", "#t": "token"},
+                ExpressionAttributeValues={":expires": {"N": repr(expires)}, ":token": {"N": str(lease.token)},
+                                           ":holder": {"S": lease.holder}},
+            )  # fmt: skip
+        except Exception as e:  # noqa: BLE001
+            if error_code(e) == "ConditionalCheckFailedException":
+                raise LeaseLost(f"lease on {lease.key} lost to another holder") from e
+            raise _wrapped(e, f"renew the lease on {lease.key}") from e
+        return Lease(lease.key, lease.holder, lease.token, expires)
+
+    def lease_release(self, lease: Lease) -> None:
+        try:
+            self.dynamodb.update_item(
+                TableName=self._table("leases"), Key=_lease_key(lease.key), UpdateExpression="SET #h = :nobody, #e = :zero",
+                ConditionExpression="#t = :token",
+                ExpressionAttributeNames={"#h": "holder", "#e": "expires_at", "#t": "token"},
+                ExpressionAttributeValues={":nobody": {"S": "-"}, ":zero": {"N": "0"}, ":token": {"N": str(lease.token)}},
+            )  # fmt: skip
+        except Exception as e:  # noqa: BLE001
+            if error_code(e) != "ConditionalCheckFailedException":  # lost: another holds it now, leave it be
+                raise _wrapped(e, f"release the lease on {lease.key}") from e
 
     def ledger_list(self, model: str | None = None, kind: str | None = None, state: str | None = None) -> list[LedgerEntry]:
         table = self.models["ledger"]
@@ -440,6 +517,10 @@ class AwsStore(Store):
     def reports(self, prefix: str = "") -> list[str]:
         base = self._key("reports") + "/"
         return sorted(k[len(base) :] for k in self._list(base + prefix))
+
+
+def _lease_key(key: str) -> dict[str, Any]:
+    return {"partition": {"S": key}, "sort": {"S": "-"}}
 
 
 def _cause(e: BaseException) -> BaseException:
