@@ -27,7 +27,7 @@ export HAZFLOW_STORE_ROOT ?= $(VAR)/store
 export HAZFLOW_OQ_PYTHON := $(OQ_VENV)/bin/python
 export NUMBA_CACHE_DIR := $(ROOT)/.cache/numba
 
-.PHONY: demo demo-dags-test demo-aws airflow airflow-stop test test-fast coverage setup lock lint chromium clean
+.PHONY: demo demo-dags-test demo-aws airflow airflow-stop compose-env test test-fast coverage setup lock lint chromium clean
 
 demo: setup
 	bash scripts/demo.sh
@@ -47,6 +47,10 @@ airflow: setup
 
 airflow-stop:
 	$(VENV)/bin/python scripts/airflow_stack.py stop
+
+# The secrets docker-compose.yaml requires, generated once into .env (0600).
+compose-env:
+	python3 scripts/compose_env.py
 
 test: setup lint chromium
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)

@@ -22,7 +22,9 @@ RUN python -m venv /opt/hazflow/venv-oq \
 ENV HAZFLOW_OQ_PYTHON=/opt/hazflow/venv-oq/bin/python \
     NUMBA_CACHE_DIR=/opt/hazflow/numba-cache \
     PYTHONPATH=/opt/airflow/include:/opt/airflow/plugins
+# /opt/airflow/secrets: the admin's password file (a named volume takes this folder's owner and mode)
 RUN mkdir -p ${NUMBA_CACHE_DIR} \
+ && mkdir -m 700 /opt/airflow/secrets \
  && ${HAZFLOW_OQ_PYTHON} -c "import openquake.calculators.disaggregation, openquake.calculators.classical"
 
 COPY --chown=airflow:root dags/ /opt/airflow/dags/

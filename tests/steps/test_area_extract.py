@@ -45,17 +45,30 @@ def backend_config(request, tmp_path, demo) -> Config:
     return config
 
 
-def test_the_bundle_is_kept_in_the_store(backend_config):
+def _version(store, name: str) -> tuple[dict, str]:
+    """The pointer of a kept bundle and the report prefix of the version it names."""
+    pointer = json.loads(store.read_report(f"{name}/CURRENT.json"))
+    return pointer, f"{name}/versions/{pointer['version']}"
+
+
+def test_the_bundle_is_kept_in_the_store_as_a_version_and_a_pointer(backend_config):
     manifest = keep_area_bundle(AREA, backend_config)
     store = backend_config.open_store()
     name = f"extracts/DEMO/{AreaRequest.parse(AREA).name}"
-    assert manifest.folder == store.report_uri(name) and manifest.zip == store.report_uri(f"{name}.zip")
-    assert sorted(store.reports(name)) == sorted([f"{name}/{f}" for f in manifest.files] + [f"{name}.zip"])
+    pointer, version = _version(store, name)
+    zip_name = f"{version}/{manifest.name}.zip"
+    assert (
+        (pointer["folder"], pointer["zip"])
+        == (manifest.folder, manifest.zip)
+        == (store.report_uri(version), store.report_uri(zip_name))
+    )
+    assert pointer["files"] == manifest.files
+    assert sorted(store.reports(version)) == sorted([f"{version}/{f}" for f in manifest.files] + [zip_name])
     if backend_config.store_backend == "aws":
         assert manifest.zip.startswith("s3://extract-test/hazflow/reports/extracts/DEMO/")
-    kept = json.loads(store.read_report(f"{name}/manifest.json"))
+    kept = json.loads(store.read_report(f"{version}/manifest.json"))
     assert kept["name"] == manifest.name and len(kept["sites"]) == 6
-    with zipfile.ZipFile(io.BytesIO(store.read_report(f"{name}.zip"))) as z:
+    with zipfile.ZipFile(io.BytesIO(store.read_report(zip_name))) as z:
         assert f"{manifest.name}/hazard_curves/hazard_curve-mean-PGA.csv" in z.namelist()
     summary = summarise_bundle(manifest.to_dict())
     assert (summary["bundle"], summary["sites"], summary["imts"], summary["oq_version"]) == (
@@ -64,10 +77,13 @@ def test_the_bundle_is_kept_in_the_store(backend_config):
         ["PGA", "SA(0.5)"],
         ["3.26.2"],
     )
-    again = keep_area_bundle(AREA, backend_config)  # a rerun rewrites the same names
-    assert again.files == manifest.files and sorted(store.reports(name)) == sorted(
-        [f"{name}/{f}" for f in manifest.files] + [f"{name}.zip"]
-    )
+    again = keep_area_bundle(AREA, backend_config)  # a rerun writes a version of its own, then moves the pointer
+    moved, newer = _version(store, name)
+    assert again.files == manifest.files and moved["version"] != pointer["version"] and moved["zip"] == again.zip
+    assert store.read_report(f"{newer}/hazard_curves/hazard_curve-mean-PGA.csv") == store.read_report(
+        f"{version}/hazard_curves/hazard_curve-mean-PGA.csv"
+    )  # the version a reader followed the pointer to is still whole
+    assert sorted(store.reports(newer)) == sorted([f"{newer}/{f}" for f in manifest.files] + [f"{newer}/{manifest.name}.zip"])
 
 
 @pytest.mark.openquake
@@ -86,6 +102,6 @@ def test_an_exposure_in_s3_narrows_the_kept_bundle_and_travels_in_it(backend_con
     assert [s["code"] for s in manifest.sites] == ["-41.300~174.800"] and manifest.sites[0]["assets"] == 2
     assert manifest.exposure["source"] == source and manifest.name.startswith("DEMO-mean-vs30_400-exposure_")
     store = backend_config.open_store()
-    name = f"extracts/DEMO/{manifest.name}"
+    _, name = _version(store, f"extracts/DEMO/{manifest.name}")
     assert store.read_report(f"{name}/exposure/assets.csv") == (tmp_path / "assets.csv").read_bytes()
     assert "exposure_file = exposure/exposure.xml" in store.read_report(f"{name}/job_risk.ini").decode()

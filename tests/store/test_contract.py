@@ -363,3 +363,18 @@ def test_a_lease_of_a_process_gone_is_taken_over_at_once_on_the_local_store(stor
     else:
         assert store.lease_acquire("pass-1", holder_id(), 60).token == dead.token + 1
         assert store.lease_acquire("pass-2", holder_id(), 60).token == reused.token + 1
+
+
+def test_a_reader_of_a_store_whose_first_writer_has_not_made_its_schema_reads_it_empty(tmp_path):
+    """Two tasks starting at once: one's first write has made the file, not yet the tables, as the
+    other reads. It read "no such table: ledger" (a StorageError, failing the task)."""
+    import sqlite3
+
+    from hazflow.store.local import LocalStore
+
+    store = LocalStore(tmp_path / "store")
+    store.root.mkdir(parents=True)
+    sqlite3.connect(store.db_path).execute("PRAGMA journal_mode=WAL").close()  # the file, no table yet
+    assert store.ledger_get("k1") is None and store.ledger_list() == [] and store.ledger_states(["k1"]) == {}
+    store.ledger_record(entry())
+    assert store.ledger_get("k1") == entry()

@@ -68,6 +68,7 @@ def airflow_stack(var: Path, extra_env: dict[str, str] | None = None) -> Iterato
         "HAZFLOW_PG_PORT": str(free_port()),
         "HAZFLOW_AIRFLOW_PORT": str(free_port()),
         "HAZFLOW_STORE_ROOT": str(var / "store"),
+        "HAZFLOW_WORK_DIR": str(var / "work"),  # OpenQuake's folders: a test finds the stack's processes by them
     }
     stack = Stack(var, env, "")
     try:

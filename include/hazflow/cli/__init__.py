@@ -6,7 +6,8 @@ as the DAGs, and the store's contents.
 Each command returns a value: `--json` prints it (what scripts and tests read), otherwise a table
 or a few lines for a person. Progress goes to stderr as log lines. Exit status: 0 done, 1 a check
 did not pass (`plan-hazard --check`, `show` of a site with nothing stored), 2 bad input (the
-message names the field).
+message names the field) or another permanent failure, 75 a transient one worth trying again (a busy
+store, a pass another live copy is computing).
 """
 
 from __future__ import annotations
@@ -38,8 +39,9 @@ class Parser(argparse.ArgumentParser):
         self._negative_number_matcher = NEGATIVE_VALUE
 
 
-# argparse's own (a negative number), or a lat~lon code with a negative latitude
-NEGATIVE_VALUE = re.compile(r"^-\d+$|^-\d*\.\d+$|^-\d*\.?\d+~-?\d*\.?\d+$")
+# argparse's own (a negative number), or anything shaped as a lat~lon code with a negative latitude
+# (a malformed one, `-41.3~lon`, is then refused by the site parser, naming the field)
+NEGATIVE_VALUE = re.compile(r"^-\d+$|^-\d*\.\d+$|^-[\d.][^~\s]*~\S*$")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -33,11 +33,16 @@ def normalise_imt(text: str, field: str = "imts") -> str:
     return f"SA({period})"
 
 
-def non_empty(values: Any, field: str) -> list[Any]:
-    """`values` as a list; a string, a scalar or an empty list is refused."""
-    if isinstance(values, (str, bytes)) or not isinstance(values, Iterable):
+def as_list(values: Any, field: str) -> list[Any]:
+    """`values` as a list; a string, a mapping or a scalar is refused."""
+    if isinstance(values, (str, bytes, Mapping)) or not isinstance(values, Iterable):
         raise BadRequest(field, f"expected a list, got {values!r}")
-    out = list(values)
+    return list(values)
+
+
+def non_empty(values: Any, field: str) -> list[Any]:
+    """`values` as a list; a string, a mapping, a scalar or an empty list is refused."""
+    out = as_list(values, field)
     if not out:
         raise BadRequest(field, "the list is empty")
     return out
@@ -97,7 +102,7 @@ def validate_vs30s(vs30s: Any, field: str = "vs30s", bounds: tuple[float, float]
 def validate_fractions(values: Any, field: str, what: str, open_interval: bool, allow_empty: bool = False) -> tuple[float, ...]:
     """Distinct numbers in (0, 1) (`open_interval`, e.g. PoEs) or in [0, 1] (e.g. quantiles)."""
     interval = "(0, 1)" if open_interval else "[0, 1]"
-    raws = list(values) if allow_empty and not isinstance(values, (str, bytes)) else non_empty(values, field)
+    raws = as_list(values, field) if allow_empty else non_empty(values, field)
     out = []
     for raw in raws:
         try:
@@ -223,7 +228,7 @@ def validate_flag(value: Any, field: str) -> bool:
 
 def validate_count(value: Any, field: str, least: int = 1, most: int | None = None, what: str = "number") -> int:
     """A whole number in [least, most]."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value):
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value != int(value):
         raise BadRequest(field, f"expected a whole {what}, got {value!r}")
     if int(value) < least or (most is not None and int(value) > most):
         upper = f", {most}" if most is not None else ", ..."

@@ -11,11 +11,14 @@ batch -> `keep_bundle` (the bundle written to a scratch folder and kept in the s
 
 from __future__ import annotations
 
+import json
 import logging
 import tempfile
+import uuid
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -149,25 +152,44 @@ def extract_area(params: Mapping[str, Any], config: Config, dest: Path) -> Bundl
     return manifest
 
 
+POINTER = "CURRENT.json"
+
+
 def bundle_store_name(request: AreaRequest) -> str:
-    """Where the store keeps a request's bundle: `extracts/<model>/<name>` (and `<name>.zip`)."""
+    """Where the store keeps a request's bundle: `extracts/<model>/<name>/`, one folder per version
+    written (`versions/<version>/`, the bundle's files and its zip) and `CURRENT.json`, the pointer."""
     return f"{STORE_PREFIX}/{request.model.name}/{request.name}"
 
 
 def keep_area_bundle(params: Mapping[str, Any], config: Config) -> BundleManifest:
-    """Write the bundle (every curve must be stored) and keep each file and the zip in the store;
-    the manifest gives the store's locations. A rerun rewrites the same names."""
+    """Write the bundle (every curve must be stored) and keep it in the store as a new version: each
+    file and the zip under `versions/<version>/`, then the pointer `CURRENT.json` naming it, last.
+    A reader that follows the pointer sees one whole version, never files of two (S3 has no rename:
+    a rerun rewriting the same names would mix them); two writers each finish their own version, and
+    the pointer names the last. The manifest gives the store's locations."""
     request, exposure = resolve_area(params, config)
     store = config.open_store()
     prefix = bundle_store_name(request)
+    version = f"{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"  # unique per writer, sorts by time
+    kept = f"{prefix}/versions/{version}"
     with tempfile.TemporaryDirectory() as tmp:
         manifest = write_bundle(request, store, Path(tmp), exposure)
         for rel in manifest.files:
-            store.put_report(f"{prefix}/{rel}", Path(manifest.folder) / rel)
-        store.put_report(f"{prefix}.zip", Path(manifest.zip))
-    manifest.folder, manifest.zip = store.report_uri(prefix), store.report_uri(f"{prefix}.zip")
-    logger.info("bundle %s kept at %s", request.name, manifest.zip)
+            store.put_report(f"{kept}/{rel}", Path(manifest.folder) / rel)
+        zip_name = f"{kept}/{request.name}.zip"
+        store.put_report(zip_name, Path(manifest.zip))
+        manifest.folder, manifest.zip = store.report_uri(kept), store.report_uri(zip_name)
+        pointer = Path(tmp) / POINTER
+        pointer.write_text(json.dumps({"name": request.name, "version": version, "folder": manifest.folder,
+                                       "zip": manifest.zip, "files": list(manifest.files)}, indent=1))  # fmt: skip
+        store.put_report(f"{prefix}/{POINTER}", pointer)
+    logger.info("bundle %s kept at %s (version %s)", request.name, manifest.zip, version)
     return manifest
+
+
+def current_bundle(store: Store, request: AreaRequest) -> dict[str, Any]:
+    """The pointer of the bundle's version readers should use: `version`, `folder`, `zip`, `files`."""
+    return dict(json.loads(store.read_report(f"{bundle_store_name(request)}/{POINTER}")))
 
 
 def summarise_bundle(manifest: Mapping[str, Any]) -> dict[str, Any]:

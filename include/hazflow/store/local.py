@@ -105,7 +105,11 @@ class LocalStore(Store):
                 conn = sqlite3.connect(self.db_path, timeout=120.0, isolation_level=None)
                 conn.execute("PRAGMA journal_mode=WAL")
                 conn.execute("PRAGMA synchronous=NORMAL")
-                if write:
+                if write:  # the whole schema in one transaction: a reader sees all of it or none
+                    conn.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
+                elif not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'ledger'").fetchone():
+                    conn.close()  # a file its first writer has just made, its schema not in yet: read empty
+                    conn = sqlite3.connect(":memory:")
                     conn.executescript(SCHEMA)
                 _add_new_columns(conn)
             except sqlite3.OperationalError as e:
