@@ -83,6 +83,7 @@ def area_sites(
         raise BadRequest(
             "area",
             f"{len(points)} sites of grid {grid} in the area, more than {cap_name}={max_sites}: "
-            "split the area into smaller ones (one extract each)" + (", or raise max_sites" if cap_name == "max_sites" else ""),
+            "split the area into smaller ones (one extract each)"
+            + (", or raise max_sites" if cap_name == "max_sites" and max_sites < limits.current().extract_sites else ""),
         )
     return resolve_sites([site_code(lat, lon) for lat, lon in points], "area")
