@@ -12,10 +12,10 @@ from typing import Any
 
 from airflow.sdk import Param
 
-from hazflow.aggregate.methods import DEFAULT_QUANTILE_METHOD, MAX_SAMPLES, MIN_SAMPLES, QUANTILE_METHODS
+from hazflow.aggregate.methods import DEFAULT_QUANTILE_METHOD, MIN_SAMPLES, QUANTILE_METHODS
 from hazflow.choices import DEFAULT_DISAGG_ENGINE, DISAGG_ENGINES
 from hazflow.choices import EXPORT_FORMATS as FORMATS
-from hazflow.limits import Limits
+from hazflow.limits import current as current_limits
 from hazflow.model.nshm import (
     DEFAULT_QUANTILES,
     EXTRACT_ASSET_HAZARD_DISTANCE_KM,
@@ -26,7 +26,7 @@ from hazflow.model.nshm import (
     NSHM_POES,
     NSHM_VS30S,
 )
-from hazflow.plan.batches import DEFAULT_BATCH_CAP, MAX_MAP_LENGTH
+from hazflow.plan.batches import DEFAULT_BATCH_CAP
 
 IMT_PATTERN = r"^(PGA|SA\(\d+(\.\d+)?\))$"
 NUMBER_PATTERN = r"^\s*\d+(\.\d*)?\s*$"  # a number typed or picked in the form, sent as text
@@ -172,12 +172,13 @@ def imls_param() -> Param:
 
 
 def samples_param() -> Param:
+    most = current_limits().samples  # the deployment's limit (HAZFLOW_LIMIT_SAMPLES), as the task checks it
     return Param(
         10_000,
         type="integer",
         minimum=MIN_SAMPLES,
-        maximum=MAX_SAMPLES,
-        description=f"Composites sampled (seeded) when quantile_method is sampling: {MIN_SAMPLES:,} to {MAX_SAMPLES:,}.",
+        maximum=most,
+        description=f"Composites sampled (seeded) when quantile_method is sampling: {MIN_SAMPLES:,} to {most:,}.",
     )
 
 
@@ -234,12 +235,13 @@ def runner_param() -> Param:
 
 
 def batch_cap_param() -> Param:
+    most = current_limits().map_length  # HAZFLOW_LIMIT_MAP_LENGTH: at most the api-server's core.max_map_length
     return Param(
-        DEFAULT_BATCH_CAP,
+        min(DEFAULT_BATCH_CAP, most),
         type="integer",
         minimum=1,
-        maximum=MAX_MAP_LENGTH,
-        description=f"At most this many batches (mapped run/ingest instances); Airflow maps at most {MAX_MAP_LENGTH:,}.",
+        maximum=most,
+        description=f"At most this many batches (mapped run/ingest instances); Airflow maps at most {most:,} here.",
     )
 
 
@@ -306,11 +308,11 @@ def area_params() -> dict[str, Param]:
             description="The sites: the points of an nzshm-common grid (NZ_0_1_NB_1_1, WLG_0_05_nb_1_1, ...) or of a resolution in degrees (0.05) in the area.",
         ),
         "max_sites": Param(
-            EXTRACT_MAX_SITES,
+            min(EXTRACT_MAX_SITES, current_limits().extract_sites),
             type="integer",
             minimum=1,
-            maximum=Limits.extract_sites,
-            description=f"Refuse an area with more sites than this (split it); at most {Limits.extract_sites:,}.",
+            maximum=current_limits().extract_sites,
+            description=f"Refuse an area with more sites than this (split it); at most {current_limits().extract_sites:,}.",
         ),
     }
 

@@ -23,3 +23,17 @@ def test_the_forms_limits_are_the_requests():
 
     assert (samples_param().schema["minimum"], samples_param().schema["maximum"]) == (MIN_SAMPLES, MAX_SAMPLES)
     assert area_params()["max_sites"].schema["maximum"] == Limits.extract_sites
+
+
+def test_the_forms_show_the_deployments_limits(monkeypatch):
+    """A deployment that sets HAZFLOW_LIMIT_* (in the dag-processor's environment as in the workers')
+    gets forms with the same maxima as the tasks check."""
+    from hazflow_airflow.params import area_params, batch_cap_param, samples_param
+
+    monkeypatch.setenv("HAZFLOW_LIMIT_SAMPLES", "5000000")
+    monkeypatch.setenv("HAZFLOW_LIMIT_EXTRACT_SITES", "100")
+    monkeypatch.setenv("HAZFLOW_LIMIT_MAP_LENGTH", "300")
+    assert samples_param().schema["maximum"] == 5_000_000
+    assert (area_params()["max_sites"].value, area_params()["max_sites"].schema["maximum"]) == (100, 100)
+    cap = batch_cap_param()
+    assert (cap.value, cap.schema["maximum"]) == (300, 300)

@@ -69,7 +69,7 @@ class AreaRequest:
         imts = validate_imts(with_other_entries(params).get("imts"), "imts", model=model.name)
         stat = validate_target_stat(params.get("stat", "mean"), "stat")
         most = limits.current().extract_sites
-        max_sites = validate_count(params.get("max_sites", DEFAULT_MAX_SITES), "max_sites", 1, what="number of sites")
+        max_sites = validate_count(params.get("max_sites", min(DEFAULT_MAX_SITES, most)), "max_sites", 1, what="number of sites")
         if max_sites > most:
             raise limits.refuse(
                 "max_sites", "sites", max_sites, "extract_sites", most, "split the area into smaller ones (one extract each)"
