@@ -55,9 +55,9 @@ compose-env:
 test: setup lint chromium
 	$(VENV)/bin/python -m pytest $(PYTEST_ARGS)
 
-# The fast lane: no OpenQuake, Airflow or browser (under a minute).
+# The fast lane: no OpenQuake, Airflow, browser or benchmark at real scale (under a minute).
 test-fast: setup
-	$(VENV)/bin/python -m pytest -m "not openquake and not airflow and not browser" $(PYTEST_ARGS)
+	$(VENV)/bin/python -m pytest -m "not openquake and not airflow and not browser and not bench" $(PYTEST_ARGS)
 
 # The whole suite with line coverage of the domain, the adapters and the DAGs (in-process code; the
 # OpenQuake and Airflow subprocesses are not traced).
