@@ -8,7 +8,7 @@ triggerer with the LocalExecutor, each a process of its own, health-checked.
     python scripts/airflow_stack.py env      # the environment of the stack, as `export` lines (for the airflow CLI)
 
 Ports: HAZFLOW_PG_PORT (55432) and HAZFLOW_AIRFLOW_PORT (8080), on 127.0.0.1 only; HAZFLOW_VAR
-moves var/ (a test's own stack). PostgreSQL
+moves var/ (a test's own stack); HAZFLOW_AIRFLOW_USERS adds users to `admin` (`viewer:viewer`). PostgreSQL
 refuses to run as root: as root, its processes run as the system user `hazflow-pg` (made if missing).
 The login is Airflow's simple auth manager's `admin`, its password generated into
 var/airflow/simple_auth_manager_passwords.json.generated.
@@ -88,6 +88,16 @@ def secret(name: str) -> str:
     return value
 
 
+def users() -> str:
+    """The UI's users: `admin:admin` and those HAZFLOW_AIRFLOW_USERS adds (`viewer:viewer,ana:op`)."""
+    extra = [u.strip() for u in os.environ.get("HAZFLOW_AIRFLOW_USERS", "").split(",") if u.strip()]
+    for user in extra:
+        name, _, role = user.partition(":")
+        if not name or role not in ("admin", "op", "user", "viewer"):
+            raise SystemExit(f"HAZFLOW_AIRFLOW_USERS: {user!r} is not name:role (role admin, op, user or viewer)")
+    return ",".join(dict.fromkeys(["admin:admin", *extra]))
+
+
 def pg_env() -> dict[str, str]:
     """The environment of PostgreSQL's client tools: its password, never on a command line."""
     return {**os.environ, "PGPASSWORD": secret("postgres.password")}
@@ -106,7 +116,8 @@ def environment() -> dict[str, str]:
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
         "AIRFLOW__CORE__PARALLELISM": os.environ.get("AIRFLOW__CORE__PARALLELISM", "4"),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        # the simple auth manager's users, `name:role` (admin, op, user, viewer); their passwords are generated
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": users(),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": (
             f"postgresql+psycopg2://postgres:{quote(secret('postgres.password'), safe='')}@127.0.0.1:{pg_port()}/{DATABASE}"
         ),

@@ -18,6 +18,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from hazflow_tools.rest import AirflowApi
 
 from hazflow.store import open_store
 from tests.support.airflow_scheduler import wait_for
@@ -30,7 +31,7 @@ logger = logging.getLogger(__name__)
 @pytest.fixture(scope="module")
 def stack(nshm_sources):
     """One stack for the module, deployed with a source root of NSHM-format archives (test size)."""
-    with project_stack({"HAZFLOW_NSHM_SOURCES": str(nshm_sources)}) as running:
+    with project_stack({"HAZFLOW_NSHM_SOURCES": str(nshm_sources), "HAZFLOW_AIRFLOW_USERS": "viewer:viewer"}) as running:
         yield running
 
 
@@ -80,6 +81,11 @@ def test_the_stack_is_closed_by_default(stack):
     with pytest.raises(urllib.error.HTTPError) as denied:
         urllib.request.urlopen(f"{stack.url}/api/v2/dags", timeout=10)
     assert denied.value.code == 401  # no login, no API
+    passwords = json.loads((stack.var / "airflow" / "simple_auth_manager_passwords.json.generated").read_text())
+    viewer = AirflowApi(stack.url, "viewer", passwords["viewer"])  # a user HAZFLOW_AIRFLOW_USERS added
+    assert viewer.call("GET", "/dags?limit=1")["total_entries"] >= 1  # reads
+    with pytest.raises(RuntimeError, match="HTTP 403"):
+        viewer.trigger("hazard_aggregation", {})  # but may not trigger
     cfg = (stack.var / "airflow" / "airflow.cfg").read_text()
     for option in ("jwt_secret", "fernet_key"):
         (value,) = [line.split("=", 1)[1].strip() for line in cfg.splitlines() if line.startswith(f"{option} =")]

@@ -89,6 +89,7 @@ def test_a_failed_run_is_in_the_ledger_and_raises(config, demo, oq_version):
         run_job(bad, store, config)
     entry = store.ledger_get(bad.key)
     assert entry.state == "failed" and "NoSuchGMPE2099" in entry.error and entry.attempts == 1
+    assert entry.error_class == "OpenQuakeError" and "NoSuchGMPE2099" in entry.log_tail  # OpenQuake's own log
     with pytest.raises(DataIntegrityError, match="'failed', not run"):
         ingest_job(bad, store)
 

@@ -30,6 +30,8 @@ def test_a_failed_run_spares_the_batch_and_a_rerun_repeats_only_it(config, demo,
     assert info.value.log_tail  # the failing job's own log
     assert store.ledger_get(good.key).state == "ran" and store.ledger_get(bad.key).state == "failed"
     assert store.ledger_get(bad.key).error.count("OpenQuake") >= 1 and store.ledger_get(good.key).engine == engine
+    assert store.ledger_get(bad.key).error_class == "OpenQuakeError" and store.ledger_get(bad.key).log_tail
+    assert (store.ledger_get(good.key).error_class, store.ledger_get(good.key).log_tail) == ("", "")
 
     again = run_batch([DisaggPass((good,))], store, parallel)  # the retry: what ran is reused, not run again
     assert again[0].skipped and again[0].oq_seconds == store.ledger_get(good.key).oq_seconds

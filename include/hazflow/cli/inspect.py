@@ -23,7 +23,7 @@ def ledger(args: argparse.Namespace, config: Config) -> Output:
     why = rerun_reasons(entries)
     rows = [
         (e.kind, e.model, e.leaf, ",".join(e.sites) if len(e.sites) < 4 else f"{len(e.sites)} sites", f"{e.vs30:g}",
-         ",".join(e.imts), f"{e.poe:g}" if e.poe else "", e.state, e.engine or "oq", f"{e.oq_seconds:.1f}",
+         ",".join(e.imts), f"{e.poe:g}" if e.poe else "", e.state + (f" ({e.error_class})" if e.error_class else ""), e.engine or "oq", f"{e.oq_seconds:.1f}",
          f"{e.cpu_seconds:.1f}", f"{e.hdf5_bytes / 1e3:.0f}", e.rows, e.finished_at, e.job_key, why.get(e.job_key, ""))
         for e in entries
     ]  # fmt: skip

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from hazflow.config import Config
-from hazflow.exceptions import HazflowError
+from hazflow.exceptions import HazflowError, boundary_class
 from hazflow.model.logic_tree import load_model
 from hazflow.openquake.prepare import render_job
 from hazflow.openquake.runner import run_job as run_openquake
@@ -82,6 +82,14 @@ def new_entry(spec: JobSpec, state: LedgerState, **kw: Any) -> LedgerEntry:
     )
 
 
+def failure(error: HazflowError, context: str = "") -> dict[str, str]:
+    """The fields of a failed entry: `error` (all it says, `context` first: OpenQuake's message and
+    its log's tail, where the cause usually is), `error_class` (what the retry policy and the campaign
+    view see) and OpenQuake's `log_tail` on its own, when it has one."""
+    tail = getattr(error, "log_tail", "") or ""
+    return {"error": f"{context}{error}"[-4000:], "error_class": boundary_class(error), "log_tail": tail[-8000:]}
+
+
 def run_job(spec: JobSpec, store: Store, config: Config, force: bool = False) -> Outcome:
     """Run OpenQuake for `spec` unless the ledger says it has run; keep its artifacts; record `ran`.
     The job's lease is held while it runs (`hazflow.run.lease`): `LeaseHeld` if another live copy
@@ -107,7 +115,7 @@ def _run_leased(spec: JobSpec, existing: LedgerEntry | None, store: Store, confi
             job_ini = render_job(spec, model, jobdir)
             result = run_openquake(job_ini, config.openquake())
         except HazflowError as e:
-            failed = new_entry(spec, "failed", attempts=attempts, started_at=started, finished_at=now(), error=str(e)[-4000:])
+            failed = new_entry(spec, "failed", attempts=attempts, started_at=started, finished_at=now(), **failure(e))
             store.ledger_record(failed, fence=fence)
             raise
         files = {name: jobdir / name for name in INPUT_NAMES}

@@ -23,7 +23,7 @@ from hazflow.openquake.prepare import render_pass
 from hazflow.openquake.runner import PassResult
 from hazflow.openquake.runner import run_passes as run_openquake_passes
 from hazflow.openquake.spec import DisaggPass
-from hazflow.run.job import LOG_NAME, Outcome, datastore_name, new_entry, now, run_job
+from hazflow.run.job import LOG_NAME, Outcome, datastore_name, failure, new_entry, now, run_job
 from hazflow.run.lease import held
 from hazflow.run.work_folders import work_folder
 from hazflow.store import LedgerEntry, Store
@@ -114,11 +114,9 @@ def _compute(
         ):
             try:
                 if isinstance(result, HazflowError):
-                    error = f"pass {p.key} ({p.label}): {result}"[-4000:]
+                    error = failure(result, context=f"pass {p.key} ({p.label}): ")
                     for job in p.jobs:
-                        failed = new_entry(
-                            job, "failed", attempts=tries[job.key], started_at=started, finished_at=now(), error=error
-                        )
+                        failed = new_entry(job, "failed", attempts=tries[job.key], started_at=started, finished_at=now(), **error)
                         store.ledger_record(failed, fence=fence)
                     out.append(result)
                 else:

@@ -41,6 +41,8 @@ class LedgerEntry:
     oq_version: str = ""
     settings_digest: str = ""
     error: str = ""
+    error_class: str = ""  # a failure's class as it crosses process boundaries (hazflow.exceptions.boundary_class)
+    log_tail: str = ""  # a failed run's last lines of OpenQuake's log (oq.log), kept with the entry
     spec: str = ""  # the job spec as JSON
     engine: str = ""  # what computed it: "oq" (`oq engine --run`) or "hazardlib" (a one-pass disaggregation)
     artifact_key: str = ""  # where its files are kept: its pass's key ("": its own key)
