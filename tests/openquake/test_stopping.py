@@ -23,6 +23,7 @@ from hazflow.openquake.runner import DIE_WITH_PARENT, ORPHANED_EXIT, _environmen
 from hazflow.store import HazardAggregate
 from hazflow.store.local import LocalStore
 from tests.extract.conftest import PROVENANCE, synthetic_curve
+from tests.support.processes import ONE_PASS, openquake_processes, wait_for_openquake
 
 OQ_PYTHON = Config().oq_python
 SITES = ("-41.300~174.780", "-43.530~172.630")  # WLG, CHC
@@ -75,14 +76,11 @@ def test_a_copy_started_beside_a_live_one_fails_as_transient_and_each_job_runs_o
     work = Path(env["HAZFLOW_WORK_DIR"])
     first = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        deadline = time.monotonic() + 120
-        while not _onepass_processes(work) and first.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert _onepass_processes(work), "no one-pass OpenQuake process started"
+        wait_for_openquake(work, first)
         second = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
         assert second.returncode == 75, second.stderr[-3000:]
         assert "is being computed by another process: held by" in second.stderr and "(alive)" in second.stderr
-        assert len(_onepass_processes(work)) == 1  # the second started none
+        assert len(openquake_processes(work, ONE_PASS)) == 1  # the second started none
         out, err = first.communicate(timeout=600)
     finally:
         if first.poll() is None:
@@ -94,39 +92,20 @@ def test_a_copy_started_beside_a_live_one_fails_as_transient_and_each_job_runs_o
     assert {e.attempts for e in LocalStore(store_root).ledger_list(kind="disagg")} == {1}  # each job ran once
 
 
-def _onepass_processes(work: Path) -> list[int]:
-    """Pids of one-pass OpenQuake processes working under `work`."""
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-            cwd = os.readlink(entry / "cwd")
-        except OSError:  # gone meanwhile, or not ours to read
-            continue
-        if "hazflow.openquake.onepass" in cmdline and cwd.startswith(str(work)):
-            pids.append(int(entry.name))
-    return pids
-
-
 @pytest.mark.openquake
 def test_kill_9_of_the_cli_during_a_pass_stops_its_openquake_and_the_rerun_runs_each_job_once(tmp_path, demo):
     env, argv, store_root = _demo_request(tmp_path, demo)
     work = Path(env["HAZFLOW_WORK_DIR"])
     cli = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
-        deadline = time.monotonic() + 120
-        while not _onepass_processes(work) and cli.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert _onepass_processes(work), "no one-pass OpenQuake process started"
+        wait_for_openquake(work, cli)
         time.sleep(1.0)  # well inside the pass
         os.kill(cli.pid, signal.SIGKILL)
         cli.wait(timeout=30)
         deadline = time.monotonic() + 5
-        while _onepass_processes(work) and time.monotonic() < deadline:
+        while openquake_processes(work, ONE_PASS) and time.monotonic() < deadline:
             time.sleep(0.1)
-        survivors = _onepass_processes(work)
+        survivors = openquake_processes(work, ONE_PASS)
         for pid in survivors:  # leave nothing behind, whatever the assertion says
             os.kill(pid, signal.SIGKILL)
         assert survivors == [], "OpenQuake outlived the process that started it"

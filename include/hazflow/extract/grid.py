@@ -17,7 +17,7 @@ from hazflow.exceptions import BadRequest
 from hazflow.extract.area import Area
 from hazflow.model.nshm import EXTRACT_MAX_SITES as DEFAULT_MAX_SITES
 from hazflow.model.nshm import NSHM_GRID as DEFAULT_GRID
-from hazflow.model.sites import Site, resolve_sites, site_code
+from hazflow.model.sites import Site, canonical_lon, resolve_sites, site_code
 
 
 def grid_names() -> list[str]:
@@ -64,9 +64,9 @@ def grid_points(area: Area, grid: str = DEFAULT_GRID) -> list[tuple[float, float
         lat_axis = np.arange(math.ceil(minlat / resolution), math.floor(maxlat / resolution) + 1) * resolution
         lats, lons = (a.ravel() for a in np.meshgrid(lat_axis, lon_axis, indexing="ij"))
     inside = area.covers_many(lats, lons)
-    # canonical places (hazflow.model.sites.canonical_place), vectorised: 0.001 degree, lon in [-180, 180)
+    # canonical places (hazflow.model.sites.canonical_place), all at once
     lat3 = np.round(lats[inside], 3) + 0.0
-    lon3 = np.round((np.round(lons[inside], 3) + 180.0) % 360.0 - 180.0, 3) + 0.0
+    lon3 = canonical_lon(lons[inside])
     unique = np.unique(np.column_stack([lat3, lon3]).reshape(-1, 2), axis=0)  # sorted by lat, then lon
     return [(float(lat), float(lon)) for lat, lon in unique]
 

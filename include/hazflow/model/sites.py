@@ -56,8 +56,14 @@ def canonical_place(lat: float, lon: float, field: str, where: str = "") -> tupl
         raise BadRequest(
             field, f"{where}latitude {lat:g}, longitude {lon:g} is off the globe: latitude in [-90, 90], longitude in [-180, 360]"
         )
-    lon = round(lon, 3)
-    return round(lat, 3), round((lon + 180.0) % 360.0 - 180.0, 3) + 0.0  # + 0.0: no -0.0
+    return round(lat, 3), float(canonical_lon(lon))
+
+
+def canonical_lon(lon: Any) -> Any:
+    """Longitudes (degrees, a number or an array) at 0.001 degree in [-180, 180); no -0.0."""
+    import numpy as np
+
+    return np.round((np.round(lon, 3) + 180.0) % 360.0 - 180.0, 3) + 0.0
 
 
 def cell(code: str, resolution: float) -> str:

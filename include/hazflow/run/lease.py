@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 
 from hazflow.store import Store
@@ -51,12 +51,18 @@ class Heartbeat:
 
     def stop(self) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
-        for lease in self.leases.values():
-            try:
-                self.store.lease_release(lease)
-            except Exception as e:  # noqa: BLE001 - it expires by itself
-                logger.warning("could not release the lease on %s: %s", lease.key, e)
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        release(self.store, self.leases.values())
+
+
+def release(store: Store, leases: Iterable[Lease]) -> None:
+    """Give the leases up; one that cannot be released expires by itself."""
+    for lease in leases:
+        try:
+            store.lease_release(lease)
+        except Exception as e:  # noqa: BLE001
+            logger.warning("could not release the lease on %s: %s", lease.key, e)
 
 
 @contextmanager
@@ -72,7 +78,7 @@ def held(store: Store, keys: Sequence[str], ttl_s: float = DEFAULT_TTL_S) -> Ite
                 logger.warning("%s", e)
                 refused[key] = e
     except BaseException:
-        Heartbeat(store, leases, ttl_s).stop()  # give up those taken before the store failed
+        release(store, leases.values())  # those taken before the store failed
         raise
     beat = Heartbeat(store, leases, ttl_s)
     beat.start()

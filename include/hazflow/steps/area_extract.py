@@ -187,11 +187,6 @@ def keep_area_bundle(params: Mapping[str, Any], config: Config) -> BundleManifes
     return manifest
 
 
-def current_bundle(store: Store, request: AreaRequest) -> dict[str, Any]:
-    """The pointer of the bundle's version readers should use: `version`, `folder`, `zip`, `files`."""
-    return dict(json.loads(store.read_report(f"{bundle_store_name(request)}/{POINTER}")))
-
-
 def summarise_bundle(manifest: Mapping[str, Any]) -> dict[str, Any]:
     """What the DAG's summary shows of a kept bundle: where it is and what it holds."""
     request = manifest["request"]
