@@ -29,6 +29,9 @@ for _name, _value in {
     "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
     "AIRFLOW__LOGGING__BASE_LOG_FOLDER": PROJECT_ROOT / "var" / "airflow" / "logs",
     "NUMBA_CACHE_DIR": PROJECT_ROOT / ".cache" / "numba",
+    # A transient error's retry waits 2 s, not a deployment's 30: the retry tests check what is retried
+    # and how, not the wait (test_integrity checks the setting reaches every task).
+    "HAZFLOW_RETRY_DELAY": "2",
 }.items():
     os.environ.setdefault(_name, str(_value))
 

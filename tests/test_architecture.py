@@ -14,7 +14,7 @@ PACKAGE = PROJECT_ROOT / "include" / "hazflow"
 
 # Lowest first. A module may import its own floor and those below, never above.
 FLOORS: tuple[tuple[str, ...], ...] = (
-    ("exceptions", "choices", "limits"),  # and the package's own __init__ (its version)
+    ("exceptions", "choices", "limits", "retries"),  # and the package's own __init__ (its version)
     ("remote",),  # where bytes live: a path or s3:// URI, one AWS client factory, AWS errors classed
     ("config",),
     ("model",),

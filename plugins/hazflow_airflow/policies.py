@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import ExceptionRetryPolicy, RetryAction, RetryRule
 
+from hazflow.retries import MAX_RETRY_DELAY_S, first_retry_delay_s
+
 RETRY_POLICY = ExceptionRetryPolicy(
     rules=[
         RetryRule(exception="hazflow.exceptions.BadRequest", action=RetryAction.FAIL, reason="bad request: fix the input"),
@@ -31,9 +33,9 @@ RETRY_POLICY = ExceptionRetryPolicy(
 DEFAULT_ARGS = {
     "owner": "hazflow",
     "retries": 3,
-    "retry_delay": timedelta(seconds=30),
+    "retry_delay": timedelta(seconds=first_retry_delay_s()),  # HAZFLOW_RETRY_DELAY, 30 s by default
     "retry_exponential_backoff": 2.0,  # a multiplier since Airflow 3.3 (True would mean constant delay)
-    "max_retry_delay": timedelta(minutes=10),
+    "max_retry_delay": timedelta(seconds=MAX_RETRY_DELAY_S),
     "retry_policy": RETRY_POLICY,
 }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,7 @@ PARSE_TIME_DOMAIN = (
     "hazflow.limits",
     "hazflow.model.nshm",
     "hazflow.plan.batches",
+    "hazflow.retries",
 )
 PARSE_TIME_PACKAGES = sorted({"hazflow", *PARSE_TIME_DOMAIN, *(m.rsplit(".", 1)[0] for m in PARSE_TIME_DOMAIN)})
 PARSE_BUDGET_S = 2.0
@@ -93,6 +95,24 @@ def test_every_dag_is_documented_owned_tagged_and_retried(dagbag):
             assert t.owner == "hazflow", (dag_id, t.task_id)
             assert t.retry_policy is not None, (dag_id, t.task_id)
         assert any(t.retries > 0 for t in dag.tasks), dag_id
+
+
+@pytest.mark.airflow  # imports the DAGs with Airflow, in a fresh interpreter with the deployment's setting
+@pytest.mark.parametrize("setting, first", [(None, 30.0), ("2.5", 2.5)])
+def test_the_first_retry_delay_is_the_deployments(setting, first):
+    """HAZFLOW_RETRY_DELAY sets every task's first retry delay (the tests' stacks use a short one); the
+    backoff doubles it up to 10 minutes."""
+    code = (
+        "from airflow.models import DagBag\n"
+        f"bag = DagBag(dag_folder={str(DAGS_DIR)!r})\n"
+        "print(sorted({(t.retry_delay.total_seconds(), t.retry_exponential_backoff, t.max_retry_delay.total_seconds())"
+        " for d in bag.dags.values() for t in d.tasks}))"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "HAZFLOW_RETRY_DELAY"} | (
+        {"HAZFLOW_RETRY_DELAY": setting} if setting else {}
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120, env=env)
+    assert out.stdout.strip().splitlines()[-1] == str([(first, 2.0, 600.0)])
 
 
 @pytest.mark.airflow  # imports and parses the DAGs with Airflow
