@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -147,6 +148,19 @@ def moto_endpoint():
     """`moto_server` started for the session; its URL. No test touches real AWS."""
     with moto_server() as url:
         yield url
+
+
+@pytest.fixture(params=["local", "aws"])
+def store(request, tmp_path):
+    """Each backend, empty: `local` in a temp folder, `aws` on the session's moto_server (own tables and bucket)."""
+    from hazflow.store import open_store
+
+    if request.param == "local":
+        return open_store("local", str(tmp_path / "store"))
+    request.getfixturevalue("fake_credentials")
+    endpoint = request.getfixturevalue("moto_endpoint")
+    stage = f"t{uuid.uuid4().hex[:10]}"
+    return open_store("aws", f"s3://{stage}-bucket/hazflow", stage=stage, endpoint_url=endpoint, cache=tmp_path / "cache")
 
 
 @pytest.fixture

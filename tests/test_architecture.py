@@ -27,6 +27,7 @@ FLOORS: tuple[tuple[str, ...], ...] = (
     ("report",),
     ("export",),
     ("extract",),
+    ("results",),  # what the UI's views show, read from the store
     ("steps",),  # what the DAG tasks and the CLI call
     ("cli", "__main__"),
 )

@@ -14,6 +14,7 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import pytest
 from airflow_stack import pg_bin  # scripts/airflow_stack.py, the stack's own
@@ -248,6 +249,68 @@ def test_marking_a_running_task_failed_stops_its_openquake(stack):
     assert finished(stack, "hazard_realizations", run_id, 120) == "failed"
     ledger = open_store("local", str(stack.var / "store")).ledger_list(kind="hazard")
     assert [e.state for e in ledger if e.vs30 == 275] == [], f"OpenQuake finished ({seconds:.0f} s): it was not stopped"
+
+
+def _get(url: str, token: str | None = None) -> tuple[int, dict[str, str], bytes]:
+    """(status, headers, body) of a GET, with a Bearer token if given; HTTP errors are answers too."""
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as r:
+            return r.status, dict(r.headers), r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, dict(e.headers), e.read()
+
+
+def test_the_hazflow_plugin_serves_the_hazard_view_to_its_readers_only(stack):
+    """The plugin is listed (a dict failing validation would vanish silently); its routes answer 401
+    without credentials and 403 to a bad token; a viewer and an admin read the store's curves, as JSON
+    and CSV; a bad value is a 400 naming its field, nothing stored a 404; plotly.min.js comes from the
+    installed wheel, cached."""
+    import numpy as np
+    import plotly
+
+    from hazflow.store import HazardAggregate
+
+    (ours,) = [p for p in stack.api("GET", "/plugins")["plugins"] if p["name"] == "hazflow"]
+    assert [(a["name"], a["url_prefix"]) for a in ours["fastapi_apps"]] == [("hazflow results", "/hazflow")]
+    assert [(v["name"], v["destination"], v["url_route"]) for v in ours["external_views"]] == [
+        ("Hazard", "nav", "hazflow-hazard")
+    ]
+
+    levels = np.geomspace(1e-3, 5.0, 20)
+    rows = [HazardAggregate("DEMO", "-41.300~174.780", 400.0, imt, agg, levels, scale * 0.1 * np.exp(-levels / 0.05), "{}")
+            for imt in ("PGA", "SA(0.5)", "SA(1.0)") for agg, scale in (("mean", 1.0), ("0.1", 0.5), ("0.9", 2.0))]  # fmt: skip
+    store = open_store("local", stack.env["HAZFLOW_STORE_ROOT"])
+    store.put_hazard_aggregates(rows)
+    curves = f"{stack.url}/hazflow/api/hazard/curves?model=DEMO&site=WLG&vs30=400&imt=SA(0.5)&poes=0.1&poes=0.02"
+
+    assert _get(curves)[0] == 401
+    assert _get(curves, "not.a.token")[0] == 403
+    passwords = json.loads((stack.var / "airflow" / "simple_auth_manager_passwords.json.generated").read_text())
+    for user in ("viewer", "admin"):
+        token = AirflowApi(stack.url, user, passwords[user]).token()
+        status, _, body = _get(curves, token)
+        assert status == 200, body[:500]
+        payload = json.loads(body)
+        stored = {r.agg: r.values.tolist() for r in store.get_hazard_aggregates("DEMO", "-41.300~174.780", 400.0, "SA(0.5)")}
+        assert payload["curves"] == stored and payload["levels"] == levels.tolist()
+        status, headers, body = _get(curves + "&format=csv", token)
+        assert status == 200 and headers["content-type"].startswith("text/csv")
+        assert body.decode().splitlines()[0] == "level_g,apoe_0.1,apoe_0.9,apoe_mean"
+        status, _, body = _get(f"{stack.url}/hazflow/api/hazard/spectra?model=DEMO&site=WLG&vs30=400", token)
+        assert status == 200 and json.loads(body)["periods"] == [0.0, 0.5, 1.0]
+        status, _, body = _get(f"{stack.url}/hazflow/hazard", token)
+        assert status == 200 and b"plotly" in body
+    status, _, body = _get(curves.replace("vs30=400", "vs30=fast"), token)
+    assert status == 400 and json.loads(body)["detail"]["field"] == "vs30"
+    status, _, body = _get(curves.replace("site=WLG", "site=AKL"), token)
+    assert status == 404 and "run hazard_aggregation" in json.loads(body)["detail"]
+
+    page = _get(f"{stack.url}/hazflow/hazard", token)[2].decode()
+    script = page.split('<script src="', 1)[1].split('"', 1)[0]
+    status, headers, body = _get(stack.url + script)  # a public library: no login needed
+    assert status == 200 and "immutable" in headers["cache-control"]
+    assert body == (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_bytes()
 
 
 def test_stop_leaves_nothing_running(stack):  # last: stops the module's stack (its fixture's stop is then a no-op)

@@ -31,6 +31,12 @@ PARSE_TIME_PACKAGES = sorted({"hazflow", *PARSE_TIME_DOMAIN, *(m.rsplit(".", 1)[
 PARSE_BUDGET_S = 2.0
 
 
+def printed_by(code: str, env: dict[str, str] | None = None) -> list[str]:
+    """The lines `code` prints, run by a fresh interpreter of this venv (nothing preloaded by the tests)."""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120, env=env)
+    return out.stdout.strip().splitlines()
+
+
 @pytest.fixture(scope="module")
 def dagbag():
     from airflow.models import DagBag
@@ -70,8 +76,7 @@ def test_each_file_parses_within_budget(path):
     )
     # the retry policy resolves hazflow.exceptions, the Params read the domain's limits and NSHM numbers
     # (pure Python, no imports); nothing else may load
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
-    seconds, domain, heavy = out.stdout.strip().splitlines()[-3:]
+    seconds, domain, heavy = printed_by(code)[-3:]
     assert float(seconds) < PARSE_BUDGET_S
     assert domain == str(PARSE_TIME_PACKAGES), f"parsing {path.name} imported {domain}"
     assert heavy == str(PARSE_TIME_EXTRAS.get(path.name, [])), f"parsing {path.name} imported {heavy}"
@@ -111,8 +116,7 @@ def test_the_first_retry_delay_is_the_deployments(setting, first):
     env = {k: v for k, v in os.environ.items() if k != "HAZFLOW_RETRY_DELAY"} | (
         {"HAZFLOW_RETRY_DELAY": setting} if setting else {}
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120, env=env)
-    assert out.stdout.strip().splitlines()[-1] == str([(first, 2.0, 600.0)])
+    assert printed_by(code, env)[-1] == str([(first, 2.0, 600.0)])
 
 
 @pytest.mark.airflow  # imports and parses the DAGs with Airflow
@@ -173,6 +177,20 @@ def test_no_heavy_imports_at_module_top(path):
     assert not ({m.split(".")[0] for m in _top_level_modules(path) - light} & HEAVY)
     if "hazflow_airflow.ecs" in _top_level_modules(path):
         assert path.name == "disagg_realizations.py"
+
+
+@pytest.mark.airflow  # imports Airflow's plugin base
+def test_loading_the_ui_plugin_imports_no_web_app():
+    """Every task process loads the plugins (for their macros): the UI plugin's module must not import
+    its FastAPI app or the api-server's security module until the api-server asks for `fastapi_apps`."""
+    code = (
+        "import sys, runpy\n"
+        f"plugin = runpy.run_path({str(PROJECT_ROOT / 'plugins' / 'hazflow_ui.py')!r})['HazflowUiPlugin']()\n"
+        "print('LOADED', sorted(m for m in ('fastapi', 'hazflow_airflow.ui.app', 'airflow.api_fastapi.core_api.security') if m in sys.modules))\n"
+        "print('ASKED', plugin.fastapi_apps[0]['url_prefix'], 'hazflow_airflow.ui.app' in sys.modules)"
+    )
+    printed = [line for line in printed_by(code) if line.startswith(("LOADED", "ASKED"))]  # not Airflow's log lines
+    assert printed == ["LOADED []", "ASKED /hazflow True"]
 
 
 def test_the_domain_never_imports_airflow():

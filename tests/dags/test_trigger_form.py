@@ -79,3 +79,59 @@ def test_trigger_disagg_realizations_from_the_form(stack):
     assert sorted(labels) == sorted(f"WLG vs30=400 PGA 39%/50yr {leaf}" for leaf in leaves)
     instances = api.call("GET", f"/dags/{DAG}/dagRuns/{run_id}/taskInstances")["task_instances"]
     assert sorted(labels) == sorted(t["rendered_map_index"] for t in instances if t["task_id"] == "local.run")
+
+
+def test_the_hazard_view_in_the_ui_plots_the_stores_curves_and_spectra(stack):
+    """The Hazard entry of the UI's navigation opens hazflow's page in an iframe; plotly's `gd.data` there
+    holds the store's curves: the real mean and quantiles of the shared hazard run at WLG (PGA), and a
+    spectrum over PGA and six SA periods (curves written for VS30 750), each level as `plan.imtl` reads it."""
+    import json
+
+    import numpy as np
+    from selenium.webdriver.common.by import By
+
+    from hazflow.plan.imtl import level_at_poe
+    from hazflow.store import HazardAggregate, open_store
+
+    stack, _ = stack
+    store = open_store("local", str(stack.var / "store"))
+    levels = np.geomspace(1e-3, 5.0, 25)
+    imts = ("PGA", "SA(0.1)", "SA(0.2)", "SA(0.5)", "SA(1.0)", "SA(2.0)", "SA(3.0)")
+    store.put_hazard_aggregates(
+        [HazardAggregate("DEMO", "-41.300~174.780", 750.0, imt, "mean", levels, 0.1 * np.exp(-levels / (0.06 + 0.01 * i)), "{}")
+         for i, imt in enumerate(imts)]
+    )  # fmt: skip
+    password = json.loads((stack.var / "airflow" / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
+
+    def plotted(ui: AirflowUi, query: str) -> dict:
+        ui.driver.get(f"{stack.url}/plugin/hazflow-hazard")  # the navigation's entry: the page in an iframe
+        frame = ui.element("iframe")
+        assert frame.get_attribute("src").endswith("/hazflow/hazard")
+        ui.driver.switch_to.frame(frame)
+        try:
+            ui.driver.execute_script(f"history.replaceState(null, '', '?{query}'); location.reload()")
+            ui.wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") in ("yes", "error"))
+            assert ui.driver.find_element(By.ID, "error").text == ""
+            return ui.driver.execute_script(
+                "const pick = id => document.getElementById(id).data.map(t => ({name: t.name, x: t.x, y: t.y}));"
+                "return {curves: pick('curves'), spectra: pick('spectra')};"
+            )
+        finally:
+            ui.driver.switch_to.default_content()
+
+    with chromium(on_failure=SCREENSHOTS / "hazard-failure.png") as driver:
+        ui = AirflowUi(driver, stack.url)
+        ui.login("admin", password)
+        shown = plotted(ui, "model=DEMO&site=WLG&vs30=400&imt=PGA&band=0.1,0.9")
+        stored = {r.agg: r for r in store.get_hazard_aggregates("DEMO", "-41.300~174.780", 400.0, "PGA")}
+        curves = {t["name"]: t for t in shown["curves"]}
+        assert curves["mean"]["x"] == stored["mean"].levels.tolist() and curves["mean"]["y"] == stored["mean"].values.tolist()
+        assert curves["0.1-0.9 quantiles"]["y"] == stored["0.1"].values.tolist()  # the band's lower edge
+        driver.save_screenshot(str(SCREENSHOTS / "hazard-view.png"))
+
+        shown = plotted(ui, "model=DEMO&site=WLG&vs30=750&imt=SA(1.0)&poes=0.1,0.02")
+        assert [t["name"] for t in shown["spectra"]] == ["10% in 50 yr", "2% in 50 yr"]
+        for trace, poe in zip(shown["spectra"], (0.1, 0.02), strict=True):
+            assert trace["x"] == [0.0, 0.1, 0.2, 0.5, 1.0, 2.0, 3.0]
+            means = {r.imt: r for r in store.get_hazard_aggregates("DEMO", "-41.300~174.780", 750.0, agg="mean")}
+            assert trace["y"] == [level_at_poe(means[imt].levels, means[imt].values, poe) for imt in imts]

@@ -7,8 +7,8 @@ jobs, and the enumeration budget; each settable as HAZFLOW_LIMIT_<NAME>."""
 from __future__ import annotations
 
 import json
-import time
 
+import numpy as np
 import pytest
 
 from hazflow.aggregate.methods import MAX_SAMPLES, MIN_SAMPLES
@@ -56,19 +56,22 @@ def test_an_extracts_max_sites_has_a_maximum():
     assert AreaRequest.parse(AREA | {"max_sites": 50_000}).max_sites == 50_000
 
 
-def test_grid_candidates_are_counted_before_any_point_is_made():
-    started = time.perf_counter()
+def test_grid_candidates_are_counted_before_any_point_is_made(monkeypatch):
+    def no_points(*args, **kwargs):
+        raise AssertionError("grid points were made before the count was checked")
+
+    monkeypatch.setattr(np, "meshgrid", no_points)  # how grid_points makes its points
     with pytest.raises(
         BadRequest, match=r"grid: 156,025,001 grid points at 0.001 degree in the area's box is over the limit of 1,000,000"
     ):
         AreaRequest.parse(AREA | {"bbox": [166.0, -47.0, 178.0, -34.0], "grid": "0.001"})
-    assert time.perf_counter() - started < 5  # decidable from the request alone, whatever the size
 
 
-def test_the_issues_million_site_extract_is_refused_within_seconds(config, monkeypatch, capsys, tmp_path):
-    """`extract --bbox 174.0 -41.99 174.99 -41.0 --grid 0.001 --max-sites 1000000` ran past 120 s."""
+def test_the_issues_million_site_extract_is_refused_before_any_read(config, monkeypatch, capsys, tmp_path):
+    """`extract --bbox 174.0 -41.99 174.99 -41.0 --grid 0.001 --max-sites 1000000` ran past 120 s: now
+    refused by its count, before any site is made or any hazard read (no timed assertion: the time
+    is the issue's note's figure, `time python -m hazflow extract ...`)."""
     monkeypatch.setenv("HAZFLOW_STORE_ROOT", str(config.store_root))
-    started = time.perf_counter()
     argv = ["extract", "--bbox", "174.0", "-41.99", "174.99", "-41.0", "--grid", "0.001", "--max-sites", "1000000"]
     assert main([*argv, "--dest", str(tmp_path)]) == 2
     assert "max_sites: 1,000,000 sites is over the limit of 50,000" in capsys.readouterr().err
@@ -76,7 +79,6 @@ def test_the_issues_million_site_extract_is_refused_within_seconds(config, monke
     err = capsys.readouterr().err
     assert "982081 sites of grid 0.001 in the area, more than max_sites=50000: split the area" in err
     assert "raise max_sites" not in err  # it is at the limit already
-    assert time.perf_counter() - started < 5
     assert not config.store_root.exists() and not any(tmp_path.iterdir())
 
 

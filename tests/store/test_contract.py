@@ -7,7 +7,6 @@ import multiprocessing
 import os
 import subprocess
 import time
-import uuid
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,17 +16,6 @@ import pytest
 from hazflow.exceptions import StorageError, TransientError
 from hazflow.store import DisaggRealization, HazardAggregate, HazardRealization, LedgerEntry, open_store
 from hazflow.store.leases import LeaseHeld, LeaseLost, holder_id
-
-
-@pytest.fixture(params=["local", "aws"])
-def store(request, tmp_path):
-    """Each backend, empty: `local` in a temp folder, `aws` on the session's moto_server (own tables and bucket)."""
-    if request.param == "local":
-        return open_store("local", str(tmp_path / "store"))
-    request.getfixturevalue("fake_credentials")
-    endpoint = request.getfixturevalue("moto_endpoint")
-    stage = f"t{uuid.uuid4().hex[:10]}"
-    return open_store("aws", f"s3://{stage}-bucket/hazflow", stage=stage, endpoint_url=endpoint, cache=tmp_path / "cache")
 
 
 def created_anything(store, tmp_path) -> bool:
