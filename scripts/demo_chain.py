@@ -24,10 +24,12 @@ from airflow_stack import VAR, api_port  # noqa: E402
 from hazflow_tools.rest import AirflowApi  # noqa: E402
 
 SITES = ["WLG", "CHC", "AKL"]
-HAZARD = {"model": "DEMO", "sites": SITES, "vs30s": [400], "imts": ["PGA", "SA(0.5)"], "leaves": ["all"]}
-# 6 leaves x 3 sites x 2 PoEs = 36 runs, as 6 one-pass disaggregations (one per leaf), in 6 batches
-# that the `openquake` pool runs side by side
-DISAGG = HAZARD | {"poes": [0.1, 0.02], "batch_cap": 6}
+# The hazard covers PGA and six SA periods: enough for a uniform hazard spectrum in the UI's Hazard view
+SPECTRUM = ["PGA", "SA(0.1)", "SA(0.2)", "SA(0.5)", "SA(1.0)", "SA(2.0)", "SA(3.0)"]
+HAZARD = {"model": "DEMO", "sites": SITES, "vs30s": [400], "imts": SPECTRUM, "leaves": ["all"]}
+# 6 leaves x 3 sites x 2 PoEs = 36 runs (PGA and SA(0.5) each), as 6 one-pass disaggregations (one
+# per leaf), in 6 batches that the `openquake` pool runs side by side
+DISAGG = HAZARD | {"imts": ["PGA", "SA(0.5)"], "poes": [0.1, 0.02], "batch_cap": 6}
 DAGS = ("hazard_realizations", "hazard_aggregation", "disagg_realizations", "disagg_aggregation")
 DONE = {"success", "failed"}
 
@@ -108,6 +110,8 @@ def main(argv: list[str]) -> int:
     _, summary = step(api, "disagg_aggregation", run_id=f"{run_id}__disagg_aggregation")
     Path(args.summary).write_text(json.dumps(summary))
     print(f"== the chain took {time.monotonic() - start:.0f} s under the scheduler", flush=True)
+    print(f"== the hazard in the UI: {api.url}/plugin/hazflow-hazard (curves, and spectra over {len(SPECTRUM)} IMTs);"
+          f" the page alone: {api.url}/hazflow/hazard?model=DEMO&site=WLG&vs30=400&imt=SA(0.5)", flush=True)  # fmt: skip
     return 0
 
 

@@ -274,8 +274,9 @@ def test_the_hazflow_plugin_serves_the_hazard_view_to_its_readers_only(stack):
     (ours,) = [p for p in stack.api("GET", "/plugins")["plugins"] if p["name"] == "hazflow"]
     assert [(a["name"], a["url_prefix"]) for a in ours["fastapi_apps"]] == [("hazflow results", "/hazflow")]
     assert [(v["name"], v["destination"], v["url_route"]) for v in ours["external_views"]] == [
-        ("Hazard", "nav", "hazflow-hazard")
-    ]
+        ("Hazard", "nav", "hazflow-hazard"), ("Disaggregation", "nav", "hazflow-disaggregation"),
+        ("hazflow results", "dag_run", "hazflow-run"),
+    ]  # fmt: skip
 
     levels = np.geomspace(1e-3, 5.0, 20)
     rows = [HazardAggregate("DEMO", "-41.300~174.780", 400.0, imt, agg, levels, scale * 0.1 * np.exp(-levels / 0.05), "{}")
@@ -305,6 +306,15 @@ def test_the_hazflow_plugin_serves_the_hazard_view_to_its_readers_only(stack):
     assert status == 400 and json.loads(body)["detail"]["field"] == "vs30"
     status, _, body = _get(curves.replace("site=WLG", "site=AKL"), token)
     assert status == 404 and "run hazard_aggregation" in json.loads(body)["detail"]
+
+    for route in ("/hazflow/disaggregation", "/hazflow/api/disagg/targets?model=DEMO&site=WLG", "/hazflow/run?dag_id=x&run_id=y"):
+        assert _get(stack.url + route)[0] == 401, route
+    status, _, body = _get(f"{stack.url}/hazflow/run?dag_id=someone_elses&run_id=r1", token)  # the run tab of any DAG
+    assert status == 200 and b"no hazflow results" in body
+    status, _, body = _get(f"{stack.url}/hazflow/api/run/targets?dag_id=disagg_aggregation&run_id=no-such-run", token)
+    assert status == 404
+    status, _, body = _get(f"{stack.url}/hazflow/api/report?name=../../etc/passwd", token)
+    assert status == 400 and json.loads(body)["detail"]["field"] == "name"
 
     page = _get(f"{stack.url}/hazflow/hazard", token)[2].decode()
     script = page.split('<script src="', 1)[1].split('"', 1)[0]

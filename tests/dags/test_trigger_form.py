@@ -81,6 +81,46 @@ def test_trigger_disagg_realizations_from_the_form(stack):
     assert sorted(labels) == sorted(t["rendered_map_index"] for t in instances if t["task_id"] == "local.run")
 
 
+def test_the_run_view_of_the_aggregation_shows_its_targets_summary_and_charts(stack):
+    """The aggregation the form's run started (the test above) has a "hazflow results" tab: in its iframe
+    the Disaggregation view lists the run's targets from its plan XCom, and shows the kept summary and
+    the M-R-eps chart of the store's mean disaggregation."""
+    import json
+
+    from selenium.webdriver.common.by import By
+
+    from hazflow.store import open_store
+
+    stack, _ = stack
+    api = stack.rest()
+    (run,) = [r for r in api.call("GET", "/dags/disagg_aggregation/dagRuns")["dag_runs"] if r["state"] == "success"]
+    store = open_store("local", str(stack.var / "store"))
+    summary = json.loads(store.read_report("disagg/DEMO/WLG/DEMO-WLG-vs400-PGA-poe39-summary.json"))
+    with chromium(on_failure=SCREENSHOTS / "run-view-failure.png") as driver:
+        ui = AirflowUi(driver, stack.url)
+        ui.login("admin", api.password)
+        driver.get(f"{stack.url}/dags/disagg_aggregation/runs/{quote(run['dag_run_id'])}/plugin/hazflow-run")
+        frame = ui.element("iframe")
+        assert "/hazflow/run?dag_id=disagg_aggregation&run_id=" in frame.get_attribute("src")
+        driver.switch_to.frame(frame)
+        ui.wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") in ("yes", "error"))
+        assert driver.find_element(By.ID, "error").text == ""
+        options = [o.text for o in driver.find_elements(By.CSS_SELECTOR, "#target option")]
+        assert options == ["WLG VS30 400 PGA 39% in 50 yr"]  # the run's one target, from its plan
+        table = driver.find_element(By.ID, "summary").text
+        s = summary["summary"]
+        assert f"{s['target_return_period']:.0f} yr" in table and f"{s['closure']:.4f}" in table
+        assert f"M{s['mean_mag']:.2f}, {s['mean_dist']:.1f} km, {s['mean_eps']:.2f}" in table
+        shown = driver.execute_script(
+            "const t = document.getElementById('mre').data[0];"
+            "return {n: t.x.length, type: t.type, bars: document.getElementById('fault-systems').data[0].x};"
+        )
+        assert shown["type"] == "scatter3d" and shown["n"] > 0
+        assert sorted(shown["bars"]) == sorted(summary["contributions"]["by_fault_system"])
+        driver.switch_to.default_content()
+        driver.save_screenshot(str(SCREENSHOTS / "run-view.png"))
+
+
 def test_the_hazard_view_in_the_ui_plots_the_stores_curves_and_spectra(stack):
     """The Hazard entry of the UI's navigation opens hazflow's page in an iframe; plotly's `gd.data` there
     holds the store's curves: the real mean and quantiles of the shared hazard run at WLG (PGA), and a

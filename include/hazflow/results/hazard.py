@@ -61,14 +61,14 @@ class SiteQuery:
             raise BadRequest("vs30", f"not a number: {vs30!r}") from None
         if not np.isfinite(speed) or speed <= 0:
             raise BadRequest("vs30", f"must be a positive number of m/s, got {vs30!r}")
-        chosen = tuple(_fraction(p, "poes", "a PoE in 50 years") for p in (poes or DEFAULT_POES))
+        chosen = tuple(fraction(p, "poes", "a PoE in 50 years") for p in (poes or DEFAULT_POES))
         low, high = tuple(band or DEFAULT_BAND)
         for q in (low, high):
-            _fraction(q, "band", "a quantile")
+            fraction(q, "band", "a quantile")
         return cls(model, resolved, speed, chosen, (low, high))
 
 
-def _fraction(raw: str | float, field: str, what: str) -> float:
+def fraction(raw: str | float, field: str, what: str) -> float:
     """A number strictly between 0 and 1 (a PoE, a quantile), or `BadRequest` naming `field`."""
     try:
         value = float(raw)

@@ -31,9 +31,15 @@ PAGES = Path(__file__).resolve().parent / "pages"
 PLOTLY_VERSION = version("plotly")
 PLOTLY_PATH = f"/static/plotly-{PLOTLY_VERSION}.min.js"  # versioned: cached for a year, immutable
 HAZARD_DAG = "hazard_aggregation"  # who may read the Hazard view: who may read this DAG
+DISAGG_DAG = "disagg_aggregation"  # the Disaggregation view's
+HAZFLOW_DAGS = ("hazard_realizations", HAZARD_DAG, "disagg_realizations", DISAGG_DAG, "area_extract", "coverage_backfill")
+REPORT_PREFIXES = ("disagg/", "exports/", "hazard/")  # what the report route serves from the store
+MEDIA_TYPES = {".json": "application/json", ".csv": "text/csv", ".png": "image/png", ".parquet": "application/vnd.apache.parquet"}
 
 app = FastAPI(title="hazflow results", description="hazflow's results views inside the Airflow UI")
 hazard_access = [Depends(requires_access_dag("GET", param_dag_id=HAZARD_DAG))]
+disagg_access = [Depends(requires_access_dag("GET", param_dag_id=DISAGG_DAG))]
+run_access = [Depends(requires_access_dag("GET"))]  # the DAG of the `dag_id` query parameter
 _local = threading.local()
 Many = Annotated[list[str] | None, Query()]  # a repeated query parameter: ?poes=0.1&poes=0.02
 
@@ -112,3 +118,83 @@ def hazard_spectra(model: str, site: str, vs30: str, poes: Many = None, format: 
 
     payload = _answer(lambda: uniform_hazard_spectra(_store(), SiteQuery.parse(model, site, vs30, poes or None)))
     return _render(payload, format, spectra_csv, f"{model}-{payload['site']}-vs{vs30}-uhs")
+
+
+@app.get("/disaggregation", response_class=HTMLResponse, dependencies=disagg_access)
+def disagg_page() -> HTMLResponse:
+    """The Disaggregation view: a site's targets, one target's summary, M-R-eps and contributions."""
+    return HTMLResponse(_page("disagg.html"))
+
+
+@app.get("/api/disagg/targets", dependencies=disagg_access)
+def disagg_targets(model: str, site: str) -> JSONResponse:
+    """Every target summary kept for a site of `model` (VS30, IMT, PoE, level, closure, mean M-R-eps)."""
+    from hazflow.results.disagg import targets_of_site
+
+    return JSONResponse(_answer(lambda: targets_of_site(_store(), model, site)))
+
+
+@app.get("/api/disagg/target", dependencies=disagg_access)
+def disagg_target(model: str, site: str, vs30: str, imt: str, poe: str) -> JSONResponse:
+    """One target: its summary, its mean matrix (percent per bin), its M-R marginal and its reports."""
+    from hazflow.results.disagg import target
+
+    return JSONResponse(_answer(lambda: target(_store(), model, site, vs30, imt, poe)))
+
+
+@app.get("/api/report", dependencies=disagg_access)
+def report(name: str) -> Response:
+    """A file kept in the store's reports (a summary, a plot, an export), by its name."""
+    if not name.startswith(REPORT_PREFIXES) or ".." in name.split("/"):
+        raise HTTPException(400, {"field": "name", "detail": f"name: not a report of {', '.join(REPORT_PREFIXES)}: {name!r}"})
+    if name not in _store().reports(name.rsplit("/", 1)[0] + "/"):
+        raise HTTPException(404, f"no report {name!r} in the store")
+    suffix = "." + name.rsplit(".", 1)[-1]
+    return Response(_store().read_report(name), media_type=MEDIA_TYPES.get(suffix, "application/octet-stream"),
+                    headers={"Content-Disposition": f'inline; filename="{name.rsplit("/", 1)[1]}"'})  # fmt: skip
+
+
+@app.get("/run", response_class=HTMLResponse, dependencies=run_access)
+def run_view(dag_id: str, run_id: str) -> Response:
+    """The run view of every DAG's runs (`dag_run`): a disagg_aggregation run opens the Disaggregation
+    view on its targets; a DAG that is not hazflow's has no hazflow results."""
+    if dag_id not in HAZFLOW_DAGS:
+        return HTMLResponse(f"<p>no hazflow results: {dag_id} is not a hazflow DAG</p>")
+    if dag_id == DISAGG_DAG:
+        return HTMLResponse(_page("disagg.html"))
+    return HTMLResponse(f"<p>no hazflow results view for {dag_id} runs yet; the Hazard view is in the navigation</p>")
+
+
+@app.get("/api/run/targets", dependencies=run_access)
+def run_targets(dag_id: str, run_id: str) -> JSONResponse:
+    """The targets a disagg_aggregation run aggregated: its `plan` task's XCom (defaulted Params
+    included, which `DagRun.conf` may lack)."""
+    from hazflow.results.disagg import run_targets as targets_of
+
+    if dag_id != DISAGG_DAG:
+        raise HTTPException(400, {"field": "dag_id", "detail": f"dag_id: targets are read for {DISAGG_DAG} runs, not {dag_id}"})
+    from hazflow_airflow.params import model_param
+
+    plan, conf = _plan_xcom(dag_id, run_id)
+    model = (conf or {}).get("model") or model_param().value  # the Param's default when the conf left it out
+    return JSONResponse({"model": model, "targets": _answer(lambda: targets_of(plan))})
+
+
+def _plan_xcom(dag_id: str, run_id: str) -> tuple[Any, dict[str, Any] | None]:
+    """(the `plan` task's return value, the run's conf) from Airflow's metadata database."""
+    from airflow.models.dagrun import DagRun
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        run = session.query(DagRun).filter(DagRun.dag_id == dag_id, DagRun.run_id == run_id).one_or_none()
+        if run is None:
+            raise HTTPException(404, f"no run {run_id!r} of {dag_id}")
+        row = (
+            session.query(XComModel)
+            .filter(XComModel.dag_id == dag_id, XComModel.run_id == run_id, XComModel.task_id == "plan",
+                    XComModel.key == "return_value", XComModel.map_index == -1)
+            .one_or_none()
+        )  # fmt: skip
+        value = XComModel.deserialize_value(row) if row is not None else None
+        return value, dict(run.conf or {})
