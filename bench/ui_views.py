@@ -205,15 +205,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--url", help="a running stack's UI address (its api-server must read --store)")
     parser.add_argument("--password", help="the running stack's admin password")
+    parser.add_argument("--generate", action="store_true", help="write the NSHM-volume results of --sites into --store first")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
-    if args.store is None:
+    if args.store is None or args.generate:
         sites = resolve_sites(args.sites)
-        args.store = ROOT / "var" / "bench" / f"ui-nshm-store-{len(sites)}"
-        if not (args.store / "hazflow.sqlite").exists():
+        args.store = args.store or ROOT / "var" / "bench" / f"ui-nshm-store-{len(sites)}"
+        if args.generate or not (args.store / "hazflow.sqlite").exists():
             start = time.perf_counter()
-            shutil.rmtree(args.store, ignore_errors=True)
             n = generate(args.store, sites)
             print(f"generated {n:,} targets of {MODEL} at VS30 {VS30:g} ({len(sites)} sites x {len(NSHM_IMTS)} IMTs x "
                   f"{len(NSHM_POES)} PoEs) in {time.perf_counter() - start:.0f} s: {args.store}", flush=True)  # fmt: skip
@@ -223,7 +223,7 @@ def main(argv: list[str]) -> int:
         raise SystemExit(f"{args.store} holds no disaggregation summaries of {args.model}")
     documents = [json.loads(store.read_report(n)) for n in summaries[:50]]
     vs30 = float(documents[0]["vs30"])
-    sites = list({d["site"]["id"]: Site(**d["site"]) for d in documents if float(d["vs30"]) == vs30}.values())
+    sites = resolve_sites(sorted({n.split("/")[2] for n in summaries}))  # disagg/<model>/<site id>/...
     targets = sorted({(d["imt"], float(d["poe"])) for d in documents if float(d["vs30"]) == vs30})
     print(f"store {args.store}: {len(summaries):,} target summaries of {args.model}; timing over {len(sites)} sites, "
           f"{len(targets)} (IMT, PoE) pairs at VS30 {vs30:g}", flush=True)  # fmt: skip

@@ -18,6 +18,7 @@ if [ "${KEEP:-0}" != 1 ]; then
 fi
 eval "$(python "$root/scripts/airflow_stack.py" env)"  # the airflow CLI and hazflow_tools.runs read this stack
 python "$root/scripts/demo_chain.py" --summary "$root/var/logs/disagg_aggregation-summary.json"
-bash "$root/scripts/demo_report.sh" "$root/var/logs/disagg_aggregation-summary.json"
+DEMO_HAZARD_IMTS="$(cd "$root/scripts" && python -c 'import demo_chain; print(" ".join(demo_chain.SPECTRUM))')" \
+  bash "$root/scripts/demo_report.sh" "$root/var/logs/disagg_aggregation-summary.json"
 echo "== the demo took $(( $(date +%s) - start )) s, starting the stack included"
 echo "== the runs, their tasks and logs: http://127.0.0.1:${HAZFLOW_AIRFLOW_PORT:-8080}/dags (login in var/airflow/simple_auth_manager_passwords.json.generated)"

@@ -21,7 +21,9 @@ if exports:
 EOF
 echo "== what the store holds for Wellington"
 python -m hazflow show WLG --model DEMO
-python -m hazflow plan-hazard --model DEMO --sites WLG CHC AKL --vs30s 400 --imts PGA "SA(0.5)" --check > /dev/null
+# the hazard request's IMTs (demo.sh: the spectrum demo_chain.py ran; the dags-test and aws demos: PGA, SA(0.5))
+read -ra imts <<< "${DEMO_HAZARD_IMTS:-PGA SA(0.5)}"
+python -m hazflow plan-hazard --model DEMO --sites WLG CHC AKL --vs30s 400 --imts "${imts[@]}" --check > /dev/null
 echo "== plots: hazard curves (mean, 10-90 % band, 10 % and 2 % in 50 years marked) and disaggregations"
 echo "   (per target: M-R heat map with epsilon, M-R-eps bars, contributions by fault system and leaf)"
 python -m hazflow reports disagg/ | grep -v summary.json

@@ -13,6 +13,7 @@ import stat
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -173,6 +174,27 @@ def test_the_nshm_chain_runs_from_source_archives_under_the_scheduler(stack):
     assert len([k for k in kept if "-id-" not in k.name]) == 7  # the 7 archives of the 4 leaves, once each
 
 
+def test_the_campaign_of_the_nshm_run_shows_each_leaf_at_wlg_by_state(stack):
+    """The Campaign data of the NSHM chain's disagg_realizations run (the test above), over HTTP as its
+    run tab reads it: the plan from the run's plan XCom, a leaf x site grid with Puysegur's run beyond
+    WLG's cut-off, the others done, and the CPU-hours their ledger entries spent."""
+    runs = stack.api("GET", "/dags/disagg_realizations/dagRuns")["dag_runs"]
+    (run,) = [r for r in runs if r["state"] == "success" and (r["conf"] or {}).get("model") == "NSHM_v1.0.4"]
+    token = stack.rest().token()
+    query = urllib.parse.urlencode({"dag_id": "disagg_realizations", "run_id": run["dag_run_id"]})  # a run id has a "+"
+    status, _, body = _get(f"{stack.url}/hazflow/api/run/campaign?{query}", token)
+    assert status == 200, body[:500]
+    campaign = json.loads(body)
+    assert campaign["sites"] == ["WLG"] and sorted(campaign["leaves"]) == ["CRU-1", "HIK-1", "PUY-1", "SLAB-1"]
+    assert campaign["cells"]["PUY-1"]["WLG"] == {"no ruptures": 1}
+    assert all(campaign["cells"][leaf]["WLG"] == {"done": 1} for leaf in ("CRU-1", "HIK-1", "SLAB-1"))
+    assert campaign["totals"]["left"] == 0 and campaign["totals"]["cpu_hours"] > 0 and campaign["failures"] == []
+    status, _, body = _get(f"{stack.url}/hazflow/api/campaign?plan_id={campaign['plan_id']}", token)
+    assert status == 200 and json.loads(body)["cells"] == campaign["cells"]
+    assert _get(f"{stack.url}/hazflow/api/campaign?plan_id=nope", token)[0] == 404
+    assert _get(f"{stack.url}/hazflow/api/campaign?plan_id=nope")[0] == 401
+
+
 # --- the bad-input suite's REST half (its command-line half: tests/test_bad_inputs.py) ---
 BAD_TRIGGERS = [
     ("hazard_realizations", {"sites": ["NOWHERE"]}, "sites"),
@@ -275,7 +297,7 @@ def test_the_hazflow_plugin_serves_the_hazard_view_to_its_readers_only(stack):
     assert [(a["name"], a["url_prefix"]) for a in ours["fastapi_apps"]] == [("hazflow results", "/hazflow")]
     assert [(v["name"], v["destination"], v["url_route"]) for v in ours["external_views"]] == [
         ("Hazard", "nav", "hazflow-hazard"), ("Disaggregation", "nav", "hazflow-disaggregation"),
-        ("hazflow results", "dag_run", "hazflow-run"),
+        ("Campaign", "nav", "hazflow-campaign"), ("hazflow results", "dag_run", "hazflow-run"),
     ]  # fmt: skip
 
     levels = np.geomspace(1e-3, 5.0, 20)
@@ -321,6 +343,25 @@ def test_the_hazflow_plugin_serves_the_hazard_view_to_its_readers_only(stack):
     status, headers, body = _get(stack.url + script)  # a public library: no login needed
     assert status == 200 and "immutable" in headers["cache-control"]
     assert body == (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").read_bytes()
+
+
+@pytest.mark.bench
+def test_the_views_benchmark_times_them_over_http_against_the_stack(stack):
+    """bench/ui_views.py writes NSHM-volume results for two sites into the stack's store and times the
+    views' routes and the api-server's health under load (figures printed; the exit code is the
+    benchmark's verdict on the 200 ms target, not the test's)."""
+    import sys
+
+    password = json.loads((stack.var / "airflow" / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
+    out = subprocess.run(
+        [sys.executable, str(Path(__file__).resolve().parents[2] / "bench" / "ui_views.py"), "--url", stack.url, "--password", password,
+         "--store", stack.env["HAZFLOW_STORE_ROOT"], "--generate", "--sites", "WLG", "CHC", "--requests", "20"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert out.returncode in (0, 1), out.stderr[-3000:]
+    assert "generated 70 targets of NSHM_v1.0.4" in out.stdout
+    assert out.stdout.count("20 warm requests, p50") == 2 and "/api/v2/monitor/health idle: p50" in out.stdout
+    assert "slowest view p95" in out.stdout
 
 
 def test_stop_leaves_nothing_running(stack):  # last: stops the module's stack (its fixture's stop is then a no-op)

@@ -32,6 +32,7 @@ PLOTLY_VERSION = version("plotly")
 PLOTLY_PATH = f"/static/plotly-{PLOTLY_VERSION}.min.js"  # versioned: cached for a year, immutable
 HAZARD_DAG = "hazard_aggregation"  # who may read the Hazard view: who may read this DAG
 DISAGG_DAG = "disagg_aggregation"  # the Disaggregation view's
+CAMPAIGN_DAG = "disagg_realizations"  # the Campaign view's
 HAZFLOW_DAGS = ("hazard_realizations", HAZARD_DAG, "disagg_realizations", DISAGG_DAG, "area_extract", "coverage_backfill")
 REPORT_PREFIXES = ("disagg/", "exports/", "hazard/")  # what the report route serves from the store
 MEDIA_TYPES = {".json": "application/json", ".csv": "text/csv", ".png": "image/png", ".parquet": "application/vnd.apache.parquet"}
@@ -39,6 +40,7 @@ MEDIA_TYPES = {".json": "application/json", ".csv": "text/csv", ".png": "image/p
 app = FastAPI(title="hazflow results", description="hazflow's results views inside the Airflow UI")
 hazard_access = [Depends(requires_access_dag("GET", param_dag_id=HAZARD_DAG))]
 disagg_access = [Depends(requires_access_dag("GET", param_dag_id=DISAGG_DAG))]
+campaign_access = [Depends(requires_access_dag("GET", param_dag_id=CAMPAIGN_DAG))]
 run_access = [Depends(requires_access_dag("GET"))]  # the DAG of the `dag_id` query parameter
 _local = threading.local()
 Many = Annotated[list[str] | None, Query()]  # a repeated query parameter: ?poes=0.1&poes=0.02
@@ -162,6 +164,8 @@ def run_view(dag_id: str, run_id: str) -> Response:
         return HTMLResponse(f"<p>no hazflow results: {dag_id} is not a hazflow DAG</p>")
     if dag_id == DISAGG_DAG:
         return HTMLResponse(_page("disagg.html"))
+    if dag_id == CAMPAIGN_DAG:
+        return HTMLResponse(_page("campaign.html"))
     return HTMLResponse(f"<p>no hazflow results view for {dag_id} runs yet; the Hazard view is in the navigation</p>")
 
 
@@ -180,8 +184,35 @@ def run_targets(dag_id: str, run_id: str) -> JSONResponse:
     return JSONResponse({"model": model, "targets": _answer(lambda: targets_of(plan))})
 
 
-def _plan_xcom(dag_id: str, run_id: str) -> tuple[Any, dict[str, Any] | None]:
-    """(the `plan` task's return value, the run's conf) from Airflow's metadata database."""
+@app.get("/campaign", response_class=HTMLResponse, dependencies=campaign_access)
+def campaign_page() -> HTMLResponse:
+    """The Campaign view: a disaggregation plan's leaf x site grid of runs by state, failures, totals."""
+    return HTMLResponse(_page("campaign.html"))
+
+
+@app.get("/api/campaign", dependencies=campaign_access)
+def campaign(plan_id: str) -> JSONResponse:
+    """A kept disaggregation plan's runs by leaf and site, by ledger state; failures; totals."""
+    from hazflow.results.campaign import disagg_campaign
+
+    return JSONResponse(_answer(lambda: disagg_campaign(_store(), plan_id)))
+
+
+@app.get("/api/run/campaign", dependencies=run_access)
+def run_campaign(dag_id: str, run_id: str) -> JSONResponse:
+    """The campaign of a disagg_realizations run: the plan its `plan` task kept (XCom `plan_id`)."""
+    from hazflow.results.campaign import disagg_campaign, plan_id_of
+
+    if dag_id != CAMPAIGN_DAG:
+        raise HTTPException(
+            400, {"field": "dag_id", "detail": f"dag_id: campaigns are read for {CAMPAIGN_DAG} runs, not {dag_id}"}
+        )
+    plan, _ = _plan_xcom(dag_id, run_id, key="plan")  # the plan task pushes its counts and plan id under "plan"
+    return JSONResponse(_answer(lambda: disagg_campaign(_store(), plan_id_of(plan))))
+
+
+def _plan_xcom(dag_id: str, run_id: str, key: str = "return_value") -> tuple[Any, dict[str, Any] | None]:
+    """(the `plan` task's XCom `key`, the run's conf) from Airflow's metadata database."""
     from airflow.models.dagrun import DagRun
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
@@ -193,7 +224,7 @@ def _plan_xcom(dag_id: str, run_id: str) -> tuple[Any, dict[str, Any] | None]:
         row = (
             session.query(XComModel)
             .filter(XComModel.dag_id == dag_id, XComModel.run_id == run_id, XComModel.task_id == "plan",
-                    XComModel.key == "return_value", XComModel.map_index == -1)
+                    XComModel.key == key, XComModel.map_index == -1)
             .one_or_none()
         )  # fmt: skip
         value = XComModel.deserialize_value(row) if row is not None else None
