@@ -121,6 +121,54 @@ def test_the_run_view_of_the_aggregation_shows_its_targets_summary_and_charts(st
         driver.save_screenshot(str(SCREENSHOTS / "run-view.png"))
 
 
+def test_the_campaign_tab_of_the_form_run_opens_a_failed_cell_on_its_log_tail(stack):
+    """The form's disagg_realizations run (the first test) has a "hazflow results" tab: the Campaign grid
+    of its plan, leaf x site. One of its runs is then recorded failed on purpose (a ledger entry as
+    `run.job.failure` writes one: class, message, OpenQuake's log tail); its cell turns failed, and a
+    click shows the class and the tail."""
+    from dataclasses import replace
+
+    from selenium.webdriver.common.by import By
+
+    from hazflow.store import open_store
+
+    stack, hazard = stack
+    api = stack.rest()
+    (run,) = [r for r in api.call("GET", f"/dags/{DAG}/dagRuns")["dag_runs"] if r["state"] == "success"]
+    plan_id = api.xcom(DAG, run["dag_run_id"], "plan", key="plan")["plan_id"]
+    store = open_store("local", str(stack.var / "store"))
+    plan = store.get_plan(plan_id)
+    failed_leaf = plan["request"]["leaves"][plan["runs"][0][0]]
+    entry = store.ledger_get(plan["keys"][0])
+    tail = "\n".join(f"[oq] step {n}" for n in range(35)) + "\nMemoryError: the test's own failure"
+    store.ledger_record(replace(entry, state="failed", error="OpenQuake job failed with exit code 1: MemoryError",
+                                error_class="OpenQuakeError", log_tail=tail))  # fmt: skip
+    with chromium(on_failure=SCREENSHOTS / "campaign-failure.png") as driver:
+        ui = AirflowUi(driver, stack.url)
+        ui.login("admin", api.password)
+        driver.get(f"{stack.url}/dags/{DAG}/runs/{quote(run['dag_run_id'])}/plugin/hazflow-run")
+        driver.switch_to.frame(ui.element("iframe"))
+        ui.wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") in ("yes", "error"))
+        assert driver.find_element(By.ID, "error").text == ""
+        cells = {(td.get_attribute("data-leaf"), td.get_attribute("data-site")): td.get_attribute("data-state")
+                 for td in driver.find_elements(By.CSS_SELECTOR, "td.cell")}  # fmt: skip
+        ledger = {
+            plan["request"]["leaves"][leaf]: store.ledger_get(key)
+            for (leaf, _), key in zip(plan["runs"], plan["keys"], strict=True)
+        }
+        expected = {leaf: "failed" if e.state == "failed" else "no ruptures" if e.empty or e.state == "no_ruptures" else e.state
+                    for leaf, e in ledger.items()}  # fmt: skip
+        assert sorted(expected) == sorted(hazard["leaves"]) and expected[failed_leaf] == "failed"
+        assert cells == {(leaf, "WLG"): state for leaf, state in expected.items()}
+        driver.find_element(By.CSS_SELECTOR, "td.cell.failed").click()
+        shown = ui.element("pre.log-tail").text
+        assert shown.splitlines()[-1] == "MemoryError: the test's own failure" and len(shown.splitlines()) == 30
+        assert "OpenQuakeError" in driver.find_element(By.ID, "failure").text
+        assert "left (to do or failed) 1" in [tr.text for tr in driver.find_elements(By.CSS_SELECTOR, "#totals tr")]
+        driver.switch_to.default_content()
+        driver.save_screenshot(str(SCREENSHOTS / "campaign.png"))
+
+
 def test_the_hazard_view_in_the_ui_plots_the_stores_curves_and_spectra(stack):
     """The Hazard entry of the UI's navigation opens hazflow's page in an iframe; plotly's `gd.data` there
     holds the store's curves: the real mean and quantiles of the shared hazard run at WLG (PGA), and a

@@ -26,33 +26,33 @@ REQUEST = {
 }
 
 
-@pytest.fixture
-def planned(store):
-    """A DEMO plan of 12 runs (3 leaves x 2 sites x 2 PoEs) kept in the store; of its runs, in the
+@pytest.fixture(scope="module")
+def planned(module_store):
+    """A DEMO plan of 12 runs (3 leaves x 2 sites x 2 PoEs) kept in the module_store; of its runs, in the
     ledger: 7 done (one of them empty), 1 no_ruptures, 1 failed; 3 to do."""
     request = DisaggRequest.parse(REQUEST, runnable=False)
     levels = np.asarray(NSHM_LEVELS)
-    store.put_hazard_aggregates(
+    module_store.put_hazard_aggregates(
         [HazardAggregate("DEMO", s.code, 400.0, "PGA", "mean", levels, 0.05 * np.exp(-4.0 * levels)) for s in request.sites]
     )
-    plan = plan_disagg(replace(request, disagg_engine="oq"), store, "3.26.2")
-    store.put_plan(plan.plan_id, plan.to_document())
+    plan = plan_disagg(replace(request, disagg_engine="oq"), module_store, "3.26.2")
+    module_store.put_plan(plan.plan_id, plan.to_document())
     leaves = REQUEST["leaves"]
     for i, ((leaf, group), key) in enumerate(zip(plan.runs, plan.keys, strict=True)):
         base = LedgerEntry(key, "disagg", "DEMO", leaves[leaf], 400.0, (plan.groups[group].site.code,), ("PGA",), "done",
                            poe=plan.groups[group].poe, cpu_seconds=360.0)  # fmt: skip
         if i < 7:
-            store.ledger_record(replace(base, empty=(i == 6)))
+            module_store.ledger_record(replace(base, empty=(i == 6)))
         elif i == 7:
-            store.ledger_record(replace(base, state="no_ruptures"))
+            module_store.ledger_record(replace(base, state="no_ruptures"))
         elif i == 8:
-            store.ledger_record(replace(base, state="failed", error="OpenQuake job failed with exit code 1: boom", error_class="OpenQuakeError",
+            module_store.ledger_record(replace(base, state="failed", error="OpenQuake job failed with exit code 1: boom", error_class="OpenQuakeError",
                                         log_tail="\n".join(f"line {n}" for n in range(40))))  # fmt: skip
     return plan
 
 
-def test_the_grid_counts_each_cells_runs_by_state(store, planned):
-    got = disagg_campaign(store, planned.plan_id)
+def test_the_grid_counts_each_cells_runs_by_state(module_store, planned):
+    got = disagg_campaign(module_store, planned.plan_id)
     assert got["leaves"] == ["CRU-1", "HIK-1", "SLAB-1"] and got["sites"] == ["WLG", "CHC"]
     cells = [count for by_site in got["cells"].values() for cell in by_site.values() for count in cell.values()]
     assert sum(cells) == len(planned.keys) == 12
@@ -61,16 +61,16 @@ def test_the_grid_counts_each_cells_runs_by_state(store, planned):
     assert got["totals"]["cpu_hours"] == pytest.approx(9 * 360 / 3600)  # every entry's share, the failed one's included
 
 
-def test_a_failure_keeps_its_class_and_the_last_lines_of_openquakes_log(store, planned):
-    (failure,) = disagg_campaign(store, planned.plan_id)["failures"]
+def test_a_failure_keeps_its_class_and_the_last_lines_of_openquakes_log(module_store, planned):
+    (failure,) = disagg_campaign(module_store, planned.plan_id)["failures"]
     assert (failure["error_class"], failure["error"]) == ("OpenQuakeError", "OpenQuake job failed with exit code 1: boom")
     assert failure["log_tail"].splitlines() == [f"line {n}" for n in range(10, 40)]
     assert failure["leaf"] in REQUEST["leaves"] and failure["site"] in ("WLG", "CHC")
 
 
-def test_a_missing_plan_or_run_is_refused(store):
+def test_a_missing_plan_or_run_is_refused(module_store):
     with pytest.raises(NothingStored):
-        disagg_campaign(store, "no-such-plan")
+        disagg_campaign(module_store, "no-such-plan")
     with pytest.raises(BadRequest, match="no plan yet"):
         plan_id_of(None)
     assert plan_id_of({"plan_id": "abc", "batches": []}) == "abc"

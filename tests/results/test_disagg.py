@@ -32,25 +32,26 @@ def mean_of(poe: float) -> DisaggAggregate:
     )
 
 
-@pytest.fixture
-def kept(store, tmp_path):
+@pytest.fixture(scope="module")
+def kept(module_store, tmp_path_factory):
     """Two targets of WLG (10 % and 2 % in 50 years), each with its mean and summary kept, and an export."""
+    tmp_path = tmp_path_factory.mktemp("kept")
     (site,) = resolve_sites(["WLG"])
     shares = {"Crustal": FaultSystemShare(1e-3, 70.0, 68.0, {"0.1": 40.0, "0.9": 90.0}),
               "Hikurangi": FaultSystemShare(4e-4, 30.0, 32.0, {"0.1": 10.0, "0.9": 60.0})}  # fmt: skip
     contributions = Contributions(1.4e-3, {"CRU-1": 70.0, "HIK-1": 30.0}, shares, "enumeration", 72, 0.0)
     for poe in (0.1, 0.02):
         mean = mean_of(poe)
-        store.put_disagg_aggregates([mean])
+        module_store.put_disagg_aggregates([mean])
         summary = DisaggSummary(
             "DEMO", site, 400.0, "PGA", poe, 0.3, "mean", "enumeration", False, summarise_mre(mean), contributions
         )
-        put_summary(store, summary, tmp_path)
+        put_summary(module_store, summary, tmp_path)
     export = tmp_path / "export.json"
     export.write_text("{}")
-    store.put_report("exports/DEMO/json/WLG/DEMO-WLG-vs400-PGA-poe10.json", export)
-    store.put_report("exports/DEMO/json/WLG/DEMO-WLG-vs400-PGA-poe100.json", export)  # another target's: not listed
-    return store
+    module_store.put_report("exports/DEMO/json/WLG/DEMO-WLG-vs400-PGA-poe10.json", export)
+    module_store.put_report("exports/DEMO/json/WLG/DEMO-WLG-vs400-PGA-poe100.json", export)  # another target's: not listed
+    return module_store
 
 
 def test_a_sites_targets_are_listed_with_level_and_closure(kept):

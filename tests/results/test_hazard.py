@@ -35,16 +35,16 @@ def curve(imt: str, agg: str) -> np.ndarray:
     return 0.1 * factor * np.exp(-LEVELS / (0.1 * scale))
 
 
-@pytest.fixture
-def stored(store):
-    store.put_hazard_aggregates(
+@pytest.fixture(scope="module")
+def stored(module_store):
+    module_store.put_hazard_aggregates(
         [
             HazardAggregate("DEMO", WLG, 400.0, imt, agg, LEVELS, curve(imt, agg), '{"from": "test"}')
             for imt in IMTS
             for agg in AGGS
         ]
     )
-    return store
+    return module_store
 
 
 def test_curves_are_the_stored_statistics_with_the_mean_levels_at_each_poe(stored):
