@@ -20,6 +20,7 @@ class HazflowUiPlugin(AirflowPlugin):
         {"name": "Disaggregation", "href": "/hazflow/disaggregation", "url_route": "hazflow-disaggregation", "destination": "nav",
          "category": "hazflow"},
         {"name": "Campaign", "href": "/hazflow/campaign", "url_route": "hazflow-campaign", "destination": "nav", "category": "hazflow"},
+        {"name": "Area extract", "href": "/hazflow/extracts", "url_route": "hazflow-extracts", "destination": "nav", "category": "hazflow"},
         # a tab on the runs of every DAG; the app answers "no hazflow results" for DAGs that are not hazflow's
         {"name": "hazflow results", "href": "/hazflow/run?dag_id={DAG_ID}&run_id={RUN_ID}", "url_route": "hazflow-run",
          "destination": "dag_run"},

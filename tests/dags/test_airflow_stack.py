@@ -297,7 +297,8 @@ def test_the_hazflow_plugin_serves_the_hazard_view_to_its_readers_only(stack):
     assert [(a["name"], a["url_prefix"]) for a in ours["fastapi_apps"]] == [("hazflow results", "/hazflow")]
     assert [(v["name"], v["destination"], v["url_route"]) for v in ours["external_views"]] == [
         ("Hazard", "nav", "hazflow-hazard"), ("Disaggregation", "nav", "hazflow-disaggregation"),
-        ("Campaign", "nav", "hazflow-campaign"), ("hazflow results", "dag_run", "hazflow-run"),
+        ("Campaign", "nav", "hazflow-campaign"), ("Area extract", "nav", "hazflow-extracts"),
+        ("hazflow results", "dag_run", "hazflow-run"),
     ]  # fmt: skip
 
     levels = np.geomspace(1e-3, 5.0, 20)
@@ -337,6 +338,11 @@ def test_the_hazflow_plugin_serves_the_hazard_view_to_its_readers_only(stack):
     assert status == 404
     status, _, body = _get(f"{stack.url}/hazflow/api/report?name=../../etc/passwd", token)
     assert status == 400 and json.loads(body)["detail"]["field"] == "name"
+    for bad in ("extracts/../../secrets/postgres.password", "disagg/DEMO/x.json"):
+        status, _, body = _get(f"{stack.url}/hazflow/api/extract-file?name={urllib.parse.quote(bad)}", token)
+        assert status == 400 and json.loads(body)["detail"]["field"] == "name", bad
+    status, _, body = _get(f"{stack.url}/hazflow/api/extracts", token)
+    assert status == 200 and isinstance(json.loads(body), list) and _get(f"{stack.url}/hazflow/api/extracts")[0] == 401
 
     page = _get(f"{stack.url}/hazflow/hazard", token)[2].decode()
     script = page.split('<script src="', 1)[1].split('"', 1)[0]

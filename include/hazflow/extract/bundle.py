@@ -54,6 +54,11 @@ logger = logging.getLogger(__name__)
 
 CurvesByImt = dict[str, list[tuple[Site, HazardAggregate]]]
 
+# Where the store keeps the bundles of area_extract: `extracts/<model>/<name>/versions/<version>/`,
+# and `CURRENT.json`, the pointer to the whole version a reader follows (hazflow.steps.area_extract)
+KEPT_PREFIX = "extracts"
+KEPT_POINTER = "CURRENT.json"
+
 
 @dataclass
 class BundleManifest:

@@ -26,6 +26,8 @@ from hazflow.aggregate.hazard import component_array
 from hazflow.aggregate.tree import CompositeTree
 from hazflow.config import Config
 from hazflow.exceptions import BadRequest, DataIntegrityError
+from hazflow.extract.bundle import KEPT_POINTER as POINTER
+from hazflow.extract.bundle import KEPT_PREFIX as STORE_PREFIX
 from hazflow.extract.bundle import BundleManifest, collect_curves, missing_hazard, write_bundle
 from hazflow.extract.exposure import ExposureSelection, select_sites
 from hazflow.extract.request import AreaRequest
@@ -140,9 +142,6 @@ def compute_missing(params: Mapping[str, Any], config: Config) -> ComputeResult:
     return ComputeResult(sites=len(targets), jobs=len(jobs), openquake_runs=ran)
 
 
-STORE_PREFIX = "extracts"
-
-
 def extract_area(params: Mapping[str, Any], config: Config, dest: Path) -> BundleManifest:
     """Validate, compute the missing hazard when `compute` is set (else refuse it), write the bundle under `dest`."""
     request, exposure = resolve_area(params, config)
@@ -150,9 +149,6 @@ def extract_area(params: Mapping[str, Any], config: Config, dest: Path) -> Bundl
     manifest = write_bundle(request, config.open_store(), dest, exposure)
     manifest.computed = computed
     return manifest
-
-
-POINTER = "CURRENT.json"
 
 
 def bundle_store_name(request: AreaRequest) -> str:

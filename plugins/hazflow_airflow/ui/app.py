@@ -33,13 +33,19 @@ PLOTLY_PATH = f"/static/plotly-{PLOTLY_VERSION}.min.js"  # versioned: cached for
 HAZARD_DAG = "hazard_aggregation"  # who may read the Hazard view: who may read this DAG
 DISAGG_DAG = "disagg_aggregation"  # the Disaggregation view's
 CAMPAIGN_DAG = "disagg_realizations"  # the Campaign view's
+EXTRACT_DAG = "area_extract"  # the Area extract view's
 HAZFLOW_DAGS = ("hazard_realizations", HAZARD_DAG, "disagg_realizations", DISAGG_DAG, "area_extract", "coverage_backfill")
-REPORT_PREFIXES = ("disagg/", "exports/", "hazard/")  # what the report route serves from the store
+REPORT_PREFIXES = (
+    "disagg/",
+    "exports/",
+    "hazard/",
+)  # /api/report (the disaggregation readers')  # what the report route serves from the store
 MEDIA_TYPES = {".json": "application/json", ".csv": "text/csv", ".png": "image/png", ".parquet": "application/vnd.apache.parquet"}
 
 app = FastAPI(title="hazflow results", description="hazflow's results views inside the Airflow UI")
 hazard_access = [Depends(requires_access_dag("GET", param_dag_id=HAZARD_DAG))]
 disagg_access = [Depends(requires_access_dag("GET", param_dag_id=DISAGG_DAG))]
+extract_access = [Depends(requires_access_dag("GET", param_dag_id=EXTRACT_DAG))]
 campaign_access = [Depends(requires_access_dag("GET", param_dag_id=CAMPAIGN_DAG))]
 run_access = [Depends(requires_access_dag("GET"))]  # the DAG of the `dag_id` query parameter
 _local = threading.local()
@@ -145,10 +151,17 @@ def disagg_target(model: str, site: str, vs30: str, imt: str, poe: str) -> JSONR
 
 
 @app.get("/api/report", dependencies=disagg_access)
-def report(name: str) -> Response:
+def report_file(name: str) -> Response:
     """A file kept in the store's reports (a summary, a plot, an export), by its name."""
-    if not name.startswith(REPORT_PREFIXES) or ".." in name.split("/"):
+    if not name.startswith(REPORT_PREFIXES):
         raise HTTPException(400, {"field": "name", "detail": f"name: not a report of {', '.join(REPORT_PREFIXES)}: {name!r}"})
+    return report(name)
+
+
+def report(name: str) -> Response:
+    """A file of the store's reports; a name climbing out (`..`) is refused."""
+    if ".." in name.split("/"):
+        raise HTTPException(400, {"field": "name", "detail": f"name: not a report name: {name!r}"})
     if name not in _store().reports(name.rsplit("/", 1)[0] + "/"):
         raise HTTPException(404, f"no report {name!r} in the store")
     suffix = "." + name.rsplit(".", 1)[-1]
@@ -209,6 +222,28 @@ def run_campaign(dag_id: str, run_id: str) -> JSONResponse:
         )
     plan, _ = _plan_xcom(dag_id, run_id, key="plan")  # the plan task pushes its counts and plan id under "plan"
     return JSONResponse(_answer(lambda: disagg_campaign(_store(), plan_id_of(plan))))
+
+
+@app.get("/extracts", response_class=HTMLResponse, dependencies=extract_access)
+def extracts_page() -> HTMLResponse:
+    """The Area extract view: the bundles kept, their maps and downloads."""
+    return HTMLResponse(_page("extracts.html"))
+
+
+@app.get("/api/extracts", dependencies=extract_access)
+def extracts(model: str | None = None) -> JSONResponse:
+    """The bundles area_extract kept (their current versions), with their maps and files."""
+    from hazflow.results.extracts import kept_bundles
+
+    return JSONResponse(_answer(lambda: kept_bundles(_store(), model or None)))
+
+
+@app.get("/api/extract-file", dependencies=extract_access)
+def extract_file(name: str) -> Response:
+    """A file of a kept bundle (a map, the zip, a CSV), by its store name."""
+    if not name.startswith("extracts/"):
+        raise HTTPException(400, {"field": "name", "detail": f"name: not a kept bundle's file: {name!r}"})
+    return report(name)
 
 
 def _plan_xcom(dag_id: str, run_id: str, key: str = "return_value") -> tuple[Any, dict[str, Any] | None]:
