@@ -193,6 +193,22 @@ def test_the_campaign_of_the_nshm_run_shows_each_leaf_at_wlg_by_state(stack):
     assert status == 200 and json.loads(body)["cells"] == campaign["cells"]
     assert _get(f"{stack.url}/hazflow/api/campaign?plan_id=nope", token)[0] == 404
     assert _get(f"{stack.url}/hazflow/api/campaign?plan_id=nope")[0] == 401
+    runs = stack.api("GET", "/dags/hazard_realizations/dagRuns")["dag_runs"]
+    (run,) = [r for r in runs if r["state"] == "success" and (r["conf"] or {}).get("model") == "NSHM_v1.0.4"]
+    query = urllib.parse.urlencode({"dag_id": "hazard_realizations", "run_id": run["dag_run_id"]})
+    status, _, body = _get(f"{stack.url}/hazflow/api/run/campaign?{query}", token)
+    assert status == 200, body[:500]
+    hazard = json.loads(body)  # the hazard run: leaf x VS30, every classical job done by the run itself
+    assert (
+        hazard["columns"] == "VS30" and hazard["sites"] == ["vs30=400"] and sorted(hazard["leaves"]) == sorted(campaign["leaves"])
+    )
+    ledger = {e.leaf: e for e in open_store("local", str(stack.var / "store")).ledger_list(model="NSHM_v1.0.4", kind="hazard")}
+    for leaf, entry in ledger.items():  # as the ledger has each leaf's classical job (Puysegur's may have no ruptures at WLG)
+        assert hazard["cells"][leaf]["vs30=400"] == {
+            "no ruptures" if entry.empty or entry.state == "no_ruptures" else entry.state: 1
+        }
+    assert sorted(ledger) == sorted(hazard["leaves"]) and hazard["totals"]["left"] == 0 and hazard["totals"]["reused"] == 0
+    assert hazard["totals"]["cpu_hours"] > 0
 
 
 # --- the bad-input suite's REST half (its command-line half: tests/test_bad_inputs.py) ---

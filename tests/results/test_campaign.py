@@ -74,3 +74,35 @@ def test_a_missing_plan_or_run_is_refused(module_store):
     with pytest.raises(BadRequest, match="no plan yet"):
         plan_id_of(None)
     assert plan_id_of({"plan_id": "abc", "batches": []}) == "abc"
+
+
+def test_a_hazard_runs_jobs_are_a_leaf_by_vs30_grid_with_the_reused_ones_counted(module_store):
+    """Six DEMO classical jobs (3 leaves x 2 VS30s) as a hazard_realizations plan maps them: one done
+    before the run started (reused), three done by it, one failed, one to do."""
+    from hazflow.plan.request import HazardRequest
+    from hazflow.results.campaign import hazard_campaign
+    from hazflow.steps.hazard_realizations import job_batches
+
+    request = HazardRequest.parse(
+        {"model": "DEMO", "sites": ["WLG"], "vs30s": [250, 750], "imts": ["PGA"], "leaves": ["CRU-1", "HIK-1", "SLAB-1"]}
+    )
+    specs = request.jobs("3.26.2")
+    for i, spec in enumerate(specs[:5]):
+        entry = LedgerEntry(spec.key, "hazard", "DEMO", spec.leaf, spec.vs30, ("-41.300~174.780",), ("PGA",), "done", cpu_seconds=720.0,
+                            finished_at="2026-12-01T00:00:00+00:00" if i == 0 else "2026-12-06T10:00:00+00:00")  # fmt: skip
+        module_store.ledger_record(
+            replace(entry, state="failed", error="boom", error_class="OpenQuakeError") if i == 4 else entry
+        )
+    got = hazard_campaign(module_store, job_batches(specs), started_at="2026-12-06T09:00:00+00:00")
+    assert (got["columns"], got["sites"], got["leaves"]) == ("VS30", ["vs30=250", "vs30=750"], ["CRU-1", "HIK-1", "SLAB-1"])
+    assert got["totals"]["by_state"] == {"done": 4, "failed": 1, "to do": 1}
+    assert (got["totals"]["reused"], got["totals"]["left"], got["totals"]["jobs"]) == (1, 2, 6)
+    assert got["totals"]["cpu_hours"] == pytest.approx(4 * 720 / 3600)  # the run's own: the reused job's CPU is not this run's
+    (failure,) = got["failures"]
+    assert (failure["leaf"], failure["site"], failure["error_class"]) == (
+        specs[4].leaf,
+        f"vs30={specs[4].vs30:g}",
+        "OpenQuakeError",
+    )
+    with pytest.raises(BadRequest, match="no plan yet"):
+        hazard_campaign(module_store, None)

@@ -33,6 +33,7 @@ PLOTLY_PATH = f"/static/plotly-{PLOTLY_VERSION}.min.js"  # versioned: cached for
 HAZARD_DAG = "hazard_aggregation"  # who may read the Hazard view: who may read this DAG
 DISAGG_DAG = "disagg_aggregation"  # the Disaggregation view's
 CAMPAIGN_DAG = "disagg_realizations"  # the Campaign view's
+HAZARD_CAMPAIGN_DAG = "hazard_realizations"  # ... and its runs' hazard campaigns
 EXTRACT_DAG = "area_extract"  # the Area extract view's
 HAZFLOW_DAGS = ("hazard_realizations", HAZARD_DAG, "disagg_realizations", DISAGG_DAG, "area_extract", "coverage_backfill")
 REPORT_PREFIXES = (
@@ -177,7 +178,7 @@ def run_view(dag_id: str, run_id: str) -> Response:
         return HTMLResponse(f"<p>no hazflow results: {dag_id} is not a hazflow DAG</p>")
     if dag_id == DISAGG_DAG:
         return HTMLResponse(_page("disagg.html"))
-    if dag_id == CAMPAIGN_DAG:
+    if dag_id in (CAMPAIGN_DAG, HAZARD_CAMPAIGN_DAG):
         return HTMLResponse(_page("campaign.html"))
     return HTMLResponse(f"<p>no hazflow results view for {dag_id} runs yet; the Hazard view is in the navigation</p>")
 
@@ -192,7 +193,7 @@ def run_targets(dag_id: str, run_id: str) -> JSONResponse:
         raise HTTPException(400, {"field": "dag_id", "detail": f"dag_id: targets are read for {DISAGG_DAG} runs, not {dag_id}"})
     from hazflow_airflow.params import model_param
 
-    plan, conf = _plan_xcom(dag_id, run_id)
+    plan, conf, _ = _plan_xcom(dag_id, run_id)
     model = (conf or {}).get("model") or model_param().value  # the Param's default when the conf left it out
     return JSONResponse({"model": model, "targets": _answer(lambda: targets_of(plan))})
 
@@ -213,15 +214,23 @@ def campaign(plan_id: str) -> JSONResponse:
 
 @app.get("/api/run/campaign", dependencies=run_access)
 def run_campaign(dag_id: str, run_id: str) -> JSONResponse:
-    """The campaign of a disagg_realizations run: the plan its `plan` task kept (XCom `plan_id`)."""
-    from hazflow.results.campaign import disagg_campaign, plan_id_of
+    """The campaign of a disagg_realizations run (the plan its `plan` task kept: XCom `plan_id`), or of
+    a hazard_realizations run (the jobs its `plan` task returned; reused: finished before the run started)."""
+    from hazflow.results.campaign import disagg_campaign, hazard_campaign, plan_id_of
 
-    if dag_id != CAMPAIGN_DAG:
-        raise HTTPException(
-            400, {"field": "dag_id", "detail": f"dag_id: campaigns are read for {CAMPAIGN_DAG} runs, not {dag_id}"}
-        )
-    plan, _ = _plan_xcom(dag_id, run_id, key="plan")  # the plan task pushes its counts and plan id under "plan"
-    return JSONResponse(_answer(lambda: disagg_campaign(_store(), plan_id_of(plan))))
+    if dag_id == CAMPAIGN_DAG:
+        plan, _, _ = _plan_xcom(dag_id, run_id, key="plan")  # the plan task pushes its counts and plan id under "plan"
+        return JSONResponse(_answer(lambda: disagg_campaign(_store(), plan_id_of(plan))))
+    if dag_id == HAZARD_CAMPAIGN_DAG:
+        batches, _, started = _plan_xcom(dag_id, run_id)
+        return JSONResponse(_answer(lambda: hazard_campaign(_store(), batches, started)))
+    raise HTTPException(
+        400,
+        {
+            "field": "dag_id",
+            "detail": f"dag_id: campaigns are read for {CAMPAIGN_DAG} and {HAZARD_CAMPAIGN_DAG} runs, not {dag_id}",
+        },
+    )
 
 
 @app.get("/extracts", response_class=HTMLResponse, dependencies=extract_access)
@@ -246,8 +255,8 @@ def extract_file(name: str) -> Response:
     return report(name)
 
 
-def _plan_xcom(dag_id: str, run_id: str, key: str = "return_value") -> tuple[Any, dict[str, Any] | None]:
-    """(the `plan` task's XCom `key`, the run's conf) from Airflow's metadata database."""
+def _plan_xcom(dag_id: str, run_id: str, key: str = "return_value") -> tuple[Any, dict[str, Any] | None, str]:
+    """(the `plan` task's XCom `key`, the run's conf, its start as ISO text) from Airflow's metadata database."""
     from airflow.models.dagrun import DagRun
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
@@ -263,4 +272,5 @@ def _plan_xcom(dag_id: str, run_id: str, key: str = "return_value") -> tuple[Any
             .one_or_none()
         )  # fmt: skip
         value = XComModel.deserialize_value(row) if row is not None else None
-        return value, dict(run.conf or {})
+        started = run.start_date.isoformat() if run.start_date else ""
+        return value, dict(run.conf or {}), started
