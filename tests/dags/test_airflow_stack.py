@@ -350,6 +350,8 @@ def test_the_hazflow_plugin_serves_the_hazard_view_to_its_readers_only(stack):
         assert _get(stack.url + route)[0] == 401, route
     status, _, body = _get(f"{stack.url}/hazflow/run?dag_id=someone_elses&run_id=r1", token)  # the run tab of any DAG
     assert status == 200 and b"no hazflow results" in body
+    status, _, body = _get(f"{stack.url}/hazflow/run?dag_id={urllib.parse.quote('<script>x</script>')}&run_id=r1", token)
+    assert status == 200 and b"<script>" not in body and b"&lt;script&gt;" in body  # the address is not markup
     status, _, body = _get(f"{stack.url}/hazflow/api/run/targets?dag_id=disagg_aggregation&run_id=no-such-run", token)
     assert status == 404
     status, _, body = _get(f"{stack.url}/hazflow/api/report?name=../../etc/passwd", token)

@@ -14,7 +14,7 @@ the store) load on the first request, not when the api-server imports the plugin
 from __future__ import annotations
 
 import functools
-import logging
+import html
 import threading
 from importlib.metadata import version
 from importlib.util import find_spec
@@ -25,8 +25,6 @@ from airflow.api_fastapi.core_api.security import requires_access_dag
 from fastapi import Depends, FastAPI, HTTPException, Query
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
 
-log = logging.getLogger(__name__)
-
 PAGES = Path(__file__).resolve().parent / "pages"
 PLOTLY_VERSION = version("plotly")
 PLOTLY_PATH = f"/static/plotly-{PLOTLY_VERSION}.min.js"  # versioned: cached for a year, immutable
@@ -36,11 +34,7 @@ CAMPAIGN_DAG = "disagg_realizations"  # the Campaign view's
 HAZARD_CAMPAIGN_DAG = "hazard_realizations"  # ... and its runs' hazard campaigns
 EXTRACT_DAG = "area_extract"  # the Area extract view's
 HAZFLOW_DAGS = ("hazard_realizations", HAZARD_DAG, "disagg_realizations", DISAGG_DAG, "area_extract", "coverage_backfill")
-REPORT_PREFIXES = (
-    "disagg/",
-    "exports/",
-    "hazard/",
-)  # /api/report (the disaggregation readers')  # what the report route serves from the store
+REPORT_PREFIXES = ("disagg/", "exports/", "hazard/")  # what /api/report serves from the store (extracts: /api/extract-file)
 MEDIA_TYPES = {".json": "application/json", ".csv": "text/csv", ".png": "image/png", ".parquet": "application/vnd.apache.parquet"}
 
 app = FastAPI(title="hazflow results", description="hazflow's results views inside the Airflow UI")
@@ -174,13 +168,15 @@ def report(name: str) -> Response:
 def run_view(dag_id: str, run_id: str) -> Response:
     """The run view of every DAG's runs (`dag_run`): a disagg_aggregation run opens the Disaggregation
     view on its targets; a DAG that is not hazflow's has no hazflow results."""
-    if dag_id not in HAZFLOW_DAGS:
-        return HTMLResponse(f"<p>no hazflow results: {dag_id} is not a hazflow DAG</p>")
+    if dag_id not in HAZFLOW_DAGS:  # escaped: the id comes from the address
+        return HTMLResponse(f"<p>no hazflow results: {html.escape(dag_id)} is not a hazflow DAG</p>")
     if dag_id == DISAGG_DAG:
         return HTMLResponse(_page("disagg.html"))
     if dag_id in (CAMPAIGN_DAG, HAZARD_CAMPAIGN_DAG):
         return HTMLResponse(_page("campaign.html"))
-    return HTMLResponse(f"<p>no hazflow results view for {dag_id} runs yet; the Hazard view is in the navigation</p>")
+    return HTMLResponse(
+        f"<p>no hazflow results view for {dag_id} runs; the Hazard and Area extract views are in the navigation</p>"
+    )
 
 
 @app.get("/api/run/targets", dependencies=run_access)
