@@ -101,19 +101,7 @@ class LocalStore(Store):
             conn.executescript(SCHEMA)
         else:
             self.root.mkdir(parents=True, exist_ok=True)
-            try:
-                conn = sqlite3.connect(self.db_path, timeout=120.0, isolation_level=None)
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.execute("PRAGMA synchronous=NORMAL")
-                if write:  # the whole schema in one transaction: a reader sees all of it or none
-                    conn.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
-                elif not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'ledger'").fetchone():
-                    conn.close()  # a file its first writer has just made, its schema not in yet: read empty
-                    conn = sqlite3.connect(":memory:")
-                    conn.executescript(SCHEMA)
-                _add_new_columns(conn)
-            except sqlite3.OperationalError as e:
-                raise _storage_error(e, self.db_path) from e
+            conn = self._open(write)
         try:
             if write:
                 conn.execute("BEGIN IMMEDIATE")
@@ -130,6 +118,31 @@ class LocalStore(Store):
             raise
         finally:
             conn.close()
+
+    def _open(self, write: bool) -> sqlite3.Connection:
+        """A connection in WAL mode with the schema in. Writers that open a fresh file together can
+        meet SQLITE_BUSY while one turns it to WAL, which SQLite returns at once, without its busy
+        timeout: the set-up is tried again until that timeout has passed."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            conn = sqlite3.connect(self.db_path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            try:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")
+                if write:  # the whole schema in one transaction: a reader sees all of it or none
+                    conn.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")
+                elif not conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'ledger'").fetchone():
+                    conn.close()  # a file its first writer has just made, its schema not in yet: read empty
+                    conn = sqlite3.connect(":memory:")
+                    conn.executescript(SCHEMA)
+                _add_new_columns(conn)
+                return conn
+            except sqlite3.OperationalError as e:
+                conn.close()
+                busy = isinstance(_storage_error(e, self.db_path), TransientError)
+                if not busy or time.monotonic() > deadline:
+                    raise _storage_error(e, self.db_path) from e
+                time.sleep(0.02)
 
     # --- ledger ---
     def ledger_get(self, job_key: str) -> LedgerEntry | None:
@@ -408,6 +421,9 @@ def _add_new_columns(conn: sqlite3.Connection) -> None:
         have = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
         if have and column not in have:
             conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+
+
+BUSY_TIMEOUT_S = 120.0  # how long a writer waits for another (SQLite's busy timeout)
 
 
 def _storage_error(error: sqlite3.Error, path: Path) -> Exception:
