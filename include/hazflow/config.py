@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # imported lazily below: this module stays light
     from hazflow.store import Store
 
 SHARE_SITES_ENV = "HAZFLOW_ONEPASS_SHARE_SITES"  # Config.onepass_share_sites
+WARM_ENV = "HAZFLOW_OQ_WARM"  # Config.oq_warm
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Data hazflow ships (model definitions, coverage manifests, Airflow pools), in a folder whose name
@@ -37,6 +38,9 @@ class Config:
     oq_timeout_s: float = 3600.0
     oq_parallel: int = max(1, os.cpu_count() or 1)  # OpenQuake jobs a batch runs at once (one core each)
     numba_cache_dir: Path | None = PROJECT_ROOT / ".cache" / "numba"
+    # Whether OpenQuake runs fork a warm OpenQuake process, its imports paid once per process, or each
+    # start cold (HAZFLOW_OQ_WARM, 1 or 0; see hazflow.openquake.warm).
+    oq_warm: bool = True
     aws_stage: str = "dev"  # table name prefix of the aws store
     aws_endpoint: str | None = None  # e.g. a moto_server URL; None is AWS itself
     aws_region: str = "ap-southeast-2"
@@ -99,9 +103,7 @@ class Config:
         cache_max = _number(env, "HAZFLOW_S3_CACHE_MAX_BYTES", defaults.s3_cache_max_bytes, int)
         lease_ttl = _number(env, "HAZFLOW_LEASE_TTL", defaults.lease_ttl_s, float)
         vs30_range = _range(env, "HAZFLOW_VS30_RANGE")
-        share = env.get(SHARE_SITES_ENV, "1").strip()
-        if share not in ("0", "1"):
-            raise BadRequest(SHARE_SITES_ENV, f"expected 0 or 1, got {share!r}")
+        share, warm = (_switch(env, name) for name in (SHARE_SITES_ENV, WARM_ENV))
         return cls(
             store_backend=env.get("HAZFLOW_STORE_BACKEND", defaults.store_backend),
             store_root=location(env.get("HAZFLOW_STORE_ROOT", str(defaults.store_root))),
@@ -123,7 +125,8 @@ class Config:
             s3_cache_max_bytes=cache_max,
             lease_ttl_s=lease_ttl,
             vs30_range=vs30_range,
-            onepass_share_sites=share == "1",
+            onepass_share_sites=share,
+            oq_warm=warm,
             models_dir=Path(env.get("HAZFLOW_MODELS_DIR", defaults.models_dir)),
         )
 
@@ -148,10 +151,18 @@ class Config:
         return ThsHazardCurves(self.hazard_curves, levels, self.aws_endpoint, self.aws_region)
 
     def openquake(self) -> OpenQuakeConfig:
-        """Where the OpenQuake venv is, its time limit and numba cache."""
+        """Where the OpenQuake venv is, its time limit and numba cache, and whether runs start warm."""
         from hazflow.openquake.runner import OpenQuakeConfig
 
-        return OpenQuakeConfig(self.oq_python, self.oq_timeout_s, self.numba_cache_dir)
+        return OpenQuakeConfig(self.oq_python, self.oq_timeout_s, self.numba_cache_dir, self.oq_warm)
+
+
+def _switch(env: Mapping[str, str], name: str) -> bool:
+    """`env[name]` as 1 (on, the default when unset) or 0 (off); anything else is refused by name."""
+    value = env.get(name, "1").strip()
+    if value not in ("0", "1"):
+        raise BadRequest(name, f"expected 0 or 1, got {value!r}")
+    return value == "1"
 
 
 def _range(env: Mapping[str, str], name: str) -> tuple[float, float] | None:

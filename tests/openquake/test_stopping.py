@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hazflow.config import Config
+from hazflow.config import PROJECT_ROOT, Config
 from hazflow.openquake.runner import DIE_WITH_PARENT, ORPHANED_EXIT, _environment, with_parent
 from hazflow.store import HazardAggregate
 from hazflow.store.local import LocalStore
@@ -50,8 +50,9 @@ def test_openquake_inherits_no_credentials_nor_settings(tmp_path, monkeypatch):
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("LC_ALL", "C.UTF-8")
     env = _environment(tmp_path, Config().openquake())
-    assert not (set(secrets) - {"OQ_DISTRIBUTE"}) & set(env)  # none reaches it; OQ_DISTRIBUTE is set anew
-    assert env["OQ_DISTRIBUTE"] == "no" and env["PATH"] == os.environ["PATH"] and env["LC_ALL"] == "C.UTF-8"
+    assert not (set(secrets) - {"OQ_DISTRIBUTE", "PYTHONPATH"}) & set(env)  # none reaches it; two are set anew:
+    assert env["OQ_DISTRIBUTE"] == "no" and env["PYTHONPATH"] == str(PROJECT_ROOT / "include")  # hazflow's own package
+    assert env["PATH"] == os.environ["PATH"] and env["LC_ALL"] == "C.UTF-8"
 
 
 def _demo_request(tmp_path: Path, demo) -> tuple[dict[str, str], list[str], Path]:

@@ -60,6 +60,19 @@ def test_parallel_jobs_setting(value, ok):
         assert Config.from_env({"HAZFLOW_OQ_PARALLEL": value}).oq_parallel == ok
 
 
+@pytest.mark.parametrize("value, warm", [(None, True), ("1", True), ("0", False), ("yes", None), ("", None)])
+def test_warm_openquake_setting(value, warm):
+    """HAZFLOW_OQ_WARM: runs fork a warm OpenQuake process (1, the default) or start cold (0)."""
+    from hazflow.config import Config
+
+    env = {} if value is None else {"HAZFLOW_OQ_WARM": value}
+    if warm is None:
+        with pytest.raises(BadRequest, match="HAZFLOW_OQ_WARM: expected 0 or 1"):
+            Config.from_env(env)
+    else:
+        assert Config.from_env(env).oq_warm is warm and Config.from_env(env).openquake().warm is warm
+
+
 def test_passes_share_processes_by_sites_and_keep_their_order(demo, oq_version):
     from hazflow.run.batch import lanes
 

@@ -18,10 +18,11 @@ AWS_ENV = {
 AWS_CONFIG = Config.from_env(AWS_ENV)
 
 
-@pytest.mark.parametrize("share", ["1", "0"])
-def test_overrides_run_the_worker_as_one_bash_string_with_the_store_settings(share):
-    # the deployment's setting, read by Config, goes on to the worker, which renders passes as the plan keyed them
-    config = Config.from_env(AWS_ENV | {"HAZFLOW_ONEPASS_SHARE_SITES": share})
+@pytest.mark.parametrize(("share", "warm"), [("1", "1"), ("0", "0")])
+def test_overrides_run_the_worker_as_one_bash_string_with_the_store_settings(share, warm):
+    # the deployment's settings, read by Config, go on to the worker, which renders passes as the plan
+    # keyed them and starts OpenQuake as the deployment does
+    config = Config.from_env(AWS_ENV | {"HAZFLOW_ONEPASS_SHARE_SITES": share, "HAZFLOW_OQ_WARM": warm})
     settings = EcsSettings(container="oq", oq_parallel=8)
     (override,) = run_task_overrides("s3://bucket/hazflow/batches/p/0001.json", config, settings)["containerOverrides"]
     assert override["name"] == "oq"
@@ -35,6 +36,7 @@ def test_overrides_run_the_worker_as_one_bash_string_with_the_store_settings(sha
         "HAZFLOW_OQ_PARALLEL": "8",
         "HAZFLOW_OQ_TIMEOUT": "3600",
         "HAZFLOW_ONEPASS_SHARE_SITES": share,
+        "HAZFLOW_OQ_WARM": warm,
     }  # fmt: skip  (no endpoint: real AWS; a moto endpoint is passed on when set)
     assert Config.from_env(env).store_root == "s3://bucket/hazflow"  # what the worker reads back
 

@@ -1,4 +1,6 @@
-"""OpenQuake processes of a test, found by the folder they work in (their cwd under its work dir)."""
+"""OpenQuake processes of a test, found by the folder they work in (their cwd under its work dir) and
+by their command line or, for a fork of the warm OpenQuake process, their process name (`oq-engine`,
+`oq-onepass`, `oq-association`: see `hazflow.openquake.warm`)."""
 
 from __future__ import annotations
 
@@ -7,18 +9,19 @@ import subprocess
 import time
 from pathlib import Path
 
-ANY_OPENQUAKE = ("openquake",)  # `oq engine --run` (openquake.commands) and hazflow.openquake.onepass alike
-ONE_PASS = ("hazflow.openquake.onepass",)
+ANY_OPENQUAKE = ("openquake", "oq-")  # `oq engine --run` (openquake.commands) and hazflow.openquake.onepass alike
+ONE_PASS = ("hazflow.openquake.onepass", "oq-onepass")
 
 
 def openquake_processes(work: Path, markers: tuple[str, ...] = ANY_OPENQUAKE) -> list[int]:
-    """Pids of processes whose command line holds one of `markers` and whose cwd is under `work`."""
+    """Pids of processes whose command line or name holds one of `markers` and whose cwd is under `work`."""
     pids = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cmdline += " " + (entry / "comm").read_text().strip()
             cwd = os.readlink(entry / "cwd")
         except OSError:  # gone meanwhile, or not ours to read
             continue

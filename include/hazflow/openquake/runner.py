@@ -1,28 +1,35 @@
-"""Run OpenQuake, isolated and offline, as a subprocess of the OpenQuake venv: one `oq engine --run`
-job, or one pass of the one-pass disaggregation (`hazflow.openquake.onepass`).
+"""Run OpenQuake, isolated and offline, in the OpenQuake venv: one `oq engine --run` job, or one pass
+of the one-pass disaggregation (`hazflow.openquake.onepass`).
 
 Each run gets its own folder, database, config and data directory and runs in a single process
-(FIELD_NOTES.md), so runs on one host neither queue behind each other nor share state. The same
-functions run in a local worker and in the production container. Every run reports its wall and CPU
-seconds and its peak memory, read from the child's resource usage (`os.wait4`).
+(FIELD_NOTES.md), so runs on one host neither queue behind each other nor share state. A run is a fork
+of this process's warm OpenQuake process (`hazflow.openquake.warm`: OpenQuake's 4-5 s of imports paid
+once per process, not per run), or, with `warm` off or the warm process unavailable, a process of its
+own (cold). The same functions run in a local worker and in the production container. Every run
+reports its wall and CPU seconds and its peak memory, read from the run's resource usage (`os.wait4`);
+the warm process's start-up CPU is counted with its first run.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import subprocess
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 from hazflow.exceptions import OpenQuakeError
 from hazflow.openquake.engines import NO_RUPTURE_MARKERS, PASS_RESULT
+from hazflow.openquake.warm_client import WarmUnavailable, warm_process
+
+logger = logging.getLogger(__name__)
 
 SiteState = Literal["done", "no_ruptures"]
 
@@ -34,6 +41,7 @@ class OpenQuakeConfig:
     python: Path
     timeout_s: float = 3600.0
     numba_cache_dir: Path | None = None
+    warm: bool = True  # runs fork a warm OpenQuake process (hazflow.openquake.warm), or start cold
 
     def __post_init__(self) -> None:
         if not Path(self.python).exists():
@@ -111,15 +119,18 @@ def with_parent(cmd: Sequence[str], python: Path) -> list[str]:
     return [str(python), "-S", "-c", DIE_WITH_PARENT, str(os.getpid()), *cmd]
 
 
+# OpenQuake's configuration, the same for every run: its paths are relative to the run's folder (the
+# process's cwd), so that a warm process, which reads it once at import, serves every run with it.
+OPENQUAKE_CFG = (
+    "[distribution]\noq_distribute = no\nserialize_jobs = 0\n[dbserver]\nfile = db.sqlite3\n[directory]\ncustom_tmp = tmp\n"
+)
+
+
 def _environment(jobdir: Path, config: OpenQuakeConfig) -> dict[str, str]:
     cfg = jobdir / "openquake.cfg"
     (jobdir / "tmp").mkdir(exist_ok=True)
     (jobdir / "oqdata").mkdir(exist_ok=True)
-    cfg.write_text(
-        "[distribution]\noq_distribute = no\nserialize_jobs = 0\n"
-        f"[dbserver]\nfile = {jobdir / 'db.sqlite3'}\n"
-        f"[directory]\ncustom_tmp = {jobdir / 'tmp'}\n"
-    )
+    cfg.write_text(OPENQUAKE_CFG)
     env = {k: v for k, v in os.environ.items() if k in INHERITED_ENV or k.startswith(INHERITED_PREFIXES)}
     env.update(
         OQ_CONFIG_FILE=str(cfg),
@@ -127,11 +138,23 @@ def _environment(jobdir: Path, config: OpenQuakeConfig) -> dict[str, str]:
         OQ_DISTRIBUTE="no",
         CI="1",  # skips the online version check
         MPLCONFIGDIR=str(jobdir / "tmp"),
+        TMPDIR=str(jobdir / "tmp"),
         OMP_NUM_THREADS="1",
+        PYTHONPATH=str(Path(__file__).resolve().parents[2]),  # hazflow's own package, for OpenQuake's Python
     )
     if config.numba_cache_dir:
         env["NUMBA_CACHE_DIR"] = str(config.numba_cache_dir)
     return env
+
+
+def _warm_command(config: OpenQuakeConfig) -> Callable[[Path], tuple[list[str], dict[str, str]]]:
+    """The warm process's command line and environment, in its folder."""
+
+    def command(folder: Path) -> tuple[list[str], dict[str, str]]:
+        cmd = [str(config.python), "-m", "hazflow.openquake.warm", str(folder / "socket")]
+        return with_parent(cmd, config.python), _environment(folder, config)
+
+    return command
 
 
 def _tail(path: Path, lines: int = 30) -> str:
@@ -141,30 +164,64 @@ def _tail(path: Path, lines: int = 30) -> str:
 
 
 def _run(cmd: Sequence[str], jobdir: Path, env: dict[str, str], config: OpenQuakeConfig, what: str) -> tuple[int, Usage]:
-    """Run `cmd` in `jobdir`, output to `oq.log`, killed (with its process group) at the time limit."""
+    """Run `cmd` (`python -m module ...` of the OpenQuake venv) in `jobdir`, output to `oq.log`,
+    killed (with its process group) at the time limit: a fork of the warm process, or a fresh
+    process when warm runs are off or the warm process is unavailable."""
     log = jobdir / "oq.log"
     start = time.monotonic()
+    timed_out = threading.Event()
+    timers: list[threading.Timer] = []
+
+    def started(pid: int) -> None:
+        def kill() -> None:
+            timed_out.set()
+            try:
+                os.killpg(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+        timers.append(timer := threading.Timer(config.timeout_s, kill))
+        timer.start()
+
+    try:
+        ran = _run_warm(cmd, jobdir, env, config, log, started) if config.warm else None
+        code, cpu, rss_kb = ran if ran is not None else _run_cold(cmd, jobdir, env, log, started)
+    finally:
+        for timer in timers:
+            timer.cancel()
+    if timed_out.is_set():
+        raise OpenQuakeError(f"OpenQuake {what} timed out after {config.timeout_s:g} s", _tail(log))
+    return code, Usage(time.monotonic() - start, cpu, rss_kb / 1024)
+
+
+def _run_cold(
+    cmd: Sequence[str], jobdir: Path, env: dict[str, str], log: Path, started: Callable[[int], None]
+) -> tuple[int, float, float]:
+    """`cmd` as a process of its own: (exit code, CPU seconds, peak RSS KiB) from `os.wait4`."""
     with log.open("w") as out:
         proc = subprocess.Popen(
             with_parent(cmd, Path(cmd[0])), cwd=jobdir, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
-        timed_out = threading.Event()
-
-        def kill() -> None:
-            timed_out.set()
-            os.killpg(proc.pid, signal.SIGKILL)
-
-        timer = threading.Timer(config.timeout_s, kill)
-        timer.start()
-        try:
-            _, status, rusage = os.wait4(proc.pid, 0)  # the child's own resource usage, whatever else runs
-        finally:
-            timer.cancel()
+        started(proc.pid)
+        _, status, rusage = os.wait4(proc.pid, 0)  # the child's own resource usage, whatever else runs
         proc.returncode = os.waitstatus_to_exitcode(status)
-    if timed_out.is_set():
-        raise OpenQuakeError(f"OpenQuake {what} timed out after {config.timeout_s:g} s", _tail(log))
-    usage = Usage(time.monotonic() - start, rusage.ru_utime + rusage.ru_stime, rusage.ru_maxrss / 1024)
-    return proc.returncode, usage
+    return proc.returncode, rusage.ru_utime + rusage.ru_stime, rusage.ru_maxrss
+
+
+def _run_warm(
+    cmd: Sequence[str], jobdir: Path, env: dict[str, str], config: OpenQuakeConfig, log: Path, started: Callable[[int], None]
+) -> tuple[int, float, float] | None:
+    """`cmd` as a fork of this process's warm OpenQuake process; None if that is unavailable (run cold)."""
+    warm = warm_process((str(config.python), str(config.numba_cache_dir)))
+    try:
+        warm.start(_warm_command(config))
+        ran = warm.run(cmd[2], cmd[3:], jobdir, env, log, started)
+    except WarmUnavailable as error:
+        logger.warning("running OpenQuake cold: %s", error)
+        return None
+    except OSError as error:
+        raise OpenQuakeError(f"OpenQuake run in {jobdir} lost: {error}", _tail(log)) from None
+    return os.waitstatus_to_exitcode(ran.status), ran.cpu_seconds + ran.startup_cpu_seconds, ran.max_rss_kb
 
 
 def _failure(what: str, code: int, log: Path) -> OpenQuakeError:
@@ -194,9 +251,8 @@ def run_passes(pass_files: Sequence[Path], workdir: Path, config: OpenQuakeConfi
     stopped it (with its traceback, or the process's log tail). The process's CPU seconds are
     apportioned: each pass its own, plus an equal share of the start-up."""
     env = _environment(workdir, config)
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])  # hazflow's own package, for OpenQuake's Python
     cmd = [str(config.python), "-m", "hazflow.openquake.onepass", *map(str, pass_files)]
-    limit = OpenQuakeConfig(config.python, config.timeout_s * len(pass_files), config.numba_cache_dir)  # per pass
+    limit = replace(config, timeout_s=config.timeout_s * len(pass_files))  # per pass
     what = f"pass {pass_files[0].parent.name}" + (f" and {len(pass_files) - 1} more" if len(pass_files) > 1 else "")
     code, usage = _run(cmd, workdir, env, limit, what)
     log = workdir / "oq.log"
@@ -228,7 +284,6 @@ def run_association(request: dict[str, Any], workdir: Path, config: OpenQuakeCon
     (workdir / RESULT).unlink(missing_ok=True)
     (workdir / REQUEST).write_text(json.dumps(request))
     env = _environment(workdir, config)
-    env["PYTHONPATH"] = str(Path(__file__).resolve().parents[2])  # hazflow's own package, for OpenQuake's Python
     cmd = [str(config.python), "-m", "hazflow.openquake.association", str(workdir / REQUEST)]
     code, _ = _run(cmd, workdir, env, config, "exposure association")
     result = workdir / RESULT

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from hazflow.config import SHARE_SITES_ENV, Config
+from hazflow.config import SHARE_SITES_ENV, WARM_ENV, Config
 from hazflow.exceptions import DataIntegrityError, DeploymentError, StorageError, TransientError
 from hazflow.plan.disagg import BatchRef
 from hazflow.remote.errors import error_code, is_transient
@@ -92,7 +92,8 @@ def require_reachable_store(config: Config) -> None:
 
 def worker_environment(config: Config, settings: EcsSettings) -> dict[str, str]:
     """What the worker in the container needs to reach the same store as the Airflow side, and to
-    render passes as the plan keyed them (whether a pass's sites may share a calculation)."""
+    render passes as the plan keyed them (whether a pass's sites may share a calculation), and to start
+    OpenQuake as the deployment does (warm or cold)."""
     require_reachable_store(config)
     env = {
         "HAZFLOW_STORE_BACKEND": "aws",
@@ -102,6 +103,7 @@ def worker_environment(config: Config, settings: EcsSettings) -> dict[str, str]:
         "HAZFLOW_OQ_PARALLEL": str(settings.oq_parallel),
         "HAZFLOW_OQ_TIMEOUT": f"{config.oq_timeout_s:g}",
         SHARE_SITES_ENV: "1" if config.onepass_share_sites else "0",
+        WARM_ENV: "1" if config.oq_warm else "0",
     }
     if config.aws_endpoint:  # a moto_server standing in for AWS (compose stack, tests)
         env["HAZFLOW_AWS_ENDPOINT"] = config.aws_endpoint

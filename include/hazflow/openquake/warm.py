@@ -1,0 +1,202 @@
+"""A warm OpenQuake process: OpenQuake imported once, every run a fork of it. Runs in the OpenQuake
+venv, as a subprocess (`hazflow.openquake.warm_client` starts it and talks to it):
+
+    python -m hazflow.openquake.warm SOCKET
+
+Starting OpenQuake is most of a small run: `oq engine --run` imports every calculator, scipy, pandas,
+matplotlib and numba's cached kernels, 4-5 s of CPU before it reads the job (the reference mini job
+takes 4.8 s cold and 1.4 s as a fork of this process). This process pays that once, then serves runs
+on a Unix socket, one connection each:
+
+- the client sends one JSON line: `module` (run as `python -m module`), `argv`, `cwd`, `env`, `log`
+  and `name`;
+- this process forks a child, which starts a session of its own (so a time-out can kill its process
+  group), asks the kernel for SIGKILL when this process dies (PR_SET_PDEATHSIG), takes `name` as its
+  process name (`ps`, /proc/PID/comm), moves to `cwd`, sends its stdout and stderr to `log`, adds
+  `env` to its environment and runs `module` as `__main__`, exactly as `python -m` would;
+- this process answers `{"pid": ...}` at once, and when the child ends, its wait status and resource
+  usage (`cpu_seconds`, `max_rss_kb`) plus, on the first run only, the CPU seconds of this process's
+  own start-up (`startup_cpu_seconds`), so that the runs' CPU still sums to what was spent;
+- the child ends as a process of its own would: `sys.exit` unwinds to the interpreter's exit, which
+  runs the exit handlers and finalises every object (closing the datastores a script left open);
+- a connection closed before its child ended (the client's thread or process died) kills the child.
+
+Why a fork is the same run: OpenQuake's configuration is read at import, so every run of one warm
+process reads the same file. hazflow writes it with relative paths (`db.sqlite3`, `tmp`), which each
+child resolves in its own folder, and sets the rest (OQ_DATADIR, MPLCONFIGDIR, TMPDIR) per run in the
+environment, which OpenQuake reads when it runs. The tests run jobs both ways and compare them.
+
+Imports only the standard library and OpenQuake: it must run in OpenQuake's own Python.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import importlib
+import json
+import os
+import runpy
+import selectors
+import signal
+import socket
+import sys
+import tempfile
+import traceback
+from typing import Any, NoReturn
+
+# What the runs need, imported before the first fork: the engine's command line (which imports every
+# calculator) and what the one-pass and association scripts use beyond it.
+PRELOAD = (
+    "openquake.commands.__main__",
+    "openquake.commands.engine",
+    "openquake.calculators",
+    "openquake.engine.engine",
+    "openquake.commonlib.readinput",
+    "openquake.hazardlib.calc.disagg",
+    "openquake.hazardlib.site",
+)
+READY = "ready"
+ORPHANED_EXIT = 70  # the child's exit status when this process died before it could ask to die with it
+PR_SET_PDEATHSIG = 1
+PR_SET_NAME = 15
+
+
+def _cpu_seconds() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+def _exit_code(exit: SystemExit) -> int:
+    """What `python -m` exits with for this SystemExit (a message is printed and exits 1)."""
+    if exit.code is None:
+        return 0
+    if isinstance(exit.code, int):
+        return exit.code
+    print(exit.code, file=sys.stderr)
+    return 1
+
+
+def run_child(request: dict[str, Any], parent: int) -> NoReturn:
+    """In the forked child: become the run `request` describes, then exit as the interpreter does
+    (`sys.exit` out of this process's loop: exit handlers, then every object finalised, so the HDF5
+    files and databases a run left open are closed as they would be at the end of a process of its
+    own); never returns."""
+    code = 1
+    try:
+        os.setsid()
+        if sys.platform.startswith("linux"):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+            libc.prctl(PR_SET_NAME, ctypes.c_char_p(request["name"].encode()[:15]))
+        if os.getppid() != parent:
+            os._exit(ORPHANED_EXIT)
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGCHLD):
+            signal.signal(sig, signal.SIG_DFL)
+        os.chdir(request["cwd"])
+        log = os.open(request["log"], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(log, 1)
+        os.dup2(log, 2)
+        os.close(log)
+        os.close(null)
+        os.environ.update(request["env"])
+        tempfile.tempdir = None  # TMPDIR is the run's
+        sys.argv = [request["module"], *request["argv"]]
+        code = 0
+        try:
+            runpy.run_module(request["module"], run_name="__main__", alter_sys=True)
+        except SystemExit as exit:
+            code = _exit_code(exit)
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    sys.exit(code)  # through `serve`, which catches nothing, to the interpreter's own exit
+
+
+def serve(path: str) -> None:
+    """Import OpenQuake, print READY, then serve runs on the Unix socket at `path` until killed."""
+    started = _cpu_seconds()
+    for module in PRELOAD:
+        importlib.import_module(module)
+    startup = _cpu_seconds() - started
+    me = os.getpid()
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(64)
+    selector = selectors.DefaultSelector()
+    selector.register(listener, selectors.EVENT_READ)
+    pending: dict[socket.socket, bytes] = {}  # connections whose request is still arriving
+    child_of: dict[socket.socket, int] = {}
+    connection_of: dict[int, socket.socket] = {}
+    print(READY, flush=True)
+
+    def close(conn: socket.socket) -> None:
+        selector.unregister(conn)
+        pending.pop(conn, None)
+        conn.close()
+
+    while True:
+        for key, _ in selector.select(timeout=0.05):
+            if key.fileobj is listener:
+                conn, _ = listener.accept()
+                selector.register(conn, selectors.EVENT_READ)
+                pending[conn] = b""
+                continue
+            conn = key.fileobj  # type: ignore[assignment]
+            data = conn.recv(1 << 16)
+            if not data:  # the client is gone: so is its run
+                pid = child_of.pop(conn, None)
+                if pid is not None:
+                    try:
+                        os.killpg(pid, signal.SIGKILL)
+                    except ProcessLookupError:
+                        pass
+                    connection_of.pop(pid, None)
+                close(conn)
+                continue
+            if conn not in pending:
+                continue  # a started run's client sends nothing more
+            pending[conn] += data
+            if b"\n" not in pending[conn]:
+                continue
+            request = json.loads(pending.pop(conn).split(b"\n", 1)[0])
+            sys.stdout.flush()
+            sys.stderr.flush()
+            pid = os.fork()
+            if pid == 0:
+                selector.close()
+                listener.close()
+                for other in (*pending, *child_of, conn):
+                    other.close()
+                run_child(request, me)
+            child_of[conn] = pid
+            connection_of[pid] = conn
+            conn.sendall(json.dumps({"pid": pid}).encode() + b"\n")
+        while True:
+            try:
+                pid, status, usage = os.wait4(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            if pid not in connection_of:
+                continue
+            conn = connection_of.pop(pid)
+            child_of.pop(conn, None)
+            result = {
+                "status": status,
+                "cpu_seconds": usage.ru_utime + usage.ru_stime,
+                "max_rss_kb": usage.ru_maxrss,
+                "startup_cpu_seconds": startup,
+            }
+            startup = 0.0  # counted once, with the first run
+            try:
+                conn.sendall(json.dumps(result).encode() + b"\n")
+            except OSError:
+                pass
+            close(conn)
+
+
+if __name__ == "__main__":
+    serve(sys.argv[1])
