@@ -139,6 +139,21 @@ def test_nshm_leaf_benchmark_measures_both_engines_on_an_nshm_format_leaf(nshm_s
     assert lines["poes"].split()[0] == "0.02" and lines["verdict"].startswith(("met", "not met"))
 
 
+@pytest.mark.openquake
+@pytest.mark.parametrize("engine", ["oq", "hazardlib"])
+def test_warm_openquake_benchmark_runs_each_job_cold_and_warm_and_compares_them(engine):
+    """Two runs each way: every figure printed (timings reported, never asserted), the results equal."""
+    out = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "bench" / "warm_openquake.py"), "--runs", "2", "--engine", engine],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    lines = dict(line.split(": ", 1) for line in out.stdout.splitlines() if ": " in line)
+    assert lines.get("runs", "").startswith(f"2 ({engine}"), out.stdout + out.stderr[-3000:]
+    for key in ("cold_cpu_s", "warm_cpu_s", "cold_wall_s", "warm_wall_s", "cpu_ratio", "wall_ratio", "warm_cpu_per_run_s"):
+        assert float(lines[key]) > 0, key
+    assert lines["equal"] == "true" and out.returncode == 0
+
+
 def test_demo_disagg_benchmark_times_the_demos_own_request():
     """bench/demo_disagg.py reads its request from scripts/demo_dags_test.sh, so it times what `make demo-dags-test` runs."""
     sys.path.insert(0, str(PROJECT_ROOT / "bench"))
