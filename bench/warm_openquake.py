@@ -39,8 +39,10 @@ SITES = ("WLG", "CHC", "AKL", "DUD", "NPE", "NSN", "ZQN", "HLZ")
 
 
 def matrices(hdf5: Path) -> np.ndarray:
+    """Every disaggregation matrix of a run's datastore (`disagg-rlzs/<kind>`), flattened into one array."""
     with open_datastore(hdf5) as f:
-        return np.asarray(f["disagg-rlzs/Mag_Dist_Eps"][()])
+        group = f["disagg-rlzs"]
+        return np.concatenate([np.asarray(group[kind][()]).ravel() for kind in sorted(group)])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,6 +9,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import replace
@@ -182,3 +183,12 @@ def test_the_warm_process_dies_with_the_process_that_started_it(tmp_path):
         assert not Path(f"/proc/{pid}").exists()
     finally:
         starter.kill()
+
+
+def test_a_temporary_folder_too_deep_for_a_socket_puts_the_warm_process_in_tmp(base_config, tmp_path, fresh_warm, monkeypatch):
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    deep.mkdir(parents=True)
+    monkeypatch.setattr(tempfile, "tempdir", str(deep))
+    assert run_job(mini_job(tmp_path / "job"), base_config.openquake()).state == "done"
+    (warm,) = warm_client._WARM.values()
+    assert warm.folder is not None and warm.folder.parent == Path("/tmp") and warm.process is not None

@@ -24,6 +24,7 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
+SOCKET_PATH_MAX = 100  # bytes: Linux's sun_path holds 108, the terminating NUL included
 START_TIMEOUT_S = 900.0  # the first import on a fresh numba cache compiles its kernels (about 80 s)
 
 
@@ -62,7 +63,11 @@ class WarmOpenQuake:
                 raise WarmUnavailable("the warm OpenQuake process failed before")
             if self.process is not None and self.process.poll() is None:
                 return
-            self.folder = folder = Path(tempfile.mkdtemp(prefix="hazflow-warm-openquake-"))
+            folder = Path(tempfile.mkdtemp(prefix="hazflow-warm-openquake-"))
+            if len(str(folder / "socket")) > SOCKET_PATH_MAX:  # a long TMPDIR: a Unix socket's path is short
+                folder.rmdir()
+                folder = Path(tempfile.mkdtemp(prefix="hazflow-warm-openquake-", dir="/tmp"))
+            self.folder = folder
             atexit.register(shutil.rmtree, folder, True)
             cmd, env = command(folder)
             started = threading.Event()
