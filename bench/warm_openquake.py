@@ -74,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
                 else:
                     (one,) = group_into_passes([job], 1)
                     passed = run_pass(render_pass(one, model, folder), openquake)
-                    cpu, hdf5 = passed.usage.cpu_seconds, passed.sites[0].hdf5
+                    site = passed.sites[0]
+                    cpu, hdf5 = passed.usage.cpu_seconds, site.hdf5 if site.state == "done" else None
                 figures[mode].append((time.monotonic() - start, cpu))
                 results[mode].append(matrices(hdf5) if hdf5 else None)
     total = {mode: (sum(w for w, _ in runs), sum(c for _, c in runs)) for mode, runs in figures.items()}
