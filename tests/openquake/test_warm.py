@@ -192,3 +192,17 @@ def test_a_temporary_folder_too_deep_for_a_socket_puts_the_warm_process_in_tmp(b
     assert run_job(mini_job(tmp_path / "job"), base_config.openquake()).state == "done"
     (warm,) = warm_client._WARM.values()
     assert warm.folder is not None and warm.folder.parent == Path("/tmp") and warm.process is not None
+
+
+def test_a_new_warm_process_sweeps_the_folders_of_processes_gone(base_config, tmp_path, fresh_warm, monkeypatch):
+    """A task's process ends with `os._exit` (no exit handler removes its warm folder): the next warm
+    process on the host removes the folders whose starting process is gone, and no other."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    stale = tmp_path / f"{warm_client.FOLDER_PREFIX}{gone.pid}-abcd1234"
+    live = tmp_path / f"{warm_client.FOLDER_PREFIX}{os.getpid()}-efgh5678"
+    for folder in (stale, live):
+        (folder / "tmp").mkdir(parents=True)
+    assert run_job(mini_job(tmp_path / "job"), base_config.openquake()).state == "done"
+    assert not stale.exists() and live.exists()

@@ -4,7 +4,9 @@ why and how): started once per OpenQuake venv on first use, asked for runs over 
 The warm process must die with this process, as every OpenQuake run must. The kernel's
 PR_SET_PDEATHSIG (the runner's shim) fires when the *thread* that started it ends, so it is started
 from a thread of its own that lives as long as this process. A warm process that cannot start, or
-dies, is reported and the runner runs cold (a fresh OpenQuake process per run), as before.
+dies, is reported and the runner runs cold (a fresh OpenQuake process per run), as before. Its
+folder is removed at exit, and the folders of processes gone without exit handlers (an Airflow task
+ends with `os._exit`) are swept by the next warm process on the host.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
+FOLDER_PREFIX = "hazflow-warm-openquake-"  # then the starting process's pid, "-" and mkdtemp's letters
 SOCKET_PATH_MAX = 100  # bytes: Linux's sun_path holds 108, the terminating NUL included
 START_TIMEOUT_S = 900.0  # the first import on a fresh numba cache compiles its kernels (about 80 s)
 
@@ -63,10 +66,13 @@ class WarmOpenQuake:
                 raise WarmUnavailable("the warm OpenQuake process failed before")
             if self.process is not None and self.process.poll() is None:
                 return
-            folder = Path(tempfile.mkdtemp(prefix="hazflow-warm-openquake-"))
+            prefix = f"{FOLDER_PREFIX}{os.getpid()}-"
+            folder = Path(tempfile.mkdtemp(prefix=prefix))
             if len(str(folder / "socket")) > SOCKET_PATH_MAX:  # a long TMPDIR: a Unix socket's path is short
                 folder.rmdir()
-                folder = Path(tempfile.mkdtemp(prefix="hazflow-warm-openquake-", dir="/tmp"))
+                folder = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+            for parent in {Path(tempfile.gettempdir()), folder.parent}:
+                sweep_folders_of_gone_processes(parent)
             self.folder = folder
             atexit.register(shutil.rmtree, folder, True)
             cmd, env = command(folder)
@@ -129,6 +135,29 @@ class WarmOpenQuake:
         return WarmRun(
             int(result["status"]), float(result["cpu_seconds"]), int(result["max_rss_kb"]), float(result["startup_cpu_seconds"])
         )
+
+
+def sweep_folders_of_gone_processes(parent: Path) -> list[Path]:
+    """Remove the warm processes' folders in `parent` whose starting process is gone (an Airflow
+    task ends with `os._exit`, and a killed one runs no exit handler either); those removed."""
+    removed = []
+    for folder in parent.glob(f"{FOLDER_PREFIX}*-*"):
+        pid = folder.name[len(FOLDER_PREFIX) :].split("-", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
 
 
 def _readline(process: subprocess.Popen[bytes], timeout_s: float) -> bytes:
