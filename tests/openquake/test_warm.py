@@ -206,3 +206,24 @@ def test_a_new_warm_process_sweeps_the_folders_of_processes_gone(base_config, tm
         (folder / "tmp").mkdir(parents=True)
     assert run_job(mini_job(tmp_path / "job"), base_config.openquake()).state == "done"
     assert not stale.exists() and live.exists()
+
+
+def test_a_run_whose_warm_process_dies_is_lost_and_dies_with_it(base_config, tmp_path, fresh_warm):
+    config = base_config.openquake()
+    warm = warm_client.warm_process((str(config.python), str(config.numba_cache_dir)))
+    warm.start(runner._warm_command(config))
+    ini = mini_job(tmp_path / "job")
+    forks = []
+
+    def started(pid: int) -> None:  # the warm process dies as soon as the run has started
+        forks.append(pid)
+        assert warm.process is not None
+        warm.process.kill()
+
+    env = runner._environment(ini.parent, config)
+    with pytest.raises(warm_client.WarmRunLost, match="died during the run"):
+        warm.run("openquake.commands", ["engine", "--run", str(ini)], ini.parent, env, ini.parent / "oq.log", started)
+    deadline = time.monotonic() + 30
+    while Path(f"/proc/{forks[0]}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not Path(f"/proc/{forks[0]}").exists()  # the run died with its warm process (PR_SET_PDEATHSIG)

@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from hazflow.exceptions import OpenQuakeError
 from hazflow.openquake.engines import NO_RUPTURE_MARKERS, PASS_RESULT
-from hazflow.openquake.warm_client import WarmUnavailable, warm_process
+from hazflow.openquake.warm_client import WarmRunLost, WarmUnavailable, warm_process
 
 logger = logging.getLogger(__name__)
 
@@ -216,10 +216,10 @@ def _run_warm(
     try:
         warm.start(_warm_command(config))
         ran = warm.run(cmd[2], cmd[3:], jobdir, env, log, started)
-    except WarmUnavailable as error:
+    except WarmUnavailable as error:  # the run did not start
         logger.warning("running OpenQuake cold: %s", error)
         return None
-    except OSError as error:
+    except WarmRunLost as error:
         raise OpenQuakeError(f"OpenQuake run in {jobdir} lost: {error}", _tail(log)) from None
     return os.waitstatus_to_exitcode(ran.status), ran.cpu_seconds + ran.startup_cpu_seconds, ran.max_rss_kb
 

@@ -3,7 +3,8 @@ why and how): started once per OpenQuake venv on first use, asked for runs over 
 
 The warm process must die with this process, as every OpenQuake run must. The kernel's
 PR_SET_PDEATHSIG (the runner's shim) fires when the *thread* that started it ends, so it is started
-from a thread of its own that lives as long as this process. A warm process that cannot start, or
+from a thread of its own, which waits for it: the thread ends only when this process does (and the
+warm process with it) or when the warm process died first. A warm process that cannot start, or
 dies, is reported and the runner runs cold (a fresh OpenQuake process per run), as before. Its
 folder is removed at exit, and the folders of processes gone without exit handlers (an Airflow task
 ends with `os._exit`) are swept by the next warm process on the host.
@@ -33,6 +34,10 @@ START_TIMEOUT_S = 900.0  # the first import on a fresh numba cache compiles its 
 
 class WarmUnavailable(Exception):
     """The warm process could not take the run (it did not start, or died): run cold instead."""
+
+
+class WarmRunLost(Exception):
+    """The warm process died during a run, and the run with it (PR_SET_PDEATHSIG)."""
 
 
 @dataclass(frozen=True)
@@ -81,14 +86,17 @@ class WarmOpenQuake:
 
             def keeper() -> None:
                 try:
-                    box["process"] = subprocess.Popen(
-                        cmd, cwd=folder, env=env, stdout=subprocess.PIPE,
-                        stderr=(folder / "warm.log").open("wb"), start_new_session=True,
-                    )  # fmt: skip
+                    with (folder / "warm.log").open("wb") as log:  # the warm process keeps its own copy
+                        process = subprocess.Popen(
+                            cmd, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=log, start_new_session=True
+                        )
                 except OSError as error:
                     box["error"] = error
+                    started.set()
+                    return
+                box["process"] = process
                 started.set()
-                threading.Event().wait()  # lives as long as this process, and the warm process with it
+                process.wait()  # lives as long as the warm process (which dies with it), then reaps it
 
             threading.Thread(target=keeper, name="hazflow-warm-openquake", daemon=True).start()
             started.wait()
@@ -126,9 +134,12 @@ class WarmOpenQuake:
             if not line:
                 raise WarmUnavailable("the warm OpenQuake process closed the connection before the run started")
             started(int(json.loads(line)["pid"]))
-            line = reader.readline()
+            try:
+                line = reader.readline()
+            except OSError as error:
+                raise WarmRunLost(f"the warm OpenQuake process died during the run: {error}") from None
             if not line:
-                raise OSError("the warm OpenQuake process died during the run")
+                raise WarmRunLost("the warm OpenQuake process died during the run")
             result = json.loads(line)
         finally:
             conn.close()
