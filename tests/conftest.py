@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -36,8 +37,9 @@ for _name, _value in {
 }.items():
     os.environ.setdefault(_name, str(_value))
 
-# Run in parallel (pytest-xdist: `-n auto`, a worker per core, `--dist loadfile`, each test file on
-# one worker so that its module fixtures (an Airflow stack, a scheduler) start once):
+# Run in parallel (pytest-xdist: `-n auto`, a worker per core, `--dist loadgroup`, each test file on
+# one worker so that its module fixtures (an Airflow stack, a scheduler) start once; see
+# pytest_collection_modifyitems):
 # - each worker has an Airflow home of its own, a copy of the migrated database `make setup` made
 #   (pools included), so its `airflow dags test` runs and the runs it reads back are its own;
 # - OpenQuake's jobs of a batch share the cores with the other workers: a worker's batches run
@@ -56,25 +58,56 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     )
 
 
+# Seconds each test file took in a whole run (`make test`, 2 workers, the machine of the notes),
+# which orders the files for the workers; `python -m tests.file_seconds` rewrites it from a run's report.
+FILE_SECONDS = Path(__file__).with_name("file_seconds.json")
+# The session fixtures of the DAG tests' chain (tests/dags/conftest.py): a file that uses one runs on
+# the worker that has built them, so that the chain's Airflow runs are made once, not once per worker.
+CHAIN_FIXTURES = {"realizations_run", "hazard_aggregated", "disagg_realizations_run", "disaggregated"}
+CHAIN_GROUP = "dag-chain"
+
+
+def _estimate(items: list[pytest.Item]) -> float:
+    """Seconds for a file not in FILE_SECONDS: by its tests' kinds."""
+    seconds = 0.0
+    for item in items:
+        for marker, each in (("airflow", 30.0), ("bench", 10.0), ("openquake", 5.0)):
+            if item.get_closest_marker(marker):
+                seconds += each
+                break
+        else:
+            seconds += 0.05
+    return seconds
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On a test worker, the heaviest files first: xdist hands whole files (`loadfile`) to workers in
-    collection order, so a long file collected last (the CLI chain, the benchmarks) would run alone at
-    the end. Weight: an Airflow test as 10 OpenQuake tests, 300 benchmark tests or 3,000 others; a
-    file keeps its own order."""
+    """On a test worker (`--dist loadgroup`): each file is a group of its own, sent whole to one worker
+    (so its module fixtures, an Airflow stack or a scheduler, start once), except the files that use
+    the DAG chain's session fixtures, which are one group; and the groups go out longest first, as
+    FILE_SECONDS has them, so that no long file is left to run alone at the end. xdist would
+    otherwise send the groups with the most tests first (`--no-loadscope-reorder` keeps this order)."""
     if not hasattr(config, "workerinput"):
         return
+    known = json.loads(FILE_SECONDS.read_text())
     files: dict[str, list[pytest.Item]] = {}
     for item in items:
         files.setdefault(item.nodeid.split("::")[0], []).append(item)
+    groups: dict[str, list[str]] = {}
+    for name, members in files.items():
+        chained = any(CHAIN_FIXTURES & set(getattr(item, "fixturenames", ())) for item in members)
+        groups.setdefault(CHAIN_GROUP if chained else name, []).append(name)
 
-    def weight(item: pytest.Item) -> int:
-        for marker, heavy in (("airflow", 3000), ("openquake", 300), ("bench", 10)):
-            if item.get_closest_marker(marker):
-                return heavy
-        return 1
+    def seconds(group: list[str]) -> float:
+        return sum(known.get(name, _estimate(files[name])) for name in group)
 
-    ordered = sorted(files.values(), key=lambda group: -sum(weight(item) for item in group))
-    items[:] = [item for group in ordered for item in group]
+    ordered = sorted(groups.items(), key=lambda kv: -seconds(kv[1]))
+    items[:] = []
+    for group, names in ordered:
+        for name in sorted(names, key=lambda name: -known.get(name, _estimate(files[name]))):
+            for item in files[name]:
+                item.add_marker(pytest.mark.xdist_group(group))
+                items.append(item)
 
 
 @pytest.fixture(scope="session")

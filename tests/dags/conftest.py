@@ -6,14 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from hazflow.config import PROJECT_ROOT
+from tests.support.warm_airflow import run_airflow
 
 ECS_BUCKET = "hazflow-ecs-test"
 SUBSET = {"model": "DEMO", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA"], "leaves": ["CRU-1", "HIK-1", "SLAB-1"]}
@@ -78,13 +77,12 @@ def dags_test(
         "HAZFLOW_WORK_DIR": str(store_root.parent / "work"),
         **(env or {}),
     }
-    cmd = [str(PROJECT_ROOT / ".venv" / "bin" / "airflow"), "dags", "test", dag_id, *([logical_date] if logical_date else [])]
-    out = subprocess.run([*cmd, "-c", json.dumps(conf)], capture_output=True, text=True, env=env, timeout=900)
-    log = out.stdout + out.stderr
+    argv = ["dags", "test", dag_id, *([logical_date] if logical_date else []), "-c", json.dumps(conf)]
+    code, log = run_airflow(argv, env, timeout_s=900)  # a fork of the worker's warm Airflow process
     with create_session() as session:  # the run just made: a worker runs one test at a time in its own Airflow home
         run = session.query(DagRun).filter(DagRun.dag_id == dag_id).order_by(DagRun.id.desc()).first()
         assert run is not None, log[-3000:]
-        return DagTest(dag_id, out.returncode, log, str(run.run_id))
+        return DagTest(dag_id, code, log, str(run.run_id))
 
 
 def triggered_run(triggering: DagTest) -> tuple[str, dict] | None:

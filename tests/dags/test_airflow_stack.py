@@ -109,7 +109,7 @@ def _non_loopback_address() -> str | None:
 
 
 def test_a_rest_triggered_run_is_scheduled_and_executed(stack):
-    wait_for("the DAGs to be parsed", lambda: "hazard_aggregation" in stack.airflow("dags", "list").stdout, 180, 3)
+    wait_for("the DAGs to be parsed", lambda: stack.parsed("hazard_aggregation"), 180, 1)
     # unscheduled DAGs are unpaused from creation (what another DAG starts must run); the scheduled one is not
     assert stack.api("GET", "/dags/hazard_aggregation")["is_paused"] is False
     assert stack.api("GET", "/dags/coverage_backfill")["is_paused"] is True
@@ -148,7 +148,7 @@ def test_the_nshm_chain_runs_from_source_archives_under_the_scheduler(stack):
     off those curves (which starts disagg_aggregation and its export)."""
     from hazflow.store import open_store
 
-    wait_for("the DAGs to be parsed", lambda: "disagg_aggregation" in stack.airflow("dags", "list").stdout, 180, 3)
+    wait_for("the DAGs to be parsed", lambda: stack.parsed("disagg_aggregation"), 180, 1)
     hazard = stack.api("POST", "/dags/hazard_realizations/dagRuns", {"logical_date": None, "conf": NSHM_REQUEST})
     assert finished(stack, "hazard_realizations", hazard["dag_run_id"]) == "success"
     assert finished(stack, "hazard_aggregation", f"{hazard['dag_run_id']}__hazard_aggregation") == "success"

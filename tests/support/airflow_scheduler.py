@@ -41,6 +41,14 @@ class Standalone:
         with closing(sqlite3.connect(self.home / "airflow.db", timeout=30)) as db:
             return db.execute(sql, args).fetchall()
 
+    def parsed(self, dag_id: str) -> bool:
+        """Whether the DAG processor has stored `dag_id`'s serialized DAG, which the scheduler runs
+        (a query, not an `airflow dags list`, which is an Airflow start-up each time)."""
+        try:
+            return bool(self._query("SELECT 1 FROM serialized_dag WHERE dag_id = ?", dag_id))
+        except sqlite3.OperationalError:  # the database is still being created
+            return False
+
     def run_state(self, dag_id: str, run_id: str) -> str:
         rows = self._query("SELECT state FROM dag_run WHERE dag_id = ? AND run_id = ?", dag_id, run_id)
         return str(rows[0][0]) if rows else ""
@@ -113,12 +121,7 @@ def airflow_standalone(home: Path, env: dict[str, str] | None = None) -> Iterato
             [AIRFLOW, "standalone"], env=full, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
     try:
-        wait_for(
-            "the DAG processor to parse the DAGs",
-            lambda: "disagg_realizations" in airflow.cli("dags", "list", check=False),
-            180,
-            2,
-        )
+        wait_for("the DAG processor to parse the DAGs", lambda: airflow.parsed("disagg_realizations"), 180, 1)
         yield airflow
     finally:
         for sig, grace in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):

@@ -52,6 +52,16 @@ class Stack:
         password = json.loads((self.var / "airflow" / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
         return AirflowApi(self.url, "admin", password)
 
+    def parsed(self, dag_id: str) -> bool:
+        """Whether the DAG processor has parsed `dag_id` (the REST API knows it): a call, not an
+        `airflow dags list`, which is two Python start-ups each time."""
+        try:
+            return bool(self.api("GET", f"/dags/{dag_id}"))
+        except RuntimeError as error:
+            if "HTTP 404" in str(error):
+                return False
+            raise
+
     def api(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         """One call of the REST API (`/api/v2/...`), its JSON answer."""
         return self.rest().call(method, path, body)

@@ -1,7 +1,7 @@
 """A warm OpenQuake process: OpenQuake imported once, every run a fork of it. Runs in the OpenQuake
 venv, as a subprocess (`hazflow.openquake.warm_client` starts it and talks to it):
 
-    python -m hazflow.openquake.warm SOCKET
+    python -m hazflow.openquake.warm SOCKET [MODULE ...]
 
 Starting OpenQuake is most of a small run: `oq engine --run` imports every calculator, scipy, pandas,
 matplotlib and numba's cached kernels, 4-5 s of CPU before it reads the job (the reference mini job
@@ -9,7 +9,8 @@ takes 4.8 s cold and 1.4 s as a fork of this process). This process pays that on
 on a Unix socket, one connection each:
 
 - the client sends one JSON line: `module` (run as `python -m module`), `argv`, `cwd`, `env`, `log`
-  and `name`;
+  and `name`, and optionally `replace_env` (the run's environment is `env` alone, not this process's
+  plus `env`);
 - this process forks a child, which starts a session of its own (so a time-out can kill its process
   group), asks the kernel for SIGKILL when this process dies (PR_SET_PDEATHSIG), takes `name` as its
   process name (`ps`, /proc/PID/comm), moves to `cwd`, sends its stdout and stderr to `log`, adds
@@ -25,6 +26,9 @@ Why a fork is the same run: OpenQuake's configuration is read at import, so ever
 process reads the same file. hazflow writes it with relative paths (`db.sqlite3`, `tmp`), which each
 child resolves in its own folder, and sets the rest (OQ_DATADIR, MPLCONFIGDIR, TMPDIR) per run in the
 environment, which OpenQuake reads when it runs. The tests run jobs both ways and compare them.
+
+The modules imported first are OpenQuake's (PRELOAD) unless others are named after SOCKET: the test
+suite serves `airflow dags test` runs the same way, from a process that imported Airflow once.
 
 Imports only the standard library and OpenQuake: it must run in OpenQuake's own Python.
 """
@@ -100,6 +104,8 @@ def run_child(request: dict[str, Any], parent: int) -> NoReturn:
         os.dup2(log, 2)
         os.close(log)
         os.close(null)
+        if request.get("replace_env"):
+            os.environ.clear()
         os.environ.update(request["env"])
         tempfile.tempdir = None  # TMPDIR is the run's
         sys.argv = [request["module"], *request["argv"]]
@@ -114,10 +120,12 @@ def run_child(request: dict[str, Any], parent: int) -> NoReturn:
     sys.exit(code)  # through `serve`, which catches nothing, to the interpreter's own exit
 
 
-def serve(path: str) -> None:
-    """Import OpenQuake, print READY, then serve runs on the Unix socket at `path` until killed."""
+def serve(path: str, preload: tuple[str, ...] = PRELOAD) -> None:
+    """Import `preload` (OpenQuake), print READY, then serve runs on the Unix socket at `path` until killed."""
     started = _cpu_seconds()
-    for module in PRELOAD:
+    ready = os.dup(1)  # the client reads READY there; whatever else this process prints goes to its log
+    os.dup2(2, 1)
+    for module in preload:
         importlib.import_module(module)
     startup = _cpu_seconds() - started
     me = os.getpid()
@@ -129,7 +137,8 @@ def serve(path: str) -> None:
     pending: dict[socket.socket, bytes] = {}  # connections whose request is still arriving
     child_of: dict[socket.socket, int] = {}
     connection_of: dict[int, socket.socket] = {}
-    print(READY, flush=True)
+    os.write(ready, f"{READY}\n".encode())
+    os.close(ready)
 
     def close(conn: socket.socket) -> None:
         selector.unregister(conn)
@@ -199,4 +208,4 @@ def serve(path: str) -> None:
 
 
 if __name__ == "__main__":
-    serve(sys.argv[1])
+    serve(sys.argv[1], tuple(sys.argv[2:]) or PRELOAD)

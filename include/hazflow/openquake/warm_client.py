@@ -114,13 +114,24 @@ class WarmOpenQuake:
             logger.info("warm OpenQuake process %d started in %s", process.pid, self.folder)
 
     def run(
-        self, module: str, argv: Sequence[str], cwd: Path, env: dict[str, str], log: Path, started: Callable[[int], None]
+        self,
+        module: str,
+        argv: Sequence[str],
+        cwd: Path,
+        env: dict[str, str],
+        log: Path,
+        started: Callable[[int], None],
+        *,
+        name: str | None = None,
+        replace_env: bool = False,
     ) -> WarmRun:
         """Run `python -m module *argv` in `cwd` as a fork of the warm process, its output to `log`;
-        `started(pid)` is called once it runs (its pid is the leader of its own process group)."""
+        `started(pid)` is called once it runs (its pid is the leader of its own process group). The
+        fork's process name is `name` (default `oq-` and the module's last part); its environment is
+        the warm process's plus `env`, or `env` alone with `replace_env`."""
         request = {
             "module": module, "argv": list(argv), "cwd": str(cwd), "env": env, "log": str(log),
-            "name": "oq-" + module.rsplit(".", 1)[-1].replace("commands", "engine"),
+            "name": name or "oq-" + module.rsplit(".", 1)[-1].replace("commands", "engine"), "replace_env": replace_env,
         }  # fmt: skip
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:

@@ -1,0 +1,89 @@
+"""`airflow` command lines run as forks of one warm process per test worker, as hazflow runs OpenQuake
+(`hazflow.openquake.warm`, the same server): Airflow, hazflow's DAGs and steps are imported once
+(`tests.support.airflow_preload`), not once per `airflow dags test`, which saves about 5 s of CPU a run.
+
+Each run is still a process of its own: a fork, in a session of its own, with the environment it is
+given (replaced, not added to), its output in a file, killed with its process group on time-out, and
+dying with the worker. Airflow reads its home and configuration at import, so a run whose `AIRFLOW_*`
+settings differ from the worker's runs cold (`python -m airflow`), as does every run if the warm
+process cannot start.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+from hazflow.config import PROJECT_ROOT
+from hazflow.openquake.runner import with_parent
+from hazflow.openquake.warm_client import WarmOpenQuake, WarmUnavailable, warm_process
+
+logger = logging.getLogger(__name__)
+
+PYTHON = PROJECT_ROOT / ".venv" / "bin" / "python"
+PRELOAD = "tests.support.airflow_preload"
+
+
+def _airflow_settings(env: dict[str, str]) -> dict[str, str]:
+    return {name: value for name, value in env.items() if name.startswith("AIRFLOW")}
+
+
+def _server() -> tuple[WarmOpenQuake, dict[str, str]]:
+    """This worker's warm Airflow process (started on first use) and the environment it started with."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), str(PROJECT_ROOT / "include")])}
+    warm = warm_process((str(PYTHON), "airflow", os.environ.get("AIRFLOW_HOME", "")))
+
+    def command(folder: Path) -> tuple[list[str], dict[str, str]]:
+        cmd = [str(PYTHON), "-m", "hazflow.openquake.warm", str(folder / "socket"), PRELOAD]
+        return with_parent(cmd, PYTHON), env
+
+    warm.start(command)
+    return warm, env
+
+
+def run_airflow(argv: Sequence[str], env: dict[str, str], timeout_s: float) -> tuple[int, str]:
+    """`airflow *argv` with exactly `env` as its environment: (exit code, stdout and stderr)."""
+    try:
+        warm, started_env = _server()
+    except WarmUnavailable as error:
+        logger.warning("running airflow cold: %s", error)
+        return _cold(argv, env, timeout_s)
+    if _airflow_settings(env) != _airflow_settings(started_env):
+        return _cold(argv, env, timeout_s)
+    with tempfile.TemporaryDirectory(prefix="airflow-run-") as folder:
+        log = Path(folder) / "airflow.log"
+        timer: list[threading.Timer] = []
+
+        def started(pid: int) -> None:
+            timer.append(threading.Timer(timeout_s, _kill_group, (pid,)))
+            timer[0].start()
+
+        try:
+            ran = warm.run("airflow", argv, Path.cwd(), env, log, started, name="airflow-test", replace_env=True)
+        except WarmUnavailable as error:
+            logger.warning("running airflow cold: %s", error)
+            return _cold(argv, env, timeout_s)
+        finally:
+            for each in timer:
+                each.cancel()
+        output = log.read_text(errors="replace") if log.exists() else ""
+        return os.waitstatus_to_exitcode(ran.status), output
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+
+
+def _cold(argv: Sequence[str], env: dict[str, str], timeout_s: float) -> tuple[int, str]:
+    done = subprocess.run([sys.executable, "-m", "airflow", *argv], capture_output=True, text=True, env=env, timeout=timeout_s)
+    return done.returncode, done.stdout + done.stderr
