@@ -37,9 +37,8 @@ for _name, _value in {
 }.items():
     os.environ.setdefault(_name, str(_value))
 
-# Run in parallel (pytest-xdist: `-n auto`, a worker per core, `--dist loadgroup`, each test file on
-# one worker so that its module fixtures (an Airflow stack, a scheduler) start once; see
-# pytest_collection_modifyitems):
+# Run in parallel (pytest-xdist: `-n auto`, a worker per core, `--dist loadfile`, each test file on
+# one worker so that its module fixtures (an Airflow stack, a scheduler) start once):
 # - each worker has an Airflow home of its own, a copy of the migrated database `make setup` made
 #   (pools included), so its `airflow dags test` runs and the runs it reads back are its own;
 # - OpenQuake's jobs of a batch share the cores with the other workers: a worker's batches run
@@ -61,10 +60,6 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 # Seconds each test file took in a whole run (`make test`, 2 workers, the machine of the notes),
 # which orders the files for the workers; `python -m tests.file_seconds` rewrites it from a run's report.
 FILE_SECONDS = Path(__file__).with_name("file_seconds.json")
-# The session fixtures of the DAG tests' chain (tests/dags/conftest.py): a file that uses one runs on
-# the worker that has built them, so that the chain's Airflow runs are made once, not once per worker.
-CHAIN_FIXTURES = {"realizations_run", "hazard_aggregated", "disagg_realizations_run", "disaggregated"}
-CHAIN_GROUP = "dag-chain"
 
 
 def _estimate(items: list[pytest.Item]) -> float:
@@ -80,34 +75,19 @@ def _estimate(items: list[pytest.Item]) -> float:
     return seconds
 
 
-@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the groups
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On a test worker (`--dist loadgroup`): each file is a group of its own, sent whole to one worker
-    (so its module fixtures, an Airflow stack or a scheduler, start once), except the files that use
-    the DAG chain's session fixtures, which are one group; and the groups go out longest first, as
-    FILE_SECONDS has them, so that no long file is left to run alone at the end. xdist would
-    otherwise send the groups with the most tests first (`--no-loadscope-reorder` keeps this order)."""
+    """On a test worker (`--dist loadfile`: each file is sent whole to one worker, so that its module
+    fixtures, an Airflow stack or a scheduler, start once): the files longest first, as FILE_SECONDS
+    has them, so that no long file is left to run alone at the end. xdist would otherwise send the
+    files with the most tests first (`--no-loadscope-reorder` keeps this order)."""
     if not hasattr(config, "workerinput"):
         return
     known = json.loads(FILE_SECONDS.read_text())
     files: dict[str, list[pytest.Item]] = {}
     for item in items:
         files.setdefault(item.nodeid.split("::")[0], []).append(item)
-    groups: dict[str, list[str]] = {}
-    for name, members in files.items():
-        chained = any(CHAIN_FIXTURES & set(getattr(item, "fixturenames", ())) for item in members)
-        groups.setdefault(CHAIN_GROUP if chained else name, []).append(name)
-
-    def seconds(group: list[str]) -> float:
-        return sum(known.get(name, _estimate(files[name])) for name in group)
-
-    ordered = sorted(groups.items(), key=lambda kv: -seconds(kv[1]))
-    items[:] = []
-    for group, names in ordered:
-        for name in sorted(names, key=lambda name: -known.get(name, _estimate(files[name]))):
-            for item in files[name]:
-                item.add_marker(pytest.mark.xdist_group(group))
-                items.append(item)
+    ordered = sorted(files.items(), key=lambda kv: -known.get(kv[0], _estimate(kv[1])))
+    items[:] = [item for _, members in ordered for item in members]
 
 
 @pytest.fixture(scope="session")
