@@ -1,0 +1,54 @@
+"""The warm process's own rules, with modules of the caller's choosing and without OpenQuake (the
+main venv's Python): what a run's environment is, and that the modules named are the ones imported."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+from hazflow.config import PROJECT_ROOT
+from hazflow.openquake.warm_client import WarmOpenQuake
+
+
+@pytest.fixture
+def server(tmp_path: Path):
+    """A warm process of this venv's Python that imported `json` only, started with SERVER_ONLY set."""
+    warm = WarmOpenQuake(("test", str(tmp_path)))
+    env = {**os.environ, "SERVER_ONLY": "1", "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), str(PROJECT_ROOT / "include")])}
+    warm.start(lambda folder: ([sys.executable, "-m", "hazflow.openquake.warm", str(folder / "socket"), "json"], env))
+    yield warm
+    assert warm.process is not None
+    warm.process.kill()
+
+
+def probe(warm: WarmOpenQuake, folder: Path, env: dict[str, str], replace_env: bool) -> dict[str, str]:
+    log = folder / f"env-{replace_env}.json"
+    ran = warm.run(
+        "tests.support.env_probe", [], PROJECT_ROOT, env, log, lambda pid: None, name="env-probe", replace_env=replace_env
+    )
+    assert os.waitstatus_to_exitcode(ran.status) == 0, log.read_text()
+    return json.loads(log.read_text())
+
+
+def test_a_run_adds_its_environment_to_the_warm_process_s_or_replaces_it(server, tmp_path):
+    added = probe(server, tmp_path, {"RUN_ONLY": "2"}, replace_env=False)
+    assert added["SERVER_ONLY"] == "1" and added["RUN_ONLY"] == "2"
+    replaced = probe(server, tmp_path, {"RUN_ONLY": "2", "PATH": os.environ["PATH"]}, replace_env=True)
+    assert replaced == {"RUN_ONLY": "2", "PATH": os.environ["PATH"]}
+
+
+def test_what_the_warm_process_prints_while_it_starts_goes_to_its_log_not_to_the_ready_line(tmp_path):
+    """A module that prints as it is imported (Airflow logs to stdout) does not spoil READY."""
+    warm = WarmOpenQuake(("test-print", str(tmp_path)))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), str(PROJECT_ROOT / "include")])}
+    warm.start(lambda folder: ([sys.executable, "-m", "hazflow.openquake.warm", str(folder / "socket"), "this"], env))
+    try:
+        assert warm.folder is not None and "The Zen of Python" in (warm.folder / "warm.log").read_text()
+        assert probe(warm, tmp_path, {}, replace_env=False)["PYTHONPATH"] == env["PYTHONPATH"]
+    finally:
+        assert warm.process is not None
+        warm.process.kill()
