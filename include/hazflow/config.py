@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # imported lazily below: this module stays light
 
 SHARE_SITES_ENV = "HAZFLOW_ONEPASS_SHARE_SITES"  # Config.onepass_share_sites
 WARM_ENV = "HAZFLOW_OQ_WARM"  # Config.oq_warm
+WARM_SOCKET_ENV = "HAZFLOW_OQ_WARM_SOCKET"  # Config.oq_warm_socket
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 # Data hazflow ships (model definitions, coverage manifests, Airflow pools), in a folder whose name
@@ -41,6 +42,10 @@ class Config:
     # Whether OpenQuake runs fork a warm OpenQuake process, its imports paid once per process, or each
     # start cold (HAZFLOW_OQ_WARM, 1 or 0; see hazflow.openquake.warm).
     oq_warm: bool = True
+    # A warm OpenQuake process this host runs for every process (`python -m hazflow.openquake.warm
+    # SOCKET` in the OpenQuake venv), whose socket runs fork instead of each process starting its own
+    # (HAZFLOW_OQ_WARM_SOCKET; a run it cannot take runs cold, with a warning).
+    oq_warm_socket: Path | None = None
     aws_stage: str = "dev"  # table name prefix of the aws store
     aws_endpoint: str | None = None  # e.g. a moto_server URL; None is AWS itself
     aws_region: str = "ap-southeast-2"
@@ -127,6 +132,7 @@ class Config:
             vs30_range=vs30_range,
             onepass_share_sites=share,
             oq_warm=warm,
+            oq_warm_socket=Path(env[WARM_SOCKET_ENV]) if env.get(WARM_SOCKET_ENV) else None,
             models_dir=Path(env.get("HAZFLOW_MODELS_DIR", defaults.models_dir)),
         )
 
@@ -154,7 +160,7 @@ class Config:
         """Where the OpenQuake venv is, its time limit and numba cache, and whether runs start warm."""
         from hazflow.openquake.runner import OpenQuakeConfig
 
-        return OpenQuakeConfig(self.oq_python, self.oq_timeout_s, self.numba_cache_dir, self.oq_warm)
+        return OpenQuakeConfig(self.oq_python, self.oq_timeout_s, self.numba_cache_dir, self.oq_warm, self.oq_warm_socket)
 
 
 def _switch(env: Mapping[str, str], name: str) -> bool:

@@ -75,6 +75,7 @@ def dags_test(
         **os.environ,
         "HAZFLOW_STORE_ROOT": str(store_root),
         "HAZFLOW_WORK_DIR": str(store_root.parent / "work"),
+        "HAZFLOW_OQ_WARM_SOCKET": shared_openquake(),
         **(env or {}),
     }
     argv = ["dags", "test", dag_id, *([logical_date] if logical_date else []), "-c", json.dumps(conf)]
@@ -83,6 +84,20 @@ def dags_test(
         run = session.query(DagRun).filter(DagRun.dag_id == dag_id).order_by(DagRun.id.desc()).first()
         assert run is not None, log[-3000:]
         return DagTest(dag_id, code, log, str(run.run_id))
+
+
+def shared_openquake() -> str:
+    """The socket of this worker's warm OpenQuake process, which the OpenQuake runs of every `airflow
+    dags test` fork (HAZFLOW_OQ_WARM_SOCKET, as a host's shared warm process would serve its tasks):
+    OpenQuake's start-up is paid once per worker, not once per run."""
+    from hazflow.config import Config
+    from hazflow.openquake.runner import _warm_command
+    from hazflow.openquake.warm_client import warm_process
+
+    config = Config().openquake()
+    warm = warm_process((str(config.python), str(config.numba_cache_dir)))
+    warm.start(_warm_command(config))
+    return str(warm.socket_path())
 
 
 def triggered_run(triggering: DagTest) -> tuple[str, dict] | None:

@@ -153,6 +153,49 @@ def test_without_a_warm_process_the_run_is_cold_and_says_so(base_config, tmp_pat
     assert any("running OpenQuake cold" in r.getMessage() for r in caplog.records)
 
 
+@pytest.fixture
+def shared_warm(base_config):
+    """A warm OpenQuake process as a host would run one for every process: owned by this test, not by
+    the runner (HAZFLOW_OQ_WARM_SOCKET names its socket)."""
+    owner = warm_client.WarmOpenQuake(("shared", "test"))
+    owner.start(runner._warm_command(base_config.openquake()))
+    yield owner
+    assert owner.process is not None
+    owner.process.kill()
+
+
+def test_runs_fork_the_shared_warm_process_its_socket_names_and_go_cold_when_it_is_gone(
+    base_config, tmp_path, shared_warm, monkeypatch, caplog
+):
+    def no_own(key):
+        raise AssertionError("the runner started a warm process of its own")
+
+    monkeypatch.setattr(runner, "warm_process", no_own)
+    config = replace(base_config.openquake(), warm_socket=shared_warm.socket_path())
+    result = run_job(mini_job(tmp_path / "shared"), config)
+    assert result.state == "done" and not [r for r in caplog.records if "cold" in r.getMessage()]
+
+    assert shared_warm.process is not None
+    shared_warm.process.kill()
+    shared_warm.process.wait()
+    assert run_job(mini_job(tmp_path / "gone"), config).state == "done"  # cold, and says why
+    assert any("running OpenQuake cold" in r.getMessage() and "gone" in r.getMessage() for r in caplog.records)
+
+
+def test_a_shared_warm_process_of_another_venv_refuses_the_run_which_runs_cold(base_config, tmp_path, caplog):
+    """A warm process serving another Python environment (here the main venv's) never runs a job."""
+    other = warm_client.WarmOpenQuake(("other-venv", "test"))
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT / "include")}
+    other.start(lambda folder: ([sys.executable, "-m", "hazflow.openquake.warm", str(folder / "socket"), "json"], env))
+    try:
+        config = replace(base_config.openquake(), warm_socket=other.socket_path())
+        assert run_job(mini_job(tmp_path / "job"), config).state == "done"
+    finally:
+        assert other.process is not None
+        other.process.kill()
+    assert any("refused the run" in r.getMessage() and sys.prefix in r.getMessage() for r in caplog.records)
+
+
 def test_the_warm_process_dies_with_the_process_that_started_it(tmp_path):
     """kill -9 of the process that started it (a task, the CLI): the warm process goes too (the
     kernel's PR_SET_PDEATHSIG, from the thread that started it), and with it any run of it."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -71,6 +72,15 @@ def test_warm_openquake_setting(value, warm):
             Config.from_env(env)
     else:
         assert Config.from_env(env).oq_warm is warm and Config.from_env(env).openquake().warm is warm
+
+
+@pytest.mark.parametrize("value, socket", [(None, None), ("", None), ("/run/hazflow/oq.sock", Path("/run/hazflow/oq.sock"))])
+def test_shared_warm_openquake_socket_setting(value, socket):
+    """HAZFLOW_OQ_WARM_SOCKET: the socket of a warm OpenQuake process the host shares, or none."""
+    from hazflow.config import Config
+
+    env = {} if value is None else {"HAZFLOW_OQ_WARM_SOCKET": value}
+    assert Config.from_env(env).oq_warm_socket == socket and Config.from_env(env).openquake().warm_socket == socket
 
 
 def test_passes_share_processes_by_sites_and_keep_their_order(demo, oq_version):

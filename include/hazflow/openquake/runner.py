@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from hazflow.exceptions import OpenQuakeError
 from hazflow.openquake.engines import NO_RUPTURE_MARKERS, PASS_RESULT
-from hazflow.openquake.warm_client import WarmRunLost, WarmUnavailable, warm_process
+from hazflow.openquake.warm_client import WarmRunLost, WarmUnavailable, attached, warm_process
 
 logger = logging.getLogger(__name__)
 
@@ -42,6 +42,8 @@ class OpenQuakeConfig:
     timeout_s: float = 3600.0
     numba_cache_dir: Path | None = None
     warm: bool = True  # runs fork a warm OpenQuake process (hazflow.openquake.warm), or start cold
+    # A warm process another process owns (its socket), which runs fork instead of this process's own.
+    warm_socket: Path | None = None
 
     def __post_init__(self) -> None:
         if not Path(self.python).exists():
@@ -211,11 +213,16 @@ def _run_cold(
 def _run_warm(
     cmd: Sequence[str], jobdir: Path, env: dict[str, str], config: OpenQuakeConfig, log: Path, started: Callable[[int], None]
 ) -> tuple[int, float, float] | None:
-    """`cmd` as a fork of this process's warm OpenQuake process; None if that is unavailable (run cold)."""
-    warm = warm_process((str(config.python), str(config.numba_cache_dir)))
+    """`cmd` as a fork of this process's warm OpenQuake process, or of the one at `config.warm_socket`;
+    None if that is unavailable (run cold)."""
+    prefix = str(Path(config.python).parent.parent)  # the venv: a shared warm process of another refuses
     try:
-        warm.start(_warm_command(config))
-        ran = warm.run(cmd[2], cmd[3:], jobdir, env, log, started)
+        if config.warm_socket is not None:
+            warm = attached(config.warm_socket)
+        else:
+            warm = warm_process((str(config.python), str(config.numba_cache_dir)))
+            warm.start(_warm_command(config))
+        ran = warm.run(cmd[2], cmd[3:], jobdir, env, log, started, prefix=prefix)
     except WarmUnavailable as error:  # the run did not start
         logger.warning("running OpenQuake cold: %s", error)
         return None

@@ -10,7 +10,8 @@ on a Unix socket, one connection each:
 
 - the client sends one JSON line: `module` (run as `python -m module`), `argv`, `cwd`, `env`, `log`
   and `name`, and optionally `replace_env` (the run's environment is `env` alone, not this process's
-  plus `env`);
+  plus `env`) and `prefix` (the Python environment the run is for: another is refused, with an
+  `error`, so a shared warm process never runs a job with another venv's OpenQuake);
 - this process forks a child, which starts a session of its own (so a time-out can kill its process
   group), asks the kernel for SIGKILL when this process dies (PR_SET_PDEATHSIG), takes `name` as its
   process name (`ps`, /proc/PID/comm), moves to `cwd`, sends its stdout and stderr to `log`, adds
@@ -170,6 +171,11 @@ def serve(path: str, preload: tuple[str, ...] = PRELOAD) -> None:
             if b"\n" not in pending[conn]:
                 continue
             request = json.loads(pending.pop(conn).split(b"\n", 1)[0])
+            wanted = request.get("prefix")
+            if wanted and os.path.realpath(wanted) != os.path.realpath(sys.prefix):  # another venv's run
+                conn.sendall(json.dumps({"error": f"this warm process runs {sys.prefix}, not {wanted}"}).encode() + b"\n")
+                close(conn)
+                continue
             sys.stdout.flush()
             sys.stderr.flush()
             pid = os.fork()

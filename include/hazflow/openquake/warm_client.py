@@ -59,8 +59,11 @@ class WarmOpenQuake:
         self.process: subprocess.Popen[bytes] | None = None
         self.lock = threading.Lock()
         self.failed = False
+        self.socket: Path | None = None  # set for a warm process another process owns (`attached`)
 
     def socket_path(self) -> Path:
+        if self.socket is not None:
+            return self.socket
         assert self.folder is not None
         return self.folder / "socket"
 
@@ -124,14 +127,17 @@ class WarmOpenQuake:
         *,
         name: str | None = None,
         replace_env: bool = False,
+        prefix: str | None = None,
     ) -> WarmRun:
         """Run `python -m module *argv` in `cwd` as a fork of the warm process, its output to `log`;
         `started(pid)` is called once it runs (its pid is the leader of its own process group). The
         fork's process name is `name` (default `oq-` and the module's last part); its environment is
-        the warm process's plus `env`, or `env` alone with `replace_env`."""
+        the warm process's plus `env`, or `env` alone with `replace_env`. With `prefix` (a Python
+        environment's folder), a warm process of another environment refuses the run (WarmUnavailable)."""
         request = {
             "module": module, "argv": list(argv), "cwd": str(cwd), "env": env, "log": str(log),
             "name": name or "oq-" + module.rsplit(".", 1)[-1].replace("commands", "engine"), "replace_env": replace_env,
+            "prefix": prefix,
         }  # fmt: skip
         conn = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         try:
@@ -144,7 +150,10 @@ class WarmOpenQuake:
             line = reader.readline()
             if not line:
                 raise WarmUnavailable("the warm OpenQuake process closed the connection before the run started")
-            started(int(json.loads(line)["pid"]))
+            answer = json.loads(line)
+            if "error" in answer:
+                raise WarmUnavailable(f"the warm OpenQuake process refused the run: {answer['error']}")
+            started(int(answer["pid"]))
             try:
                 line = reader.readline()
             except OSError as error:
@@ -202,3 +211,12 @@ def warm_process(key: tuple[str, ...]) -> WarmOpenQuake:
     key = (*key, str(os.getpid()))
     with _WARM_LOCK:
         return _WARM.setdefault(key, WarmOpenQuake(key))
+
+
+def attached(socket: Path) -> WarmOpenQuake:
+    """A warm OpenQuake process another process started and owns, serving on `socket`
+    (HAZFLOW_OQ_WARM_SOCKET): this process only asks it for runs, never starts or stops it. Each run
+    still dies with its client (the warm process kills a run whose connection closed)."""
+    warm = WarmOpenQuake(("attached", str(socket)))
+    warm.socket = socket
+    return warm
