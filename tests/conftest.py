@@ -59,8 +59,8 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 # Files go to the workers in xdist's own order (`--dist loadfile`: the files with the most tests first).
 # That interleaves the few-test Airflow files (a scheduler, a stack, a browser) with the many small
 # ones. Sending the longest files first (by measured seconds) ran the two stacks and the scheduler
-# side by side at the start, and the suite took 17:24 against 16:35 (2026-12-07, same machine), so
-# the order is xdist's.
+# side by side at the start; that run took 17:24 against 16:35 an hour earlier (2026-12-07), on a
+# machine whose speed drifted by up to 20 % that day, so the comparison is weak, and the order is xdist's.
 
 
 @pytest.fixture(scope="session")

@@ -52,8 +52,16 @@ class AirflowApi:
 
     def run(self, dag_id: str, run_id: str) -> dict[str, Any] | None:
         """The run (state, conf, dates), or None while it does not exist."""
+        return self._found(f"/dags/{dag_id}/dagRuns/{run_id}")
+
+    def dag(self, dag_id: str) -> dict[str, Any] | None:
+        """The DAG (paused, tags, ...), or None until the DAG processor has parsed it."""
+        return self._found(f"/dags/{dag_id}")
+
+    def _found(self, path: str) -> dict[str, Any] | None:
+        """GET `path`, or None where it is not found (HTTP 404)."""
         try:
-            return dict(self.call("GET", f"/dags/{dag_id}/dagRuns/{run_id}"))
+            return dict(self.call("GET", path))
         except RuntimeError as e:
             if "HTTP 404" in str(e):
                 return None

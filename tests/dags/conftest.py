@@ -91,13 +91,9 @@ def shared_openquake() -> str:
     dags test` fork (HAZFLOW_OQ_WARM_SOCKET, as a host's shared warm process would serve its tasks):
     OpenQuake's start-up is paid once per worker, not once per run."""
     from hazflow.config import Config
-    from hazflow.openquake.runner import _warm_command
-    from hazflow.openquake.warm_client import warm_process
+    from hazflow.openquake.runner import own_warm_process
 
-    config = Config().openquake()
-    warm = warm_process((str(config.python), str(config.numba_cache_dir)))
-    warm.start(_warm_command(config))
-    return str(warm.socket_path())
+    return str(own_warm_process(Config().openquake()).socket_path())
 
 
 def triggered_run(triggering: DagTest) -> tuple[str, dict] | None:

@@ -1,4 +1,4 @@
-"""What a `airflow dags test` run imports, imported once by the test worker's warm Airflow process
+"""What an `airflow dags test` run imports, imported once by the test worker's warm Airflow process
 (`tests.support.warm_airflow`) before it forks the runs: the CLI, the task SDK and its in-process
 execution API, hazflow's DAGs, plugin and steps. Parsing the DAG folder once imports what the DAG
 files import; each run still parses and serializes the DAGs itself, as `airflow dags test` does."""

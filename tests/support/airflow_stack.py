@@ -55,12 +55,7 @@ class Stack:
     def parsed(self, dag_id: str) -> bool:
         """Whether the DAG processor has parsed `dag_id` (the REST API knows it): a call, not an
         `airflow dags list`, which is two Python start-ups each time."""
-        try:
-            return bool(self.api("GET", f"/dags/{dag_id}"))
-        except RuntimeError as error:
-            if "HTTP 404" in str(error):
-                return False
-            raise
+        return self.rest().dag(dag_id) is not None
 
     def api(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
         """One call of the REST API (`/api/v2/...`), its JSON answer."""

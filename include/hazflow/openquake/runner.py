@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from hazflow.exceptions import OpenQuakeError
 from hazflow.openquake.engines import NO_RUPTURE_MARKERS, PASS_RESULT
-from hazflow.openquake.warm_client import WarmRunLost, WarmUnavailable, attached, warm_process
+from hazflow.openquake.warm_client import WarmOpenQuake, WarmRunLost, WarmUnavailable, attached, warm_process
 
 logger = logging.getLogger(__name__)
 
@@ -210,6 +210,15 @@ def _run_cold(
     return proc.returncode, rusage.ru_utime + rusage.ru_stime, rusage.ru_maxrss
 
 
+def own_warm_process(config: OpenQuakeConfig) -> WarmOpenQuake:
+    """This process's warm OpenQuake process for `config`'s venv, started if it is not running
+    (WarmUnavailable if it cannot start). Its `socket_path()` is what HAZFLOW_OQ_WARM_SOCKET would
+    name for other processes."""
+    warm = warm_process((str(config.python), str(config.numba_cache_dir)))
+    warm.start(_warm_command(config))
+    return warm
+
+
 def _run_warm(
     cmd: Sequence[str], jobdir: Path, env: dict[str, str], config: OpenQuakeConfig, log: Path, started: Callable[[int], None]
 ) -> tuple[int, float, float] | None:
@@ -217,11 +226,7 @@ def _run_warm(
     None if that is unavailable (run cold)."""
     prefix = str(Path(config.python).parent.parent)  # the venv: a shared warm process of another refuses
     try:
-        if config.warm_socket is not None:
-            warm = attached(config.warm_socket)
-        else:
-            warm = warm_process((str(config.python), str(config.numba_cache_dir)))
-            warm.start(_warm_command(config))
+        warm = attached(config.warm_socket) if config.warm_socket is not None else own_warm_process(config)
         ran = warm.run(cmd[2], cmd[3:], jobdir, env, log, started, prefix=prefix)
     except WarmUnavailable as error:  # the run did not start
         logger.warning("running OpenQuake cold: %s", error)
