@@ -14,11 +14,18 @@ import numpy as np
 
 from hazflow.exceptions import DataIntegrityError
 from hazflow.model.logic_tree import HazardModel, gmm_identity, load_model
-from hazflow.openquake.datastore import Disaggregation, HazardCurves, read_disaggregation, read_hazard_curves
+from hazflow.openquake.datastore import (
+    Disaggregation,
+    HazardCurves,
+    SourceRates,
+    read_disaggregation,
+    read_hazard_curves,
+    read_source_rates,
+)
 from hazflow.openquake.spec import JobSpec
 from hazflow.run.job import HDF5_NAME, Outcome, datastore_name
 from hazflow.store import DisaggRealization, HazardRealization, Store
-from hazflow.store.records import FINISHED_STATES, RAN_STATES, LedgerState
+from hazflow.store.records import FINISHED_STATES, NO_CONTRIBUTORS, RAN_STATES, LedgerState, contributor_rows
 
 
 def ingest_job(spec: JobSpec, store: Store, force: bool = False) -> Outcome:
@@ -41,7 +48,10 @@ def ingest_job(spec: JobSpec, store: Store, force: bool = False) -> Outcome:
         site = spec.sites[0]
         path = store.artifact(where, datastore_name(spec))
         datastore = None if entry.empty else read_disaggregation(path, imls=spec.imls, lonlat=(site.lon, site.lat))
-        disagg = _disagg_rows(spec, model, datastore)
+        rates = None if entry.empty or not spec.contributors else read_source_rates(path, spec.imls, (site.lon, site.lat))
+        if spec.contributors and not entry.empty and rates is None:
+            raise DataIntegrityError(f"job {spec.key} ({spec.label}): asked for contributors, its datastore has none")
+        disagg = _disagg_rows(spec, model, datastore, rates)
         done = replace(entry, state=finished, rows=len(disagg), ingest_seconds=round(time.monotonic() - start, 3), error="")
         store.put_disagg_realizations(disagg, done)
     return Outcome.of(spec, done, skipped=False)
@@ -107,7 +117,20 @@ def _hazard_rows(spec: JobSpec, model: HazardModel, curves: HazardCurves | None)
     ]
 
 
-def _disagg_rows(spec: JobSpec, model: HazardModel, disagg: Disaggregation | None) -> list[DisaggRealization]:
+def _contributors(rates: SourceRates | None, r: int, i: int) -> np.ndarray:
+    """Realization r's contributors at IMT i: the sources and faults with a rate, "the rest" last."""
+    if rates is None:
+        return NO_CONTRIBUTORS
+    live = np.flatnonzero(rates.rate[r, i] > 0)
+    return contributor_rows(
+        [rates.names[c] for c in live], [rates.kinds[c] for c in live], rates.rate[r, i, live], rates.mag[r, i, live], rates.rrup[r, i, live],
+        rates.eps[r, i, live], rates.closest[live, 1], rates.closest[live, 2],
+    )  # fmt: skip
+
+
+def _disagg_rows(
+    spec: JobSpec, model: HazardModel, disagg: Disaggregation | None, rates: SourceRates | None = None
+) -> list[DisaggRealization]:
     digest = spec.settings.digest()
     s = spec.settings
     edges = {"Mag": np.asarray(s.mag_edges), "Dist": np.asarray(s.dist_edges), "Eps": np.asarray(s.eps_edges)}
@@ -133,6 +156,7 @@ def _disagg_rows(spec: JobSpec, model: HazardModel, disagg: Disaggregation | Non
         DisaggRealization(
             spec.model, spec.leaf, gmm, site.code, spec.vs30, imt, float(spec.poe), float(disagg.imls[i]), disagg.axes,
             disagg.trts, disagg.bin_edges, disagg.values[r, i].copy(), spec.key, spec.oq_version, digest, spec.target_stat,
+            _contributors(rates, r, i),
         )
         for r, gmm in enumerate(gmms) for i, imt in enumerate(disagg.imts)
     ]  # fmt: skip

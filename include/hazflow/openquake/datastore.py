@@ -77,6 +77,25 @@ class Disaggregation:
     investigation_time: float
 
 
+@dataclass(frozen=True)
+class SourceRates:
+    """One site's rates by source and fault at one level per IMT (`hazflow.openquake.by_source`):
+    `names` (C,), "the rest" last; `rate`, `mag`, `rrup`, `eps` (rlz, imt, C) in realization id order,
+    the rate per year and the rate-weighted means (NaN where the rate is 0); `closest` (C, 3) rrup (km),
+    lon and lat of each one's closest rupture point; the relative `floor` under which sources were
+    summed into the rest."""
+
+    names: tuple[str, ...]
+    kinds: tuple[str, ...]  # fault, background or rest
+    rate: np.ndarray
+    mag: np.ndarray
+    rrup: np.ndarray
+    eps: np.ndarray
+    closest: np.ndarray
+    floor: float
+    unsupported: str  # why nothing was recorded ("" when it was)
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
@@ -207,6 +226,36 @@ def read_disaggregation(
             realizations=realizations,
             engine_version=_text(f.attrs["engine_version"]),
             investigation_time=float(oq["investigation_time"]),
+        )
+
+
+def read_source_rates(
+    path: str | Path, imls: Sequence[float] | None = None, lonlat: tuple[float, float] | None = None
+) -> SourceRates | None:
+    """The rates by source and fault a one-pass calculation recorded for one site at one level per
+    IMT (chosen as in `read_disaggregation`); None when it recorded none."""
+    with open_datastore(path) as f:
+        if "hazflow-contributors" not in f:
+            return None
+        group = f["hazflow-contributors"]
+        site = _site_index(f, lonlat, path)
+        level = _level_index(np.asarray(f["hmap3"][site], dtype=float), imls, path)
+        names = tuple(_text(x) for x in group["labels"][()])
+        kinds = tuple(_text(x) for x in group["kinds"][()])
+        entries = group["entries"][()]
+        entries = entries[(entries["site"] == site) & (entries["level"] == level)]
+        n_rlz, n_imt = len(_realizations(f)), f["hmap3"].shape[1]
+        shape = (n_rlz, n_imt, len(names))
+        arrays = {name: np.zeros(shape) if name == "rate" else np.full(shape, np.nan) for name in ("rate", "mag", "rrup", "eps")}
+        for name, values in arrays.items():
+            values[entries["rlz"], entries["imt"], entries["label"]] = entries[name]
+        return SourceRates(
+            names=names,
+            kinds=kinds,
+            closest=np.asarray(group["closest"][site], dtype=float),
+            floor=float(group.attrs["floor"]),
+            unsupported=_text(group.attrs["unsupported"]),
+            **arrays,
         )
 
 

@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from hazflow.openquake import by_source
 from hazflow.openquake.engines import NO_RUPTURE_MARKERS, PASS_FORMAT, PASS_RESULT
 
 logger = logging.getLogger("hazflow.openquake.onepass")
@@ -240,10 +241,12 @@ def levels_for(
 
 
 def run_calculation(
-    job_ini: Path, site_model: str, sites: Sequence[dict[str, Any]], pass_imts: Sequence[str]
+    job_ini: Path, site_model: str, sites: Sequence[dict[str, Any]], pass_imts: Sequence[str], floor: float = 0.0
 ) -> list[dict[str, Any]]:
     """One calculation of the engine's calculator over `sites` (one, or several sharing the leaf's
-    ruptures), every level of each at once; per site, in order, its state and datastore."""
+    ruptures), every level of each at once; per site, in order, its state and datastore. Where this
+    process records rates by source (`by_source.install`), they go to the datastore too, rows below
+    `floor` times their total summed as the rest."""
     from openquake.calculators.disaggregation import DisaggregationCalculator
     from openquake.commonlib import logs, readinput
 
@@ -251,6 +254,8 @@ def run_calculation(
         """The engine's calculator, with every level of its sites in `hmap3`."""
 
         def compute(self) -> Any:
+            if by_source.RECORDER is not None:
+                by_source.RECORDER.begin(self)
             levels = levels_for(self.sitecol.lons, self.sitecol.lats, self.imts, sites, pass_imts)
             N, M, P = levels.shape
             for name in ("hmap3", "poe4"):  # written by full_disaggregation for one level per IMT
@@ -267,6 +272,9 @@ def run_calculation(
     with log:
         logging.getLogger().addHandler(heard)  # after entering: the log context replaces the root handlers
         calc = OnePassDisaggregation(log.get_oqparam(), log.calc_id)
+        recorder = by_source.RECORDER
+        if recorder is not None:
+            recorder.reset()
         try:
             calc.run(shutdown=False)
         except Exception:
@@ -278,6 +286,8 @@ def run_calculation(
         places = [
             (round(float(lon), 3), round(float(lat), 3)) for lon, lat in zip(calc.sitecol.lons, calc.sitecol.lats, strict=True)
         ]
+        if recorder is not None and not heard.no_ruptures:
+            recorder.save(calc, floor)
         out = []
         for site in sites:
             sid = places.index((round(site["lon"], 3), round(site["lat"], 3)))
@@ -296,11 +306,17 @@ def run(pass_file: Path) -> dict[str, Any]:
     if document.get("format") != PASS_FORMAT:
         raise ValueError(f"{pass_file}: not a {PASS_FORMAT} pass")
     by_code = {site["code"]: site for site in document["sites"]}
+    contributors = document.get("contributors")
+    if contributors is not None:
+        by_source.install(by_source.Recorder(by_source.section_names(pass_file.parent)))
+    else:
+        by_source.RECORDER = None
+    floor = float((contributors or {}).get("floor", 0.0))
     results: dict[str, dict[str, Any]] = {}
     for calculation in document["calculations"]:
         members = [by_code[code] for code in calculation["sites"]]
         for result in run_calculation(
-            pass_file.parent / document["job_ini"], calculation["site_model"], members, document["imts"]
+            pass_file.parent / document["job_ini"], calculation["site_model"], members, document["imts"], floor
         ):
             results[result["code"]] = result
             logger.warning("%s: site %s %s", pass_file.parent.name, result["code"], result["state"])

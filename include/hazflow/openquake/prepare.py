@@ -8,12 +8,13 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 from hazflow.model.logic_tree import HazardModel
 from hazflow.openquake import render
 from hazflow.openquake.engines import PASS_FORMAT
 from hazflow.openquake.inputs import check_inputs
-from hazflow.openquake.spec import DisaggPass, JobSpec
+from hazflow.openquake.spec import CONTRIBUTORS_FLOOR, DisaggPass, JobSpec
 
 
 def render_job(spec: JobSpec, model: HazardModel, jobdir: Path) -> Path:
@@ -44,7 +45,11 @@ def render_pass(p: DisaggPass, model: HazardModel, passdir: Path) -> Path:
     (passdir / "job.ini").write_text(
         render.job_ini(first).replace("site_model_file = site_model.csv", "site_model_file = site_model_0.csv")
     )
-    document = {"format": PASS_FORMAT, "job_ini": "job.ini", "imts": list(p.imts), "sites": sites, "calculations": calculations}
+    document: dict[str, Any] = {
+        "format": PASS_FORMAT, "job_ini": "job.ini", "imts": list(p.imts), "sites": sites, "calculations": calculations,
+    }  # fmt: skip
+    if first.contributors:  # rates by source and fault too (`hazflow.openquake.by_source`)
+        document["contributors"] = {"floor": CONTRIBUTORS_FLOOR}
     (passdir / "pass.json").write_text(json.dumps(document, indent=1))
     return passdir / "pass.json"
 

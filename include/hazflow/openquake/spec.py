@@ -30,6 +30,9 @@ from hazflow.model.settings import CalcSettings
 from hazflow.model.sites import Site
 
 JobKind = Literal["hazard", "disagg"]
+CONTRIBUTORS_FLOOR = 1e-4
+"""A run that records contributors keeps, per realization and target, every source or fault whose
+rate is at least this share of the target's rate; the others are summed as "the rest"."""
 
 
 def target_label(site_id: str, vs30: float, imt: str | None = None, poe: float | None = None) -> str:
@@ -95,6 +98,7 @@ class JobSpec:
     imls: tuple[float, ...] = field(default=())  # disagg: the level of each IMT, in the order of `imts`
     engine: str = "oq"  # disagg: "hazardlib" (one pass for all PoEs) or "oq" (`oq engine --run` per PoE)
     target_stat: str = "mean"  # disagg: the aggregated hazard curve statistic the levels were read from
+    contributors: bool = False  # disagg, one-pass engine: also record the rates by source and fault (`by_source`)
     inputs: str = ""  # digest of what OpenQuake reads beyond these fields (hazflow.openquake.inputs)
 
     @property
@@ -124,7 +128,10 @@ class JobSpec:
             "oq_version": self.oq_version,
             "inputs": self.inputs,
         }
-        return part | {"engine": self.engine} if self.kind == "disagg" else part
+        if self.kind != "disagg":
+            return part
+        extra = {"contributors": {"floor": CONTRIBUTORS_FLOOR}} if self.contributors else {}  # off: the keys of before
+        return part | {"engine": self.engine} | extra
 
     def target_part(self) -> dict[str, Any]:
         """What differs between the jobs of one leaf (sites, VS30, IMTs and, for a disaggregation, the targets)."""
@@ -159,6 +166,7 @@ class JobSpec:
             imls=tuple(float(x) for x in data.get("imls", ())),
             engine=str(data.get("engine", "oq")),
             target_stat=str(data.get("target_stat", "mean")),
+            contributors="contributors" in data,
             inputs=str(data.get("inputs", "")),
         )
 
@@ -173,7 +181,7 @@ class DisaggPass:
         if not self.jobs:
             raise DataIntegrityError("a pass without jobs")
         first = self.jobs[0]
-        shared = ("kind", "model", "leaf", "vs30", "imts", "engine", "oq_version", "settings")
+        shared = ("kind", "model", "leaf", "vs30", "imts", "engine", "oq_version", "settings", "contributors")
         for job in self.jobs:
             if job.kind != "disagg" or len(job.sites) != 1 or any(getattr(job, a) != getattr(first, a) for a in shared):
                 raise DataIntegrityError(

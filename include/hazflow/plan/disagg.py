@@ -160,6 +160,11 @@ class DisaggPlan:
     total_runs: int
     skipped: int  # runs the ledger already has as finished
 
+    @property
+    def contributors(self) -> bool:
+        """Whether the runs record the rates by source and fault (a plan of before: no)."""
+        return bool(self.request.get("contributors", False))
+
     def batch_passes(self, batch: int) -> range:
         start, stop = self.batches[batch]
         return range(start, stop)
@@ -204,7 +209,9 @@ class DisaggPlan:
                     raise DataIntegrityError(f"plan {self.plan_id} was made without levels: it cannot be run")
                 imls = dict(zip(g.imts_of(self.request["imts"]), g.imls, strict=True))
                 stat = str(self.request.get("target_stat", "mean"))
-                spec = disagg_job(model, leaves[leaf], g.vs30, g.site, g.poe, imls, self.oq_version, self.engine, stat)
+                spec = disagg_job(
+                    model, leaves[leaf], g.vs30, g.site, g.poe, imls, self.oq_version, self.engine, stat, self.contributors
+                )
                 if spec.key != self.keys[run]:
                     raise DataIntegrityError(
                         f"{spec.label}: key {spec.key} differs from the planned {self.keys[run]} (did the model change since planning?)"
@@ -333,6 +340,7 @@ def _keys(request: DisaggRequest, groups: list[Group], oq_version: str) -> list[
                 oq_version,
                 request.disagg_engine,
                 request.target_stat,
+                request.contributors,
             ).leaf_part()
         )
         for leaf in request.leaves

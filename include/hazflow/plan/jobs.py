@@ -68,10 +68,12 @@ def disagg_job(
     oq_version: str,
     engine: str = DEFAULT_DISAGG_ENGINE,
     target_stat: str = "mean",
+    contributors: bool = False,
 ) -> JobSpec:
     """The disaggregation of one leaf at one site, VS30 and PoE at the level of each IMT (g), read off
     the aggregated curve's `target_stat`, computed by `engine` (the one-pass `hazardlib`, or
-    `oq engine --run` with the IMTs in `iml_disagg`)."""
+    `oq engine --run` with the IMTs in `iml_disagg`); `contributors`: the one-pass engine records the
+    rates by source and fault too."""
     imts = tuple(imls)
     levels = tuple(float(imls[i]) for i in imts)
     return _job(
@@ -86,4 +88,5 @@ def disagg_job(
         imls=levels,
         engine=engine,
         target_stat=target_stat,
+        contributors=contributors,
     )

@@ -4,7 +4,7 @@ validated by one parser before any compute. Every error names the field at fault
 | request | fields (beyond model, sites, vs30s, imts, leaves) | serves |
 | --- | --- | --- |
 | `HazardRequest` | | hazard_realizations |
-| `DisaggRequest` | poes, disagg_engine, epsilon_star, target_stat | disagg_realizations, coverage manifests |
+| `DisaggRequest` | poes, disagg_engine, epsilon_star, target_stat, contributors | disagg_realizations, coverage manifests |
 | `HazardAggregationRequest` | gmms, quantiles | hazard_aggregation |
 | `DisaggAggregationRequest` | gmms, quantiles, poes, samples, closure, exports, epsilon_star, target_stat | disagg_aggregation |
 """
@@ -73,6 +73,21 @@ def _sites(value: Any) -> tuple[Site, ...]:
     if len(sites) > (most := limits.current().request_sites):
         raise limits.refuse("sites", "sites", len(sites), "request_sites", most, "split the sites over several requests")
     return sites
+
+
+def _contributors(value: Any, engine: str) -> bool:
+    """Whether runs record contributions by source and fault: by default where the engine can (the
+    one-pass `hazardlib`); asked of `oq`, refused (its disaggregation has no per-source pass)."""
+    if value is None:
+        return engine == "hazardlib"
+    wanted = validate_flag(value, "contributors")
+    if wanted and engine != "hazardlib":
+        raise BadRequest(
+            "contributors",
+            f"the {engine} engine cannot record contributions by source and fault: use disagg_engine hazardlib, "
+            "or leave contributors off",
+        )
+    return wanted
 
 
 def _samples(value: Any) -> int:
@@ -176,6 +191,8 @@ def parse_request(cls: type[R], params: Mapping[str, Any], runnable: bool = True
         values["imls"] = validate_imls(params.get("imls"), values["imts"])
         if values["imls"] and values.get("target_stat", "mean") != "mean":
             raise BadRequest("target_stat", "levels given directly (imls) are not read off a curve: leave target_stat at mean")
+    if "contributors" in wanted:
+        values["contributors"] = _contributors(params.get("contributors"), values["disagg_engine"])
     values["model"] = with_request_settings(model, values)
     request = cls(**values)
     jobs = request.job_count()
@@ -216,6 +233,9 @@ class DisaggRequest(Request):
     # IML mode: levels (g) per IMT given directly, instead of `poes` (then empty). Each (IMT, level) is
     # a target of its own, named by the PoE the aggregated mean curve gives the level (`plan.imtl.poe_of_level`).
     imls: dict[str, tuple[float, ...]]
+    # the one-pass engine also records each target's rates by source and fault (default: on for it;
+    # the `oq` engine cannot, and is refused)
+    contributors: bool = False
 
     @property
     def jobs(self) -> int:

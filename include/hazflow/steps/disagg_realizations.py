@@ -82,7 +82,9 @@ def plan_disagg_realizations(params: Mapping[str, Any], config: Config) -> Plann
         "plan %s: %d jobs = %d runs; %d already done, %d to do in %d %s pass(es), %d batch(es)",
         plan.plan_id, plan.jobs, plan.total_runs, plan.skipped, len(plan.keys), len(plan.passes), plan.engine, len(refs),
     )  # fmt: skip
-    conf = {k: v for k, v in request.to_conf().items() if k != "disagg_engine"}  # the aggregation reads rows, whatever made them
+    conf = {
+        k: v for k, v in request.to_conf().items() if k not in ("disagg_engine", "contributors")
+    }  # it reads rows, whatever made them
     return PlannedRequest(plan.plan_id, refs, conf, plan.jobs, plan.total_runs, plan.skipped, len(plan.passes), plan.engine)
 
 

@@ -26,7 +26,14 @@ from hazflow.exceptions import StorageError, TransientError
 from hazflow.store.base import Store
 from hazflow.store.codec import array_bytes, load_array
 from hazflow.store.leases import Lease, LeaseHeld, LeaseLost, describe, holder_alive
-from hazflow.store.records import DisaggAggregate, DisaggRealization, HazardAggregate, HazardRealization, LedgerEntry
+from hazflow.store.records import (
+    NO_CONTRIBUTORS,
+    DisaggAggregate,
+    DisaggRealization,
+    HazardAggregate,
+    HazardRealization,
+    LedgerEntry,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS ledger (
@@ -45,7 +52,7 @@ CREATE TABLE IF NOT EXISTS disagg_rlz (
     model TEXT NOT NULL, site TEXT NOT NULL, vs30 REAL NOT NULL, imt TEXT NOT NULL, poe REAL NOT NULL,
     leaf TEXT NOT NULL, gmm TEXT NOT NULL, job_key TEXT NOT NULL, oq_version TEXT NOT NULL,
     settings_digest TEXT NOT NULL, iml REAL NOT NULL, axes TEXT NOT NULL, trts TEXT NOT NULL,
-    edges BLOB NOT NULL, vals BLOB NOT NULL, target_stat TEXT NOT NULL DEFAULT 'mean',
+    edges BLOB NOT NULL, vals BLOB NOT NULL, target_stat TEXT NOT NULL DEFAULT 'mean', contributors BLOB,
     PRIMARY KEY (model, site, vs30, imt, poe, leaf, gmm)
 );
 CREATE INDEX IF NOT EXISTS disagg_rlz_by_job ON disagg_rlz (job_key);
@@ -262,25 +269,27 @@ class LocalStore(Store):
             (
                 r.model, r.site, r.vs30, r.imt, r.poe, r.leaf, r.gmm, r.job_key, r.oq_version, r.settings_digest,
                 r.iml, json.dumps(list(r.axes)), json.dumps(list(r.trts)),
-                _pack_edges(r.bin_edges), pack(r.values), r.target_stat,
+                _pack_edges(r.bin_edges), pack(r.values), r.target_stat, pack(r.contributors),
             )
             for r in rows
         ]  # fmt: skip
+        marks = ", ".join("?" * len(DISAGG_RLZ_COLUMNS.split(", ")))
         with self._connect(write=True) as conn:
             conn.execute("DELETE FROM disagg_rlz WHERE job_key = ?", (entry.job_key,))
-            conn.executemany("INSERT OR REPLACE INTO disagg_rlz VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", values)
+            conn.executemany(f"INSERT OR REPLACE INTO disagg_rlz ({DISAGG_RLZ_COLUMNS}) VALUES ({marks})", values)
             self._record(conn, entry)
 
     def get_disagg_realizations(self, model: str, site: str, vs30: float, imt: str, poe: float) -> list[DisaggRealization]:
-        columns = "leaf, gmm, job_key, oq_version, settings_digest, iml, axes, trts, edges, vals, target_stat"
+        columns = "leaf, gmm, job_key, oq_version, settings_digest, iml, axes, trts, edges, vals, target_stat, contributors"
         rows = self._select("disagg_rlz", columns, "leaf, gmm", model=model, site=site, vs30=float(vs30), imt=imt, poe=float(poe))
         out = []
-        for leaf, gmm, key, oqv, digest, iml, axes, trts, edges, vals, stat in rows:
+        for leaf, gmm, key, oqv, digest, iml, axes, trts, edges, vals, stat, contributors in rows:
             bin_edges = _unpack_edges(edges)
             out.append(
                 DisaggRealization(
                     model, leaf, gmm, site, float(vs30), imt, float(poe), iml, tuple(json.loads(axes)),
                     tuple(json.loads(trts)), bin_edges, unpack(vals), key, oqv, digest, stat,
+                    NO_CONTRIBUTORS if contributors is None else unpack(contributors),
                 )
             )  # fmt: skip
         return out
@@ -411,8 +420,16 @@ class LocalStore(Store):
         return path
 
 
+# Named in inserts: a store brought up to the schema (`NEW_COLUMNS`) may hold its columns in another order.
+DISAGG_RLZ_COLUMNS = (
+    "model, site, vs30, imt, poe, leaf, gmm, job_key, oq_version, settings_digest, iml, axes, trts, edges, vals, "
+    "target_stat, contributors"
+)
 # Columns added after stores were first written: (table, column, definition); added where missing.
-NEW_COLUMNS: tuple[tuple[str, str, str], ...] = (("disagg_rlz", "target_stat", "TEXT NOT NULL DEFAULT 'mean'"),)
+NEW_COLUMNS: tuple[tuple[str, str, str], ...] = (
+    ("disagg_rlz", "target_stat", "TEXT NOT NULL DEFAULT 'mean'"),
+    ("disagg_rlz", "contributors", "BLOB"),
+)
 
 
 def _add_new_columns(conn: sqlite3.Connection) -> None:

@@ -84,6 +84,33 @@ class HazardRealization:
     settings_digest: str = ""
 
 
+def contributor_rows(
+    names: list[str],
+    kinds: list[str],
+    rate: np.ndarray,
+    mag: np.ndarray,
+    rrup: np.ndarray,
+    eps: np.ndarray,
+    lon: np.ndarray,
+    lat: np.ndarray,
+) -> np.ndarray:
+    """A realization's contributors at a target as one structured array: per source or fault (`name`
+    as the pass labels it, "the rest" last; `kind` fault, background or rest) its rate (per year), its
+    rate-weighted mean magnitude, rupture distance (km) and epsilon, and the lon/lat of its closest
+    rupture point (NaN for the rest)."""
+    width = max([1, *(len(n) for n in names)])
+    dtype = np.dtype([("name", f"<U{width}"), ("kind", "<U10"), *((f, "<f8") for f in CONTRIBUTOR_FIELDS)])
+    out = np.zeros(len(names), dtype)
+    out["name"], out["kind"] = names, kinds
+    for f, values in zip(CONTRIBUTOR_FIELDS, (rate, mag, rrup, eps, lon, lat), strict=True):
+        out[f] = values
+    return out
+
+
+CONTRIBUTOR_FIELDS = ("rate", "mag", "rrup", "eps", "lon", "lat")
+NO_CONTRIBUTORS = contributor_rows([], [], *(np.zeros(0),) * 6)
+
+
 @dataclass(frozen=True)
 class DisaggRealization:
     """One component realization's disaggregation at a target (site, VS30, IMT, PoE).
@@ -108,6 +135,8 @@ class DisaggRealization:
     oq_version: str = ""
     settings_digest: str = ""
     target_stat: str = "mean"  # the aggregated hazard curve statistic the level was read from
+    # the rates by source and fault (`contributor_rows`), where the run recorded them; empty otherwise
+    contributors: np.ndarray = field(default_factory=lambda: NO_CONTRIBUTORS, repr=False)
 
 
 @dataclass(frozen=True)
