@@ -83,7 +83,7 @@ def _fault_system_tensors(tree: CompositeTree, rates: np.ndarray) -> dict[str, t
     }
 
 
-def _on_composites(
+def on_composites(
     tree: CompositeTree, table: np.ndarray, source_axis: int, gmm_axis: int, picks: Sequence[np.ndarray] | None
 ) -> np.ndarray:
     """The rate of each composite considered, from a term's (source, GMM) table: every composite in
@@ -127,7 +127,7 @@ def contributions(
         rng = np.random.default_rng(seed)
         picks = [rng.choice(len(a.labels), size=n_samples, p=a.weights) for a in tree.axes]
         weights = np.full(n_samples, 1.0 / n_samples)
-    parts = {fs: _on_composites(tree, t, s, g, picks) for fs, (s, g, t) in by_fs.items()}
+    parts = {fs: on_composites(tree, t, s, g, picks) for fs, (s, g, t) in by_fs.items()}
     whole = np.sum(list(parts.values()), axis=0) if parts else np.zeros(len(weights))
     live = whole > 0
     w_live = weights[live]

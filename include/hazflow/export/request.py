@@ -20,6 +20,7 @@ from hazflow.choices import EXPORT_FORMATS as FORMATS
 from hazflow.config import Config
 from hazflow.exceptions import BadRequest, DataIntegrityError, StorageError
 from hazflow.export import ths
+from hazflow.export.contributors_csv import write_contributors_csv
 from hazflow.export.oq_csv import write_disagg_csv
 from hazflow.export.target_json import target_document
 from hazflow.plan.request import DisaggAggregationRequest
@@ -82,6 +83,9 @@ def export_request(params: Mapping[str, Any], config: Config, folder: Path, form
                 aggregates, s.site, folder / "csv" / s.site.id / f"{stem}.csv", r.model.settings.investigation_time
             )
             manifest.csv.append(str(path.relative_to(folder)))
+            if s.contributors:
+                path = write_contributors_csv(s.contributors, folder / "csv" / s.site.id / f"{stem}-contributors.csv")
+                manifest.csv.append(str(path.relative_to(folder)))
         if "parquet" in formats:
             prov = json.loads(aggregates[0].provenance or "{}")
             calc_id = ths.compatible_calc_id(prov.get("settings_digest", ""), prov.get("oq_version", ""))

@@ -115,6 +115,9 @@ class HazardModel:
     source_groups: tuple[SourceGroup, ...] = ()
     archived: bool = False  # sources are toshi ids of NRML archives (hazflow.model.archives)
     vs30_range: tuple[float, float] = NSHM_VS30_RANGE  # m/s, a request's VS30s lie within (Config.vs30_range)
+    # (source id pattern, contributor name, kind): how the model names its sources in a contributors
+    # table (`hazflow.aggregate.contributors`); DEMO's `contributors.json`
+    contributor_rules: tuple[tuple[str, str, str], ...] = ()
 
     @property
     def fault_systems(self) -> tuple[str, ...]:
@@ -191,7 +194,10 @@ def _load_model(name: str, models_dir: Path | None) -> HazardModel:
         settings_file = folder / "calc_settings.json"
         overrides = json.loads(settings_file.read_text()) if settings_file.exists() else {}
         settings = CalcSettings.from_dict(overrides)
-        return _build(name, slt.title, slt, gmcm, settings, folder)
+        rules_file = folder / "contributors.json"
+        rules = json.loads(rules_file.read_text())["contributors"] if rules_file.exists() else []
+        model = _build(name, slt.title, slt, gmcm, settings, folder)
+        return replace(model, contributor_rules=tuple((r["sources"], r["name"], r["kind"]) for r in rules))
     if name not in nzshm_model.all_model_versions():
         raise BadRequest("model", f"unknown model {name!r}; known models: {', '.join(model_names())}")
     nshm = nzshm_model.get_model_version(name)

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from hazflow.aggregate.contributions import Contributions
+from hazflow.aggregate.contributors import ContributorTable
 from hazflow.model.sites import Site
+from hazflow.openquake.spec import CONTRIBUTORS_FLOOR
 from hazflow.report.mre import MreSummary
 from hazflow.store import Store
 
@@ -37,6 +39,7 @@ class DisaggSummary:
     epsilon_star: bool  # the Eps axis is epsilon* (OpenQuake's epsilon_star), and so is the mean epsilon
     mre: MreSummary
     contributions: Contributions
+    contributors: ContributorTable | None = None  # by source and fault, where the runs recorded them
 
     @property
     def name(self) -> str:
@@ -56,6 +59,17 @@ class DisaggSummary:
             "epsilon_star": self.epsilon_star,
             "summary": self.mre.to_dict(),
             "contributions": self.contributions.to_dict(),
+            # largest first, the rest last; percents add to 100 ([] where the runs recorded none)
+            "contributors": self.contributors.to_list() if self.contributors else [],
+            "contributors_notes": {
+                "total_rate": self.contributors.total_rate,
+                "spread": self.contributors.method,
+                "composites": self.contributors.composites,
+                "floor": CONTRIBUTORS_FLOOR,
+                "warnings": list(self.contributors.warnings),
+            }
+            if self.contributors
+            else {"warnings": ["the realizations recorded no contributors (engine oq, or contributors off)"]},
         }
 
     @classmethod
@@ -72,6 +86,7 @@ class DisaggSummary:
             bool(data.get("epsilon_star", False)),
             MreSummary.from_dict(data["summary"]),
             Contributions.from_dict(data["contributions"]),
+            ContributorTable.from_dict(data["contributors"], data.get("contributors_notes", {})),
         )
 
     def describe(self) -> str:
@@ -83,7 +98,11 @@ class DisaggSummary:
             for name, s in sorted(self.contributions.by_fault_system.items(), key=lambda kv: -kv[1].percent_of_mean)
         )
         star = "by epsilon* (eps is epsilon*): " if self.epsilon_star else ""
-        return f"{star}{self.mre.describe()}\n  fault systems: {fs}"
+        text = f"{star}{self.mre.describe()}\n  fault systems: {fs}"
+        if self.contributors:
+            top = [row for row in self.contributors.rows if row.kind != "rest"][:5]
+            text += "\n  contributors: " + "; ".join(f"{row.name} {row.percent:.1f} %" for row in top)
+        return text
 
 
 def disagg_summary_name(model: str, site: Site, vs30: float, imt: str, poe: float) -> str:

@@ -16,9 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from hazflow.aggregate.contributions import component_rates, contributions
+from hazflow.aggregate.contributors import contributor_table
 from hazflow.aggregate.disagg import AXES, closure, closure_ok, common_edges, component_matrix
 from hazflow.aggregate.engine import Aggregate, aggregate
-from hazflow.aggregate.inputs import provenance, require_all
+from hazflow.aggregate.inputs import in_tree_order, provenance, require_all
 from hazflow.aggregate.methods import DEFAULT_QUANTILE_METHOD
 from hazflow.aggregate.tree import CompositeTree
 from hazflow.config import Config
@@ -218,6 +219,7 @@ def aggregate_disagg(
         model.settings.epsilon_star,
         summarise_mre(mean, model.settings.investigation_time, reference=reference),
         contributions(tree, component_rates(probs, model.settings.investigation_time), seed=seed),
+        contributor_table(model, tree, in_tree_order(tree, rows, target), site, seed=seed),
     )
     with tempfile.TemporaryDirectory() as tmp:
         put_summary(store, summary, Path(tmp))

@@ -1,0 +1,200 @@
+"""Rates by source and fault recorded inside the one-pass disaggregation, against OpenQuake's own
+`mean_rates_by_src` (a classical run with `disagg_by_src`), and against the pass's own bins.
+
+Both engines run the same inputs with `ps_grid_spacing = 0`, the levels in the classical run's
+`intensity_measure_types_and_levels` (so no interpolation) and as the pass's levels. The pass's
+GMM-weighted mean over the realizations must equal OpenQuake's within 1e-6 relative for every source
+above 1e-3 of the target's rate, and within 1e-6 of the target's rate below that (both engines keep
+rupture contexts in float32). Cases: DEMO leaves through hazflow's own render, and OpenQuake's
+`disagg/case_6` (six simple faults, a site by the date line), `disagg/case_16` (NZ slab multi-point
+sources, sampled in OpenQuake's test, enumerated here) and `classical/case_75` (a multi-fault source
+with a `<faults>` block: OpenQuake splits it into `src@A`, `src@B` by the nearest tagged fault; the
+pass attributes each rupture by the same rule). case_75's ruptures are not Poissonian
+(`probs_occur`), where OpenQuake's disaggregation by epsilon bins is an approximation of its own, so
+it runs with one epsilon bin.
+"""
+
+from __future__ import annotations
+
+import configparser
+import json
+import shutil
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+from hazflow.aggregate.stats import prob_to_rate
+from hazflow.model.sites import resolve_sites
+from hazflow.openquake.by_source import parent_fault
+from hazflow.openquake.datastore import read_disaggregation, read_source_rates
+from hazflow.openquake.prepare import render_pass
+from hazflow.openquake.runner import run_job, run_passes
+from hazflow.openquake.spec import DisaggPass
+from hazflow.plan.jobs import disagg_job
+
+pytestmark = pytest.mark.openquake
+
+QA = Path(__file__).resolve().parents[2] / ".venv-oq/lib/python3.11/site-packages/openquake/qa_tests_data"
+MINI = Path(__file__).resolve().parents[3] / "shared/reference/oq-mini-job"
+DROP = {
+    "calculation_mode", "sites", "sites_csv", "site_model_file", "poes", "poes_disagg", "iml_disagg", "hazard_maps",
+    "uniform_hazard_spectra", "disagg_by_src", "mean", "quantiles", "quantile_hazard_curves", "mean_hazard_curves",
+    "export_dir", "disagg_outputs", "num_rlzs_disagg", "individual_rlzs", "num_epsilon_bins", "epsilon_star", "use_rates",
+    "number_of_logic_tree_samples", "ps_grid_spacing", "intensity_measure_types_and_levels", "reference_vs30_type",
+    "reference_vs30_value", "reference_depth_to_1pt0km_per_sec", "reference_depth_to_2pt5km_per_sec", "rlz_index",
+    "mag_bin_width", "distance_bin_width", "coordinate_bin_width", "description", "horiz_comp_to_geom_mean",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Case:
+    """An OpenQuake job folder, its job file, one site and its site parameters, and levels per IMT (g)."""
+
+    name: str
+    folder: Path
+    ini: str
+    lon: float
+    lat: float
+    levels: dict[str, list[float]]
+    site: tuple[float, float, float] = (800.0, 30.0, 0.57)  # vs30, z1pt0, z2pt5
+    eps_bins: int = 4
+
+
+CASES = [
+    Case("mini", MINI, "job_iml.ini", 174.78, -41.30, {"PGA": [0.1, 0.25, 0.5], "SA(0.5)": [0.2, 0.45, 0.9]}, (400.0, 275.0, 2.0)),
+    Case("case_6", QA / "disagg/case_6", "job.ini", 178.4501, -18.1248, {"PGA": [0.005, 0.01, 0.02]}),
+    Case("case_16", QA / "disagg/case_16", "job_dsg.ini", -178.9, -35.34, {"PGA": [0.01, 0.05], "SA(1.0)": [0.005, 0.03]},
+         (800.0, 31.07, 0.57)),
+    Case("case_75", QA / "classical/case_75", "job.ini", 0.02, 0.15, {"PGA": [0.05, 0.2, 0.5]}, eps_bins=1),
+]  # fmt: skip
+
+
+def settings(ini: Path) -> dict[str, str]:
+    """Every key of an OpenQuake job file but those the two jobs set themselves (`DROP`)."""
+    parser = configparser.ConfigParser(interpolation=None)
+    parser.read(ini)
+    return {k: v for section in parser.sections() for k, v in parser.items(section) if k not in DROP}
+
+
+def write_jobs(folder: Path, kept: dict[str, str], case: Case) -> tuple[Path, Path]:
+    """The pass (pass.json, its job.ini) and the classical reference job (ref.ini) in `folder`."""
+    vs30, z1, z2 = case.site
+    (folder / "site_model.csv").write_text(f"lon,lat,vs30,z1pt0,z2pt5,vs30measured,backarc\n{case.lon},{case.lat},{vs30},{z1},{z2},1,0\n")
+    common = kept | {"site_model_file": "site_model.csv", "number_of_logic_tree_samples": "0", "ps_grid_spacing": "0"}
+    first = {imt: levels[0] for imt, levels in case.levels.items()}
+    disagg = {
+        "calculation_mode": "disaggregation", "iml_disagg": json.dumps(first), "mag_bin_width": "0.25",
+        "distance_bin_width": "10", "coordinate_bin_width": "1.0", "num_epsilon_bins": str(case.eps_bins),
+        "disagg_outputs": "TRT_Mag_Dist_Eps", "num_rlzs_disagg": "0", "individual_rlzs": "true",
+    }  # fmt: skip
+    classical = {
+        "calculation_mode": "classical", "intensity_measure_types_and_levels": json.dumps(case.levels),
+        "disagg_by_src": "true", "use_rates": "true", "individual_rlzs": "true",
+    }  # fmt: skip
+    for name, extra in (("job.ini", disagg), ("ref.ini", classical)):
+        (folder / name).write_text("[general]\n" + "".join(f"{k} = {v}\n" for k, v in (common | extra).items()))
+    n_levels = len(next(iter(case.levels.values())))
+    site = {"code": "S", "lon": case.lon, "lat": case.lat, "levels": [case.levels[imt] for imt in case.levels]}
+    assert all(len(levels) == n_levels for levels in case.levels.values())
+    document = {
+        "format": "hazflow.onepass/2", "job_ini": "job.ini", "imts": list(case.levels), "sites": [site],
+        "calculations": [{"site_model": "site_model.csv", "sites": ["S"]}], "contributors": {"floor": 0.0},
+    }  # fmt: skip
+    (folder / "pass.json").write_text(json.dumps(document))
+    return folder / "pass.json", folder / "ref.ini"
+
+
+def compare_with_engine(ours: Path, reference: Path, case: Case) -> tuple[float, float, float]:
+    """(largest relative difference over sources above 1e-3 of their target, largest absolute difference
+    below that as a share of the target, largest closure error against the pass's bins)."""
+    with h5py.File(reference, "r") as f:
+        mrs = f["mean_rates_by_src/array"][0]  # (IMT, level, source)
+        sources = [s.decode() for s in f["mean_rates_by_src/src_id"][()]]
+    worst_big = worst_small = worst_closure = 0.0
+    for p in range(len(next(iter(case.levels.values())))):
+        imls = [case.levels[imt][p] for imt in case.levels]
+        rates = read_source_rates(ours, imls, (case.lon, case.lat))
+        disagg = read_disaggregation(ours, imls=imls, lonlat=(case.lon, case.lat))
+        assert rates is not None and rates.unsupported == "" and rates.floor == 0.0
+        weights = np.array([r.weight for r in disagg.realizations])
+        mean = np.einsum("r,rmc->mc", weights, rates.rate)  # (IMT, source)
+        assert set(rates.names) - {"the rest"} <= set(sources), (sources, rates.names)  # no rest: floor 0
+        for m, imt in enumerate(disagg.imts):
+            total = mrs[m, p].sum()
+            assert total > 0, (case.name, imt, p)
+            for j, source in enumerate(sources):  # a source the pass never met (beyond its cut-off) has no rate
+                ref = mrs[m, p, j]
+                one = mean[m, rates.names.index(source)] if source in rates.names else 0.0
+                if ref > 1e-3 * total:
+                    worst_big = max(worst_big, abs(one - ref) / ref)
+                else:
+                    worst_small = max(worst_small, abs(one - ref) / total)
+            recovered = prob_to_rate(disagg.values[:, m], disagg.investigation_time).reshape(len(weights), -1).sum(axis=1)
+            by_source = rates.rate[:, m].sum(axis=1)
+            worst_closure = max(worst_closure, float(np.max(np.abs(by_source - recovered) / recovered)))
+    return worst_big, worst_small, worst_closure
+
+
+def run_all(cases: list[tuple[Case, Path, Path]], tmp_path: Path, base_config) -> dict[str, tuple[float, float, float]]:
+    """Every case's pass in one OpenQuake process, and its reference job; the comparison of each."""
+    results = run_passes([p for _, p, _ in cases], tmp_path, base_config.openquake())
+    out = {}
+    for (case, _, ref_ini), result in zip(cases, results, strict=True):
+        assert not isinstance(result, Exception), result
+        (site,) = result.sites
+        reference = run_job(ref_ini, base_config.openquake())
+        out[case.name] = compare_with_engine(site.hdf5, reference.hdf5, case)
+        print(f"{case.name}: above 1e-3 {out[case.name][0]:.2e} relative, below {out[case.name][1]:.2e} of the target, "
+              f"closure {out[case.name][2]:.2e}")  # fmt: skip
+    return out
+
+
+def test_rates_by_source_equal_openquakes_mean_rates_by_src(base_config, tmp_path):
+    cases = []
+    for case in CASES:
+        folder = tmp_path / case.name
+        shutil.copytree(case.folder, folder)
+        pass_file, ref_ini = write_jobs(folder, settings(folder / case.ini), case)
+        cases.append((case, pass_file, ref_ini))
+    for name, (big, small, closed) in run_all(cases, tmp_path, base_config).items():
+        assert big <= 1e-6, name
+        assert small <= 1e-6, name
+        assert closed <= 1e-9, name
+
+
+@pytest.mark.parametrize("leaf", ["CRU-2", "HIK-1"])
+def test_demo_leaves_by_source_equal_openquakes(demo, oq_version, base_config, tmp_path, leaf):
+    """A DEMO leaf rendered by hazflow (area sources and a simple fault, or the interface), its job
+    file with ps_grid_spacing 0 for both engines."""
+    (wlg,) = resolve_sites(["WLG"])
+    levels = {"PGA": [0.1, 0.3, 0.6], "SA(0.5)": [0.2, 0.5, 1.0]}
+    jobs = [
+        disagg_job(demo, demo.leaf(leaf), 400, wlg, poe, {imt: levels[imt][p] for imt in levels}, oq_version, "hazardlib")
+        for p, poe in enumerate((0.39, 0.1, 0.02))
+    ]
+    folder = tmp_path / leaf
+    folder.mkdir()
+    render_pass(DisaggPass(tuple(replace(job, contributors=True) for job in jobs)), demo, folder)
+    kept = settings(folder / "job.ini")
+    case = Case(leaf, folder, "job.ini", wlg.lon, wlg.lat, levels, (400.0, *_z(folder)))
+    pass_file, ref_ini = write_jobs(folder, kept, case)
+    ((big, small, closed),) = run_all([(case, pass_file, ref_ini)], tmp_path, base_config).values()
+    assert big <= 1e-6 and small <= 1e-6 and closed <= 1e-9
+
+
+def _z(folder: Path) -> tuple[float, float]:
+    """z1pt0 and z2pt5 of the rendered site model (hazflow's, from VS30)."""
+    header, row = (folder / "site_model_0.csv").read_text().splitlines()[:2]
+    values = dict(zip(header.split(","), row.split(","), strict=True))
+    return float(values["z1pt0"]), float(values["z2pt5"])
+
+
+def test_parent_fault_names_follow_the_nshm_format_convention():
+    assert parent_fault("Wellington Hutt Valley, Subsection 3") == "Wellington Hutt Valley"
+    assert parent_fault("Alpine: Jacksons to Kaniere, Subsection 12") == "Alpine: Jacksons to Kaniere"
+    assert parent_fault("Hikurangi, Subsection 104") == "Hikurangi"
+    assert parent_fault("a section without the convention") is None
+    assert parent_fault("") is None
