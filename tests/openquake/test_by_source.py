@@ -82,7 +82,9 @@ def settings(ini: Path) -> dict[str, str]:
 def write_jobs(folder: Path, kept: dict[str, str], case: Case) -> tuple[Path, Path]:
     """The pass (pass.json, its job.ini) and the classical reference job (ref.ini) in `folder`."""
     vs30, z1, z2 = case.site
-    (folder / "site_model.csv").write_text(f"lon,lat,vs30,z1pt0,z2pt5,vs30measured,backarc\n{case.lon},{case.lat},{vs30},{z1},{z2},1,0\n")
+    (folder / "site_model.csv").write_text(
+        f"lon,lat,vs30,z1pt0,z2pt5,vs30measured,backarc\n{case.lon},{case.lat},{vs30},{z1},{z2},1,0\n"
+    )
     common = kept | {"site_model_file": "site_model.csv", "number_of_logic_tree_samples": "0", "ps_grid_spacing": "0"}
     first = {imt: levels[0] for imt, levels in case.levels.items()}
     disagg = {
