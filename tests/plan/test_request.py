@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from hazflow.exceptions import BadRequest
+from hazflow.openquake.spec import JobSpec
+from hazflow.plan.jobs import disagg_job
 from hazflow.plan.request import (
     DisaggAggregationRequest,
     DisaggRequest,
@@ -96,6 +100,8 @@ def test_aggregation_defaults_and_the_subset_tree():
         (DisaggAggregationRequest, {"fail_on_closure": "false"}, "fail_on_closure"),
         (DisaggAggregationRequest, {"exports": ["xlsx"]}, "exports"),
         (DisaggRequest, {"epsilon_star": "yes"}, "epsilon_star"),
+        (DisaggRequest, {"contributors": "yes"}, "contributors"),
+        (DisaggRequest, {"contributors": True, "disagg_engine": "oq"}, "contributors"),
         (DisaggRequest, {"target_stat": "median"}, "target_stat"),
         (DisaggRequest, {"target_stat": 1.5}, "target_stat"),
         (DisaggAggregationRequest, {"target_stat": True}, "target_stat"),
@@ -134,6 +140,30 @@ def test_epsilon_star_is_a_calculation_setting_of_the_request():
     assert star.to_conf()["epsilon_star"] is True and DisaggRequest.parse(star.to_conf()) == star
     # the aggregation started for those realizations reads the same setting
     assert DisaggAggregationRequest.parse(star.to_conf()).model.settings == star.model.settings
+
+
+@pytest.mark.parametrize(
+    "engine, asked, recorded",
+    [("hazardlib", None, True), ("hazardlib", False, False), ("hazardlib", True, True), ("oq", None, False)],
+)
+def test_contributors_are_recorded_by_default_where_the_engine_can(engine, asked, recorded):
+    """On by default for the one-pass engine, off for `oq` (which cannot); a run that records them is
+    another job (its key differs), so a realization stored without them is not taken for one with."""
+    params = {"model": "DEMO", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA"], "poes": [0.1], "disagg_engine": engine}
+    request = DisaggRequest.parse(params | ({} if asked is None else {"contributors": asked}))
+    assert request.contributors is recorded and request.to_conf()["contributors"] is recorded
+    site, leaf = request.sites[0], request.leaves[0]
+    spec = disagg_job(request.model, leaf, 400, site, 0.1, {"PGA": 0.3}, "3.26.2", engine, "mean", request.contributors)
+    plain = replace(spec, contributors=False)
+    assert (spec.key != plain.key) is recorded
+    assert JobSpec.from_json(spec.to_json()) == spec
+
+
+def test_contributors_asked_of_the_oq_engine_are_refused_naming_the_field():
+    params = {"model": "DEMO", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA"], "poes": [0.1], "disagg_engine": "oq"}
+    with pytest.raises(BadRequest, match="cannot record contributions by source and fault") as refused:
+        DisaggRequest.parse(params | {"contributors": True})
+    assert refused.value.field == "contributors"
 
 
 @pytest.mark.parametrize("value, name", [("mean", "mean"), (0.5, "0.5"), ("0.50", "0.5"), (0.1, "0.1"), (1, "1")])

@@ -16,6 +16,7 @@ import pytest
 from hazflow.exceptions import StorageError, TransientError
 from hazflow.store import DisaggRealization, HazardAggregate, HazardRealization, LedgerEntry, open_store
 from hazflow.store.leases import LeaseHeld, LeaseLost, holder_id
+from hazflow.store.records import contributor_rows
 
 
 def created_anything(store, tmp_path) -> bool:
@@ -100,12 +101,29 @@ def test_disagg_realizations_round_trip(store):
     np.testing.assert_array_equal(got.values, values)
     np.testing.assert_array_equal(got.bin_edges["Mag"], edges["Mag"])
     assert (got.iml, got.axes, got.trts, got.target_stat) == (0.31, row.axes, row.trts, "mean")
-    assert store.get_disagg_realizations("DEMO", "s", 400, "PGA", 0.02) == []
+    assert store.get_disagg_realizations("DEMO", "s", 400, "PGA", 0.02) == [] and len(got.contributors) == 0
     # a disaggregation at the median's level replaces it (one disaggregation per target), saying so
     median = replace(row, iml=0.25, job_key="k2", target_stat="0.5")
     store.put_disagg_realizations([median], replace(entry(state="done"), job_key="k2", kind="disagg", poe=0.1))
     (got,) = store.get_disagg_realizations("DEMO", "s", 400, "PGA", 0.1)
     assert (got.iml, got.target_stat, got.job_key) == (0.25, "0.5", "k2")
+
+
+def test_a_realizations_contributors_round_trip(store):
+    """The rates by source and fault a one-pass run recorded, names of any length (an NSHM toshi id and
+    a parent fault) and NaN locations (the rest) included."""
+    names = ["SW52ZXJzaW9uU29sdXRpb246MjQxMjAuMHFYQ2Zl@Wellington Hutt Valley", "BG_WLG_1", "the rest"]
+    table = contributor_rows(
+        names, ["fault", "background", "rest"], np.array([1e-3, 2e-4, 1e-6]), np.array([7.1, 5.6, 5.2]),
+        np.array([2.5, 18.0, 60.0]), np.array([0.1, 0.8, 1.5]), np.array([174.76, 174.8, np.nan]), np.array([-41.3, -41.2, np.nan]),
+    )  # fmt: skip
+    row = DisaggRealization("DEMO", "CRU-1", "g1", "s", 400.0, "PGA", 0.1, 0.31, ("TRT", "Mag", "Dist", "Eps"),
+                            ("Active Shallow Crust",), {"Mag": np.arange(3.0)}, np.zeros((1, 2, 1, 1)), "k1", "3.26.2", "d1",
+                            contributors=table)  # fmt: skip
+    store.put_disagg_realizations([row], replace(entry(state="done"), kind="disagg", poe=0.1))
+    (got,) = store.get_disagg_realizations("DEMO", "s", 400, "PGA", 0.1)
+    assert got.contributors.dtype == table.dtype and list(got.contributors["name"]) == names
+    assert got.contributors.tobytes() == table.tobytes()  # every value, the NaNs of the rest included
 
 
 def test_aggregates_round_trip(store):

@@ -179,7 +179,7 @@ def contributor_table(
     for name, c in names.items():
         wr = weights * rate[:, c]
         where = int(np.argmax(np.where(np.isnan(lon[:, c]), -1.0, wr)))
-        has_point = not np.isnan(lon[where, c])
+        has_point = kinds[c] != "rest" and not np.isnan(lon[where, c])  # the rest is many places
         mean_share, pct = spread[c]
         out.append(
             Contributor(
