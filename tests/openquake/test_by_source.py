@@ -27,6 +27,7 @@ import numpy as np
 import pytest
 
 from hazflow.aggregate.stats import prob_to_rate
+from hazflow.model.logic_tree import load_model
 from hazflow.model.sites import resolve_sites
 from hazflow.openquake.by_source import parent_fault
 from hazflow.openquake.datastore import read_disaggregation, read_source_rates
@@ -61,6 +62,7 @@ class Case:
     levels: dict[str, list[float]]
     site: tuple[float, float, float] = (800.0, 30.0, 0.57)  # vs30, z1pt0, z2pt5
     eps_bins: int = 4
+    extra: tuple[tuple[str, str], ...] = ()  # settings of both jobs
 
 
 CASES = [
@@ -86,6 +88,7 @@ def write_jobs(folder: Path, kept: dict[str, str], case: Case) -> tuple[Path, Pa
         f"lon,lat,vs30,z1pt0,z2pt5,vs30measured,backarc\n{case.lon},{case.lat},{vs30},{z1},{z2},1,0\n"
     )
     common = kept | {"site_model_file": "site_model.csv", "number_of_logic_tree_samples": "0", "ps_grid_spacing": "0"}
+    common |= dict(case.extra)
     first = {imt: levels[0] for imt, levels in case.levels.items()}
     disagg = {
         "calculation_mode": "disaggregation", "iml_disagg": json.dumps(first), "mag_bin_width": "0.25",
@@ -200,3 +203,53 @@ def test_parent_fault_names_follow_the_nshm_format_convention():
     assert parent_fault("Hikurangi, Subsection 104") == "Hikurangi"
     assert parent_fault("a section without the convention") is None
     assert parent_fault("") is None
+
+
+def test_nshm_format_parent_faults_equal_openquakes_tagged_faults(nshm_env, oq_version, base_config, tmp_path):
+    """An NSHM-format crustal leaf (an inversion's multi-fault ruptures over named sections, and its
+    background): the pass names each rupture's parent fault from the sections' names. OpenQuake checks
+    it: the same archive with a `<faults>` block tagging each parent's sections, run classical with
+    `disagg_by_src`, splits the source into `source@parent` by its own rule, and computes each part on
+    its own. Every parent's rate equals OpenQuake's, and the parts sum to the target's rate."""
+    nshm = load_model("NSHM_v1.0.4")
+    (wlg,) = resolve_sites(["WLG"])
+    levels = {"PGA": [0.3, 0.8]}
+    jobs = [
+        disagg_job(nshm, nshm.leaf("CRU-1"), 400, wlg, poe, {"PGA": levels["PGA"][p]}, oq_version, "hazardlib", "mean", True)
+        for p, poe in enumerate((0.1, 0.02))
+    ]
+    ours, theirs = tmp_path / "pass", tmp_path / "tagged"
+    ours.mkdir()
+    render_pass(DisaggPass(tuple(jobs)), nshm, ours)
+    shutil.copytree(ours, theirs, symlinks=False)  # the archives' folders copied, to be tagged
+    parents = tag_parent_faults(theirs)
+    assert set(parents) == {"Wellington Hutt Valley", "Ohariu", "Wairarapa Nicholson", "Porters Pass"}
+    # the archive's ruptures are Poissonian in a `probs_occur` form; OpenQuake's classical step keeps the
+    # probability of no exceedance of such ruptures in float32, which near 1 is good to about 1e-4 of
+    # the rate: both run them as the Poissonian rates they are
+    case = Case("CRU-1", ours, "job.ini", wlg.lon, wlg.lat, levels, (400.0, *_z(ours)), extra=(("infer_occur_rates", "true"),))
+    pass_file, _ = write_jobs(ours, settings(ours / "job.ini"), case)
+    _, ref_ini = write_jobs(theirs, settings(theirs / "job.ini"), case)
+    ((big, small, closed),) = run_all([(case, pass_file, ref_ini)], tmp_path, base_config).values()
+    assert big <= 1e-6 and small <= 1e-6 and closed <= 1e-9
+    rates = read_source_rates(next((tmp_path / "oqdata").glob("calc_*[0-9].hdf5")), [0.3], (wlg.lon, wlg.lat))
+    assert rates is not None
+    named = {name.split("@")[1] for name in rates.names if "@" in name}
+    assert named <= set(parents) and "Wellington Hutt Valley" in named  # the parent faults WLG sees, by name
+
+
+def tag_parent_faults(folder: Path) -> dict[str, list[str]]:
+    """Add to the multi-fault source of `folder` a `<faults>` block: one tag per parent fault (the
+    sections' names, `<parent>, Subsection <k>`), its sections' ids. The parents and their sections."""
+    import re
+
+    (sections_file,) = folder.glob("src*/*_sections.xml")
+    parents: dict[str, list[str]] = {}
+    for name, sec_id in re.findall(r'<section name="([^"]+)" id="([^"]+)"', sections_file.read_text()):
+        parents.setdefault(name.rsplit(", Subsection", 1)[0], []).append(sec_id)
+    (ruptures_file,) = folder.glob("src*/*-ruptures.xml")
+    block = "<faults>" + "".join(f'<fault tag="{p}" indexes="{",".join(ids)}"/>' for p, ids in parents.items()) + "</faults>"
+    text = re.sub(r"(<multiFaultSource [^>]*?)/>", rf"\1>{block}</multiFaultSource>", ruptures_file.read_text())
+    assert "<faults>" in text
+    ruptures_file.write_text(text)
+    return parents

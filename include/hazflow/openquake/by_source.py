@@ -20,9 +20,10 @@ Who a rupture contributes to (its *label*):
   fault>, Subsection <k>"`, the NSHM-format convention, `parent_fault`); a rupture touching no tag is
   `<source>@off_rupids`, as in OpenQuake.
 
-A multi-fault context's `rup_id` counts only the ruptures its calculation did not skip as far away
-(`MultiFaultSource.iter_ruptures`), plus the block's offset; the wrapper of `iter_ruptures`
-remembers which ruptures were kept, so `rup_id` is mapped back to the rupture (and its sections).
+A multi-fault context's `rup_id` (stored as `src_id * 2**30 + rup_id`) counts only the ruptures its
+calculation did not skip as far away (`MultiFaultSource.iter_ruptures`), plus the block's offset;
+the wrapper of `iter_ruptures` remembers which ruptures were kept, so `rup_id` is mapped back to the
+rupture (and its sections).
 
 Each label has a kind: `background` for point, multi-point and area sources (distributed seismicity),
 `fault` for the others, `rest` for the rest.
@@ -50,6 +51,7 @@ import numpy as np
 logger = logging.getLogger("hazflow.openquake.by_source")
 
 REST = "the rest"
+TWO30 = 2**30
 DISTRIBUTED = (b"P", b"M", b"A")  # point, multi-point and area sources: background (distributed) seismicity
 OFF_TAG = "off_rupids"  # OpenQuake's tag for multi-fault ruptures that touch no tagged fault
 SUBSECTION = re.compile(r"^(?P<parent>.+?),\s*Subsection\s+\S+\s*$")
@@ -186,7 +188,8 @@ class Recorder:
             rows = np.flatnonzero(src_ids == src_id)
             frags = self.fragments.get(int(src_id))
             if frags:
-                out[rows] = self._fault_labels(frags, np.asarray(ctx.rup_id)[rows], int(dis.sid))
+                rup_ids = np.asarray(ctx.rup_id)[rows] % TWO30  # stored as src_id * 2**30 + rup_id (`store_ctxs`)
+                out[rows] = self._fault_labels(frags, rup_ids, int(dis.sid))
             else:
                 name, code = self.basenames.get(int(src_id), (f"src#{int(src_id)}", b""))
                 out[rows] = self.label(name, "background" if code in DISTRIBUTED else "fault")
