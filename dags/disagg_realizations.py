@@ -38,6 +38,7 @@ from hazflow_airflow.labels import TEMPLATE as LABEL
 from hazflow_airflow.labels import set_label
 from hazflow_airflow.params import (
     batch_cap_param,
+    contributors_param,
     disagg_engine_param,
     epsilon_star_param,
     force_param,
@@ -71,6 +72,7 @@ DISAGG_REALIZATIONS = Asset(name="disagg_realizations")
         "leaves": leaves_param(),
         "disagg_engine": disagg_engine_param(),
         "epsilon_star": epsilon_star_param(),
+        "contributors": contributors_param(),
         "target_stat": target_stat_param(),
         "imls": imls_param(),
         "runner": runner_param(),

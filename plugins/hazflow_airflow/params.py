@@ -269,6 +269,18 @@ def epsilon_star_param() -> Param:
     )
 
 
+def contributors_param() -> Param:
+    return Param(
+        None,
+        type=["null", "boolean"],
+        description=(
+            "Record each target's rates by source and fault (which faults drive the hazard: the contributors table of the "
+            "aggregation). Empty: on for the hazardlib engine, off for oq, which cannot (asked of oq, the run is refused). "
+            "In every job key."
+        ),
+    )
+
+
 def disagg_engine_param() -> Param:
     return Param(
         os.environ.get("HAZFLOW_DISAGG_ENGINE", DEFAULT_DISAGG_ENGINE),  # the deployment's choice; a run may pick the other

@@ -33,12 +33,22 @@ def test_the_run_disagg_realizations_started_aggregates_with_closure_and_plot(di
     assert aggs["mean"].values.shape == (3, 25, 17, 16) and aggs["mean"].values.sum() > 0
     assert json.loads(aggs["mean"].provenance)["jobs"] == 3
     stem = "disagg/DEMO/WLG/DEMO-WLG-vs400-PGA-poe10"
-    kept = [f"{stem}-contributions.png", f"{stem}-mre.png", f"{stem}-summary.json", f"{stem}.png"]
+    kept = [f"{stem}-contributions.png", f"{stem}-contributors.png", f"{stem}-mre.png", f"{stem}-summary.json", f"{stem}.png"]
     assert store.reports("disagg/DEMO/WLG") == kept
     assert "mean M" in summary["summary"]["WLG vs30=400 PGA 10%/50yr"]
-    # the export task kept the target's JSON and CSV, and the THS datasets, in the store
+    # which sources drive it: the contributors the one-pass runs recorded, named across leaves by the model
+    document = json.loads(store.read_report(f"{stem}-summary.json"))
+    table = document["contributors"]
+    names = [row["name"] for row in table]
+    assert {"Wellington fault", "Hikurangi interface", "Wellington region background"} <= set(names) and names[-1] == "the rest"
+    assert sum(row["percent"] for row in table) == pytest.approx(100.0, abs=1e-9)
+    assert sum(row["rate"] for row in table) == pytest.approx(document["contributions"]["total_rate"], rel=1e-6)
+    wf = table[names.index("Wellington fault")]
+    assert wf["kind"] == "fault" and wf["fault_systems"] == ["CRU"] and 0 < wf["r"] < 20 and wf["azimuth"] is not None
+    assert "contributors: " in summary["summary"]["WLG vs30=400 PGA 10%/50yr"]
+    # the export task kept the target's JSON and CSVs (bins and contributors), and the THS datasets, in the store
     exports = summary["exports"]
-    assert (exports["json"], exports["csv"]) == (1, 1) and exports["parquet"] >= 2
+    assert (exports["json"], exports["csv"]) == (1, 2) and exports["parquet"] >= 2
     assert exports["folder"] == store.report_uri("exports/DEMO")
     assert store.reports("exports/DEMO/json") == ["exports/DEMO/json/WLG/DEMO-WLG-vs400-PGA-poe10.json"]
     assert triggered_run(realized) is None  # the queued run is the one that ran

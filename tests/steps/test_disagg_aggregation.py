@@ -238,3 +238,57 @@ def test_iml_mode_aggregates_the_targets_named_by_their_levels_poes(config, demo
     assert result.iml == 0.3 and result.label == f"WLG vs30=400 PGA {poe * 100:g}%/50yr"
     mean = next(a for a in store.get_disagg_aggregates("DEMO", site.code, 400.0, "PGA", poe) if a.agg == "mean")
     assert mean.closure == pytest.approx(closure(mean.values, poe), rel=1e-12)
+
+
+SOURCES = {"CRU": ["WF_mid", "BG_WLG_1"], "HIK": ["HIK_b095"], "SLAB": ["SLAB_NI"]}  # DEMO's, by fault system
+
+
+def _with_contributors(demo, rows):
+    """Each realization's rate (its bins') split over its leaf's DEMO sources, 70 % to the first."""
+    from dataclasses import replace
+
+    from hazflow.aggregate.stats import prob_to_rate
+    from hazflow.store.records import contributor_rows
+
+    out = []
+    for r in rows:
+        names = SOURCES[demo.leaf(r.leaf).fault_system]
+        total = float(prob_to_rate(r.values, 1.0).sum())
+        shares = np.array([0.7, 0.3])[: len(names)] if len(names) > 1 else np.array([1.0])
+        n = len(names)
+        kinds = ["background" if name.startswith(("BG", "SLAB")) else "fault" for name in names]
+        table = contributor_rows(names, kinds, total * shares, np.full(n, 6.5), np.full(n, 12.0), np.full(n, 0.4),
+                                 np.full(n, 174.9), np.full(n, -41.2))  # fmt: skip
+        out.append(replace(r, contributors=table))
+    return out
+
+
+def test_the_summary_lists_the_contributors_named_across_leaves(config, demo, tmp_path):
+    from hazflow.export.contributors_csv import write_contributors_csv
+    from hazflow.report.plots import plot_contributors
+    from hazflow.report.target_summary import stored_summaries
+
+    site = resolve_sites(["WLG"])[0]
+    store = _store(config, _with_contributors(demo, _realizations(demo, site)))
+    _, _, summary = aggregate_disagg(store, demo, build_tree(demo), site, 400, "PGA", 0.1, quantiles=(0.5,))
+    table = summary.contributors
+    assert table is not None and not table.warnings
+    names = [row.name for row in table.rows]
+    # DEMO's three Wellington-fault sources are one contributor; every source of the tree is listed
+    assert set(names) == {
+        "Wellington fault",
+        "Wellington region background",
+        "Hikurangi interface",
+        "North Island intraslab background",
+    }
+    assert sum(row.percent for row in table.rows) == pytest.approx(100.0, abs=1e-9)
+    assert table.total_rate == pytest.approx(summary.contributions.total_rate, rel=1e-9)
+    cru = summary.contributions.by_fault_system["CRU"].percent_of_mean
+    wf = next(row for row in table.rows if row.name == "Wellington fault")
+    assert wf.percent == pytest.approx(0.7 * cru, rel=1e-9) and wf.kind == "fault" and wf.m == pytest.approx(6.5)
+    document = summary.to_dict()
+    assert [row["name"] for row in document["contributors"]] == names and document["contributors_notes"]["floor"] == 1e-4
+    assert stored_summaries(store, "DEMO", site) == [summary]  # the table round-trips through the kept JSON
+    csv_text = write_contributors_csv(table, tmp_path / "c.csv").read_text().splitlines()
+    assert csv_text[0].startswith("name,kind,fault_systems,percent") and len(csv_text) == 1 + len(names)
+    assert plot_contributors(summary, tmp_path / "c.png").stat().st_size > 10_000

@@ -84,6 +84,13 @@ def add_request(parser: argparse.ArgumentParser, names: Sequence[str], sites: Se
             default=None,
             help="disaggregate by epsilon* (OpenQuake's epsilon_star), a calculation setting in every job key",
         )
+    if "contributors" in names:
+        parser.add_argument(
+            "--contributors",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="record the rates by source and fault (default: on for the hazardlib engine, off for oq, which cannot)",
+        )
     if "batch_cap" in names:
         parser.add_argument(
             "--batch-cap",

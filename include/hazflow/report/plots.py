@@ -261,10 +261,59 @@ def plot_contributions(summary: DisaggSummary, path: Path, top_leaves: int = 12)
     return _save(fig, path)
 
 
+KIND_COLOURS = {"fault": "C3", "background": "C2", "source": "C1", "rest": "0.6"}
+
+
+def plot_contributors(summary: DisaggSummary, path: Path, top: int = 15) -> Path:
+    """Which sources and faults drive the target: the `top` largest contributors' share of the mean rate
+    (bar, coloured by kind) and of each composite branch's rate (10-90 % whisker, median dot), each
+    labelled with its mean M, R and epsilon, where it is, and the rest of the table in one bar."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    table, site, mre = summary.contributors, summary.site, summary.mre
+    if table is None:
+        raise ValueError(f"{summary.name}: no contributors to plot")
+    named = [row for row in table.rows if row.kind != "rest"]
+    shown = named[:top]
+    others = sum(row.percent for row in named[top:]) + sum(row.percent for row in table.rows if row.kind == "rest")
+    rows = list(reversed(shown))
+    fig, ax = plt.subplots(figsize=(11, 0.42 * len(rows) + 2.2), dpi=110)
+    y = np.arange(len(rows))
+    ax.barh(y, [r.percent for r in rows], color=[KIND_COLOURS.get(r.kind, "C0") for r in rows], alpha=0.75)
+    ax.hlines(
+        y, [r.percentiles.get("0.1", np.nan) for r in rows], [r.percentiles.get("0.9", np.nan) for r in rows], color="k", lw=2
+    )
+    ax.plot([r.percentiles.get("0.5", np.nan) for r in rows], y, "o", color="k", ms=4)
+    for i, r in enumerate(rows):
+        where = f", {r.azimuth:.0f} deg" if r.azimuth is not None else ""
+        ax.text(101, i, f"M{r.m:.2f}  R {r.r:.1f} km  eps {r.eps:.2f}{where}", va="center", fontsize=7)
+    ax.set_yticks(y, [f"{r.name} ({r.kind})" for r in rows], fontsize=8)
+    ax.set_xlim(0, 100)
+    ax.set_xlabel("% of the target's rate (bar: of the mean; whisker: 10-90 % over composite branches, dot: median)")
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.set_title(
+        f"{summary.model} {site.name} ({site.code}) VS30={summary.vs30:g}  {summary.imt} {summary.poe:.0%} in 50 yr  "
+        f"IML={summary.iml:.3g} g  mean M{mre.mean_mag:.2f} R {mre.mean_dist:.1f} km\n"
+        f"the {len(shown)} largest of {len(named)} sources and faults; the others and the rest: {others:.1f} %",
+        fontsize=9,
+    )
+    fig.subplots_adjust(left=0.3, right=0.78)
+    return _save(fig, path)
+
+
 def disagg_plot_names(model: str, site: Site, vs30: float, imt: str, poe: float) -> dict[str, str]:
-    """Report names of a target's three plots: M-R heat map with eps, M-R-eps bars, contributions."""
+    """Report names of a target's plots: M-R heat map with eps, M-R-eps bars, contributions over the
+    logic tree and, where the runs recorded them, its contributors (sources and faults)."""
     stem = disagg_plot_name(model, site, vs30, imt, poe).removesuffix(".png")
-    return {"mr": f"{stem}.png", "mre": f"{stem}-mre.png", "contributions": f"{stem}-contributions.png"}
+    return {
+        "mr": f"{stem}.png",
+        "mre": f"{stem}-mre.png",
+        "contributions": f"{stem}-contributions.png",
+        "contributors": f"{stem}-contributors.png",
+    }
 
 
 def plot_area_map(

@@ -239,7 +239,13 @@ def aggregate_disagg_batch(
     params: Mapping[str, Any], targets: Sequence[DisaggTarget], config: Config
 ) -> list[DisaggTargetResult]:
     """Aggregate each target of a batch, store it with its closure and summary, and keep its plots."""
-    from hazflow.report.plots import disagg_plot_names, plot_contributions, plot_disaggregation, plot_mre_bars
+    from hazflow.report.plots import (
+        disagg_plot_names,
+        plot_contributions,
+        plot_contributors,
+        plot_disaggregation,
+        plot_mre_bars,
+    )
     from hazflow.report.summary import modal_bin
 
     r = DisaggAggregationRequest.parse(params, runnable=False)
@@ -269,6 +275,8 @@ def aggregate_disagg_batch(
                 "mre": plot_mre_bars(mean, summary.mre, t.site, Path(tmp) / "mre.png", eps_name),
                 "contributions": plot_contributions(summary, Path(tmp) / "contributions.png"),
             }
+            if summary.contributors is not None:
+                pngs["contributors"] = plot_contributors(summary, Path(tmp) / "contributors.png")
             where = {kind: store.put_report(names[kind], png) for kind, png in pngs.items()}
             ok = closure_ok(mean.closure, r.closure_tolerance)
             modal = modal_bin(mean).describe()
