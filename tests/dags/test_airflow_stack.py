@@ -168,6 +168,14 @@ def test_the_nshm_chain_runs_from_source_archives_under_the_scheduler(stack):
     assert ran == {"PUY-1": "no_ruptures", "HIK-1": "done", "CRU-1": "done", "SLAB-1": "done"}  # Puysegur: beyond WLG's cut-off
     rows = store.get_disagg_realizations("NSHM_v1.0.4", "-41.300~174.780", 400, "PGA", 0.1)
     assert len(rows) == 12 + 12 + 21 + 12  # every leaf x GMM branch of its region
+    # which faults: the crustal inversion's ruptures by parent fault (the sections' names), the
+    # backgrounds one per fault system, over the whole tree
+    document = json.loads(store.read_report("disagg/NSHM_v1.0.4/WLG/NSHM_v1.0.4-WLG-vs400-PGA-poe10-summary.json"))
+    table = {row["name"]: row for row in document["contributors"]}
+    assert table["Wellington Hutt Valley"]["kind"] == "fault" and table["Wellington Hutt Valley"]["fault_systems"] == ["CRU"]
+    assert {"CRU background", "SLAB background"} <= set(table) and list(table)[-1] == "the rest"
+    assert sum(row["percent"] for row in table.values()) == pytest.approx(100.0, abs=1e-9)
+    assert any(row["kind"] == "fault" and row["fault_systems"] == ["HIK"] for row in table.values())
     exported = store.reports("exports/NSHM_v1.0.4/")
     assert {name.rsplit(".", 1)[-1] for name in exported} >= {"json", "csv", "parquet"}, exported
     kept = list((stack.var / "store" / "artifacts").glob("*/nshm-source-*"))

@@ -117,6 +117,14 @@ def test_the_run_view_of_the_aggregation_shows_its_targets_summary_and_charts(st
         )
         assert shown["type"] == "scatter3d" and shown["n"] > 0
         assert sorted(shown["bars"]) == sorted(summary["contributions"]["by_fault_system"])
+        # which sources drive it: the kept contributors table, row by row, largest first and the rest last
+        cells = [
+            [td.text for td in tr.find_elements(By.TAG_NAME, "td")]
+            for tr in driver.find_elements(By.CSS_SELECTOR, "#contributors tr")[1:]
+        ]
+        assert [c[0] for c in cells] == [row["name"] for row in summary["contributors"]] and cells[-1][0] == "the rest"
+        assert [c[2] for c in cells] == [f"{row['percent']:.2f}" for row in summary["contributors"]]
+        assert "Wellington fault" in [c[0] for c in cells]
         driver.switch_to.default_content()
         driver.save_screenshot(str(SCREENSHOTS / "run-view.png"))
 
