@@ -24,7 +24,10 @@ figures per site. Prints `key: value` lines per leaf (prefixed `<leaf>_`):
   OpenQuake's own `performance_data`;
 - `max_rel_diff`: the largest relative difference between the engines at the level both ran, over
   every bin above 1e-12 (each site against its own single-site engine run);
-- `cpu_ratio`: 7 x the engine's one-PoE CPU / the one-pass seven-PoE CPU (per site: both per site).
+- `cpu_ratio`: 7 x the engine's one-PoE CPU / the one-pass seven-PoE CPU (per site: both per site);
+- `contributors_cpu_overhead`, `contributors_bytes_overhead`: what recording contributors (by source
+  and fault) costs the pass: its CPU (the pass's own, the smaller of two runs each way, alternating),
+  and the bytes of its realizations at 10 % in 50 years (encoded as stored) and of its datastores.
 
 Then `cpu_ratio_min` over the leaves with ruptures, `max_peak_rss_mb`, and `verdict` (cpu_ratio >= 10
 per site, and peak RSS <= 3,500 MB: eight processes on an m5.2xlarge).
@@ -33,6 +36,7 @@ per site, and peak RSS <= 3,500 MB: eight processes on an m5.2xlarge).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import os
@@ -41,20 +45,25 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from hazflow.config import PROJECT_ROOT, Config
+from hazflow.ingest.realizations import contributor_table_of
+from hazflow.model.logic_tree import HazardModel
 from hazflow.model.nshm import NSHM_IMTS, NSHM_POES
 from hazflow.model.sites import Site, resolve_sites
-from hazflow.openquake.datastore import open_datastore, read_disaggregation, read_hazard_curves
+from hazflow.openquake.datastore import open_datastore, read_disaggregation, read_hazard_curves, read_source_rates
 from hazflow.openquake.prepare import render_job, render_pass
-from hazflow.openquake.runner import engine_version, run_job, run_pass
-from hazflow.openquake.spec import JobSpec
+from hazflow.openquake.runner import OpenQuakeConfig, engine_version, run_job, run_pass
+from hazflow.openquake.spec import DisaggPass, JobSpec
 from hazflow.plan.imtl import levels_at_poes
 from hazflow.plan.jobs import disagg_job, hazard_job
 from hazflow.plan.passes import group_into_passes
+from hazflow.store import DisaggRealization
+from hazflow.store.codec import encode
 
 logger = logging.getLogger("bench.nshm_leaf")
 
@@ -214,6 +223,7 @@ def measure_leaf(
         worst = max(worst, rel_diff(mine.values, theirs.values))
     usage = result_pass.usage
     n = len(sites)
+    cost = contributors_cost(one_pass, model, passdir, work / f"{leaf_id}-contributors", oq, sites, levels, p)
     return {
         "states": ",".join(states),
         "oq_runs": n,
@@ -231,6 +241,53 @@ def measure_leaf(
         "oq_cpu_s_per_site": round(oq_cpu / n, 2),
         "onepass_cpu_s_per_site": round(usage.cpu_seconds / n, 2),
         "cpu_ratio": round(len(poes) * oq_cpu / usage.cpu_seconds, 2),
+        **cost,
+    }
+
+
+def contributors_cost(
+    one_pass: DisaggPass,
+    model: HazardModel,
+    plain_dir: Path,
+    folder: Path,
+    oq: OpenQuakeConfig,
+    sites: list[Site],
+    levels: dict[str, np.ndarray],
+    p: int,
+) -> dict[str, object]:
+    """What recording contributors costs the pass (the default of the one-pass engine): the same pass
+    run again with them, then each once more, alternating (the pass's own CPU, without OpenQuake's
+    start-up: the smaller of two); the bytes of the realizations stored at the engine's PoE (encoded
+    as the aws store keeps them) and of the datastores, with and without."""
+    with_them = DisaggPass(tuple(replace(job, contributors=True) for job in one_pass.jobs))
+    folder.mkdir()
+    pass_files = {False: plain_dir / "pass.json", True: render_pass(with_them, model, folder)}
+    cpu: dict[bool, list[float]] = {False: [], True: []}
+    results = {}
+    for on in (True, False, True, False):
+        results[on] = run_pass(pass_files[on], oq)
+        cpu[on].append(json.loads((pass_files[on].parent / "result.json").read_text())["cpu_seconds"])
+    row_bytes = {False: 0, True: 0}
+    datastores = {on: {s.hdf5 for s in results[on].sites if s.hdf5 is not None} for on in (False, True)}
+    for site_result, site in zip(results[True].sites, sites, strict=True):
+        if site_result.hdf5 is None or site_result.state == "no_ruptures":
+            continue
+        imls = tuple(float(x) for x in levels[site.code][:, p])
+        disagg = read_disaggregation(site_result.hdf5, imls=imls, lonlat=(site.lon, site.lat))
+        rates = read_source_rates(site_result.hdf5, imls, (site.lon, site.lat))
+        for r in range(len(disagg.realizations)):
+            for i, imt in enumerate(disagg.imts):
+                row = DisaggRealization(model.name, one_pass.leaf, str(r), site.code, 400.0, imt, ENGINE_POE, float(imls[i]),
+                                        disagg.axes, disagg.trts, disagg.bin_edges, disagg.values[r, i])  # fmt: skip
+                row_bytes[False] += len(encode(row))
+                row_bytes[True] += len(encode(replace(row, contributors=contributor_table_of(rates, r, i))))
+    store_bytes = {on: row_bytes[on] + sum(path.stat().st_size for path in datastores[on]) for on in (False, True)}
+    return {
+        "contributors_cpu_s": round(min(cpu[True]), 2),
+        "plain_cpu_s": round(min(cpu[False]), 2),
+        "contributors_cpu_overhead": f"{min(cpu[True]) / min(cpu[False]) - 1:.1%}",
+        "contributors_row_bytes": f"{row_bytes[True]:,} against {row_bytes[False]:,}",
+        "contributors_bytes_overhead": f"{store_bytes[True] / store_bytes[False] - 1:.1%}",
     }
 
 

@@ -119,6 +119,9 @@ def test_disagg_engine_benchmark_runs_both_engines_and_compares_every_bin():
     assert float(lines["max_rel_diff"]) <= 1e-6 and float(lines["max_rel_diff_apart"]) <= 1e-6  # agreeing whatever the speed
     assert float(lines["oq_cpu_s"]) > 0 and float(lines["hazardlib_cpu_s"]) > 0 and float(lines["hazardlib_apart_cpu_s"]) > 0
     assert float(lines["cpu_ratio_apart"].split()[0]) > 0  # followed by what it means
+    assert float(lines["hazardlib_plain_cpu_s"]) > 0  # the same one-pass runs without contributors
+    for key in ("contributors_cpu_overhead", "contributors_bytes_overhead"):
+        assert lines[key].split()[0].endswith("%"), key  # reported, not asserted
     assert lines["verdict"].startswith(("met", "not met"))  # one run gains little: the verdict is reported, not asserted
 
 
@@ -136,6 +139,8 @@ def test_nshm_leaf_benchmark_measures_both_engines_on_an_nshm_format_leaf(nshm_s
     for key in ("oq_cpu_s", "onepass_cpu_s", "oq_peak_rss_mb", "onepass_peak_rss_mb", "cpu_ratio", "stage_gmms_s"):
         assert float(lines[f"SLAB-1_{key}"]) > 0, key
     assert int(lines["SLAB-1_ruptures"]) > 0 and int(lines["SLAB-1_contexts"]) > 0
+    assert float(lines["SLAB-1_contributors_cpu_s"]) > 0 and float(lines["SLAB-1_plain_cpu_s"]) > 0
+    assert lines["SLAB-1_contributors_cpu_overhead"].endswith("%") and lines["SLAB-1_contributors_bytes_overhead"].endswith("%")
     assert lines["poes"].split()[0] == "0.02" and lines["verdict"].startswith(("met", "not met"))
 
 

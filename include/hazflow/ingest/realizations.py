@@ -117,7 +117,7 @@ def _hazard_rows(spec: JobSpec, model: HazardModel, curves: HazardCurves | None)
     ]
 
 
-def _contributors(rates: SourceRates | None, r: int, i: int) -> np.ndarray:
+def contributor_table_of(rates: SourceRates | None, r: int, i: int) -> np.ndarray:
     """Realization r's contributors at IMT i: the sources and faults with a rate, "the rest" last."""
     if rates is None:
         return NO_CONTRIBUTORS
@@ -156,7 +156,7 @@ def _disagg_rows(
         DisaggRealization(
             spec.model, spec.leaf, gmm, site.code, spec.vs30, imt, float(spec.poe), float(disagg.imls[i]), disagg.axes,
             disagg.trts, disagg.bin_edges, disagg.values[r, i].copy(), spec.key, spec.oq_version, digest, spec.target_stat,
-            _contributors(rates, r, i),
+            contributor_table_of(rates, r, i),
         )
         for r, gmm in enumerate(gmms) for i, imt in enumerate(disagg.imts)
     ]  # fmt: skip
