@@ -130,6 +130,7 @@ class Recorder:
         self.section_rrup: dict[tuple[int, int], float] = {}  # (section index, site) -> rrup (km)
         self.basenames: dict[int, tuple[str, bytes]] = {}  # src_id -> core name, typology code
         self.ctx_labels: dict[tuple[int, int, int], np.ndarray] = {}
+        self.groups: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.unsupported = ""
         self.current: tuple[Any, int] | None = None
         self.sites: Any = None
@@ -250,29 +251,40 @@ class Recorder:
                 return tag
         return OFF_TAG
 
+    def _groups(self, dis: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The contexts of the disaggregator's magnitude bin grouped by label, once per bin (every GMM
+        reuses it): (labels, the contexts' order by label then nearest first, where each label starts);
+        each label's nearest rupture point noted on the way."""
+        key = (int(dis.sid), int(dis.ctx.grp_id[0]), int(dis.magi))
+        known = self.groups.get(key)
+        if known is not None and len(known[1]) == len(dis.ctx):
+            return known
+        ctx = dis.ctx
+        uniq, inverse = np.unique(self._labels_of(dis), return_inverse=True)
+        order = np.lexsort((ctx.rrup, inverse))
+        starts = np.r_[0, np.flatnonzero(np.diff(inverse[order])) + 1]
+        for u, row in zip(uniq, order[starts], strict=True):
+            point = (int(dis.sid), int(u))
+            if point not in self.closest or ctx.rrup[row] < self.closest[point][0]:
+                self.closest[point] = (float(ctx.rrup[row]), float(ctx.clon[row]), float(ctx.clat[row]))
+        self.groups[key] = (uniq, order, starts)
+        return uniq, order, starts
+
     def record(self, dis: Any, g: int, pnes: np.ndarray) -> None:
         """Add the rates of one disaggregator call: `pnes` (U, E, M, P) of its contexts for GMM `g`."""
         if len(pnes) != len(dis.ctx) or dis.src_mutex:
             self.unsupported = "mutually exclusive sources"
             return
-        labels = self._labels_of(dis)
+        uniq, order, starts = self._groups(dis)
         with np.errstate(divide="ignore"):
-            x = -np.log(np.maximum(pnes, 1e-300))  # (U, E, M, P) rate x investigation time
+            x = -np.log(np.maximum(pnes[order], 1e-300))  # (U, E, M, P) rate x investigation time, by label
         edges = np.asarray(dis.bin_edges[4], dtype=float)
-        centres = (edges[:-1] + edges[1:]) / 2
         xu = x.sum(axis=1)  # (U, M, P)
-        xe = np.einsum("uemp,e->ump", x, centres)
-        ctx = dis.ctx
-        stacked = np.stack([xu, xu * ctx.mag[:, None, None], xu * ctx.rrup[:, None, None], xe])  # (4, U, M, P)
-        uniq, inverse = np.unique(labels, return_inverse=True)
-        order = np.lexsort((ctx.rrup, inverse))  # by label, then nearest first
-        starts = np.r_[0, np.flatnonzero(np.diff(inverse[order])) + 1]
-        sums = np.add.reduceat(stacked[:, order], starts, axis=1)  # (4, labels, M, P)
+        xe = np.einsum("uemp,e->ump", x, (edges[:-1] + edges[1:]) / 2)
+        mag, rrup = dis.ctx.mag[order], dis.ctx.rrup[order]
+        stacked = np.stack([xu, xu * mag[:, None, None], xu * rrup[:, None, None], xe])  # (4, U, M, P)
+        sums = np.add.reduceat(stacked, starts, axis=1)  # (4, labels, M, P)
         self.parts[int(dis.sid), int(dis.ctx.grp_id[0]), int(g), int(dis.magi)] = (uniq, sums)
-        for u, row in zip(uniq, order[starts], strict=True):  # each label's nearest context
-            key = (int(dis.sid), int(u))
-            if key not in self.closest or ctx.rrup[row] < self.closest[key][0]:
-                self.closest[key] = (float(ctx.rrup[row]), float(ctx.clon[row]), float(ctx.clat[row]))
 
     # --- the calculation's result ---
     def entries(self, rlzs_of: dict[tuple[int, int], np.ndarray], itime: float, floor: float) -> np.ndarray:
