@@ -20,6 +20,9 @@ Who a rupture contributes to (its *label*):
   fault>, Subsection <k>"`, the NSHM-format convention, `parent_fault`); a rupture touching no tag is
   `<source>@off_rupids`, as in OpenQuake.
 
+For a check of that rule, a recorder `by_rupture` labels each multi-fault rupture by itself instead,
+`<source>#<index in the source>`.
+
 A multi-fault context's `rup_id` (stored as `src_id * 2**30 + rup_id`) counts only the ruptures its
 calculation did not skip as far away (`MultiFaultSource.iter_ruptures`), plus the block's offset;
 the wrapper of `iter_ruptures` remembers which ruptures were kept, so `rup_id` is mapped back to the
@@ -113,8 +116,9 @@ class _Fragment:
 class Recorder:
     """Rates by label, per (site, group, GMM, magnitude bin), for the calculation under way."""
 
-    def __init__(self, section_names: dict[str, str] | None = None) -> None:
+    def __init__(self, section_names: dict[str, str] | None = None, by_rupture: bool = False) -> None:
         self.section_names = dict(section_names or {})  # section id -> name (from the geometry models)
+        self.by_rupture = by_rupture  # a multi-fault rupture labelled by itself, `<source>#<index>` (to check the rule)
         self.reset()
 
     def reset(self) -> None:
@@ -206,6 +210,10 @@ class Recorder:
             rows = np.flatnonzero(which == k)
             local = frag.kept[rup_ids[rows] - frag.offset]
             tags = self._tags(frag, sid)
+            if self.by_rupture:
+                for row, index in zip(rows, frag.offset + local, strict=True):
+                    out[row] = self.label(f"{frag.source}#{index}", "fault")
+                continue
             for row, sections in zip(rows, frag.sections(local), strict=True):
                 out[row] = self.label(f"{frag.source}@{self._nearest_tag(tags, sections)}", "fault")
         return out
@@ -278,6 +286,7 @@ class Recorder:
         uniq, order, starts = self._groups(dis)
         with np.errstate(divide="ignore"):
             x = -np.log(np.maximum(pnes[order], 1e-300))  # (U, E, M, P) rate x investigation time, by label
+        x[~self._kept_by_engine(dis, order, x)] = 0.0
         edges = np.asarray(dis.bin_edges[4], dtype=float)
         xu = x.sum(axis=1)  # (U, M, P)
         xe = np.einsum("uemp,e->ump", x, (edges[:-1] + edges[1:]) / 2)
@@ -285,6 +294,32 @@ class Recorder:
         stacked = np.stack([xu, xu * mag[:, None, None], xu * rrup[:, None, None], xe])  # (4, U, M, P)
         sums = np.add.reduceat(stacked, starts, axis=1)  # (4, labels, M, P)
         self.parts[int(dis.sid), int(dis.ctx.grp_id[0]), int(g), int(dis.magi)] = (uniq, sums)
+
+    def _kept_by_engine(self, dis: Any, order: np.ndarray, x: np.ndarray) -> np.ndarray:
+        """(U, E, M, P) whether each context's part survives in its bin: the engine turns a call's bin
+        (distance, lon, lat, epsilon, IMT, level) into a rate and drops it below `mean_rates.CUTOFF`
+        (1e-12 per investigation time; `to_rates`), so the sources' parts in it are dropped too and the
+        contributions stay what the stored bins hold. The bins as `_build_disagg_matrix` finds them."""
+        from openquake.hazardlib.calc import disagg
+        from openquake.hazardlib.calc.mean_rates import CUTOFF
+
+        _, dist_bins, lon_bins, lat_bins, _ = dis.bin_edges
+        shape = (len(dist_bins) - 1, len(lon_bins) - 1, len(lat_bins) - 1)
+        ctx = dis.ctx
+        idx = [
+            np.digitize(ctx.rrup[order], dist_bins) - 1,
+            np.asarray(disagg._digitize_lons(ctx.clon[order], lon_bins)),
+            np.digitize(ctx.clat[order], lat_bins) - 1,
+        ]
+        for k, n in enumerate(shape):
+            idx[k][idx[k] == n] = n - 1  # on the last edge: the last bin, as the engine does
+        flat = np.ravel_multi_index(tuple(idx), shape, mode="wrap")  # -1 is the last bin there too (numpy indexing)
+        by_bin = np.argsort(flat, kind="stable")
+        starts = np.r_[0, np.flatnonzero(np.diff(flat[by_bin])) + 1]
+        totals = np.add.reduceat(x[by_bin], starts, axis=0)  # (bins met, E, M, P)
+        which = np.empty(len(flat), dtype=np.int64)
+        which[by_bin] = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(flat)]))
+        return totals[which] >= CUTOFF
 
     # --- the calculation's result ---
     def entries(self, rlzs_of: dict[tuple[int, int], np.ndarray], itime: float, floor: float) -> np.ndarray:

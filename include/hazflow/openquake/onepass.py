@@ -308,7 +308,8 @@ def run(pass_file: Path) -> dict[str, Any]:
     by_code = {site["code"]: site for site in document["sites"]}
     contributors = document.get("contributors")
     if contributors is not None:
-        by_source.install(by_source.Recorder(by_source.section_names(pass_file.parent)))
+        names = by_source.section_names(pass_file.parent)
+        by_source.install(by_source.Recorder(names, by_rupture=bool(contributors.get("by_rupture", False))))
     else:
         by_source.RECORDER = None
     floor = float((contributors or {}).get("floor", 0.0))
