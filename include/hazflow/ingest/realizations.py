@@ -6,6 +6,7 @@ sees a zero contribution, not a gap. Idempotent: an ingested job is skipped unle
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -26,6 +27,8 @@ from hazflow.openquake.spec import JobSpec
 from hazflow.run.job import HDF5_NAME, Outcome, datastore_name
 from hazflow.store import DisaggRealization, HazardRealization, Store
 from hazflow.store.records import FINISHED_STATES, NO_CONTRIBUTORS, RAN_STATES, LedgerState, contributor_rows
+
+logger = logging.getLogger(__name__)
 
 
 def ingest_job(spec: JobSpec, store: Store, force: bool = False) -> Outcome:
@@ -51,6 +54,9 @@ def ingest_job(spec: JobSpec, store: Store, force: bool = False) -> Outcome:
         rates = None if entry.empty or not spec.contributors else read_source_rates(path, spec.imls, (site.lon, site.lat))
         if spec.contributors and not entry.empty and rates is None:
             raise DataIntegrityError(f"job {spec.key} ({spec.label}): asked for contributors, its datastore has none")
+        if rates is not None and rates.unsupported:  # stored without: the aggregation names the realizations
+            logger.warning("job %s (%s): no contributors recorded: %s", spec.key, spec.label, rates.unsupported)
+            rates = None
         disagg = _disagg_rows(spec, model, datastore, rates)
         done = replace(entry, state=finished, rows=len(disagg), ingest_seconds=round(time.monotonic() - start, 3), error="")
         store.put_disagg_realizations(disagg, done)

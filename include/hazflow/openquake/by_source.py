@@ -8,7 +8,9 @@ rate of a source at a level is the same sum restricted to its ruptures. This mod
 functions that see both the contexts and their `pnes` (`Disaggregator._disagg6D`, which knows the
 context, and `disagg._build_disagg_matrix`, which receives the `pnes`) and adds, per contributor,
 the rate and the rate-weighted magnitude, rupture distance (`rrup`, km) and epsilon (bin centres):
-no arithmetic of the engine is changed, and the sums close on the bins.
+no arithmetic of the engine is changed. Where the engine drops a bin (its rate under
+`mean_rates.CUTOFF`, 1e-12 per investigation time), the parts in it are dropped too, so the sums
+close on the stored bins (to their own float64 rounding).
 
 Who a rupture contributes to (its *label*):
 - a source's core name (OpenQuake's `corename`, as in `mean_rates_by_src`: without the `.k` or `:k`
@@ -86,8 +88,9 @@ def section_names(folder: Path) -> dict[str, str]:
     names: dict[str, str] = {}
     paths = [Path(top) / name for top, _, files in os.walk(folder, followlinks=True) for name in files]
     for path in sorted(p for p in paths if p.suffix == ".xml"):
-        if b"geometryModel" not in path.read_bytes()[:4096]:
-            continue
+        with path.open("rb") as handle:
+            if b"geometryModel" not in handle.read(4096):
+                continue
         for _, element in ElementTree.iterparse(path):
             if element.tag.rsplit("}", 1)[-1] == "section" and element.get("id") is not None:
                 names[element.get("id", "")] = element.get("name", "")
@@ -154,6 +157,9 @@ class Recorder:
             for g, rlzs in enumerate(cmaker.gsims.values())
         }
         entries = self.entries(rlzs_of, float(calc.oqparam.investigation_time), floor)
+        if not self.parts and "rup/sids" in calc.datastore and len(calc.datastore["rup/sids"]):
+            # contexts disaggregated in other processes are out of reach (the runner sets OQ_DISTRIBUTE=no)
+            self.unsupported = self.unsupported or "no disaggregation call was seen in this process"
         labels = [*self.labels, REST]
         closest = np.full((len(calc.sitecol), len(labels), 3), np.nan)
         for (sid, c), point in self.closest.items():
