@@ -106,7 +106,6 @@ class _Fragment:
         self.kept = kept  # (n_kept,) index of each yielded rupture in the block
         self.source = basename(src.source_id)
         self.src = src
-        self.tags: dict[int, list[tuple[float, str, np.ndarray]]] = {}  # site -> tags, nearest first
         self._rupture_idxs: Any = None
 
     def sections(self, local: np.ndarray) -> list[np.ndarray]:
@@ -138,6 +137,7 @@ class Recorder:
         self.basenames: dict[int, tuple[str, bytes]] = {}  # src_id -> core name, typology code
         self.ctx_labels: dict[tuple[int, int, int], np.ndarray] = {}
         self.groups: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.tag_ranks: dict[tuple[str, int], tuple[np.ndarray, list[str]]] = {}
         self.unsupported = ""
         self.current: tuple[Any, int] | None = None
         self.sites: Any = None
@@ -208,6 +208,7 @@ class Recorder:
         return out
 
     def _fault_labels(self, frags: list[_Fragment], rup_ids: np.ndarray, sid: int) -> np.ndarray:
+        """The label of each multi-fault context (`rup_ids` within the source): its rupture's nearest tag."""
         offsets = np.array([f.offset for f in frags])
         which = np.searchsorted(offsets, rup_ids, side="right") - 1
         out = np.empty(len(rup_ids), dtype=np.int64)
@@ -215,20 +216,28 @@ class Recorder:
             frag = frags[int(k)]
             rows = np.flatnonzero(which == k)
             local = frag.kept[rup_ids[rows] - frag.offset]
-            tags = self._tags(frag, sid)
             if self.by_rupture:
-                for row, index in zip(rows, frag.offset + local, strict=True):
-                    out[row] = self.label(f"{frag.source}#{index}", "fault")
+                out[rows] = [self.label(f"{frag.source}#{index}", "fault") for index in frag.offset + local]
                 continue
-            for row, sections in zip(rows, frag.sections(local), strict=True):
-                out[row] = self.label(f"{frag.source}@{self._nearest_tag(tags, sections)}", "fault")
+            rank, tags = self._tag_ranks(frag, sid)
+            sections = frag.sections(local)
+            starts = np.r_[0, np.cumsum([len(s) for s in sections])[:-1]]
+            best = np.minimum.reduceat(rank[np.concatenate(sections)], starts)  # the nearest tag each touches
+            best[~np.isfinite(best)] = len(tags)  # none: OpenQuake's off_rupids
+            used, inverse = np.unique(best.astype(np.int64), return_inverse=True)
+            names = [*tags, OFF_TAG]
+            out[rows] = np.array([self.label(f"{frag.source}@{names[r]}", "fault") for r in used])[inverse.ravel()]
         return out
 
-    def _tags(self, frag: _Fragment, sid: int) -> list[tuple[float, str, np.ndarray]]:
-        """The block's tags, nearest to site `sid` first: (distance km, tag, its section indices)."""
-        cached = frag.tags.get(sid)
-        if cached is not None:
-            return cached
+    def _tag_ranks(self, frag: _Fragment, sid: int) -> tuple[np.ndarray, list[str]]:
+        """For the source of `frag` seen from site `sid`: per section (index into `mf_sections`) the rank
+        of the nearest tag holding it (inf: none), and the tags by rank. The tags ordered as OpenQuake
+        orders them: by the distance to their closest section, then by name; a rupture's tag is then
+        the tag of least rank among its sections' (the first it touches)."""
+        key = (frag.source, sid)
+        known = self.tag_ranks.get(key)
+        if known is not None:
+            return known
         sections = frag.src.get_sections()
         index_of = {sec_id: i for i, sec_id in enumerate(self.section_ids[frag.src.hdf5path])}
         if frag.src.faults:
@@ -239,12 +248,12 @@ class Recorder:
                 parent = parent_fault(self.section_names.get(sec_id, ""))
                 if parent is not None:
                     members[parent].append(i)
-        tags = []
-        for tag, idxs in members.items():
-            dist = min(self._section_rrup(sections[i], i, sid) for i in idxs)
-            tags.append((dist, tag, np.asarray(idxs)))
-        frag.tags[sid] = sorted(tags, key=lambda t: (t[0], t[1]))
-        return frag.tags[sid]
+        tags = sorted((min(self._section_rrup(sections[i], i, sid) for i in idxs), tag, idxs) for tag, idxs in members.items())
+        rank = np.full(len(sections), np.inf)
+        for r, (_, _, idxs) in enumerate(tags):
+            rank[idxs] = np.minimum(rank[idxs], r)
+        self.tag_ranks[key] = (rank, [tag for _, tag, _ in tags])
+        return self.tag_ranks[key]
 
     def _section_rrup(self, section: Any, index: int, sid: int) -> float:
         """The distance (km) from site `sid` to the section (OpenQuake's `get_min_distance`)."""
@@ -257,13 +266,6 @@ class Recorder:
             site = Mesh(mesh.lons[sid : sid + 1], mesh.lats[sid : sid + 1], depths)
             known = self.section_rrup[index, sid] = float(section.get_min_distance(site)[0])
         return known
-
-    @staticmethod
-    def _nearest_tag(tags: list[tuple[float, str, np.ndarray]], sections: np.ndarray) -> str:
-        for _, tag, members in tags:
-            if np.intersect1d(sections, members).size:
-                return tag
-        return OFF_TAG
 
     def _groups(self, dis: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The contexts of the disaggregator's magnitude bin grouped by label, once per bin (every GMM
