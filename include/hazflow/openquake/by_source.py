@@ -138,6 +138,7 @@ class Recorder:
         self.ctx_labels: dict[tuple[int, int, int], np.ndarray] = {}
         self.groups: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.tag_ranks: dict[tuple[str, int], tuple[np.ndarray, list[str]]] = {}
+        self.bins: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.unsupported = ""
         self.current: tuple[Any, int] | None = None
         self.sites: Any = None
@@ -307,10 +308,22 @@ class Recorder:
         """(U, E, M, P) whether each context's part survives in its bin: the engine turns a call's bin
         (distance, lon, lat, epsilon, IMT, level) into a rate and drops it below `mean_rates.CUTOFF`
         (1e-12 per investigation time; `to_rates`), so the sources' parts in it are dropped too and the
-        contributions stay what the stored bins hold. The bins as `_build_disagg_matrix` finds them."""
-        from openquake.hazardlib.calc import disagg
+        contributions stay what the stored bins hold."""
         from openquake.hazardlib.calc.mean_rates import CUTOFF
 
+        by_bin, starts, which = self._bins(dis, order)
+        totals = np.add.reduceat(x[by_bin], starts, axis=0)  # (bins met, E, M, P)
+        return totals[which] >= CUTOFF
+
+    def _bins(self, dis: Any, order: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The (distance, lon, lat) bin of each context (in `order`) as `_build_disagg_matrix` finds it,
+        once per magnitude bin: (the contexts by bin, where each bin starts, each context's bin)."""
+        from openquake.hazardlib.calc import disagg
+
+        key = (int(dis.sid), int(dis.ctx.grp_id[0]), int(dis.magi))
+        known = self.bins.get(key)
+        if known is not None and len(known[0]) == len(order):
+            return known
         _, dist_bins, lon_bins, lat_bins, _ = dis.bin_edges
         shape = (len(dist_bins) - 1, len(lon_bins) - 1, len(lat_bins) - 1)
         ctx = dis.ctx
@@ -324,10 +337,10 @@ class Recorder:
         flat = np.ravel_multi_index(tuple(idx), shape, mode="wrap")  # -1 is the last bin there too (numpy indexing)
         by_bin = np.argsort(flat, kind="stable")
         starts = np.r_[0, np.flatnonzero(np.diff(flat[by_bin])) + 1]
-        totals = np.add.reduceat(x[by_bin], starts, axis=0)  # (bins met, E, M, P)
         which = np.empty(len(flat), dtype=np.int64)
         which[by_bin] = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(flat)]))
-        return totals[which] >= CUTOFF
+        self.bins[key] = (by_bin, starts, which)
+        return by_bin, starts, which
 
     # --- the calculation's result ---
     def entries(self, rlzs_of: dict[tuple[int, int], np.ndarray], itime: float, floor: float) -> np.ndarray:
