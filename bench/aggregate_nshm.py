@@ -31,7 +31,8 @@ methods' quantiles with each other and with every composite enumerated in extend
 Targets (issue 14): hazard <= 30 ms per target on one thread on both shapes; exact disaggregation
 statistics <= 2 s per target on one thread; peak memory <= 300 MB. `contributions` times the split
 of one disaggregation target over the tree that each summary holds (issue 15: no target; it adds
-to the disaggregation's seconds per target).
+to the disaggregation's seconds per target); `contributors` its contributors table (sources and faults,
+NSHM-like counts: `CONTRIBUTORS`).
 """
 
 from __future__ import annotations
@@ -49,7 +50,8 @@ from typing import Any
 
 import numpy as np
 
-CASES = ("hazard.close", "hazard.wide", "disagg.close", "disagg.wide", "disagg_mean", "contributions")
+CASES = ("hazard.close", "hazard.wide", "disagg.close", "disagg.wide", "disagg_mean", "contributions", "contributors")
+CONTRIBUTORS = {"CRU": 120, "HIK": 12, "PUY": 6, "SLAB": 0}  # named faults a realization lists above the floor, + a background
 DEMO_SITES = ("-41.300~174.780", "-43.530~172.630", "-36.870~174.770")  # WLG, CHC, AKL
 COMPARE_BINS = 40
 
@@ -59,6 +61,33 @@ def _tree():
     from hazflow.model.logic_tree import load_model
 
     return build_tree(load_model("NSHM_v1.0.4"))
+
+
+def _model():
+    from hazflow.model.logic_tree import load_model
+
+    return load_model("NSHM_v1.0.4")
+
+
+def synthetic_contributors(tree, seed: int = 0) -> list:
+    """A realization per component with NSHM-like contributors (`CONTRIBUTORS` parent faults of its
+    fault system, log-uniform rates over four decades, a background, the rest), in tree order."""
+    from hazflow.store import DisaggRealization
+    from hazflow.store.records import contributor_rows
+
+    rng = np.random.default_rng(seed)
+    fault_system = {leaf.id: leaf.fault_system for leaf in _model().leaves}
+    rows = []
+    for leaf, gmm in tree.components:
+        fs = fault_system[leaf]
+        names = [f"SRC-{fs}@{fs} fault {k}" for k in range(CONTRIBUTORS[fs])] + [f"bg-{leaf}", "the rest"]
+        kinds = ["fault"] * CONTRIBUTORS[fs] + ["background", "rest"]
+        n = len(names)
+        table = contributor_rows(names, kinds, 10.0 ** rng.uniform(-8, -4, n), rng.uniform(5, 9, n), rng.uniform(1, 300, n),
+                                 rng.uniform(-1, 2, n), rng.uniform(166, 179, n), rng.uniform(-47, -34, n))  # fmt: skip
+        rows.append(DisaggRealization("NSHM_v1.0.4", leaf, gmm, "WLG", 400.0, "PGA", 0.1, 0.3, ("TRT", "Mag", "Dist", "Eps"),
+                                      ("t",), {}, np.zeros((1, 1, 1, 1)), contributors=table))  # fmt: skip
+    return rows
 
 
 def demo_spread() -> dict[str, Any]:
@@ -228,6 +257,18 @@ def _case(name: str, compare: bool, repeats: int, queue) -> None:
         split = contributions(tree, rates)
         out["method"], out["composites_enumerated"] = split.method, split.composites
         median, best = _timed(lambda: contributions(tree, rates), repeats)
+        out["seconds"], out["seconds_best"] = round(median, 4), round(best, 4)
+    elif kind == "contributors":  # a target's contributors table over the tree: sources and faults, their spread
+        from hazflow.aggregate.contributors import contributor_table
+        from hazflow.model.sites import resolve_sites
+
+        rows = synthetic_contributors(tree)
+        (site,) = resolve_sites(["WLG"])
+        model = _model()
+        table = contributor_table(model, tree, rows, site)
+        assert table is not None
+        out["contributors"], out["method"], out["composites_spread"] = len(table.rows), table.method, table.composites
+        median, best = _timed(lambda: contributor_table(model, tree, rows, site), repeats)
         out["seconds"], out["seconds_best"] = round(median, 4), round(best, 4)
     else:
         if kind == "hazard":

@@ -42,12 +42,15 @@ def test_aggregation_benchmark_compares_the_compiled_search_with_the_methods_bef
 
 def test_contributions_benchmark_enumerates_every_nshm_composite():
     out = subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "bench" / "aggregate_nshm.py"), "contributions", "--repeats", "1"],
+        [sys.executable, str(PROJECT_ROOT / "bench" / "aggregate_nshm.py"), "contributions", "contributors", "--repeats", "1"],
         capture_output=True, text=True, timeout=300, check=True,
     )  # fmt: skip
     lines = dict(line.split(": ", 1) for line in out.stdout.splitlines() if ": " in line)
     assert lines["contributions.method"] == "enumeration" and lines["contributions.composites_enumerated"] == "979776"
     assert float(lines["contributions.seconds"]) > 0
+    # a table of 143 contributors over NSHM's tree: beyond the enumeration budget, sampled as fault systems would be
+    assert (lines["contributors.contributors"], lines["contributors.method"]) == ("143", "sampling")
+    assert lines["contributors.composites_spread"] == "100000" and float(lines["contributors.seconds"]) > 0
 
 
 def test_planning_benchmark_plans_a_million_jobs_and_prints_its_time():

@@ -96,6 +96,15 @@ def on_composites(
     return np.broadcast_to(t.reshape(shape), tree.shape).ravel()
 
 
+def on_composites_rows(
+    tree: CompositeTree, table: np.ndarray, source_axis: int, gmm_axis: int, picks: Sequence[np.ndarray] | None
+) -> np.ndarray:
+    """`on_composites` for B tables at once: `table` (n_source, n_gmm, B) -> (composites, B)."""
+    if picks is not None:
+        return table[picks[source_axis], picks[gmm_axis]]
+    return np.stack([on_composites(tree, table[..., b], source_axis, gmm_axis, None) for b in range(table.shape[-1])], axis=1)
+
+
 def contributions(
     tree: CompositeTree,
     rates: np.ndarray,

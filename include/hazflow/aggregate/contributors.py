@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from hazflow import limits
-from hazflow.aggregate.contributions import DEFAULT_SHARE_QUANTILES, on_composites
+from hazflow.aggregate.contributions import DEFAULT_SHARE_QUANTILES, on_composites_rows
 from hazflow.aggregate.engine import marginal_weights
 from hazflow.aggregate.stats import weighted_quantiles
 from hazflow.aggregate.tree import CompositeTree
@@ -136,26 +136,30 @@ def contributor_table(
     names: dict[str, int] = {}
     kinds: list[str] = []
     systems: list[set[str]] = []
-    cells: list[tuple[int, int, np.ndarray]] = []  # (component, contributor, its rows of the realization)
+    known: dict[tuple[str, str, str], int] = {}  # (fault system, the pass's name, kind) -> contributor
+    members: list[tuple[int, np.ndarray]] = []  # (component, each of its rows' contributor)
     warnings: list[str] = []
     for k, row in enumerate(rows):
         recorded = row.contributors
         if not len(recorded):
             continue
         fs = fault_system[row.leaf]
-        keys = [contributor_of(model, fs, str(n), str(kind)) for n, kind in zip(recorded["name"], recorded["kind"], strict=True)]
-        for (_, kind), raw in zip(keys, recorded["name"], strict=True):
-            if kind == "source" and str(raw).endswith("@" + OFF_TAG):
-                note = f"{row.leaf}: its ruptures carry no section or fault names: contributions by source only"
-                if note not in warnings:
-                    warnings.append(note)
-        for name, kind in dict.fromkeys(keys):
-            if name not in names:
-                names[name] = len(names)
-                kinds.append(kind)
-                systems.append(set())
-            systems[names[name]].add(fs)
-            cells.append((k, names[name], np.array([key == (name, kind) for key in keys])))
+        index = np.empty(len(recorded), dtype=np.int64)
+        for i, (raw, raw_kind) in enumerate(zip(recorded["name"].tolist(), recorded["kind"].tolist(), strict=True)):
+            c = known.get((fs, raw, raw_kind))
+            if c is None:
+                name, kind = contributor_of(model, fs, raw, raw_kind)
+                if kind == "source" and raw.endswith("@" + OFF_TAG):
+                    note = f"{row.leaf}: its ruptures carry no section or fault names: contributions by source only"
+                    warnings += [] if note in warnings else [note]
+                if name not in names:
+                    names[name] = len(names)
+                    kinds.append(kind)
+                    systems.append(set())
+                c = known[fs, raw, raw_kind] = names[name]
+                systems[c].add(fs)
+            index[i] = c
+        members.append((k, index))
     if not names:
         return None
     missing = [f"{r.leaf} x {r.gmm}" for r in rows if not len(r.contributors) and r.values.sum() > 0]
@@ -164,12 +168,14 @@ def contributor_table(
     K, C = len(rows), len(names)
     rate, m, r, e = (np.zeros((K, C)) for _ in range(4))
     lon, lat = np.full((K, C), np.nan), np.full((K, C), np.nan)
-    for k, c, mask in cells:
-        part = rows[k].contributors[mask]
-        rate[k, c] = part["rate"].sum()
-        m[k, c], r[k, c], e[k, c] = ((part["rate"] * part[f]).sum() for f in ("mag", "rrup", "eps"))
-        nearest = part[np.argmin(np.where(np.isnan(part["lon"]), np.inf, part["rrup"]))]
-        lon[k, c], lat[k, c] = nearest["lon"], nearest["lat"]
+    for k, index in members:
+        part = rows[k].contributors
+        rate[k] = np.bincount(index, weights=part["rate"], minlength=C)
+        m[k], r[k], e[k] = (np.bincount(index, weights=part["rate"] * part[f], minlength=C) for f in ("mag", "rrup", "eps"))
+        placed = ~np.isnan(part["lon"])
+        nearest = np.lexsort((part["rrup"][placed], index[placed]))  # by contributor, nearest first
+        first = nearest[np.r_[True, np.diff(index[placed][nearest]) != 0]] if placed.any() else nearest
+        lon[k, index[placed][first]], lat[k, index[placed][first]] = part["lon"][placed][first], part["lat"][placed][first]
 
     weights = marginal_weights(tree)  # (K,)
     mean_rate = weights @ rate  # (C,)
@@ -210,10 +216,13 @@ def _spread(
     tree: CompositeTree, rate: np.ndarray, quantiles: Sequence[float], n_samples: int, seed: int, budget: int | None
 ) -> tuple[str, int, list[tuple[float, np.ndarray]]]:
     """Each contributor's share of the composite branches' rate: (its weighted mean, its quantiles), in
-    %, over every composite (or `n_samples` drawn by weight), as `contributions` does for fault systems."""
+    %, over every composite, or over `n_samples` drawn by weight where composites x contributors
+    exceed the enumeration budget (the rule `contributions` applies to fault systems)."""
     terms = [(term.source_axis, term.gmm_axis, term.rows[i]) for term in tree.terms for i in range(len(term.fault_systems))]
     n = tree.n_composites
-    if n * len(terms) <= (limits.current().enumeration_budget if budget is None else budget):
+    # the fault systems' rule (`contributions`), with a row per contributor: NSHM's tree (979,776
+    # composites) enumerated for its 4 fault systems, sampled for a table of 100 or more contributors
+    if n * rate.shape[1] <= (limits.current().enumeration_budget if budget is None else budget):
         method, count, picks = "enumeration", n, None
         weights = tree.composite_weights()
     else:
@@ -222,18 +231,29 @@ def _spread(
         picks = [rng.choice(len(a.labels), size=n_samples, p=a.weights) for a in tree.axes]
         weights = np.full(n_samples, 1.0 / n_samples)
 
-    def on_tree(values: np.ndarray) -> np.ndarray:  # (K,) component values -> composite sums
-        return np.sum([on_composites(tree, values[rows], s, g, picks) for s, g, rows in terms], axis=0)
+    def on_tree(values: np.ndarray) -> np.ndarray:  # (K, B) component values -> (composites, B) sums
+        shape = values.shape[1:]
+        parts = [on_composites_rows(tree, values[rows], s, g, picks) for s, g, rows in terms if values[rows].any()]
+        return np.sum(parts, axis=0) if parts else np.zeros((len(weights), *shape))
 
-    whole = on_tree(rate.sum(axis=1))
+    whole = on_tree(rate.sum(axis=1)[:, None])[:, 0]
     live = whole > 0
     w = weights[live]
+    scale = 100.0 / whole[live]
     qs = np.asarray(quantiles, dtype=float)
-    out = []
+    out: list[tuple[float, np.ndarray]] = [(float("nan"), np.full(len(qs), np.nan))] * rate.shape[1]
+    if not live.any():
+        return method, count, out
+    # contributors of the same fault systems (terms) together: one gather for all of them
+    groups: dict[tuple[int, ...], list[int]] = {}
     for c in range(rate.shape[1]):
-        share = 100.0 * on_tree(rate[:, c])[live] / whole[live]
-        if share.size:
-            out.append((float(w @ share / w.sum()), weighted_quantiles(share[None, :], w, qs)[:, 0]))
-        else:
-            out.append((float("nan"), np.full(len(qs), np.nan)))
+        groups.setdefault(tuple(i for i, (_, _, rows) in enumerate(terms) if rate[rows, c].any()), []).append(c)
+    for members in groups.values():
+        for chunk in range(0, len(members), 32):  # (composites x 32) at most at a time
+            cs = members[chunk : chunk + 32]
+            share = np.ascontiguousarray((on_tree(rate[:, cs])[live] * scale[:, None]).T)  # (contributors, live composites)
+            means = share @ w / w.sum()
+            pct = weighted_quantiles(share, w, qs)  # (Q, contributors)
+            for j, c in enumerate(cs):
+                out[c] = (float(means[j]), pct[:, j])
     return method, count, out
