@@ -3,7 +3,6 @@ branches, and the rules that turn the pass's source names into contributors."""
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import replace
 
 import numpy as np
@@ -14,7 +13,7 @@ from hazflow.aggregate.stats import weighted_quantiles
 from hazflow.aggregate.tree import build_tree
 from hazflow.model.sites import Site
 from hazflow.store.records import NO_CONTRIBUTORS, DisaggRealization, contributor_rows
-from tests.aggregate.test_engine import random_model
+from tests.aggregate.test_engine import composite_branches, random_model
 
 SITE = Site("WLG", -41.30, 174.78, "Wellington", False)
 # per fault system, the pass's labels: a fault whose sections name a parent, a second source, a
@@ -25,6 +24,14 @@ LABELS = {
     "C": [("C@Hikurangi", "fault"), ("slab", "background")],  # the same parent as B's: one contributor
     "D": [("D@Alpine", "fault")],  # and as A's, from another fault system
 }
+
+
+def realization(model, leaf: str, gmm: str, table: np.ndarray) -> DisaggRealization:
+    """A component realization at WLG's PGA target with its contributors `table` (bins not looked at)."""
+    axes = ("TRT", "Mag", "Dist", "Eps")
+    return DisaggRealization(
+        model.name, leaf, gmm, SITE.code, 400.0, "PGA", 0.1, 0.3, axes, ("t",), {}, np.ones((1,) * 4), contributors=table
+    )
 
 
 def realizations(model, seed: int) -> list[DisaggRealization]:
@@ -41,23 +48,7 @@ def realizations(model, seed: int) -> list[DisaggRealization]:
                 rng.uniform(5, 8, n), rng.uniform(1, 200, n), rng.uniform(-2, 2, n),
                 SITE.lon + rng.uniform(-1, 1, n), SITE.lat + rng.uniform(-1, 1, n),
             )  # fmt: skip
-            rows.append(
-                DisaggRealization(
-                    model.name,
-                    leaf.id,
-                    g.id,
-                    SITE.code,
-                    400.0,
-                    "PGA",
-                    0.1,
-                    0.3,
-                    ("TRT", "Mag", "Dist", "Eps"),
-                    (leaf.trt,),
-                    {},
-                    np.ones((1, 1, 1, 1)),
-                    contributors=table,
-                )  # fmt: skip
-            )
+            rows.append(realization(model, leaf.id, g.id, table))
     return rows
 
 
@@ -66,22 +57,15 @@ def brute_force(model, rows):
     rate x M, rate x R, rate x eps."""
     by_component = {(r.leaf, r.gmm): r for r in rows}
     fs_of = {leaf.id: leaf.fault_system for leaf in model.leaves}
-    trt_of = {leaf.fault_system: leaf.trt for leaf in model.leaves}
-    trts = list(dict.fromkeys(trt_of.values()))
-    gmm_choices = [[g for g in model.gmm_branches if g.trt == t] for t in trts]
     weights, sums = [], []
-    for choice in itertools.product(*(zip(g.choices, g.weights, strict=True) for g in model.source_groups), *gmm_choices):
-        sources, gmms = choice[: len(model.source_groups)], choice[len(model.source_groups) :]
-        gmm_of = {t: g for t, g in zip(trts, gmms, strict=True)}
-        weights.append(np.prod([w for _, w in sources]) * np.prod([g.weight for g in gmms]))
+    for weight, picked in composite_branches(model):
+        weights.append(weight)
         composite: dict[str, np.ndarray] = {}
-        for group, (leaf_ids, _) in zip(model.source_groups, sources, strict=True):
-            for fs, leaf_id in zip(group.fault_systems, leaf_ids, strict=True):
-                table = by_component[(leaf_id, gmm_of[trt_of[fs]].id)].contributors
-                for row in table:
-                    name, _ = contributor_of(model, fs_of[leaf_id], str(row["name"]), str(row["kind"]))
-                    add = np.array([row["rate"], row["rate"] * row["mag"], row["rate"] * row["rrup"], row["rate"] * row["eps"]])
-                    composite[name] = composite.get(name, np.zeros(4)) + add
+        for leaf_id, gmm_id in picked.values():
+            for row in by_component[(leaf_id, gmm_id)].contributors:
+                name, _ = contributor_of(model, fs_of[leaf_id], str(row["name"]), str(row["kind"]))
+                add = np.array([row["rate"], row["rate"] * row["mag"], row["rate"] * row["rrup"], row["rate"] * row["eps"]])
+                composite[name] = composite.get(name, np.zeros(4)) + add
         sums.append(composite)
     return np.array(weights), sums
 
@@ -189,23 +173,7 @@ def test_a_leaf_without_parent_names_is_by_source_with_a_warning():
     rows = []
     for leaf, gmm in tree.components:
         table = contributor_rows(["X@off_rupids"], ["fault"], *(np.array([v]) for v in (1e-3, 6.0, 10.0, 0.5, 175.0, -41.0)))
-        rows.append(
-            DisaggRealization(
-                model.name,
-                leaf,
-                gmm,
-                SITE.code,
-                400.0,
-                "PGA",
-                0.1,
-                0.3,
-                ("TRT", "Mag", "Dist", "Eps"),
-                ("t",),
-                {},
-                np.ones((1, 1, 1, 1)),
-                contributors=table,
-            )  # fmt: skip
-        )
+        rows.append(realization(model, leaf, gmm, table))
     table = contributor_table(model, tree, rows, SITE)
     assert table is not None and [(r.name, r.kind) for r in table.rows] == [("X", "source")]
     assert any("no section or fault names" in w for w in table.warnings)

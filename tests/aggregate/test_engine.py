@@ -61,21 +61,29 @@ def random_components(model: HazardModel, seed: int, n_bins: int = 7) -> dict[tu
     return out
 
 
-def brute_force(model: HazardModel, components, investigation_time: float, quantiles) -> dict[str, np.ndarray]:
-    """Enumerate every composite branch (product of source-group choices and one GMM branch per region)."""
+def composite_branches(model: HazardModel):
+    """Every composite branch from the model itself (not the tree): the product of source-group choices
+    and one GMM branch per region; yields (weight, its component (leaf, GMM id) per fault system)."""
     trt_of = {leaf.fault_system: leaf.trt for leaf in model.leaves}
     trts = list(dict.fromkeys(trt_of.values()))
     gmm_choices = [[g for g in model.gmm_branches if g.trt == t] for t in trts]
-    values, weights = [], []
     for choice in itertools.product(*(zip(g.choices, g.weights, strict=True) for g in model.source_groups), *gmm_choices):
         sources, gmms = choice[: len(model.source_groups)], choice[len(model.source_groups) :]
         gmm_of = {t: g for t, g in zip(trts, gmms, strict=True)}
         weight = np.prod([w for _, w in sources]) * np.prod([g.weight for g in gmms])
-        rate = 0.0
-        for group, (leaf_ids, _) in zip(model.source_groups, sources, strict=True):
-            for fs, leaf_id in zip(group.fault_systems, leaf_ids, strict=True):
-                rate = rate - np.log1p(-components[(leaf_id, gmm_of[trt_of[fs]].id)]) / investigation_time
-        values.append(rate)
+        picked = {
+            fs: (leaf_id, gmm_of[trt_of[fs]].id)
+            for group, (leaf_ids, _) in zip(model.source_groups, sources, strict=True)
+            for fs, leaf_id in zip(group.fault_systems, leaf_ids, strict=True)
+        }
+        yield weight, picked
+
+
+def brute_force(model: HazardModel, components, investigation_time: float, quantiles) -> dict[str, np.ndarray]:
+    """Enumerate every composite branch (product of source-group choices and one GMM branch per region)."""
+    values, weights = [], []
+    for weight, picked in composite_branches(model):
+        values.append(sum(-np.log1p(-components[component]) / investigation_time for component in picked.values()))
         weights.append(weight)
     v, w = np.array(values), np.array(weights)
     w = w / w.sum()

@@ -105,6 +105,19 @@ def on_composites_rows(
     return np.stack([on_composites(tree, table[..., b], source_axis, gmm_axis, None) for b in range(table.shape[-1])], axis=1)
 
 
+def composites_considered(
+    tree: CompositeTree, rows: int, n_samples: int, seed: int, budget: int | None = None
+) -> tuple[str, list[np.ndarray] | None, np.ndarray]:
+    """Which composite branches a distribution of `rows` shares is taken over: every one ("enumeration",
+    picks None, their weights) where composites x rows fit the enumeration budget, else `n_samples`
+    drawn by weight with `seed` ("sampling", each axis's picks, equal weights)."""
+    if tree.n_composites * rows <= (limits.current().enumeration_budget if budget is None else budget):
+        return "enumeration", None, tree.composite_weights()
+    rng = np.random.default_rng(seed)
+    picks = [rng.choice(len(a.labels), size=n_samples, p=a.weights) for a in tree.axes]
+    return "sampling", picks, np.full(n_samples, 1.0 / n_samples)
+
+
 def contributions(
     tree: CompositeTree,
     rates: np.ndarray,
@@ -126,16 +139,8 @@ def contributions(
     for (leaf, _), part in zip(tree.components, marginal_weights(tree) * rates, strict=True):
         leaf_rate[leaf] = leaf_rate.get(leaf, 0.0) + float(part)
 
-    n = tree.n_composites
-    if n * len(by_fs) <= (limits.current().enumeration_budget if budget is None else budget):
-        method, count = "enumeration", n
-        picks: list[np.ndarray] | None = None
-        weights = tree.composite_weights()
-    else:
-        method, count = "sampling", n_samples
-        rng = np.random.default_rng(seed)
-        picks = [rng.choice(len(a.labels), size=n_samples, p=a.weights) for a in tree.axes]
-        weights = np.full(n_samples, 1.0 / n_samples)
+    method, picks, weights = composites_considered(tree, len(by_fs), n_samples, seed, budget)
+    count = len(weights)
     parts = {fs: on_composites(tree, t, s, g, picks) for fs, (s, g, t) in by_fs.items()}
     whole = np.sum(list(parts.values()), axis=0) if parts else np.zeros(len(weights))
     live = whole > 0

@@ -35,8 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from hazflow import limits
-from hazflow.aggregate.contributions import DEFAULT_SHARE_QUANTILES, on_composites_rows
+from hazflow.aggregate.contributions import DEFAULT_SHARE_QUANTILES, composites_considered, on_composites_rows
 from hazflow.aggregate.engine import marginal_weights
 from hazflow.aggregate.stats import weighted_quantiles
 from hazflow.aggregate.tree import CompositeTree
@@ -219,17 +218,10 @@ def _spread(
     %, over every composite, or over `n_samples` drawn by weight where composites x contributors
     exceed the enumeration budget (the rule `contributions` applies to fault systems)."""
     terms = [(term.source_axis, term.gmm_axis, term.rows[i]) for term in tree.terms for i in range(len(term.fault_systems))]
-    n = tree.n_composites
-    # the fault systems' rule (`contributions`), with a row per contributor: NSHM's tree (979,776
-    # composites) enumerated for its 4 fault systems, sampled for a table of 100 or more contributors
-    if n * rate.shape[1] <= (limits.current().enumeration_budget if budget is None else budget):
-        method, count, picks = "enumeration", n, None
-        weights = tree.composite_weights()
-    else:
-        method, count = "sampling", n_samples
-        rng = np.random.default_rng(seed)
-        picks = [rng.choice(len(a.labels), size=n_samples, p=a.weights) for a in tree.axes]
-        weights = np.full(n_samples, 1.0 / n_samples)
+    # the fault systems' rule, with a row per contributor: NSHM's tree (979,776 composites) enumerated
+    # for its 4 fault systems, sampled for a table of 100 or more contributors
+    method, picks, weights = composites_considered(tree, rate.shape[1], n_samples, seed, budget)
+    count = len(weights)
 
     def on_tree(values: np.ndarray) -> np.ndarray:  # (K, B) component values -> (composites, B) sums
         shape = values.shape[1:]
