@@ -123,6 +123,7 @@ def test_plan_shows_the_nshm_production_plan(config, monkeypatch):
         (["plan", "--batch-cap", "2000", "--without-levels"], "batch_cap: 2000 batches is outside [1, 1024]"),
         (["plan", "--sites", "WLG", "--leave-out", "CHC"], "sites: cannot leave out CHC"),
         (["disagg", "--sites", "WLG"], "imts: no aggregated mean hazard curve of DEMO for WLG vs30=400 PGA"),
+        (["plan", "--engine", "oq", "--contributors"], "contributors: the oq engine cannot record contributions"),
     ],
 )
 def test_plan_and_disagg_refuse_bad_requests(argv, message, config, monkeypatch, capsys):

@@ -14,7 +14,7 @@ from hazflow.model.nshm import DEFAULT_QUANTILES
 from hazflow.plan.batches import DEFAULT_BATCH_CAP, MAX_MAP_LENGTH
 from hazflow.plan.disagg import PLAN_OPTIONS
 from hazflow.plan.fields import normalise_imt
-from hazflow.plan.request import PARSERS
+from hazflow.plan.request import CROSS_FIELDS, PARSERS
 
 
 def add_request(parser: argparse.ArgumentParser, names: Sequence[str], sites: Sequence[str] = ("WLG",)) -> None:
@@ -135,7 +135,7 @@ def imls_of(pairs: Sequence[tuple[str, list[float]]]) -> dict[str, list[float]]:
 
 def params_of(args: argparse.Namespace) -> dict[str, Any]:
     """The request fields of parsed arguments, as a DAG's Params would hold them."""
-    names = ("model", *PARSERS, *PLAN_OPTIONS)  # every request field, and the planning options
+    names = ("model", *PARSERS, *CROSS_FIELDS, *PLAN_OPTIONS)  # every request field, and the planning options
     params = {name: getattr(args, name) for name in names if getattr(args, name, None) is not None or name == "leaves"}
     if "sites" in params:
         params["sites"] = list(args.sites) + [f"-{s}" for s in args.leave_out or ()]

@@ -104,6 +104,10 @@ def _samples(value: Any) -> int:
     return samples
 
 
+# Fields checked after the per-field parsers, against the others: the levels given directly (against
+# `imts`, `poes`, `target_stat`) and whether runs record contributors (against `disagg_engine`).
+CROSS_FIELDS: tuple[str, ...] = ("imls", "contributors")
+
 # Fields a request may leave out.
 DEFAULTS: dict[str, Any] = {
     "leaves": None, "gmms": None, "quantiles": DEFAULT_QUANTILES, "samples": 10_000, "disagg_engine": DEFAULT_DISAGG_ENGINE,
