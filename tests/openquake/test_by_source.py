@@ -324,3 +324,22 @@ def tag_parent_faults(folder: Path) -> dict[str, list[str]]:
     assert "<faults>" in text
     ruptures_file.write_text(text)
     return parents
+
+
+def test_collapsed_point_sources_are_named_by_the_sources_of_their_points(demo, oq_version, base_config, tmp_path):
+    """DEMO's crustal leaf as hazflow runs it, with NSHM's ps_grid_spacing (30 km): the engine collapses
+    the area sources' points onto a grid (`cps-...` sources); each is labelled by its points' sources."""
+    (wlg,) = resolve_sites(["WLG"])
+    jobs = [disagg_job(demo, demo.leaf("CRU-2"), 400, wlg, 0.1, {"PGA": 0.3}, oq_version, "hazardlib", "mean", True)]
+    render_pass(DisaggPass(tuple(jobs)), demo, tmp_path)
+    assert "ps_grid_spacing = 30" in (tmp_path / "job.ini").read_text()
+    (result,) = run_passes([tmp_path / "pass.json"], tmp_path, base_config.openquake())
+    assert not isinstance(result, Exception), result
+    rates = read_source_rates(result.sites[0].hdf5, [0.3], (wlg.lon, wlg.lat))
+    assert rates is not None
+    live = [name for c, name in enumerate(rates.names) if rates.rate[..., c].any()]
+    with h5py.File(result.sites[0].hdf5, "r") as f:  # the engine did collapse them
+        assert any(x.startswith(b"cps-") for x in f["source_info"]["source_id"][()])
+    assert not [name for name in rates.names if name.startswith("cps-")]
+    assert {"WF_mid", "BG_WLG_1"} <= set(live) and set(live) <= {"WF_mid", "BG_WLG_1", "BG_CAN_1", "BG_AKL_1", "the rest"}
+    assert rates.kinds[rates.names.index("BG_WLG_1")] == "background" and rates.kinds[rates.names.index("WF_mid")] == "fault"

@@ -30,8 +30,13 @@ calculation did not skip as far away (`MultiFaultSource.iter_ruptures`), plus th
 the wrapper of `iter_ruptures` remembers which ruptures were kept, so `rup_id` is mapped back to the
 rupture (and its sections).
 
-Each label has a kind: `background` for point, multi-point and area sources (distributed seismicity),
-`fault` for the others, `rest` for the rest.
+With `ps_grid_spacing` (NSHM's settings: 30 km) the engine collapses the point sources of a group
+(split from area and multi-point sources) onto a grid, `cps-...` sources of their own: a collapsed
+source is labelled by the sources its points came from (their core names, `+`-joined where a cell
+holds points of several; OpenQuake's own `disagg_by_src` needs `ps_grid_spacing = 0` for that reason).
+
+Each label has a kind: `background` for point, multi-point, area and collapsed point sources
+(distributed seismicity), `fault` for the others, `rest` for the rest.
 
 What a calculation stores (`save`), in its datastore, under `hazflow-contributors/`: `labels` and
 `kinds` (C,);
@@ -57,7 +62,7 @@ logger = logging.getLogger("hazflow.openquake.by_source")
 
 REST = "the rest"
 TWO30 = 2**30
-DISTRIBUTED = (b"P", b"M", b"A")  # point, multi-point and area sources: background (distributed) seismicity
+DISTRIBUTED = (b"P", b"M", b"A", b"p")  # point, multi-point, area and collapsed point sources: background seismicity
 OFF_TAG = "off_rupids"  # OpenQuake's tag for multi-fault ruptures that touch no tagged fault
 SUBSECTION = re.compile(r"^(?P<parent>.+?),\s*Subsection\s+\S+\s*$")
 ENTRY_DT = np.dtype(
@@ -138,6 +143,7 @@ class Recorder:
         self.ctx_labels: dict[tuple[int, int, int], np.ndarray] = {}
         self.groups: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.tag_ranks: dict[tuple[str, int], tuple[np.ndarray, list[str]]] = {}
+        self.collapsed: dict[str, list[str]] = {}  # a collapsed point source -> the sources of its points
         self.bins: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         self.unsupported = ""
         self.current: tuple[Any, int] | None = None
@@ -204,6 +210,7 @@ class Recorder:
                 out[rows] = self._fault_labels(frags, rup_ids, int(dis.sid))
             else:
                 name, code = self.basenames.get(int(src_id), (f"src#{int(src_id)}", b""))
+                name = "+".join(self.collapsed.get(name, [name]))  # a collapsed point source: the sources it holds
                 out[rows] = self.label(name, "background" if code in DISTRIBUTED else "fault")
         self.ctx_labels[key] = out
         return out
@@ -381,6 +388,7 @@ def install(recorder: Recorder) -> None:
     from openquake.hazardlib import source_reader
     from openquake.hazardlib.calc import disagg
     from openquake.hazardlib.source.multi_fault import MultiFaultSource
+    from openquake.hazardlib.source.point import CollapsedPointSource
 
     if getattr(disagg.Disaggregator._disagg6D, "hazflow", False):
         return
@@ -390,6 +398,7 @@ def install(recorder: Recorder) -> None:
         MultiFaultSource.iter_ruptures,
     )
     save_and_split = source_reader.save_and_split
+    collapse = CollapsedPointSource.__init__
 
     def _disagg6D(self: Any, imldic: Any, g: int) -> Any:
         if RECORDER is None:
@@ -406,6 +415,11 @@ def install(recorder: Recorder) -> None:
             RECORDER.record(dis, g, bdata.pnes)
         return build_matrix(bdata, bins)
 
+    def _collapse(self: Any, source_id: str, pointsources: Any) -> None:
+        if RECORDER is not None:
+            RECORDER.collapsed[source_id] = sorted({basename(p.source_id) for p in pointsources})
+        collapse(self, source_id, pointsources)
+
     def _save_and_split(mfsources: Any, sectiondict: Any, hdf5path: str, *args: Any, **kwargs: Any) -> Any:
         if RECORDER is not None:  # the order that makes a rupture's section indices
             RECORDER.section_ids[hdf5path] = [str(sec_id) for sec_id in sectiondict]
@@ -421,3 +435,4 @@ def install(recorder: Recorder) -> None:
     disagg._build_disagg_matrix = _build_disagg_matrix
     MultiFaultSource.iter_ruptures = _iter_ruptures
     source_reader.save_and_split = _save_and_split
+    CollapsedPointSource.__init__ = _collapse
