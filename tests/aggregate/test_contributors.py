@@ -175,7 +175,7 @@ def test_a_leaf_without_parent_names_is_by_source_with_a_warning():
         table = contributor_rows(["X@off_rupids"], ["fault"], *(np.array([v]) for v in (1e-3, 6.0, 10.0, 0.5, 175.0, -41.0)))
         rows.append(realization(model, leaf, gmm, table))
     table = contributor_table(model, tree, rows, SITE)
-    assert table is not None and [(r.name, r.kind) for r in table.rows] == [("X", "source")]
+    assert table is not None and [(r.name, r.kind) for r in table.rows] == [("X", "source"), ("the rest", "rest")]
     assert any("no section or fault names" in w for w in table.warnings)
 
 

@@ -58,9 +58,9 @@ class Contributor:
     percent: float  # 100 * rate / mean total: exact, the table's add to 100
     mean_percent: float  # the weighted mean over composite branches of its share, in %
     percentiles: dict[str, float]  # quantile ("0.1") -> its share at that quantile, in %
-    m: float  # rate-weighted mean magnitude
-    r: float  # rate-weighted mean rupture distance (rrup), km
-    eps: float  # rate-weighted mean epsilon (bin centres)
+    m: float | None  # rate-weighted mean magnitude (None without a rate: the rest at 0 %)
+    r: float | None  # rate-weighted mean rupture distance (rrup), km
+    eps: float | None  # rate-weighted mean epsilon (bin centres)
     lon: float | None = None  # its closest rupture point, where it has a geometry
     lat: float | None = None
     azimuth: float | None = None  # degrees clockwise from north, from the site to (lon, lat)
@@ -161,6 +161,10 @@ def contributor_table(
         members.append((k, index))
     if not names:
         return None
+    if REST not in names:  # the table ends with the rest, at 0 % where no realization had sources under the floor
+        names[REST] = len(names)
+        kinds.append("rest")
+        systems.append(set())
     missing = [f"{r.leaf} x {r.gmm}" for r in rows if not len(r.contributors) and r.values.sum() > 0]
     if missing:
         warnings.append(f"{len(missing)} realization(s) with a rate recorded no contributors ({', '.join(missing[:3])}...)")
@@ -207,8 +211,9 @@ def contributor_table(
     return ContributorTable(tuple(out), total, method, count, tuple(warnings))
 
 
-def _ratio(numerator: float, denominator: float) -> float:
-    return float(numerator / denominator) if denominator > 0 else float("nan")
+def _ratio(numerator: float, denominator: float) -> float | None:
+    """A rate-weighted mean; None without a rate (JSON has no NaN)."""
+    return float(numerator / denominator) if denominator > 0 else None
 
 
 def _spread(
