@@ -182,7 +182,8 @@ def test_the_chain_on_the_command_line(config):
     assert disagg["targets"] == 1 and disagg["method"][label] == "meet-in-the-middle"
     assert disagg["closure"][label] == pytest.approx(1.0, abs=0.02)  # the level came from this leaf's own mean curve
     stem = "disagg/DEMO/WLG/DEMO-WLG-vs400-PGA-poe10"
-    assert disagg["plots"] == [store.report_uri(f"{stem}{kind}.png") for kind in ("", "-mre", "-contributions")]
+    kinds = ("", "-mre", "-contributions", "-contributors")  # the last: the one-pass runs recorded contributors
+    assert disagg["plots"] == [store.report_uri(f"{stem}{kind}.png") for kind in kinds]
 
 
 def test_aggregate_disagg_then_show_reads_the_stored_summary(config, demo, monkeypatch):
