@@ -19,11 +19,13 @@ Importing this module imports the provider (boto3); only `disagg_realizations` d
 
 from __future__ import annotations
 
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any, NoReturn
 
 from airflow.providers.amazon.aws.operators.ecs import EcsRunTaskOperator
 from airflow.providers.amazon.aws.triggers.ecs import TaskDoneTrigger
 from airflow.sdk import BaseOperator
+from airflow.triggers.base import TriggerEvent
 
 STOP_REASON = "hazflow: the Airflow task waiting on it was killed, cleared or marked by a user"
 
@@ -31,7 +33,38 @@ STOP_REASON = "hazflow: the Airflow task waiting on it was killed, cleared or ma
 class StoppingTaskDoneTrigger(TaskDoneTrigger):
     """The provider's `TaskDoneTrigger`, plus what the provider's operator `on_kill` does on a worker:
     stop the ECS task when a user acts on the deferred Airflow task (Airflow >= 3.3 calls `on_kill`
-    of a trigger then; never on a triggerer restart, which hands the trigger over)."""
+    of a trigger then; never on a triggerer restart, which hands the trigger over).
+
+    It also forwards the container's last CloudWatch lines before its event. The provider forwards
+    them in a `finally` after its `yield`, which runs only if the consumer resumes or closes the
+    trigger: lines written after the last poll (the worker's batch summary among them) reached the
+    Airflow task log or not by timing."""
+
+    _logs_token: str | None = None  # where the lines forwarded so far end (CloudWatch's forward token)
+
+    async def _forward_logs(self, logs_client: Any, next_token: str | None = None) -> str | None:
+        """The provider's, resuming after the last line forwarded by any caller: no line twice."""
+        self._logs_token = await super()._forward_logs(logs_client, self._logs_token or next_token)
+        return self._logs_token
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        events: AsyncGenerator[TriggerEvent, None] = super().run()  # type: ignore[assignment]  # an async generator
+        try:
+            async for event in events:
+                if self.log_group and self.log_stream:
+                    await self._forward_last_lines()
+                yield event
+                return
+        finally:
+            await events.aclose()
+
+    async def _forward_last_lines(self) -> None:
+        from airflow.providers.amazon.aws.hooks.logs import AwsLogsHook
+
+        region = self.log_region_name if self.log_region_name is not None else self.region_name
+        hook = AwsLogsHook(aws_conn_id=self.aws_conn_id, region_name=region, verify=self.verify, config=self.botocore_config)
+        async with await hook.get_async_conn() as logs_client:
+            await self._forward_logs(logs_client)
 
     async def on_kill(self) -> None:
         from airflow.providers.amazon.aws.hooks.ecs import EcsHook

@@ -213,6 +213,37 @@ def test_a_worker_that_cannot_read_its_spec_fails_as_a_bad_request_through_the_t
     assert ti.xcoms["ecs_task_arn"] == ecs.ran[-1].arn and ti.xcoms["failure"]["error_class"] == "BadRequest"
 
 
+def test_the_containers_last_lines_reach_the_task_log_before_the_trigger_fires(ecs, on_moto, capfd):
+    """A task that stopped before the trigger's first poll: its CloudWatch lines are in the task log
+    when the event fires, once each (the provider forwards them after its `yield`, by timing). The
+    trigger logs through structlog, to standard output, as the triggerer's task log reads it."""
+    import asyncio
+
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from hazflow.remote import documents
+    from hazflow.run.worker import spec_uri
+    from tests.support.airflow_scheduler import wait_for
+
+    uri = spec_uri(on_moto.store_root, "lastlines", 0)
+    documents.write_bytes(uri, b'{"format": "something else"}', ecs.url)  # the worker says so and exits 2
+    with pytest.raises(TaskDeferred) as deferred:
+        operator(on_moto, uri).execute({"ti": _TaskInstance()})
+    trigger = deferred.value.trigger
+    wait_for("the ECS task to stop", lambda: any(t.arn == trigger.task_arn for t in ecs.ran), 120, 0.2)
+    capfd.readouterr()
+
+    async def first_event() -> tuple[dict, str]:
+        async for event in trigger.run():
+            return event.payload, capfd.readouterr().out  # the task log as the event fires
+        raise AssertionError("the trigger ended without an event")
+
+    payload, logged = asyncio.run(first_event())
+    assert payload["status"] == "success" and payload["task_arn"] == trigger.task_arn
+    assert logged.count("bad batch spec or configuration") == 1, logged  # the worker's last line
+    assert "bad batch spec or configuration" not in capfd.readouterr().out  # not again when the trigger closes
+
+
 @pytest.fixture
 def first_task(ecs):
     """Change the world while the first ECS task the agent runs from now on runs, and only then:
