@@ -20,6 +20,7 @@ from hazflow.openquake.spec import JobSpec
 from hazflow.plan.jobs import disagg_job
 from hazflow.plan.request import HazardRequest
 from tests.support.moto_server import DUMMY_CREDENTIALS, moto_server
+from tests.support.suite_timeline import record
 
 # The project's Airflow environment, as `make test` and scripts/env.sh set it, so that a bare
 # `pytest` never creates ~/airflow (set before any test imports Airflow).
@@ -61,6 +62,10 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 # ones. Sending the longest files first (by measured seconds) ran the two stacks and the scheduler
 # side by side at the start; that run took 17:24 against 16:35 an hour earlier (2026-12-07), on a
 # machine whose speed drifted by up to 20 % that day, so the comparison is weak, and the order is xdist's.
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    record(report)  # the suite's timeline, when HAZFLOW_TEST_TIMELINE names a file (bench/suite_timeline.py)
 
 
 @pytest.fixture(scope="session")
