@@ -26,9 +26,16 @@ def test_a_warm_run_answers_as_a_cold_one(argv):
     assert warm_output.strip().splitlines()[-1] == cold_output.strip().splitlines()[-1]
 
 
-def test_a_run_with_airflow_settings_of_its_own_runs_cold_and_reads_them():
+def test_a_run_with_airflow_settings_of_its_own_forks_a_warm_process_of_its_own_and_reads_them():
     """Airflow reads its configuration at import: a run whose AIRFLOW_* settings differ from the
-    worker's cannot be a fork of the warm process."""
+    worker's forks another warm process, started with those settings; the worker's is not it."""
+    from tests.support.warm_airflow import _server
+
     env = {**os.environ, "AIRFLOW__HAZFLOW_PROBE__VALUE": "x"}
     code, output = run_airflow(["config", "get-value", "hazflow_probe", "value"], env, timeout_s=120)
     assert code == 0 and output.strip().splitlines()[-1] == "x"
+    own, workers = _server(env), _server(dict(os.environ))
+    assert own is not workers and own.process is not None and own.process.poll() is None
+    assert _server(env) is own  # started once, for every run of those settings
+    code, output = run_airflow(["config", "get-value", "hazflow_probe", "value"], dict(os.environ), timeout_s=120)
+    assert code == 0 and "[hazflow_probe/value] not found in config" in output  # the worker's settings have no such option

@@ -4,13 +4,16 @@
 
 Each run is still a process of its own: a fork, in a session of its own, with the environment it is
 given (replaced, not added to), its output in a file, killed with its process group on time-out, and
-dying with the worker. Airflow reads its home and configuration at import, so a run whose `AIRFLOW_*`
-settings differ from the worker's runs cold (`python -m airflow`), as does every run if the warm
-process cannot start.
+dying with the worker. Airflow reads its home and configuration at import, so there is one warm
+process per set of `AIRFLOW_*` settings: the worker's own (its `airflow dags test` runs), and one per
+`airflow standalone` the scheduler tests start (their `airflow tasks clear`, `pools set`, ...). A run
+is cold (`python -m airflow`) only if its warm process cannot start.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import os
 import signal
@@ -35,27 +38,26 @@ def _airflow_settings(env: dict[str, str]) -> dict[str, str]:
     return {name: value for name, value in env.items() if name.startswith("AIRFLOW")}
 
 
-def _server() -> tuple[WarmOpenQuake, dict[str, str]]:
-    """This worker's warm Airflow process (started on first use) and the environment it started with."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), str(PROJECT_ROOT / "include")])}
-    warm = warm_process((str(PYTHON), "airflow", os.environ.get("AIRFLOW_HOME", "")))
+def _server(env: dict[str, str]) -> WarmOpenQuake:
+    """The warm Airflow process of `env`'s Airflow settings, started on first use with `env`."""
+    settings = json.dumps(sorted(_airflow_settings(env).items()))
+    warm = warm_process((str(PYTHON), "airflow", hashlib.sha256(settings.encode()).hexdigest()[:16]))
+    started_env = {**env, "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), str(PROJECT_ROOT / "include")])}
 
     def command(folder: Path) -> tuple[list[str], dict[str, str]]:
         cmd = [str(PYTHON), "-m", "hazflow.openquake.warm", str(folder / "socket"), PRELOAD]
-        return with_parent(cmd, PYTHON), env
+        return with_parent(cmd, PYTHON), started_env
 
     warm.start(command)
-    return warm, env
+    return warm
 
 
 def run_airflow(argv: Sequence[str], env: dict[str, str], timeout_s: float) -> tuple[int, str]:
     """`airflow *argv` with exactly `env` as its environment: (exit code, stdout and stderr)."""
     try:
-        warm, started_env = _server()
+        warm = _server(env)
     except WarmUnavailable as error:
         logger.warning("running airflow cold: %s", error)
-        return _cold(argv, env, timeout_s)
-    if _airflow_settings(env) != _airflow_settings(started_env):
         return _cold(argv, env, timeout_s)
     with tempfile.TemporaryDirectory(prefix="airflow-run-") as folder:
         log = Path(folder) / "airflow.log"
