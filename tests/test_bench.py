@@ -187,3 +187,41 @@ def test_exposure_benchmark_selects_the_sites_of_a_portfolio_in_both_forms():
         assert lines[f"{form}_assets"] == "5000" and 0 < int(lines[f"{form}_sites_kept"]) <= 764
         assert float(lines[f"{form}_first_selection_seconds"]) > float(lines[f"{form}_of_which_openquake_import_seconds"]) > 0
     assert lines["csv_sites_kept"] == lines["xml_sites_kept"] and lines["csv_assets_discarded"] == lines["xml_assets_discarded"]
+
+
+def test_the_suite_timeline_sums_each_workers_time_and_its_idle_tail(tmp_path):
+    """bench/suite_timeline.py on a timeline of known phases: wall, busy and idle tail per worker, files by seconds."""
+    rows = [
+        ("gw0", "tests/a/test_x.py::test_1", "setup", 0.0, 2.0), ("gw0", "tests/a/test_x.py::test_1", "call", 2.0, 10.0),
+        ("gw1", "tests/b/test_y.py::test_2", "call", 0.5, 4.5), ("gw1", "tests/b/test_y.py::test_3", "call", 4.5, 6.0),
+    ]  # fmt: skip
+    path = tmp_path / "timeline.jsonl"
+    path.write_text(
+        "".join(json.dumps(dict(zip(("worker", "nodeid", "when", "start", "stop"), r, strict=True))) + "\n" for r in rows)
+    )
+    done = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "bench" / "suite_timeline.py"), str(path), "--compare", str(path)],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    lines = done.stderr.splitlines()
+    assert lines[0].startswith("tests' wall time    10.0 s")
+    assert "gw0: busy    10.0 s, last test ended at    10.0 s, idle tail    0.0 s" in lines[1]
+    assert "gw1: busy     5.5 s, last test ended at     6.0 s, idle tail    4.0 s" in lines[2]
+    assert lines[4].split() == ["10.0", "s", "2.0", "/", "8.0", "gw0", "tests/a/test_x.py"]
+    assert lines[-1].endswith("ratio 1.000")
+
+
+def test_the_suite_cpu_counts_a_commands_cpu_by_kind(tmp_path):
+    """bench/suite_cpu.py runs the command, passes its exit code on, and counts its CPU."""
+    spin = "import time\nt = time.process_time()\nwhile time.process_time() - t < 1.0: pass\nraise SystemExit(3)"
+    out = tmp_path / "cpu.json"
+    done = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "bench" / "suite_cpu.py"), "--json", str(out), "--", sys.executable, "-c", spin],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 3, done.stderr
+    figures = json.loads(out.read_text())
+    assert figures["exit"] == 3 and figures["busy_core_s"] >= 0.9 and figures["wall_s"] >= 1.0
+    assert dict(figures["by_kind"])["other"] == pytest.approx(1.0, abs=0.3)  # the spinning python, seen while it ran
+    assert "busy" in done.stderr.splitlines()[0]

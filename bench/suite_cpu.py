@@ -1,0 +1,126 @@
+"""Where a command's CPU goes, by kind of process: run it (the test suite, say) while reading every
+process's CPU from /proc twice a second, then print the machine's busy core-seconds against its
+capacity and the CPU of each kind (OpenQuake's warm processes and their runs, the warm Airflow
+processes of the DAG tests, Airflow's daemons, cold `airflow` commands, Chromium, ...).
+
+    .venv/bin/python bench/suite_cpu.py [--json var/suite-cpu.json] -- make test
+
+Linux only. A process is counted from its first sighting to its last (one that starts and ends
+between two readings is missed; those read too late to see their command line are `?`). Forked
+processes keep their parent's command line, so an OpenQuake run forked from a warm process counts
+with it. The machine's busy time (/proc/stat) counts everything, this command or not.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+logger = logging.getLogger("bench.suite_cpu")
+TICK = os.sysconf("SC_CLK_TCK")
+KINDS = (  # (kind, pattern of the command line), first match wins
+    ("OpenQuake: warm processes and the runs forked from them", r"\.venv-oq/bin/python -m hazflow\.openquake\.warm"),
+    ("Airflow: warm processes of the DAG tests and their forks", r"hazflow\.openquake\.warm .*airflow_preload"),
+    ("OpenQuake: other processes of its venv (cold runs, exports)", r"\.venv-oq/bin/python"),
+    ("Airflow: task processes", r"^airflow (worker|task)"),
+    ("Airflow: daemons", r"bin/airflow (scheduler|dag-processor|triggerer|api-server|standalone)"),
+    ("Airflow: cold commands", r"bin/airflow |-m airflow "),
+    ("Chromium", r"chrom"),
+    ("PostgreSQL", r"postgres"),
+    ("moto", r"moto"),
+    ("pytest and its workers", r"pytest|import sys;exec\(eval"),
+    ("bench commands", r"bench/"),
+    ("lint (ruff, mypy)", r"ruff|mypy"),
+)
+
+
+def kind_of(command: str) -> str:
+    for kind, pattern in KINDS:
+        if re.search(pattern, command):
+            return kind
+    return "?" if not command else "other"
+
+
+def _busy_ticks() -> int:
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return sum(fields) - fields[3] - fields[4]  # all but idle and iowait
+
+
+def _read(seen: dict[tuple[str, str], list]) -> None:
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        ticks, started = int(fields[11]) + int(fields[12]), fields[19]  # utime + stime, start time
+        entry = seen.setdefault((pid, started), [command, ticks])
+        entry[1] = ticks
+        entry[0] = entry[0] or command
+
+
+def measure(command: list[str], every_s: float = 0.5) -> dict:
+    """Run `command`; its exit code, wall seconds, the machine's busy core-seconds and CPU by kind."""
+    seen: dict[tuple[str, str], list] = {}
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            _read(seen)
+            time.sleep(every_s)
+
+    before = {key: ticks for key, (_, ticks) in _snapshot().items()}  # what ran before is not this command's
+    busy0, start = _busy_ticks(), time.monotonic()
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    code = subprocess.call(command)
+    done.set()
+    sampler.join()
+    wall, busy = time.monotonic() - start, (_busy_ticks() - busy0) / TICK
+    by_kind: Counter[str] = Counter()
+    for key, (cmd, ticks) in seen.items():
+        by_kind[kind_of(cmd)] += (ticks - before.get(key, 0)) / TICK
+    return {"exit": code, "wall_s": wall, "busy_core_s": busy, "cores": os.cpu_count(), "by_kind": by_kind.most_common()}
+
+
+def _snapshot() -> dict[tuple[str, str], list]:
+    seen: dict[tuple[str, str], list] = {}
+    _read(seen)
+    return seen
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("command", nargs=argparse.REMAINDER, help="-- the command to run")
+    args = parser.parse_args()
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    if not command:
+        parser.error("give the command to measure after --")
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    figures = measure(command)
+    capacity = figures["wall_s"] * (figures["cores"] or 1)
+    logger.info("exit %d; wall %.1f s; busy %.0f core-seconds of %.0f (%.0f %%)", figures["exit"], figures["wall_s"],
+                figures["busy_core_s"], capacity, 100 * figures["busy_core_s"] / capacity)  # fmt: skip
+    counted = sum(seconds for _, seconds in figures["by_kind"])
+    for kind, seconds in figures["by_kind"]:
+        logger.info("  %7.1f core-s  %5.1f %%  %s", seconds, 100 * seconds / counted if counted else 0.0, kind)
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=1))
+    sys.exit(figures["exit"])
+
+
+if __name__ == "__main__":
+    main()
