@@ -137,13 +137,15 @@ class AwsStore(Store):
         return aws_client("s3", self.endpoint_url, self.region)
 
     def _ensure(self) -> None:
-        """Create missing tables (PAY_PER_REQUEST) and the bucket at the first write."""
+        """Create missing tables (PAY_PER_REQUEST) and the bucket at the first write. Through the
+        store's one DynamoDB client: a PynamoDB model's own calls build a botocore session and client
+        per table (about 0.1 s of CPU each, six per store)."""
         if self._ready:
             return
         try:
             for model in self.models.values():
-                if not model.exists():
-                    self._create_table(model)
+                if not self._table_exists(model.Meta.table_name):
+                    self._create_table(model.Meta.table_name)
             try:
                 self.s3.head_bucket(Bucket=self.bucket)
             except Exception as e:  # noqa: BLE001
@@ -154,16 +156,31 @@ class AwsStore(Store):
             raise _wrapped(e, "creating the aws store's tables and bucket") from e
         self._ready = True
 
-    def _create_table(self, model: Any) -> None:
-        """Create a table and wait until it is active. Two first writers on a fresh stage both find it
-        missing: the second one's `ResourceInUseException` means it is being created, which is what
-        it wanted, so it waits for it too."""
+    def _table_exists(self, name: str) -> bool:
         try:
-            model.create_table(wait=True)
+            self.dynamodb.describe_table(TableName=name)
         except Exception as e:  # noqa: BLE001
-            if error_code(_cause(e)) != "ResourceInUseException":
+            if error_code(e) == "ResourceNotFoundException":
+                return False
+            raise
+        return True
+
+    def _create_table(self, name: str) -> None:
+        """Create a table of the items' key schema (`partition`, `sort`: strings) and wait until it is
+        active. Two first writers on a fresh stage both find it missing: the second one's
+        `ResourceInUseException` means it is being created, which is what it wanted, so it waits too."""
+        keys = (("partition", "HASH"), ("sort", "RANGE"))
+        try:
+            self.dynamodb.create_table(
+                TableName=name,
+                AttributeDefinitions=[{"AttributeName": key, "AttributeType": "S"} for key, _ in keys],
+                KeySchema=[{"AttributeName": key, "KeyType": kind} for key, kind in keys],
+                BillingMode="PAY_PER_REQUEST",
+            )
+        except Exception as e:  # noqa: BLE001
+            if error_code(e) != "ResourceInUseException":
                 raise
-        self.dynamodb.get_waiter("table_exists").wait(TableName=model.Meta.table_name, WaiterConfig={"Delay": 1})
+        self.dynamodb.get_waiter("table_exists").wait(TableName=name, WaiterConfig={"Delay": 1})
 
     def _create_bucket(self) -> None:
         """Create the bucket and wait until it exists; another writer's `BucketAlreadyOwnedByYou` is success."""
