@@ -30,13 +30,20 @@ def outage(ecs) -> Iterator[OutageProxy]:
 @pytest.fixture(scope="module")
 def airflow(aws_env, outage, tmp_path_factory) -> Iterator[Standalone]:
     """One `airflow standalone` for the module, its store reached through the outage proxy, its
-    models a copy of hazflow's (a test edits a source file there)."""
+    models a copy of hazflow's (a test edits a source file there); its tasks' OpenQuake runs fork
+    the test worker's warm OpenQuake process, as a host's shared one serves its workers
+    (HAZFLOW_OQ_WARM_SOCKET), instead of each `local.run` starting its own."""
+    from tests.dags.conftest import shared_openquake
+
     _, env = aws_env
     home = tmp_path_factory.mktemp("scheduler")
     models = copied_models(home)
-    with airflow_standalone(
-        home / "airflow", env | {"HAZFLOW_AWS_ENDPOINT": outage.url, "HAZFLOW_MODELS_DIR": str(models)}
-    ) as running:
+    settings = {
+        "HAZFLOW_AWS_ENDPOINT": outage.url,
+        "HAZFLOW_MODELS_DIR": str(models),
+        "HAZFLOW_OQ_WARM_SOCKET": shared_openquake(),
+    }
+    with airflow_standalone(home / "airflow", env | settings) as running:
         running.cli("dags", "unpause", "disagg_realizations")
         yield running
 
