@@ -78,7 +78,9 @@ class AirflowUi:
 
     def login(self, username: str, password: str) -> None:
         self.driver.get(f"{self.url}/")
-        self.wait.until(expected_conditions.presence_of_element_located((By.NAME, "username"))).send_keys(username)
+        # The UI sends an anonymous visitor to its login page by script: a lookup in flight then is
+        # "aborted by navigation" (a WebDriverException, which a wait does not ignore), so look again.
+        self.retry(lambda: self.element("input[name=username]")).send_keys(username)
         self.driver.find_element(By.NAME, "password").send_keys(password)
         self.driver.find_element(By.CSS_SELECTOR, "button[type=submit]").click()
         self.wait.until(lambda d: "/auth/login" not in d.current_url)
