@@ -56,19 +56,19 @@ def _busy_ticks() -> int:
 
 
 def _read(seen: dict[tuple[str, str], list]) -> None:
+    """Each process's CPU ticks so far, keyed by (pid, start time); its command line read until known."""
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
             continue
         try:
-            stat = Path(f"/proc/{pid}/stat").read_text()
-            command = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-        except OSError:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            ticks, started = int(fields[11]) + int(fields[12]), fields[19]  # utime + stime, start time
+            entry = seen.setdefault((pid, started), ["", ticks])
+            entry[1] = ticks
+            if not entry[0]:  # read once, while empty (a process exiting may show none yet)
+                entry[0] = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:  # gone meanwhile
             continue
-        fields = stat.rsplit(")", 1)[1].split()
-        ticks, started = int(fields[11]) + int(fields[12]), fields[19]  # utime + stime, start time
-        entry = seen.setdefault((pid, started), [command, ticks])
-        entry[1] = ticks
-        entry[0] = entry[0] or command
 
 
 def measure(command: list[str], every_s: float = 0.5) -> dict:

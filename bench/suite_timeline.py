@@ -61,9 +61,10 @@ class Timeline:
         """Worker -> (busy seconds, seconds from the suite's start to its last phase's stop)."""
         busy: dict[str, float] = defaultdict(float)
         end: dict[str, float] = defaultdict(float)
+        start = self.start
         for p in self.phases:
             busy[p.worker] += p.seconds
-            end[p.worker] = max(end[p.worker], p.stop - self.start)
+            end[p.worker] = max(end[p.worker], p.stop - start)
         return {w: (busy[w], end[w]) for w in sorted(busy)}
 
     def files(self) -> list[tuple[str, str, float, float]]:

@@ -57,17 +57,22 @@ def client(module_store, kept) -> Iterator:  # noqa: F811 - the seeded store
             ui.app.dependency_overrides.clear()
 
 
-@pytest.mark.parametrize("path", ["/hazard", "/disaggregation", "/campaign", "/extracts"])
-def test_each_view_is_its_page_with_plotly_served_here(client, path):
+@pytest.mark.parametrize("path, plots", [("/hazard", True), ("/disaggregation", True), ("/campaign", False), ("/extracts", False)])  # fmt: skip
+def test_each_view_is_its_page_and_the_plotting_ones_load_plotly_from_here(client, path, plots):
+    from hazflow_airflow.ui.app import PLOTLY_PATH
+
     answer = client.get(path)
     assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/html")
     assert NO_PLOTLY not in answer.text
+    assert (f'src="/hazflow{PLOTLY_PATH}"' in answer.text) == plots
+
+
+def test_plotly_is_served_from_the_installed_wheel_cached_for_a_year(client):
     from hazflow_airflow.ui.app import PLOTLY_PATH
 
-    if f"/hazflow{PLOTLY_PATH}" in answer.text:
-        script = client.get(PLOTLY_PATH)
-        assert script.status_code == 200 and script.headers["cache-control"].endswith("immutable")
-        assert script.headers["content-type"].startswith("text/javascript") and len(script.content) > 1_000_000
+    script = client.get(PLOTLY_PATH)
+    assert script.status_code == 200 and script.headers["cache-control"] == "public, max-age=31536000, immutable"
+    assert script.headers["content-type"].startswith("text/javascript") and len(script.content) > 1_000_000
 
 
 def test_curves_and_spectra_answer_as_json_and_as_csv(client):
