@@ -6,9 +6,12 @@ processes of the DAG tests, Airflow's daemons, cold `airflow` commands, Chromium
     .venv/bin/python bench/suite_cpu.py [--json var/suite-cpu.json] -- make test
 
 Linux only. A process is counted from its first sighting to its last (one that starts and ends
-between two readings is missed; those read too late to see their command line are `?`). Forked
-processes keep their parent's command line, so an OpenQuake run forked from a warm process counts
-with it. The machine's busy time (/proc/stat) counts everything, this command or not.
+between two readings is missed, and one that ends loses up to half a second; those read too late to
+see their command line are `?`). The command itself is read once more when it has ended, before it is
+reaped, so its own CPU is counted to the end. Forked processes keep their parent's command line, so
+an OpenQuake run forked from a warm process counts with it. The kinds count every process of the
+machine, this command's or not, as does its busy time (/proc/stat); `command_cpu_s` (in the JSON) is
+the command's own, exactly: its process and the descendants it waited for (wait4).
 """
 
 from __future__ import annotations
@@ -32,7 +35,9 @@ KINDS = (  # (kind, pattern of the command line), first match wins
     ("Airflow: warm processes of the DAG tests and their forks", r"hazflow\.openquake\.warm .*airflow_preload"),
     ("OpenQuake: other processes of its venv (cold runs, exports)", r"\.venv-oq/bin/python"),
     ("Airflow: task processes", r"^airflow (worker|task)"),
-    ("Airflow: daemons", r"bin/airflow (scheduler|dag-processor|triggerer|api-server|standalone)"),
+    ("Airflow: dag-processor (parses the DAG files)", r"bin/airflow dag-processor"),
+    ("Airflow: scheduler", r"bin/airflow scheduler"),
+    ("Airflow: other daemons (triggerer, api-server, standalone)", r"bin/airflow (triggerer|api-server|standalone)"),
     ("Airflow: cold commands", r"bin/airflow |-m airflow "),
     ("Chromium", r"chrom"),
     ("PostgreSQL", r"postgres"),
@@ -85,14 +90,27 @@ def measure(command: list[str], every_s: float = 0.5) -> dict:
     busy0, start = _busy_ticks(), time.monotonic()
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    code = subprocess.call(command)
+    proc = subprocess.Popen(command)
+    os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOWAIT)  # ended, not yet reaped: /proc still holds its CPU
     done.set()
     sampler.join()
+    _read(seen)  # the command's own CPU to its end (another process's after its last sample is not counted)
+    _, status, usage = os.wait4(proc.pid, 0)
+    code = os.waitstatus_to_exitcode(status)
+    proc.returncode = code
     wall, busy = time.monotonic() - start, (_busy_ticks() - busy0) / TICK
     by_kind: Counter[str] = Counter()
     for key, (cmd, ticks) in seen.items():
         by_kind[kind_of(cmd)] += (ticks - before.get(key, 0)) / TICK
-    return {"exit": code, "wall_s": wall, "busy_core_s": busy, "cores": os.cpu_count(), "by_kind": by_kind.most_common()}
+    command_cpu = usage.ru_utime + usage.ru_stime  # exact: the command and the descendants it waited for
+    return {
+        "exit": code,
+        "wall_s": wall,
+        "busy_core_s": busy,
+        "command_cpu_s": command_cpu,
+        "cores": os.cpu_count(),
+        "by_kind": by_kind.most_common(),
+    }
 
 
 def _snapshot() -> dict[tuple[str, str], list]:

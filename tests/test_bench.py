@@ -223,5 +223,8 @@ def test_the_suite_cpu_counts_a_commands_cpu_by_kind(tmp_path):
     assert done.returncode == 3, done.stderr
     figures = json.loads(out.read_text())
     assert figures["exit"] == 3 and figures["busy_core_s"] >= 0.9 and figures["wall_s"] >= 1.0
-    assert dict(figures["by_kind"])["other"] == pytest.approx(1.0, abs=0.3)  # the spinning python, seen while it ran
+    assert figures["command_cpu_s"] == pytest.approx(1.0, abs=0.2)  # the spinning python's own, from wait4
+    # The spinning python to its end, read before it was reaped; plus any other process of no known
+    # kind that ran meanwhile (the kinds count the whole machine: the suite's other worker, say).
+    assert dict(figures["by_kind"])["other"] >= 0.95
     assert "busy" in done.stderr.splitlines()[0]
