@@ -162,6 +162,20 @@ def test_warm_openquake_benchmark_runs_each_job_cold_and_warm_and_compares_them(
     assert lines["equal"] == "true" and out.returncode == 0
 
 
+@pytest.mark.airflow
+def test_dags_test_fork_benchmark_runs_both_warm_airflow_processes_alternating():
+    """One run of each form: both failed at their plan; every figure printed (timings reported, never asserted)."""
+    out = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "bench" / "dags_test_fork.py"), "--runs", "1"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    lines = dict(line.split(": ", 1) for line in out.stdout.splitlines() if ": " in line)
+    assert lines.get("runs", "").startswith("1 of each"), out.stdout + out.stderr[-3000:]
+    for key in ("before_cpu_s", "after_cpu_s", "before_wall_s", "after_wall_s", "cpu_ratio"):
+        assert float(lines[key]) > 0, key
+    assert lines["same_outcome"] == "true" and out.returncode == 0
+
+
 def test_demo_disagg_benchmark_times_the_demos_own_request():
     """bench/demo_disagg.py reads its request from scripts/demo_dags_test.sh, so it times what `make demo-dags-test` runs."""
     sys.path.insert(0, str(PROJECT_ROOT / "bench"))

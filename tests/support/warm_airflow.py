@@ -8,6 +8,11 @@ dying with the worker. Airflow reads its home and configuration at import, so th
 process per set of `AIRFLOW_*` settings: the worker's own (its `airflow dags test` runs), and one per
 `airflow standalone` the scheduler tests start (their `airflow tasks clear`, `pools set`, ...). A run
 is cold (`python -m airflow`) only if its warm process cannot start.
+
+What a warm process imports first (PRELOAD): Airflow, hazflow and the parsed DAG folder
+(`tests.support.airflow_preload`), then the in-process execution API that `airflow dags test` runs its
+tasks through, built (`tests.support.execution_api`), which halves the CPU of a run that fails at its
+plan (`bench/dags_test_fork.py` times both).
 """
 
 from __future__ import annotations
@@ -26,55 +31,62 @@ from pathlib import Path
 
 from hazflow.config import PROJECT_ROOT
 from hazflow.openquake.runner import with_parent
-from hazflow.openquake.warm_client import WarmOpenQuake, WarmUnavailable, warm_process
+from hazflow.openquake.warm_client import WarmOpenQuake, WarmRun, WarmUnavailable, warm_process
 
 logger = logging.getLogger(__name__)
 
 PYTHON = PROJECT_ROOT / ".venv" / "bin" / "python"
-PRELOAD = "tests.support.airflow_preload"
+IMPORTS = ("tests.support.airflow_preload",)
+PRELOAD = (*IMPORTS, "tests.support.execution_api")
 
 
 def _airflow_settings(env: dict[str, str]) -> dict[str, str]:
     return {name: value for name, value in env.items() if name.startswith("AIRFLOW")}
 
 
-def _server(env: dict[str, str]) -> WarmOpenQuake:
-    """The warm Airflow process of `env`'s Airflow settings, started on first use with `env`."""
-    settings = json.dumps(sorted(_airflow_settings(env).items()))
+def _server(env: dict[str, str], preload: Sequence[str] = PRELOAD) -> WarmOpenQuake:
+    """The warm Airflow process of `env`'s Airflow settings that imported `preload`, started on first use with `env`."""
+    settings = json.dumps([sorted(_airflow_settings(env).items()), list(preload)])
     warm = warm_process((str(PYTHON), "airflow", hashlib.sha256(settings.encode()).hexdigest()[:16]))
     started_env = {**env, "PYTHONPATH": os.pathsep.join([str(PROJECT_ROOT), str(PROJECT_ROOT / "include")])}
 
     def command(folder: Path) -> tuple[list[str], dict[str, str]]:
-        cmd = [str(PYTHON), "-m", "hazflow.openquake.warm", str(folder / "socket"), PRELOAD]
+        cmd = [str(PYTHON), "-m", "hazflow.openquake.warm", str(folder / "socket"), *preload]
         return with_parent(cmd, PYTHON), started_env
 
     warm.start(command)
     return warm
 
 
+def fork_airflow(
+    argv: Sequence[str], env: dict[str, str], log: Path, timeout_s: float, preload: Sequence[str] = PRELOAD
+) -> WarmRun:
+    """`airflow *argv` as a fork of the warm process of `env`'s settings and `preload`, with exactly `env`
+    as its environment and its output in `log`, killed with its process group after `timeout_s`: its
+    wait status and CPU (WarmUnavailable if the warm process cannot start or take the run)."""
+    warm = _server(env, preload)
+    timer: list[threading.Timer] = []
+
+    def started(pid: int) -> None:
+        timer.append(threading.Timer(timeout_s, _kill_group, (pid,)))
+        timer[0].start()
+
+    try:
+        return warm.run("airflow", argv, Path.cwd(), env, log, started, name="airflow-test", replace_env=True)
+    finally:
+        for each in timer:
+            each.cancel()
+
+
 def run_airflow(argv: Sequence[str], env: dict[str, str], timeout_s: float) -> tuple[int, str]:
     """`airflow *argv` with exactly `env` as its environment: (exit code, stdout and stderr)."""
-    try:
-        warm = _server(env)
-    except WarmUnavailable as error:
-        logger.warning("running airflow cold: %s", error)
-        return _cold(argv, env, timeout_s)
     with tempfile.TemporaryDirectory(prefix="airflow-run-") as folder:
         log = Path(folder) / "airflow.log"
-        timer: list[threading.Timer] = []
-
-        def started(pid: int) -> None:
-            timer.append(threading.Timer(timeout_s, _kill_group, (pid,)))
-            timer[0].start()
-
         try:
-            ran = warm.run("airflow", argv, Path.cwd(), env, log, started, name="airflow-test", replace_env=True)
+            ran = fork_airflow(argv, env, log, timeout_s)
         except WarmUnavailable as error:
             logger.warning("running airflow cold: %s", error)
             return _cold(argv, env, timeout_s)
-        finally:
-            for each in timer:
-                each.cancel()
         output = log.read_text(errors="replace") if log.exists() else ""
         return os.waitstatus_to_exitcode(ran.status), output
 
