@@ -22,7 +22,7 @@ from typing import Any
 
 from hazflow.config import PROJECT_ROOT
 from tests.support.moto_server import free_port
-from tests.support.warm_airflow import run_airflow
+from tests.support.warm_airflow import IMPORTS, run_airflow
 
 AIRFLOW = str(PROJECT_ROOT / ".venv" / "bin" / "airflow")
 
@@ -35,7 +35,7 @@ class Standalone:
     def cli(self, *args: str, check: bool = True) -> str:
         """`airflow *args` on this Airflow, as an operator types it: a fork of a warm Airflow process
         of this Airflow's settings (tests.support.warm_airflow), about 3 s of CPU less than a cold start."""
-        code, output = run_airflow(args, self.env, timeout_s=180)
+        code, output = run_airflow(args, self.env, timeout_s=180, preload=IMPORTS)  # an operator's commands: no task runs in them
         if check and code:
             raise AssertionError(f"airflow {' '.join(args)}: {output[-4000:]}")
         return output

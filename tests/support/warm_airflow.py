@@ -78,12 +78,13 @@ def fork_airflow(
             each.cancel()
 
 
-def run_airflow(argv: Sequence[str], env: dict[str, str], timeout_s: float) -> tuple[int, str]:
-    """`airflow *argv` with exactly `env` as its environment: (exit code, stdout and stderr)."""
+def run_airflow(argv: Sequence[str], env: dict[str, str], timeout_s: float, preload: Sequence[str] = PRELOAD) -> tuple[int, str]:
+    """`airflow *argv` with exactly `env` as its environment: (exit code, stdout and stderr). Commands
+    that run no task (`tasks clear`, `dags trigger`) need only IMPORTS as `preload`."""
     with tempfile.TemporaryDirectory(prefix="airflow-run-") as folder:
         log = Path(folder) / "airflow.log"
         try:
-            ran = fork_airflow(argv, env, log, timeout_s)
+            ran = fork_airflow(argv, env, log, timeout_s, preload)
         except WarmUnavailable as error:
             logger.warning("running airflow cold: %s", error)
             return _cold(argv, env, timeout_s)
