@@ -8,7 +8,8 @@ processes of the DAG tests, Airflow's daemons, cold `airflow` commands, Chromium
 Linux only. A process is counted from its first sighting to its last (one that starts and ends
 between two readings is missed, and one that ends loses up to half a second; those read too late to
 see their command line are `?`). The command itself is read once more when it has ended, before it is
-reaped, so its own CPU is counted to the end. Forked processes keep their parent's command line, so
+reaped, so its own CPU is counted to the end, and its kind is that of the command line it was given
+(a process read between its fork and its exec shows this script's command line). Forked processes keep their parent's command line, so
 an OpenQuake run forked from a warm process counts with it. The kinds count every process of the
 machine, this command's or not, as does its busy time (/proc/stat); `command_cpu_s` (in the JSON) is
 the command's own, exactly: its process and the descendants it waited for (wait4).
@@ -95,6 +96,9 @@ def measure(command: list[str], every_s: float = 0.5) -> dict:
     done.set()
     sampler.join()
     _read(seen)  # the command's own CPU to its end (another process's after its last sample is not counted)
+    for key, entry in seen.items():  # the command is what it was started as: a loaded machine may first read
+        if key[0] == str(proc.pid):  # it before its exec (this script's command line) or as a zombie (none)
+            entry[0] = " ".join(command)
     _, status, usage = os.wait4(proc.pid, 0)
     code = os.waitstatus_to_exitcode(status)
     proc.returncode = code
