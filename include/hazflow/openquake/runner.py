@@ -149,12 +149,20 @@ def _environment(jobdir: Path, config: OpenQuakeConfig) -> dict[str, str]:
     return env
 
 
+def host_warm_command(folder: Path, config: OpenQuakeConfig) -> tuple[list[str], dict[str, str]]:
+    """The command line and environment of a warm OpenQuake process serving on `folder`/socket, run in
+    `folder` (its OpenQuake configuration is written there): what a host runs for every process on it
+    (HAZFLOW_OQ_WARM_SOCKET names the socket; `make airflow` runs one for its tasks)."""
+    cmd = [str(config.python), "-m", "hazflow.openquake.warm", str(folder / "socket")]
+    return cmd, _environment(folder, config)
+
+
 def _warm_command(config: OpenQuakeConfig) -> Callable[[Path], tuple[list[str], dict[str, str]]]:
-    """The warm process's command line and environment, in its folder."""
+    """This process's own warm process's command line and environment, in its folder: it dies with this process."""
 
     def command(folder: Path) -> tuple[list[str], dict[str, str]]:
-        cmd = [str(config.python), "-m", "hazflow.openquake.warm", str(folder / "socket")]
-        return with_parent(cmd, config.python), _environment(folder, config)
+        cmd, env = host_warm_command(folder, config)
+        return with_parent(cmd, config.python), env
 
     return command
 
