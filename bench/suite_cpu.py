@@ -3,7 +3,7 @@ process's CPU from /proc twice a second, then print the machine's busy core-seco
 capacity and the CPU of each kind (OpenQuake's warm processes and their runs, the warm Airflow
 processes of the DAG tests, Airflow's daemons, cold `airflow` commands, Chromium, ...).
 
-    .venv/bin/python bench/suite_cpu.py [--json var/suite-cpu.json] -- make test
+    .venv/bin/python bench/suite_cpu.py [--json var/suite-cpu.json] [--commands N] -- make test
 
 Linux only. A process is counted from its first sighting to its last (one that starts and ends
 between two readings is missed, and one that ends loses up to half a second; those read too late to
@@ -104,8 +104,11 @@ def measure(command: list[str], every_s: float = 0.5) -> dict:
     proc.returncode = code
     wall, busy = time.monotonic() - start, (_busy_ticks() - busy0) / TICK
     by_kind: Counter[str] = Counter()
+    by_command: dict[str, Counter[str]] = {}
     for key, (cmd, ticks) in seen.items():
-        by_kind[kind_of(cmd)] += (ticks - before.get(key, 0)) / TICK
+        seconds = (ticks - before.get(key, 0)) / TICK
+        by_kind[kind_of(cmd)] += seconds
+        by_command.setdefault(kind_of(cmd), Counter())[_shape(cmd)] += seconds
     command_cpu = usage.ru_utime + usage.ru_stime  # exact: the command and the descendants it waited for
     return {
         "exit": code,
@@ -114,7 +117,13 @@ def measure(command: list[str], every_s: float = 0.5) -> dict:
         "command_cpu_s": command_cpu,
         "cores": os.cpu_count(),
         "by_kind": by_kind.most_common(),
+        "by_command": {kind: commands.most_common(20) for kind, commands in by_command.items()},
     }
+
+
+def _shape(command: str, width: int = 140) -> str:
+    """A command line as one of its kind, on one line: digits (pids, ports, temporary names) as 0, cut to `width`."""
+    return re.sub(r"\d+", "0", " ".join(command.split()))[:width]
 
 
 def _snapshot() -> dict[tuple[str, str], list]:
@@ -126,6 +135,8 @@ def _snapshot() -> dict[tuple[str, str], list]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument("--commands", type=int, default=0, metavar="N",
+                        help="also print each kind's N costliest command lines (digits as 0, so that alike ones sum)")  # fmt: skip
     parser.add_argument("command", nargs=argparse.REMAINDER, help="-- the command to run")
     args = parser.parse_args()
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
@@ -139,6 +150,8 @@ def main() -> None:
     counted = sum(seconds for _, seconds in figures["by_kind"])
     for kind, seconds in figures["by_kind"]:
         logger.info("  %7.1f core-s  %5.1f %%  %s", seconds, 100 * seconds / counted if counted else 0.0, kind)
+        for command, spent in figures["by_command"][kind][: args.commands]:
+            logger.info("  %17.1f  %s", spent, command)
     if args.json:
         args.json.write_text(json.dumps(figures, indent=1))
     sys.exit(figures["exit"])

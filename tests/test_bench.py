@@ -231,7 +231,8 @@ def test_the_suite_cpu_counts_a_commands_cpu_by_kind(tmp_path):
     spin = "import time\nt = time.process_time()\nwhile time.process_time() - t < 1.0: pass\nraise SystemExit(3)"
     out = tmp_path / "cpu.json"
     done = subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "bench" / "suite_cpu.py"), "--json", str(out), "--", sys.executable, "-c", spin],
+        [sys.executable, str(PROJECT_ROOT / "bench" / "suite_cpu.py"), "--json", str(out), "--commands", "20", "--",
+         sys.executable, "-c", spin],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert done.returncode == 3, done.stderr
@@ -242,3 +243,7 @@ def test_the_suite_cpu_counts_a_commands_cpu_by_kind(tmp_path):
     # kind that ran meanwhile (the kinds count the whole machine: the suite's other worker, say).
     assert dict(figures["by_kind"])["other"] >= 0.95
     assert "busy" in done.stderr.splitlines()[0]
+    # each kind's command lines, on one line with digits as 0: the spinner among its kind's, and printed
+    spinner = re.sub(r"\d+", "0", " ".join(f"{sys.executable} -c {spin}".split()))[:140]
+    assert dict(figures["by_command"]["other"])[spinner] >= 0.95
+    assert any(line.split(maxsplit=1)[1] == spinner for line in done.stderr.splitlines() if line.startswith(" " * 10))
