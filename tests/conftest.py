@@ -56,6 +56,10 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
         "HAZFLOW_OQ_PARALLEL", str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"])))
     )
 
+# Not collected (their imports are their work, for the warm Airflow process, not tests): --doctest-modules
+# imports every module under testpaths, and importing these two cost each worker about 12 s of CPU at
+# collection (Airflow's imports and the execution API's routes), on every run, fast lane included.
+collect_ignore = ["support/airflow_preload.py", "support/execution_api.py"]
 
 # Files go to the workers in xdist's own order (`--dist loadfile`: the files with the most tests first).
 # That interleaves the few-test Airflow files (a scheduler, a stack, a browser) with the many small
