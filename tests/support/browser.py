@@ -104,7 +104,17 @@ class AirflowUi:
     def options(self, param: str) -> list[str]:
         """What a select offers: its menu's option labels (opened, read, closed)."""
         self.retry(lambda: self.element(f"#element_{param} input").click())
-        labels = [o.text for o in self.wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, f"#element_{param} [role=option]"))]
+
+        def labelled(driver: webdriver.Chrome) -> list[str] | None:
+            """The labels once every option shows one: an option of a menu still opening is not yet
+            displayed, and Selenium reads its text as '' (a loaded machine saw ['', '', ''])."""
+            try:
+                labels = [o.text for o in driver.find_elements(By.CSS_SELECTOR, f"#element_{param} [role=option]")]
+            except StaleElementReferenceException:
+                return None
+            return labels if labels and all(labels) else None
+
+        labels = self.wait.until(labelled)
         ActionChains(self.driver).send_keys(Keys.TAB).perform()  # not Escape: that closes the dialog
         return labels
 
