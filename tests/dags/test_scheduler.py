@@ -96,6 +96,11 @@ def test_clearing_the_waiting_ecs_task_instance_stops_its_ecs_task_and_the_rerun
             "ecs.run_task[0] to defer to the triggerer", lambda: reaches(airflow, "kill", "ecs.run_task[0]", {"deferred"}), 300, 2
         )
         (first,) = set(ecs.running()) - before
+        # A user clears a task the triggerer waits on: its trigger has polled the ECS task. Cleared in the
+        # second or two before the triggerer starts the trigger, the trigger is not cancelled by user
+        # action (no on_kill), and the rerun reattaches to the ECS task still running (seen 2026-12-07).
+        wait_for("the trigger to poll the ECS task", lambda: any("Status of the task is" in str(e.get("event"))
+                 for e in airflow.trigger_log("disagg_realizations", "kill", "ecs.run_task", 0)), 120)  # fmt: skip
 
         airflow.cli("tasks", "clear", "disagg_realizations", "-t", "run_task", "-s", DAY, "-e", DAY, "-y")
         wait_for("StopTask of the cleared task's ECS task", lambda: first not in ecs.running(), 120)

@@ -74,6 +74,17 @@ class Standalone:
         path = (folder / f"map_index={map_index}" if map_index >= 0 else folder) / f"attempt={attempt}.log"
         return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
 
+    def trigger_log(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1, attempt: int = 1) -> list[dict[str, Any]]:
+        """The JSON lines the triggerer wrote for one attempt's trigger (`attempt=N.log.trigger.*.log`; none yet: [])."""
+        folder = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+        folder = folder / f"map_index={map_index}" if map_index >= 0 else folder
+        return [
+            json.loads(line)
+            for path in sorted(folder.glob(f"attempt={attempt}.log.trigger.*.log"))
+            for line in path.read_text().splitlines()
+            if line.startswith("{")
+        ]
+
     def retry_decision(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1, attempt: int = 1) -> tuple[str, str]:
         """(action, reason) of the retry policy for a failed attempt."""
         (decision,) = [
