@@ -1,21 +1,27 @@
 """Benchmark: the CPU of one `airflow dags test` as the DAG tests run it, a fork of a warm Airflow
-process, with the in-process execution API built before the fork (the suite's way since 2026-12-07)
-against built in the fork (before), alternating, in the same run.
+process, in three forms, alternating, in the same run: each of the suite's steps against the one before.
 
     .venv/bin/python bench/dags_test_fork.py [--runs 4]
 
-Both warm processes import the same modules and parse the DAG folder (`tests.support.airflow_preload`);
-the second also builds the execution API (`tests.support.execution_api`), whose routes cadwyn generates
-on the app's first request. Each run is `airflow dags test hazard_aggregation` of every DEMO leaf at
+- `imports`: the warm process imports the modules a run uses and parses the DAG folder
+  (`tests.support.airflow_preload`);
+- `api`: it also builds the execution API (`tests.support.execution_api`), whose routes cadwyn
+  generates on the app's first request (the suite's way from 2026-12-07 morning);
+- `dagfile`: as `api`, and the command names the DAG's own file (`-f dags/hazard_aggregation.py`),
+  so `airflow dags test` parses and serializes that file before the run, not the whole folder (the
+  run itself still syncs the folder's DAGs, as it always does; the suite's way from that afternoon).
+
+Each run is `airflow dags test hazard_aggregation` of every DEMO leaf at
 WLG, PGA, VS30 400, with no realizations stored: it fails at its plan and runs no OpenQuake job, so what
 is measured is what every DAG test's run pays before and around its tasks. It runs in an Airflow home
 of its own (a copy of the database `make setup` migrated) with a store of its own, in a temporary
 folder. Prints `key: value` lines:
 
 - `runs`: how many runs of each form, alternating;
-- `before_cpu_s`, `after_cpu_s`: the median run's CPU seconds (the fork's own, from wait4);
-- `before_wall_s`, `after_wall_s`: the median run's wall seconds;
-- `cpu_ratio`: after / before (below 1: the new way spends less);
+- `<form>_cpu_s`: the median run's CPU seconds (the fork's own, from wait4), for each form;
+- `<form>_wall_s`: the median run's wall seconds;
+- `api_cpu_ratio`, `dagfile_cpu_ratio`: each form's CPU over the form before it, and `cpu_ratio`,
+  `dagfile` over `imports` (below 1: the later way spends less);
 - `same_outcome`: whether every run failed at its plan naming the missing realizations.
 """
 
@@ -35,10 +41,15 @@ from hazflow.config import PROJECT_ROOT
 
 sys.path.insert(0, str(PROJECT_ROOT))  # the test suite's support package
 
-from tests.support.warm_airflow import IMPORTS, PRELOAD, fork_airflow  # noqa: E402
+from tests.support.warm_airflow import IMPORTS, PRELOAD, dag_file, fork_airflow  # noqa: E402
 
 REQUEST = {"model": "DEMO", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA"], "leaves": ["all"]}
-FORMS = {"before": IMPORTS, "after": PRELOAD}
+DAG = "hazard_aggregation"
+FORMS = {  # form -> (the warm process's preload, what the command adds)
+    "imports": (IMPORTS, []),
+    "api": (PRELOAD, []),
+    "dagfile": (PRELOAD, ["-f", str(dag_file(DAG))]),
+}
 FAILED_AT_PLAN = "component realizations missing for WLG vs30=400 PGA"
 
 
@@ -70,22 +81,24 @@ def main(argv: list[str] | None = None) -> int:
     same = True
     with tempfile.TemporaryDirectory(prefix="dags-test-fork-") as tmp:
         env = environment(Path(tmp))
-        argv_test = ["dags", "test", "hazard_aggregation", "-c", json.dumps(REQUEST)]
-        for form, preload in FORMS.items():  # start both warm processes (and check they serve) before timing
+        argv_test = ["dags", "test", DAG, "-c", json.dumps(REQUEST)]
+        for form, (preload, _) in FORMS.items():  # start the warm processes (and check they serve) before timing
             fork_airflow(["version"], env, Path(tmp) / f"{form}-start.log", 300, preload)
         for run in range(args.runs):
-            for form, preload in FORMS.items():
+            for form, (preload, more) in FORMS.items():
                 log = Path(tmp) / f"{form}-{run}.log"
                 start = time.monotonic()
-                ran = fork_airflow(argv_test, env, log, 600, preload)
+                ran = fork_airflow([*argv_test, *more], env, log, 600, preload)
                 figures[form].append((time.monotonic() - start, ran.cpu_seconds))
                 same &= os.waitstatus_to_exitcode(ran.status) == 1 and FAILED_AT_PLAN in log.read_text(errors="replace")
-    print(f"runs: {args.runs} of each (airflow dags test hazard_aggregation, failing at its plan)")
+    print(f"runs: {args.runs} of each (airflow dags test {DAG}, failing at its plan)")
     for form, rows in figures.items():
         print(f"{form}_cpu_s: {statistics.median(c for _, c in rows):.2f}")
         print(f"{form}_wall_s: {statistics.median(w for w, _ in rows):.2f}")
-    before, after = (sum(c for _, c in figures[form]) for form in FORMS)
-    print(f"cpu_ratio: {after / before:.3f}")
+    cpu = {form: sum(c for _, c in rows) for form, rows in figures.items()}
+    print(f"api_cpu_ratio: {cpu['api'] / cpu['imports']:.3f}")
+    print(f"dagfile_cpu_ratio: {cpu['dagfile'] / cpu['api']:.3f}")
+    print(f"cpu_ratio: {cpu['dagfile'] / cpu['imports']:.3f}")
     print(f"same_outcome: {str(same).lower()}")
     return 0 if same else 1
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.warm_airflow import run_airflow
+from tests.support.warm_airflow import dag_file, run_airflow
 
 ECS_BUCKET = "hazflow-ecs-test"
 SUBSET = {"model": "DEMO", "sites": ["WLG"], "vs30s": [400], "imts": ["PGA"], "leaves": ["CRU-1", "HIK-1", "SLAB-1"]}
@@ -79,6 +79,7 @@ def dags_test(
         **(env or {}),
     }
     argv = ["dags", "test", dag_id, *([logical_date] if logical_date else []), "-c", json.dumps(conf)]
+    argv += ["-f", str(dag_file(dag_id))]  # parsed and serialized alone first; the run syncs the folder's DAGs itself
     code, log = run_airflow(argv, env, timeout_s=900)  # a fork of the worker's warm Airflow process
     with create_session() as session:  # the run just made: a worker runs one test at a time in its own Airflow home
         run = session.query(DagRun).filter(DagRun.dag_id == dag_id).order_by(DagRun.id.desc()).first()
