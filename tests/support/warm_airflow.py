@@ -13,8 +13,8 @@ What a warm process imports first (PRELOAD): Airflow, hazflow and the parsed DAG
 (`tests.support.airflow_preload`), then the in-process execution API that `airflow dags test` runs its
 tasks through, built (`tests.support.execution_api`), which cuts the CPU of a run that fails at its
 plan by about 45 %. The DAG tests name the DAG's own file (`dag_file`, `airflow dags test -f`), so a
-run parses and serializes that file before it runs, not the whole folder: about 17 % less again
-(`bench/dags_test_fork.py` times the three forms).
+run parses and serializes that file before it runs, not the whole folder: 8-17 % less again in two
+alternating measurements (`bench/dags_test_fork.py` times the three forms).
 """
 
 from __future__ import annotations
