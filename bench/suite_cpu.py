@@ -10,9 +10,10 @@ between two readings is missed, and one that ends loses up to half a second; tho
 see their command line are `?`). The command itself is read once more when it has ended, before it is
 reaped, so its own CPU is counted to the end, and its kind is that of the command line it was given
 (a process read between its fork and its exec shows this script's command line). Forked processes
-keep their parent's command line, so an OpenQuake run forked from a warm process counts with it. The kinds count every process of the
-machine, this command's or not, as does its busy time (/proc/stat); `command_cpu_s` (in the JSON) is
-the command's own, exactly: its process and the descendants it waited for (wait4).
+keep their parent's command line, so an OpenQuake run forked from a warm process counts with it. The
+kinds count every process of the machine, this command's or not, as does its busy time (/proc/stat);
+`command_cpu_s` (in the JSON) is the command's own, exactly: its process and the descendants it
+waited for (wait4).
 """
 
 from __future__ import annotations
