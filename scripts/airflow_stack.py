@@ -52,7 +52,6 @@ PRIVATE = 0o077  # the umask of everything the stack writes: secrets and configu
 DATABASE = "airflow"
 PROCESSES = ("api-server", "scheduler", "dag-processor", "triggerer")
 OPENQUAKE = "openquake"  # the warm OpenQuake process: its folder (configuration, socket) is STACK_DIR/openquake
-SOCKET_PATH_MAX = 100  # bytes (hazflow.openquake.warm_client): Linux's sun_path holds 108
 HEALTH = {"metadatabase", "scheduler", "triggerer", "dag_processor"}
 
 logger = logging.getLogger("airflow_stack")
@@ -110,6 +109,8 @@ def pg_env() -> dict[str, str]:
 
 def openquake_socket() -> Path | None:
     """The socket of the stack's warm OpenQuake process; None when var/'s path is too long for one."""
+    from hazflow.openquake.warm_client import SOCKET_PATH_MAX  # the standard library only
+
     path = STACK_DIR / OPENQUAKE / "socket"
     return path if len(str(path).encode()) <= SOCKET_PATH_MAX else None
 
@@ -357,7 +358,6 @@ def main(argv: list[str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     command = argv[0] if argv else "status"
     if command == "start":
-        STACK_DIR.mkdir(parents=True, exist_ok=True)
         start_openquake()  # imports OpenQuake while PostgreSQL and Airflow start
         start_postgres()
         start_airflow()

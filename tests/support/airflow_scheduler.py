@@ -68,22 +68,20 @@ class Standalone:
         )  # fmt: skip
         return int(rows[0][0]) if rows else 0
 
+    def _log_folder(self, dag_id: str, run_id: str, task_id: str, map_index: int) -> Path:
+        """Where Airflow writes a task instance's attempt logs (and the triggerer its triggers')."""
+        folder = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
+        return folder / f"map_index={map_index}" if map_index >= 0 else folder
+
     def task_log(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1, attempt: int = 1) -> list[dict[str, Any]]:
         """The JSON lines of one attempt's task log (what the UI's log view shows)."""
-        folder = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
-        path = (folder / f"map_index={map_index}" if map_index >= 0 else folder) / f"attempt={attempt}.log"
-        return [json.loads(line) for line in path.read_text().splitlines() if line.startswith("{")]
+        return _json_lines([self._log_folder(dag_id, run_id, task_id, map_index) / f"attempt={attempt}.log"])
 
     def trigger_log(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1, attempt: int = 1) -> list[dict[str, Any]]:
         """The JSON lines the triggerer wrote for one attempt's trigger (`attempt=N.log.trigger.*.log`; none yet: [])."""
-        folder = self.home / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}" / f"task_id={task_id}"
-        folder = folder / f"map_index={map_index}" if map_index >= 0 else folder
-        return [
-            json.loads(line)
-            for path in sorted(folder.glob(f"attempt={attempt}.log.trigger.*.log"))
-            for line in path.read_text().splitlines()
-            if line.startswith("{")
-        ]
+        return _json_lines(
+            sorted(self._log_folder(dag_id, run_id, task_id, map_index).glob(f"attempt={attempt}.log.trigger.*.log"))
+        )
 
     def retry_decision(self, dag_id: str, run_id: str, task_id: str, map_index: int = -1, attempt: int = 1) -> tuple[str, str]:
         """(action, reason) of the retry policy for a failed attempt."""
@@ -94,6 +92,11 @@ class Standalone:
 
     def log(self) -> str:
         return "\n".join(p.read_text(errors="replace") for p in sorted(self.home.rglob("*.log")))
+
+
+def _json_lines(paths: list[Path]) -> list[dict[str, Any]]:
+    """The JSON lines of Airflow's structured logs at `paths`, in order (other lines skipped)."""
+    return [json.loads(line) for path in paths for line in path.read_text().splitlines() if line.startswith("{")]
 
 
 def wait_for(what: str, condition: Callable[[], Any], timeout_s: float = 300, every_s: float = 1.0) -> Any:
