@@ -63,8 +63,9 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
 collect_ignore = ["support/airflow_preload.py", "support/execution_api.py"]
 
 # Files go to the workers in xdist's own order (`--dist loadfile`: the files with the most tests first),
-# except the files that share the DAG chain's session fixtures: one unit of work, sent first, so that
-# the chain is built once (tests/support/xdist_groups.py). Sending every file longest first (by measured
+# except the files that share a session fixture built by real runs (the DAG chain, the two OpenQuake
+# calculations the readers share): one unit of work per group, sent first, so that it is built once
+# (tests/support/xdist_groups.py). Sending every file longest first (by measured
 # seconds) ran the two stacks and the scheduler side by side at the start; that run took 17:24 against
 # 16:35 an hour earlier (2026-12-07), on a machine whose speed drifted by up to 20 % that day, so the
 # comparison is weak, and the other files keep xdist's order.
@@ -72,7 +73,7 @@ collect_ignore = ["support/airflow_preload.py", "support/execution_api.py"]
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """`loadfile` with the DAG chain's files on one worker; xdist's own scheduler for any other `--dist`."""
+    """`loadfile` with each group's files on one worker; xdist's own scheduler for any other `--dist`."""
     if config.getvalue("dist") != "loadfile":
         return None
     from tests.support.xdist_groups import GroupedLoadFileScheduling
