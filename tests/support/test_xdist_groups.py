@@ -64,3 +64,26 @@ def test_the_suites_group_names_existing_files_and_other_files_keep_their_own_sc
     assert set(GROUPS.values()) == {"dag-chain", "openquake-readers"}
     assert GROUPS["tests/dags/test_trigger_form.py"] == GROUPS["tests/dags/test_disagg_realizations.py"] == "dag-chain"
     assert scheduler._split_scope("tests/openquake/test_warm.py::test_x") == "tests/openquake/test_warm.py"
+
+
+# The session fixtures each group exists for: a test file whose tests or fixtures take one belongs in the group.
+SHARED = {
+    "dag-chain": {"realizations_run", "hazard_aggregated", "disagg_realizations_run", "disaggregated", "aws_env"},
+    "openquake-readers": {"classical_run", "disagg_run"},
+}
+
+
+def test_every_file_that_takes_a_shared_fixture_is_in_its_group() -> None:
+    """A new file that takes the DAG chain or a shared OpenQuake calculation, left out of its group,
+    would build it again on another worker."""
+    import ast
+
+    takers: dict[str, set[str]] = {group: set() for group in SHARED}
+    for path in sorted((PROJECT_ROOT / "tests").rglob("test_*.py")):
+        args = {
+            a.arg for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.FunctionDef) for a in node.args.args
+        }
+        for group, fixtures in SHARED.items():
+            if args & fixtures:
+                takers[group].add(str(path.relative_to(PROJECT_ROOT)))
+    assert takers == {group: {p for p, g in GROUPS.items() if g == group} for group in SHARED}
