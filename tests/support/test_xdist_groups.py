@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from hazflow.config import PROJECT_ROOT
-from tests.support.xdist_groups import GROUPS, GroupedLoadFileScheduling
+from tests.support.xdist_groups import GroupedLoadFileScheduling, groups_of
 
 CONFTEST = """
 import json, os, time
@@ -54,36 +54,34 @@ def test_a_group_runs_on_one_worker_first_and_the_other_files_run_once(tmp_path:
     assert {n.split("::")[0] for n in on_it[:2]} == {"test_a.py", "test_b.py"}  # sent first, though xdist sends big files first
 
 
-def test_the_suites_group_names_existing_files_and_other_files_keep_their_own_scope() -> None:
-    assert GROUPS and all((PROJECT_ROOT / path).is_file() for path in GROUPS)
-    scheduler = GroupedLoadFileScheduling.__new__(GroupedLoadFileScheduling)
-    scheduler.groups = dict(GROUPS)
-    assert {path: scheduler._split_scope(f"{path}::test_x[1]") for path in GROUPS} == {
-        path: f"group:{group}" for path, group in GROUPS.items()
+def test_a_file_joins_the_group_whose_fixture_its_tests_or_fixtures_take(tmp_path: Path) -> None:
+    (tmp_path / "tests" / "dags").mkdir(parents=True)
+    sources = {
+        "tests/dags/test_chain.py": "def test_x(hazard_aggregated):\n    pass\n",
+        "tests/dags/test_module_fixture.py": "import pytest\n@pytest.fixture\ndef stack(aws_env):\n    yield\ndef test_y(stack):\n    pass\n",
+        "tests/test_reader.py": "def test_z(tmp_path, disagg_run):\n    pass\n",
+        "tests/test_alone.py": "def test_w(hazard):\n    pass\n",
+        "tests/dags/conftest.py": "def realizations_run(tmp_path_factory):\n    pass\n",  # defines, is not a test file
     }
-    assert set(GROUPS.values()) == {"dag-chain", "openquake-readers"}
-    assert GROUPS["tests/dags/test_trigger_form.py"] == GROUPS["tests/dags/test_disagg_realizations.py"] == "dag-chain"
+    for path, source in sources.items():
+        (tmp_path / path).write_text(source)
+    assert groups_of(tmp_path) == {
+        "tests/dags/test_chain.py": "dag-chain",
+        "tests/dags/test_module_fixture.py": "dag-chain",
+        "tests/test_reader.py": "openquake-readers",
+    }
+
+
+def test_the_suites_groups_and_other_files_scopes() -> None:
+    groups = groups_of(PROJECT_ROOT)
+    assert {p for p, g in groups.items() if g == "dag-chain"} >= {
+        "tests/dags/test_trigger_form.py", "tests/dags/test_scheduler.py", "tests/dags/test_ecs_runner.py",
+        "tests/dags/test_disagg_realizations.py", "tests/dags/test_disagg_aggregation.py",
+    }  # fmt: skip
+    assert {p for p, g in groups.items() if g == "openquake-readers"} >= {
+        "tests/openquake/test_datastore.py", "tests/ingest/test_realizations.py", "tests/export/test_oq_csv.py",
+    }  # fmt: skip
+    scheduler = GroupedLoadFileScheduling.__new__(GroupedLoadFileScheduling)
+    scheduler.groups = groups
+    assert scheduler._split_scope("tests/dags/test_trigger_form.py::test_x[1]") == "group:dag-chain"
     assert scheduler._split_scope("tests/openquake/test_warm.py::test_x") == "tests/openquake/test_warm.py"
-
-
-# The session fixtures each group exists for: a test file whose tests or fixtures take one belongs in the group.
-SHARED = {
-    "dag-chain": {"realizations_run", "hazard_aggregated", "disagg_realizations_run", "disaggregated", "aws_env"},
-    "openquake-readers": {"classical_run", "disagg_run"},
-}
-
-
-def test_every_file_that_takes_a_shared_fixture_is_in_its_group() -> None:
-    """A new file that takes the DAG chain or a shared OpenQuake calculation, left out of its group,
-    would build it again on another worker."""
-    import ast
-
-    takers: dict[str, set[str]] = {group: set() for group in SHARED}
-    for path in sorted((PROJECT_ROOT / "tests").rglob("test_*.py")):
-        args = {
-            a.arg for node in ast.walk(ast.parse(path.read_text())) if isinstance(node, ast.FunctionDef) for a in node.args.args
-        }
-        for group, fixtures in SHARED.items():
-            if args & fixtures:
-                takers[group].add(str(path.relative_to(PROJECT_ROOT)))
-    assert takers == {group: {p for p, g in GROUPS.items() if g == group} for group in SHARED}

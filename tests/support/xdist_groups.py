@@ -6,46 +6,52 @@ Why: a session fixture is built once per worker that needs it. The DAG tests' ch
 of a DEMO subset, each a real `airflow dags test`) was built on both workers, about 50 s of a 2-core
 machine each time; the two OpenQuake calculations the reader tests share (tests/conftest.py) were run
 on each worker too. A group is one unit of xdist's work queue, and the groups are sent first, so the
-longest unit starts first and the other workers take every other file as they free up.
+longest unit starts first and the other workers take every other file as they free up. A file
+joins a group by taking one of the group's fixtures (`SHARED`), read from its source: a new test file
+that takes the chain goes with the others by itself.
 """
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from xdist.scheduler import LoadFileScheduling
 
-# The files that share the DAG chain's session fixtures (tests/dags/conftest.py), and those that read
-# the two OpenQuake calculations of tests/conftest.py (`classical_run`, `disagg_run`), by group.
-GROUPS: Mapping[str, str] = {
-    **{
-        f"tests/dags/{name}.py": "dag-chain"
-        for name in (
-            "test_hazard_realizations",
-            "test_hazard_aggregation",
-            "test_disagg_realizations",
-            "test_disagg_aggregation",
-            "test_coverage_backfill",
-            "test_ecs_runner",
-            "test_scheduler",
-            "test_trigger_form",
-        )
-    },
-    **{
-        f"tests/{path}.py": "openquake-readers"
-        for path in ("openquake/test_datastore", "openquake/test_runner", "ingest/test_realizations", "export/test_oq_csv")
-    },
+# The session fixtures built by real runs, by group: the DAG chain of tests/dags/conftest.py (and
+# `aws_env`, which takes it), and the two OpenQuake calculations of tests/conftest.py.
+SHARED: Mapping[str, frozenset[str]] = {
+    "dag-chain": frozenset({"realizations_run", "hazard_aggregated", "disagg_realizations_run", "disaggregated", "aws_env"}),
+    "openquake-readers": frozenset({"classical_run", "disagg_run"}),
 }
 
 
-class GroupedLoadFileScheduling(LoadFileScheduling):
-    """xdist's `loadfile`, except that the files of a group are one scope (`group:<name>`), and the
-    groups are sent before any file."""
+def groups_of(rootdir: Path, shared: Mapping[str, frozenset[str]] = SHARED) -> dict[str, str]:
+    """Each test file under `rootdir`/tests whose tests or fixtures take a shared fixture (an argument
+    of that name), as its node id's path -> its group (the first group it takes, in `shared`'s order)."""
+    groups = {}
+    for path in sorted((rootdir / "tests").rglob("test_*.py")):
+        args = {
+            a.arg
+            for node in ast.walk(ast.parse(path.read_text(), str(path)))
+            if isinstance(node, ast.FunctionDef)
+            for a in node.args.args
+        }
+        group = next((name for name, fixtures in shared.items() if args & fixtures), None)
+        if group is not None:
+            groups[path.relative_to(rootdir).as_posix()] = group
+    return groups
 
-    def __init__(self, config: Any, log: Any = None, groups: Mapping[str, str] = GROUPS) -> None:
+
+class GroupedLoadFileScheduling(LoadFileScheduling):
+    """xdist's `loadfile`, except that the files of a group (`groups`: node id path -> group; by default
+    the suite's, `groups_of` its rootdir) are one scope (`group:<name>`), and the groups are sent first."""
+
+    def __init__(self, config: Any, log: Any = None, groups: Mapping[str, str] | None = None) -> None:
         super().__init__(config, log)
-        self.groups = dict(groups)
+        self.groups = dict(groups if groups is not None else groups_of(Path(config.rootpath)))
 
     def _split_scope(self, nodeid: str) -> str:
         path = nodeid.split("::", 1)[0]
