@@ -43,7 +43,7 @@ def finished(stack, dag_id: str, run_id: str, timeout_s: float = 600) -> str:
         f"{dag_id} {run_id} to end",
         lambda: (s := stack.api("GET", path)["state"]) in ("success", "failed") and s,
         timeout_s,
-        3,
+        1,
     )
 
 
@@ -253,7 +253,7 @@ def test_bad_inputs_through_each_dags_rest_trigger(stack):
     fails in its first task, the field named in that task's log; nothing reaches the store."""
     store = open_store("local", str(stack.var / "store"))
     before = (store.ledger_list(), store.reports())
-    wait_for("the DAGs to be parsed", lambda: all(stack.api("GET", f"/dags/{d}") for d in {c[0] for c in BAD_TRIGGERS}), 180, 3)
+    wait_for("the DAGs to be parsed", lambda: all(stack.api("GET", f"/dags/{d}") for d in {c[0] for c in BAD_TRIGGERS}), 180, 1)
     runs, refused = [], []
     for dag_id, conf, field in BAD_TRIGGERS:
         try:

@@ -17,7 +17,7 @@ from hazflow.config import PROJECT_ROOT
 from hazflow.model.nshm import NSHM_POES
 from tests.support.airflow_scheduler import wait_for
 from tests.support.airflow_stack import project_stack
-from tests.support.browser import AirflowUi, chromium
+from tests.support.browser import AirflowUi, chromium, shown_on_failure
 
 pytestmark = [pytest.mark.browser, pytest.mark.airflow, pytest.mark.openquake]
 
@@ -34,12 +34,27 @@ def stack(hazard_aggregated):
         yield running, conf
 
 
-def test_trigger_disagg_realizations_from_the_form(stack):
+@pytest.fixture(scope="module")
+def browser(stack):
+    """One headless Chromium for the module, logged in as the admin, in which each test opens its pages:
+    a browser of each test's own compiled the UI's scripts again and logged in again."""
+    running, _ = stack
+    with chromium(on_failure=SCREENSHOTS / "login-failure.png") as driver:
+        ui = AirflowUi(driver, running.url)
+        ui.login("admin", running.rest().password)
+        yield ui
+
+
+@pytest.fixture
+def ui(browser):
+    browser.driver.switch_to.default_content()  # out of any frame a failed test left it in
+    return browser
+
+
+def test_trigger_disagg_realizations_from_the_form(stack, ui):
     stack, hazard = stack
     leaves = hazard["leaves"]
-    with chromium(on_failure=SCREENSHOTS / "failure.png") as driver:
-        ui = AirflowUi(driver, stack.url)
-        ui.login("admin", stack.rest().password)
+    with shown_on_failure(ui.driver, SCREENSHOTS / "failure.png"):
         ui.open_trigger_form(DAG)
 
         # what the form offers: the known models, NSHM's seven PoEs with their return periods
@@ -51,10 +66,11 @@ def test_trigger_disagg_realizations_from_the_form(stack):
         ui.type_lines("leaves", leaves)
         ui.screenshot(SCREENSHOTS / "trigger_form.png")
         run_id = ui.submit_trigger()
+        ui.leave()  # the run and its aggregation are waited for by REST; the pages below are opened afresh
 
         api = stack.rest()
         state = wait_for("the run to end", lambda: (api.run(DAG, run_id) or {}).get("state") in ("success", "failed")
-                         and api.run(DAG, run_id)["state"], 420, 3)  # fmt: skip
+                         and api.run(DAG, run_id)["state"], 420, 1)  # fmt: skip
         run = api.run(DAG, run_id)
         assert state == "success", run
         # the form's picks as the run got them: the multi-select sends text, which plan reads
@@ -65,7 +81,7 @@ def test_trigger_disagg_realizations_from_the_form(stack):
         # (waited for before reading the UI, so that the pages render on a quiet machine)
         aggregation = f"{run_id}__disagg_aggregation"
         state = wait_for("the aggregation to end", lambda: (api.run("disagg_aggregation", aggregation) or {}).get("state")
-                         in ("success", "failed") and api.run("disagg_aggregation", aggregation)["state"], 300, 3)  # fmt: skip
+                         in ("success", "failed") and api.run("disagg_aggregation", aggregation)["state"], 300, 1)  # fmt: skip
         assert state == "success"
         assert api.run("disagg_aggregation", aggregation)["conf"]["leaves"] == leaves
 
@@ -81,7 +97,7 @@ def test_trigger_disagg_realizations_from_the_form(stack):
     assert sorted(labels) == sorted(t["rendered_map_index"] for t in instances if t["task_id"] == "local.run")
 
 
-def test_the_run_view_of_the_aggregation_shows_its_targets_summary_and_charts(stack):
+def test_the_run_view_of_the_aggregation_shows_its_targets_summary_and_charts(stack, ui):
     """The aggregation the form's run started (the test above) has a "hazflow results" tab: in its iframe
     the Disaggregation view lists the run's targets from its plan XCom, and shows the kept summary and
     the M-R-eps chart of the store's mean disaggregation."""
@@ -96,9 +112,8 @@ def test_the_run_view_of_the_aggregation_shows_its_targets_summary_and_charts(st
     (run,) = [r for r in api.call("GET", "/dags/disagg_aggregation/dagRuns")["dag_runs"] if r["state"] == "success"]
     store = open_store("local", str(stack.var / "store"))
     summary = json.loads(store.read_report("disagg/DEMO/WLG/DEMO-WLG-vs400-PGA-poe39-summary.json"))
-    with chromium(on_failure=SCREENSHOTS / "run-view-failure.png") as driver:
-        ui = AirflowUi(driver, stack.url)
-        ui.login("admin", api.password)
+    driver = ui.driver
+    with shown_on_failure(driver, SCREENSHOTS / "run-view-failure.png"):
         driver.get(f"{stack.url}/dags/disagg_aggregation/runs/{quote(run['dag_run_id'])}/plugin/hazflow-run")
         frame = ui.element("iframe")
         assert "/hazflow/run?dag_id=disagg_aggregation&run_id=" in frame.get_attribute("src")
@@ -129,7 +144,7 @@ def test_the_run_view_of_the_aggregation_shows_its_targets_summary_and_charts(st
         driver.save_screenshot(str(SCREENSHOTS / "run-view.png"))
 
 
-def test_the_campaign_tab_of_the_form_run_opens_a_failed_cell_on_its_log_tail(stack):
+def test_the_campaign_tab_of_the_form_run_opens_a_failed_cell_on_its_log_tail(stack, ui):
     """The form's disagg_realizations run (the first test) has a "hazflow results" tab: the Campaign grid
     of its plan, leaf x site. One of its runs is then recorded failed on purpose (a ledger entry as
     `run.job.failure` writes one: class, message, OpenQuake's log tail); its cell turns failed, and a
@@ -151,9 +166,8 @@ def test_the_campaign_tab_of_the_form_run_opens_a_failed_cell_on_its_log_tail(st
     tail = "\n".join(f"[oq] step {n}" for n in range(35)) + "\nMemoryError: the test's own failure"
     store.ledger_record(replace(entry, state="failed", error="OpenQuake job failed with exit code 1: MemoryError",
                                 error_class="OpenQuakeError", log_tail=tail))  # fmt: skip
-    with chromium(on_failure=SCREENSHOTS / "campaign-failure.png") as driver:
-        ui = AirflowUi(driver, stack.url)
-        ui.login("admin", api.password)
+    driver = ui.driver
+    with shown_on_failure(driver, SCREENSHOTS / "campaign-failure.png"):
         driver.get(f"{stack.url}/dags/{DAG}/runs/{quote(run['dag_run_id'])}/plugin/hazflow-run")
         driver.switch_to.frame(ui.element("iframe"))
         ui.wait.until(lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-loaded") in ("yes", "error"))
@@ -177,12 +191,10 @@ def test_the_campaign_tab_of_the_form_run_opens_a_failed_cell_on_its_log_tail(st
         driver.save_screenshot(str(SCREENSHOTS / "campaign.png"))
 
 
-def test_the_hazard_view_in_the_ui_plots_the_stores_curves_and_spectra(stack):
+def test_the_hazard_view_in_the_ui_plots_the_stores_curves_and_spectra(stack, ui):
     """The Hazard entry of the UI's navigation opens hazflow's page in an iframe; plotly's `gd.data` there
     holds the store's curves: the real mean and quantiles of the shared hazard run at WLG (PGA), and a
     spectrum over PGA and six SA periods (curves written for VS30 750), each level as `plan.imtl` reads it."""
-    import json
-
     import numpy as np
     from selenium.webdriver.common.by import By
 
@@ -197,7 +209,6 @@ def test_the_hazard_view_in_the_ui_plots_the_stores_curves_and_spectra(stack):
         [HazardAggregate("DEMO", "-41.300~174.780", 750.0, imt, "mean", levels, 0.1 * np.exp(-levels / (0.06 + 0.01 * i)), "{}")
          for i, imt in enumerate(imts)]
     )  # fmt: skip
-    password = json.loads((stack.var / "airflow" / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
 
     def plotted(ui: AirflowUi, query: str) -> dict:
         ui.driver.get(f"{stack.url}/plugin/hazflow-hazard")  # the navigation's entry: the page in an iframe
@@ -215,9 +226,8 @@ def test_the_hazard_view_in_the_ui_plots_the_stores_curves_and_spectra(stack):
         finally:
             ui.driver.switch_to.default_content()
 
-    with chromium(on_failure=SCREENSHOTS / "hazard-failure.png") as driver:
-        ui = AirflowUi(driver, stack.url)
-        ui.login("admin", password)
+    driver = ui.driver
+    with shown_on_failure(driver, SCREENSHOTS / "hazard-failure.png"):
         shown = plotted(ui, "model=DEMO&site=WLG&vs30=400&imt=PGA&band=0.1,0.9")
         stored = {r.agg: r for r in store.get_hazard_aggregates("DEMO", "-41.300~174.780", 400.0, "PGA")}
         curves = {t["name"]: t for t in shown["curves"]}

@@ -12,7 +12,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ class Stack:
     var: Path
     env: dict[str, str]
     started: str  # what `start` printed
+    _client: AirflowApi | None = field(default=None, repr=False)
 
     def script(self, command: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run([sys.executable, str(STACK), command], env=self.env, capture_output=True, text=True, timeout=300)
@@ -48,9 +49,12 @@ class Stack:
         return f"http://127.0.0.1:{self.env['HAZFLOW_AIRFLOW_PORT']}"
 
     def rest(self) -> AirflowApi:
-        """The stack's REST API, logged in as the admin `start` printed."""
-        password = json.loads((self.var / "airflow" / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
-        return AirflowApi(self.url, "admin", password)
+        """The stack's REST API, logged in as the admin `start` printed: one client, so that polling the
+        API is one call each time, not a login and a call."""
+        if self._client is None:
+            password = json.loads((self.var / "airflow" / "simple_auth_manager_passwords.json.generated").read_text())["admin"]
+            self._client = AirflowApi(self.url, "admin", password)
+        return self._client
 
     def parsed(self, dag_id: str) -> bool:
         """Whether the DAG processor has parsed `dag_id` (the REST API knows it): a call, not an

@@ -44,15 +44,23 @@ def chromium(width: int = 1400, height: int = 3400, on_failure: Path | None = No
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(str(CHROMEDRIVER)), options=options)  # no Selenium Manager download
     try:
-        yield driver
-    except BaseException:
-        if on_failure is not None:
-            on_failure.parent.mkdir(parents=True, exist_ok=True)
-            driver.save_screenshot(str(on_failure))
-        raise
+        with shown_on_failure(driver, on_failure):
+            yield driver
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+@contextmanager
+def shown_on_failure(driver: webdriver.Chrome, path: Path | None) -> Iterator[None]:
+    """If the block fails, what the browser showed is saved to `path` (none when None)."""
+    try:
+        yield
+    except BaseException:
+        if path is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            driver.save_screenshot(str(path))
+        raise
 
 
 class AirflowUi:
@@ -146,6 +154,11 @@ class AirflowUi:
         buttons[-1].click()  # the dialog's, below the page header's
         self.wait.until(lambda d: d.current_url != before and "/runs/" in d.current_url)
         return unquote(self.driver.current_url.split("/runs/", 1)[1].split("/")[0])
+
+    def leave(self) -> None:
+        """Go to a blank page: a run's page refreshes its grid from the API every few seconds while the run
+        runs, which kept the renderer and the API server busy through a test's wait for the run (read by REST)."""
+        self.driver.get("about:blank")
 
     def table_column(self, path: str, header: str, rows: int | None = None) -> list[str]:
         """Open `path` and read the column `header` of its table once it is rendered: every cell of the
