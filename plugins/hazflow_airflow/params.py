@@ -27,6 +27,11 @@ from hazflow.model.nshm import (
     NSHM_VS30S,
 )
 from hazflow.plan.batches import DEFAULT_BATCH_CAP
+from hazflow_airflow.schema_checks import check_schemas_once
+
+# Every process that builds these params (the DAG processor, a task, `airflow dags test`) checks each
+# param's schema against the metaschema once, not at every resolve (hazflow_airflow.schema_checks).
+check_schemas_once()
 
 IMT_PATTERN = r"^(PGA|SA\(\d+(\.\d+)?\))$"
 NUMBER_PATTERN = r"^\s*\d+(\.\d*)?\s*$"  # a number typed or picked in the form, sent as text
