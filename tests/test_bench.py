@@ -248,3 +248,32 @@ def test_the_suite_cpu_counts_a_commands_cpu_by_kind(tmp_path):
     spinner = re.sub(r"\d+", "0", " ".join(f"{sys.executable} -c {spin}".split()))[:140]
     assert dict(figures["by_command"]["other"])[spinner] >= 0.95
     assert any(line.split(maxsplit=1)[1] == spinner for line in done.stderr.splitlines() if line.startswith(" " * 10))
+
+
+def test_param_checks_benchmark_serializes_every_dag_both_ways():
+    """Both forms serialize the six DAGs to the same JSON; each schema is checked once per round with
+    `once`, at every resolve without (the times are printed, never asserted)."""
+    out = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "bench" / "param_checks.py"), "--rounds", "1"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    lines = dict(line.split(": ", 1) for line in out.stdout.splitlines() if ": " in line)
+    assert lines.get("dags") == "6", out.stdout + out.stderr[-3000:]
+    resolves = int(lines["resolves_per_round"])
+    assert int(lines["metaschema_checks_per_round_jsonschema"]) == resolves > 0
+    assert 0 < int(lines["metaschema_checks_per_round_once"]) < resolves
+    assert float(lines["jsonschema_cpu_s"]) > 0 and float(lines["once_cpu_s"]) > 0 and float(lines["cpu_ratio"]) > 0
+    assert lines["same_serialization"] == "true" and out.returncode == 0
+
+
+@pytest.mark.openquake
+def test_warm_exit_benchmark_ends_forks_of_a_warm_openquake_process_both_ways():
+    out = subprocess.run(
+        [sys.executable, str(PROJECT_ROOT / "bench" / "warm_exit.py"), "--forks", "1"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    lines = dict(line.split(": ", 1) for line in out.stdout.splitlines() if ": " in line)
+    assert lines.get("forks", "").startswith("1 each way"), out.stdout + out.stderr[-3000:]
+    for key in ("resident_mb", "sys_exit_cpu_s", "leave_cpu_s", "sys_exit_page_faults", "leave_page_faults", "cpu_ratio"):
+        assert float(lines[key]) > 0, key
+    assert out.returncode == 0

@@ -52,3 +52,20 @@ def test_what_the_warm_process_prints_while_it_starts_goes_to_its_log_not_to_the
     finally:
         assert warm.process is not None
         warm.process.kill()
+
+
+def test_a_run_ends_as_its_own_process_would_for_what_it_left_open(server, tmp_path):
+    """A run ends with `os._exit`, not the interpreter's finalisation, yet what it left for its exit is
+    done: the HDF5 file it never closed is complete, its exit handler ran, its thread finished, its
+    output reached the log, and its exit code is its own."""
+    import h5py
+    import numpy as np
+
+    log = tmp_path / "probe.log"
+    ran = server.run("tests.support.exit_probe", [str(tmp_path)], PROJECT_ROOT, {}, log, lambda pid: None, name="exit-probe")
+    assert os.waitstatus_to_exitcode(ran.status) == 3, log.read_text()
+    with h5py.File(tmp_path / "left-open.hdf5", "r") as f:
+        assert np.array_equal(f["values"][()], np.arange(1000.0)) and f.attrs["written"] == "before exit"
+    assert (tmp_path / "exit-handler.txt").read_text() == "ran"
+    assert (tmp_path / "thread.txt").read_text() == "finished"
+    assert log.read_text() == "unflushed output"

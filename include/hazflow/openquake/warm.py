@@ -19,8 +19,9 @@ on a Unix socket, one connection each:
 - this process answers `{"pid": ...}` at once, and when the child ends, its wait status and resource
   usage (`cpu_seconds`, `max_rss_kb`) plus, on the first run only, the CPU seconds of this process's
   own start-up (`startup_cpu_seconds`), so that the runs' CPU still sums to what was spent;
-- the child ends as a process of its own would: `sys.exit` unwinds to the interpreter's exit, which
-  runs the exit handlers and finalises every object (closing the datastores a script left open);
+- the child ends with what a process of its own does at exit that its outputs depend on (threads
+  joined, exit handlers run, HDF5 files left open closed, output flushed), then `os._exit`: it does
+  not finalise the objects it inherited, which cost a fork of this process 1.2 s of CPU (`leave`);
 - a connection closed before its child ended (the client's thread or process died) kills the child.
 
 Why a fork is the same run: OpenQuake's configuration is read at import, so every run of one warm
@@ -36,6 +37,7 @@ Imports only the standard library and OpenQuake: it must run in OpenQuake's own 
 
 from __future__ import annotations
 
+import atexit
 import ctypes
 import importlib
 import json
@@ -46,6 +48,7 @@ import signal
 import socket
 import sys
 import tempfile
+import threading
 import traceback
 from typing import Any, NoReturn
 
@@ -81,11 +84,47 @@ def _exit_code(exit: SystemExit) -> int:
     return 1
 
 
+def _close_hdf5_files() -> None:
+    """Close every HDF5 file still open in this process (flushing what was written), as HDF5's own
+    exit handler would; nothing to do if the run never imported h5py."""
+    h5py = sys.modules.get("h5py")
+    if h5py is None:
+        return
+    for file_id in h5py.h5f.get_obj_ids(types=h5py.h5f.OBJ_FILE):
+        if file_id.valid:
+            h5py.File(file_id).close()
+
+
+def leave(code: int) -> NoReturn:
+    """End a forked child with `code`: first what the interpreter's exit does that a run's outputs
+    depend on, in its order (non-daemon threads joined, then the exit handlers, which shut down
+    logging and remove temporary files), then the HDF5 files left open closed and the output
+    flushed, then `os._exit`, which skips finalising every object the child inherited.
+
+    A fork of a process that imported OpenQuake (556 MB resident) spent 1.2 s of CPU finalising those
+    objects at `sys.exit` (0.9 s user, 0.3 s system copying 89,000 shared pages to update their
+    reference counts), against 0.02 s for `os._exit`: a third of a small run's CPU. `os._exit` is the
+    way to end a fork's child (Python's `os._exit` docs; `multiprocessing` ends its forked processes
+    so, after `threading._shutdown`)."""
+    try:
+        threading._shutdown()  # type: ignore[attr-defined]  # what Py_FinalizeEx calls first
+        atexit._run_exitfuncs()
+        _close_hdf5_files()
+    except BaseException:
+        traceback.print_exc()
+        code = code or 1
+    finally:
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except Exception:
+                pass
+    os._exit(code)
+
+
 def run_child(request: dict[str, Any], parent: int) -> NoReturn:
-    """In the forked child: become the run `request` describes, then exit as the interpreter does
-    (`sys.exit` out of this process's loop: exit handlers, then every object finalised, so the HDF5
-    files and databases a run left open are closed as they would be at the end of a process of its
-    own); never returns."""
+    """In the forked child: become the run `request` describes, then `leave` with the exit code
+    `python -m` would give; never returns."""
     code = 1
     try:
         os.setsid()
@@ -118,7 +157,7 @@ def run_child(request: dict[str, Any], parent: int) -> NoReturn:
     except BaseException:
         traceback.print_exc()
         code = 1
-    sys.exit(code)  # through `serve`, which catches nothing, to the interpreter's own exit
+    leave(code)
 
 
 def serve(path: str, preload: tuple[str, ...] = PRELOAD) -> None:
