@@ -69,3 +69,58 @@ def test_a_run_ends_as_its_own_process_would_for_what_it_left_open(server, tmp_p
     assert (tmp_path / "exit-handler.txt").read_text() == "ran"
     assert (tmp_path / "thread.txt").read_text() == "finished"
     assert log.read_text() == "unflushed output"
+
+
+@pytest.mark.parametrize(
+    ("code", "failing", "exits_with"),
+    [(0, None, 0), (3, None, 3), (0, "exit handlers", 1), (3, "hdf5", 3)],
+)
+def test_leave_finishes_what_an_exit_would_in_the_interpreters_order_then_ends_with_os_exit(
+    monkeypatch, code, failing, exits_with
+):
+    """`leave` (how a fork ends): threads joined, exit handlers, HDF5 files closed, then `os._exit` with
+    the run's code; a step that raises is reported and the others still done, a success then exiting 1."""
+    from hazflow.openquake import warm
+
+    done: list[object] = []
+
+    class Exited(Exception):
+        pass
+
+    def step(name: str):
+        def run() -> None:
+            done.append(name)
+            if name == failing:
+                raise RuntimeError(name)
+
+        return run
+
+    def os_exit(status: int) -> None:
+        done.append(("os._exit", status))
+        raise Exited
+
+    monkeypatch.setattr(warm.threading, "_shutdown", step("threads"))
+    monkeypatch.setattr(warm.atexit, "_run_exitfuncs", step("exit handlers"))
+    monkeypatch.setattr(warm, "_close_hdf5_files", step("hdf5"))
+    monkeypatch.setattr(warm.os, "_exit", os_exit)
+    with pytest.raises(Exited):
+        warm.leave(code)
+    assert done == ["threads", "exit handlers", "hdf5", ("os._exit", exits_with)]
+
+
+def test_the_hdf5_files_a_run_left_open_are_closed_with_what_it_wrote(tmp_path):
+    import h5py
+    import numpy as np
+
+    from hazflow.openquake import warm
+
+    assert not h5py.h5f.get_obj_ids(types=h5py.h5f.OBJ_FILE), "an HDF5 file is open in this process before the test"
+    written = h5py.File(tmp_path / "written.hdf5", "w")
+    written["values"] = np.arange(3.0)
+    with h5py.File(tmp_path / "read.hdf5", "w"):
+        pass
+    read = h5py.File(tmp_path / "read.hdf5", "r")
+    warm._close_hdf5_files()
+    assert not written.id.valid and not read.id.valid and not h5py.h5f.get_obj_ids(types=h5py.h5f.OBJ_FILE)
+    with h5py.File(tmp_path / "written.hdf5", "r") as f:
+        assert f["values"][()].tolist() == [0.0, 1.0, 2.0]

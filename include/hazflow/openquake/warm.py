@@ -21,7 +21,7 @@ on a Unix socket, one connection each:
   own start-up (`startup_cpu_seconds`), so that the runs' CPU still sums to what was spent;
 - the child ends with what a process of its own does at exit that its outputs depend on (threads
   joined, exit handlers run, HDF5 files left open closed, output flushed), then `os._exit`: it does
-  not finalise the objects it inherited, which cost a fork of this process 1.2 s of CPU (`leave`);
+  not finalise the objects it inherited, which cost a fork of this process 1-2 s of CPU (`leave`);
 - a connection closed before its child ended (the client's thread or process died) kills the child.
 
 Why a fork is the same run: OpenQuake's configuration is read at import, so every run of one warm
@@ -101,24 +101,26 @@ def leave(code: int) -> NoReturn:
     logging and remove temporary files), then the HDF5 files left open closed and the output
     flushed, then `os._exit`, which skips finalising every object the child inherited.
 
-    A fork of a process that imported OpenQuake (556 MB resident) spent 1.2 s of CPU finalising those
-    objects at `sys.exit` (0.9 s user, 0.3 s system copying 89,000 shared pages to update their
-    reference counts), against 0.02 s for `os._exit`: a third of a small run's CPU. `os._exit` is the
-    way to end a fork's child (Python's `os._exit` docs; `multiprocessing` ends its forked processes
+    A fork of a process that imported OpenQuake (530 MB resident) spent 1.0-1.1 s of CPU finalising
+    those objects at `sys.exit` (89,000 shared pages copied as their reference counts were written),
+    against 0.02 s for `os._exit` (`bench/warm_exit.py`); more after a run, whose own objects are
+    finalised too: a DEMO engine run as a fork took 4.46 s of CPU, 2.53 s with `leave`
+    (`bench/warm_openquake.py`, back to back, 2026-12-08). `os._exit` is the way to end a fork's child
+    (Python's `os._exit` docs; `multiprocessing` ends its forked processes
     so, after `threading._shutdown`)."""
-    try:
-        threading._shutdown()  # type: ignore[attr-defined]  # what Py_FinalizeEx calls first
-        atexit._run_exitfuncs()
-        _close_hdf5_files()
-    except BaseException:
-        traceback.print_exc()
-        code = code or 1
-    finally:
-        for stream in (sys.stdout, sys.stderr):
-            try:
-                stream.flush()
-            except Exception:
-                pass
+    # what Py_FinalizeEx does first (threading._shutdown), then the exit handlers, then HDF5's own
+    # exit handler's work; each done even if one before it failed (a success then exits 1)
+    for step in (threading._shutdown, atexit._run_exitfuncs, _close_hdf5_files):  # type: ignore[attr-defined]
+        try:
+            step()
+        except BaseException:
+            traceback.print_exc()
+            code = code or 1
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:
+            pass
     os._exit(code)
 
 
