@@ -80,6 +80,7 @@ def test_airflows_params_take_it_once_hazflows_params_are_imported(checks):
     assert len(checks) == 1
 
 
+@pytest.mark.airflow  # parses the DAG folder
 def test_every_dag_serializes_the_same_with_either(monkeypatch):
     """The DAG processor's serialization of hazflow's DAGs, value by value, with jsonschema's validate
     and with the one that checks each schema once."""
